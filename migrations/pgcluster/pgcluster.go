@@ -1,0 +1,303 @@
+// Package pgcluster runs a private PostgreSQL cluster from the server binaries
+// installed on the machine (initdb and postgres from /usr/lib/postgresql/*/bin
+// or $PATH). It is what `licensed dev` uses for its embedded database and what
+// package pgtest uses for throwaway test clusters.
+//
+// The cluster listens only on a Unix socket in a private directory (no TCP
+// port is opened, so two clusters never collide), trusts local connections,
+// and runs as a child process of the caller: when the caller exits, even by
+// SIGKILL, the kernel sends the postmaster SIGQUIT (Pdeathsig) so no postgres
+// process outlives it. When the caller is root, initdb and postgres run as the
+// "postgres" user (the equivalent of `runuser -u postgres --`, done with
+// process credentials) on a data folder owned by that user, since PostgreSQL
+// refuses to run as root.
+package pgcluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrNoServer is returned when no PostgreSQL server binaries are installed.
+var ErrNoServer = errors.New("pgcluster: no PostgreSQL server binaries found (looked in /usr/lib/postgresql/*/bin and $PATH); install the Debian package 'postgresql'")
+
+// Config says where the cluster lives and how it runs.
+type Config struct {
+	// Dir holds the data folder ("data") and the socket folder ("run").
+	Dir string
+	// Fsync keeps fsync on. Tests turn it off for speed; dev mode and
+	// benchmarks that measure durability keep it on.
+	Fsync bool
+	// Log receives the server's log; nil discards it.
+	Log *os.File
+}
+
+// Cluster is a running PostgreSQL cluster.
+type Cluster struct {
+	cfg  Config
+	bin  string
+	cred *syscall.Credential
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+
+	mu      sync.Mutex
+	stopped bool
+}
+
+// BinDir finds the directory holding initdb and postgres, newest version first.
+func BinDir() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", ErrNoServer
+}
+
+func versionOf(dir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+	return v
+}
+
+// Start initialises the cluster on first use (an empty or missing data folder)
+// and starts it. It returns once the server accepts connections.
+func Start(ctx context.Context, cfg Config) (*Cluster, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{cfg: cfg, bin: bin, done: make(chan struct{})}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, fmt.Errorf("pgcluster: running as root needs a 'postgres' user to run the server as: %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	abs, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	c.cfg.Dir = abs
+	if n := len(filepath.Join(c.socketDir(), ".s.PGSQL.5432")); n > 107 {
+		return nil, fmt.Errorf("pgcluster: the folder %s is too deep for a Unix socket path (%d bytes, at most 107); choose a shorter data folder", abs, n)
+	}
+	if c.cred != nil {
+		if err := os.MkdirAll(filepath.Dir(abs), 0o711); err != nil {
+			return nil, err
+		}
+		if err := traversable(filepath.Dir(abs)); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.mkdir(c.cfg.Dir); err != nil {
+		return nil, err
+	}
+	if err := c.mkdir(c.socketDir()); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(c.dataDir(), "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		if err := c.initdb(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.start(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// traversable checks that the postgres user can reach dir: every folder on
+// the way must be searchable by others (root's home, mode 0700, is not).
+func traversable(dir string) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err == nil && fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("pgcluster: the server runs as the postgres user, which cannot enter %s (mode %v); choose a data folder outside it or run 'chmod o+x %s'", d, fi.Mode().Perm(), d)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
+}
+
+func (c *Cluster) dataDir() string   { return filepath.Join(c.cfg.Dir, "data") }
+func (c *Cluster) socketDir() string { return filepath.Join(c.cfg.Dir, "run") }
+
+// mkdir makes dir (mode 0700) owned by the user the server runs as.
+func (c *Cluster) mkdir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("pgcluster: couldn't create %s: %w", dir, err)
+	}
+	if c.cred != nil {
+		if err := os.Chown(dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			return fmt.Errorf("pgcluster: couldn't give %s to the postgres user: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, name), args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Setpgid: true}
+	cmd.Dir = c.cfg.Dir
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
+	return cmd
+}
+
+func (c *Cluster) initdb(ctx context.Context) error {
+	cmd := c.command(ctx, "initdb", "-D", c.dataDir(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("pgcluster: initdb failed: %w\n%s", err, out.String())
+	}
+	return nil
+}
+
+func (c *Cluster) start(ctx context.Context) error {
+	fsync := "off"
+	if c.cfg.Fsync {
+		fsync = "on"
+	}
+	// The postmaster is our child. Pdeathsig is tied to the OS thread that
+	// forks it, so the fork happens on a locked thread that is never reused.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine only after the child is gone
+		cmd := c.command(context.Background(), "postgres",
+			"-D", c.dataDir(),
+			"-c", "listen_addresses=",
+			"-c", "unix_socket_directories="+c.socketDir(),
+			"-c", "unix_socket_permissions=0777",
+			"-c", "fsync="+fsync,
+			"-c", "synchronous_commit="+map[bool]string{true: "on", false: "off"}[c.cfg.Fsync],
+			"-c", "full_page_writes="+fsync,
+			"-c", "max_connections=200",
+			"-c", "shared_buffers=64MB",
+		)
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
+		if c.cfg.Log != nil {
+			cmd.Stdout, cmd.Stderr = c.cfg.Log, c.cfg.Log
+		}
+		if err := cmd.Start(); err != nil {
+			started <- fmt.Errorf("pgcluster: couldn't start postgres: %w", err)
+			return
+		}
+		c.cmd = cmd
+		started <- nil
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	if err := <-started; err != nil {
+		return err
+	}
+	// Wait until it accepts connections.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		conn, err := pgx.Connect(ctx, c.URL("postgres"))
+		if err == nil {
+			conn.Close(ctx)
+			return nil
+		}
+		select {
+		case <-c.done:
+			return fmt.Errorf("pgcluster: postgres exited while starting (%v); its log is in %s", c.err, c.logHint())
+		case <-ctx.Done():
+			c.Stop()
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			c.Stop()
+			return fmt.Errorf("pgcluster: postgres did not accept connections within 60s: %w", err)
+		}
+	}
+}
+
+func (c *Cluster) logHint() string {
+	if c.cfg.Log != nil {
+		return c.cfg.Log.Name()
+	}
+	return "(discarded)"
+}
+
+// URL returns a connection URL for database db as the postgres superuser.
+func (c *Cluster) URL(db string) string {
+	u := url.URL{Scheme: "postgres", User: url.User("postgres"), Path: "/" + db}
+	q := url.Values{}
+	q.Set("host", c.socketDir())
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Pid is the postmaster's process id.
+func (c *Cluster) Pid() int { return c.cmd.Process.Pid }
+
+// Done is closed when the server has exited.
+func (c *Cluster) Done() <-chan struct{} { return c.done }
+
+// Stop shuts the server down (fast shutdown: open transactions are rolled
+// back, committed data is kept) and waits for it to exit.
+func (c *Cluster) Stop() error {
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		<-c.done
+		return nil
+	}
+	c.stopped = true
+	c.mu.Unlock()
+	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+		<-c.done
+	}
+	return nil
+}
+
+// EnsureDatabase creates database name if it does not exist.
+func (c *Cluster) EnsureDatabase(ctx context.Context, name string) error {
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("pgcluster: couldn't connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `select exists(select 1 from pg_database where datname = $1)`, name).Scan(&exists); err != nil {
+		return fmt.Errorf("pgcluster: couldn't list databases: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, `create database `+pgx.Identifier{name}.Sanitize()); err != nil && !strings.Contains(err.Error(), "already exists") {
+		return fmt.Errorf("pgcluster: couldn't create database %s: %w", name, err)
+	}
+	return nil
+}
