@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/licensed/licensed/migrations"
+	"github.com/licensed/licensed/migrations/pgcluster"
+	"github.com/licensed/licensed/web"
+)
+
+// Main is the running server: the one place where packages are wired
+// together. Open starts everything, Run serves until the context ends, Close
+// stops everything Open started, in reverse order.
+type Main struct {
+	Config Config
+	// Dev makes Open start the managed Postgres cluster (when DatabaseURL is
+	// empty) and generate missing keys.
+	Dev    bool
+	Stdout io.Writer
+	Log    *slog.Logger
+
+	// Set by Open.
+	URL          string // base URL the server answers on
+	LedgerSigner note.Signer
+	Cluster      *pgcluster.Cluster
+	DB           *pgxpool.Pool
+	Server       *web.Server
+	listener     net.Listener
+	closers      []func()
+}
+
+// Open prepares everything the server needs, in order: the data folder, the
+// managed database (dev), the schema, the keys, the components, the listener.
+func (m *Main) Open(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	cfg := &m.Config
+	if m.Dev {
+		if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
+			return fmt.Errorf("couldn't create the data folder: %w", err)
+		}
+	}
+	if cfg.DatabaseURL == "" {
+		if !m.Dev {
+			return errors.New("no database: set DATABASE_URL (or DATABASE_URL_FILE, or --database-url), or use 'licensed dev' for a managed one")
+		}
+		if err := m.startCluster(ctx); err != nil {
+			return err
+		}
+	}
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("bad database URL: %w", err)
+	}
+	m.DB = pool
+	m.closers = append(m.closers, pool.Close)
+	if err := m.checkSchema(ctx); err != nil {
+		return err
+	}
+
+	signer, err := loadLedgerKey(cfg.ledgerKeyFile(), cfg.LedgerOrigin, m.Dev)
+	if err != nil {
+		return err
+	}
+	m.LedgerSigner = signer
+
+	deps := web.Deps{DB: m.DB}
+	// -- ledger wiring (issue 4) --
+	// -- payments wiring (issue 5) --
+	// -- bitcoin wiring (issue 6) --
+	// -- admission wiring (issue 7) --
+	m.Server = web.New(web.Config{BodyLimit: cfg.BodyLimit}, deps, m.Log)
+
+	l, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("couldn't listen on %s: %w", cfg.Addr, err)
+	}
+	m.listener = l
+	m.URL = "http://" + l.Addr().String()
+	return nil
+}
+
+// startCluster starts the managed Postgres in DataDir/postgres (initialised on
+// first run) and points DatabaseURL at its "licensed" database.
+func (m *Main) startCluster(ctx context.Context) error {
+	dir := filepath.Join(m.Config.DataDir, "postgres")
+	logf, err := os.OpenFile(filepath.Join(m.Config.DataDir, "postgres.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	m.closers = append(m.closers, func() { logf.Close() })
+	// The server, even when it runs as the postgres user, writes its log to
+	// this file through the descriptor it inherits: no chown needed.
+	m.Log.Info("starting the managed Postgres", "dir", dir)
+	c, err := pgcluster.Start(ctx, pgcluster.Config{Dir: dir, Fsync: true, Log: logf})
+	if err != nil {
+		return err
+	}
+	m.Cluster = c
+	m.closers = append(m.closers, func() {
+		m.Log.Info("stopping the managed Postgres")
+		c.Stop()
+	})
+	if err := c.EnsureDatabase(ctx, "licensed"); err != nil {
+		return err
+	}
+	m.Config.DatabaseURL = c.URL("licensed")
+	return nil
+}
+
+// checkSchema migrates (when asked) or refuses to run on a database whose
+// schema is not the one this binary knows.
+func (m *Main) checkSchema(ctx context.Context) error {
+	conn, err := m.DB.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("couldn't connect to the database: %w", err)
+	}
+	defer conn.Release()
+	if m.Config.Migrate {
+		from, to, err := migrations.Up(ctx, conn.Conn())
+		if err != nil {
+			return err
+		}
+		if from != to {
+			m.Log.Info("migrated the database", "from", from, "to", to)
+		}
+		return nil
+	}
+	v, err := migrations.Version(ctx, conn.Conn())
+	if err != nil {
+		return err
+	}
+	switch latest := migrations.Latest(); {
+	case v < latest:
+		return fmt.Errorf("the database schema is at version %d and this binary needs %d: run 'licensed migrate' (or start with --migrate)", v, latest)
+	case v > latest:
+		return fmt.Errorf("%w (database at version %d, this binary knows %d)", migrations.ErrNewerDatabase, v, latest)
+	}
+	return nil
+}
+
+// Run serves until ctx is done, then shuts down gracefully.
+func (m *Main) Run(ctx context.Context) error {
+	return m.Server.Serve(ctx, m.listener)
+}
+
+// Close stops everything Open started, newest first.
+func (m *Main) Close() {
+	if m.listener != nil {
+		m.listener.Close()
+	}
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		m.closers[i]()
+	}
+	m.closers = nil
+}
+
+func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, usageError(fmt.Sprintf("bad log level %q: use debug, info, warn or error", cfg.LogLevel))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(cfg.LogFormat) {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, usageError(fmt.Sprintf("bad log format %q: use text or json", cfg.LogFormat))
+}

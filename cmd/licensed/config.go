@@ -1,0 +1,106 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the server, from flags and the environment.
+// A flag wins over its environment variable; a secret may also be given as a
+// file whose path is in NAME_FILE (Docker and systemd credentials style), so it
+// never has to appear in a process listing or a shell history.
+type Config struct {
+	// Addr is the address to listen on. Env LICENSED_ADDR.
+	Addr string
+	// DatabaseURL is the Postgres URL (secret: may contain a password).
+	// Env DATABASE_URL or DATABASE_URL_FILE. Empty under `dev` means the
+	// managed cluster in DataDir.
+	DatabaseURL string
+	// DataDir holds what the server keeps on disk: keys, and under `dev` the
+	// managed Postgres cluster. Env LICENSED_DATA_DIR.
+	DataDir string
+	// Migrate applies pending migrations at start (always on under `dev`).
+	// Env LICENSED_MIGRATE.
+	Migrate bool
+	// LogFormat is "text" or "json". Env LICENSED_LOG_FORMAT.
+	LogFormat string
+	// LogLevel is debug, info, warn or error. Env LICENSED_LOG_LEVEL.
+	LogLevel string
+	// BodyLimit bounds request bodies in bytes. Env LICENSED_BODY_LIMIT.
+	BodyLimit int64
+	// ShutdownTimeout bounds the graceful shutdown. Env LICENSED_SHUTDOWN_TIMEOUT.
+	ShutdownTimeout time.Duration
+
+	// Ledger: see ledger.go.
+	LedgerOrigin  string // env LICENSED_LEDGER_ORIGIN
+	LedgerKeyFile string // signer key file; env LICENSED_LEDGER_KEY_FILE
+}
+
+// register defines the flags of cfg on fs, with defaults from the environment.
+func (cfg *Config) register(fs *flag.FlagSet, dev bool) {
+	defAddr, defData := "127.0.0.1:8080", "/var/lib/licensed"
+	if dev {
+		defData = ".licensed"
+	}
+	fs.StringVar(&cfg.Addr, "addr", env("LICENSED_ADDR", defAddr), "address to listen on (env LICENSED_ADDR)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", secretEnv("DATABASE_URL"), "Postgres URL (env DATABASE_URL or DATABASE_URL_FILE)")
+	fs.StringVar(&cfg.DataDir, "data-dir", env("LICENSED_DATA_DIR", defData), "folder for keys and, under dev, the managed database (env LICENSED_DATA_DIR)")
+	fs.BoolVar(&cfg.Migrate, "migrate", envBool("LICENSED_MIGRATE", dev), "apply pending migrations at start (env LICENSED_MIGRATE)")
+	fs.StringVar(&cfg.LogFormat, "log-format", env("LICENSED_LOG_FORMAT", map[bool]string{true: "text", false: "json"}[dev]), "log format: text or json (env LICENSED_LOG_FORMAT)")
+	fs.StringVar(&cfg.LogLevel, "log-level", env("LICENSED_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env LICENSED_LOG_LEVEL)")
+	fs.Int64Var(&cfg.BodyLimit, "body-limit", envInt("LICENSED_BODY_LIMIT", 1<<20), "largest request body in bytes (env LICENSED_BODY_LIMIT)")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", envDuration("LICENSED_SHUTDOWN_TIMEOUT", 10*time.Second), "how long a graceful shutdown may take (env LICENSED_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&cfg.LedgerOrigin, "ledger-origin", env("LICENSED_LEDGER_ORIGIN", "licensed.example/ledger"), "origin line of the ledger's checkpoints (env LICENSED_LEDGER_ORIGIN)")
+	fs.StringVar(&cfg.LedgerKeyFile, "ledger-key-file", env("LICENSED_LEDGER_KEY_FILE", ""), "file with the ledger's note signer key; default DATA_DIR/ledger.key (env LICENSED_LEDGER_KEY_FILE)")
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+// secretEnv reads NAME, or the file named by NAME_FILE.
+func secretEnv(name string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	if p := os.Getenv(name + "_FILE"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "licensed: couldn't read %s_FILE: %v\n", name, err)
+			os.Exit(2)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	return ""
+}
+
+func envBool(name string, def bool) bool {
+	switch strings.ToLower(os.Getenv(name)) {
+	case "1", "true", "yes", "on":
+		return true
+	case "0", "false", "no", "off":
+		return false
+	}
+	return def
+}
+
+func envInt(name string, def int64) int64 {
+	var v int64
+	if _, err := fmt.Sscan(os.Getenv(name), &v); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
+}

@@ -1,0 +1,99 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Error is an answer to a request that went wrong, as the client sees it:
+// JSON {"code": ..., "message": ...} with Status.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf builds a client error.
+func Errorf(status int, code, message string) *Error {
+	return &Error{Status: status, Code: code, Message: message}
+}
+
+// coded is implemented by domain errors that a client can fix.
+type coded interface {
+	error
+	Code() string
+}
+
+// statusOf maps every domain error code to its HTTP status. It is the one place
+// where domain errors meet HTTP. Codes not listed are 400.
+var statusOf = map[string]int{
+	"not_found":          http.StatusNotFound,
+	"tag_used":           http.StatusConflict,
+	"conflict":           http.StatusConflict,
+	"rate_limited":       http.StatusTooManyRequests,
+	"unavailable":        http.StatusServiceUnavailable,
+	"btc_unavailable":    http.StatusServiceUnavailable,
+	"body_too_large":     http.StatusRequestEntityTooLarge,
+	"unauthorized":       http.StatusUnauthorized,
+	"forbidden":          http.StatusForbidden,
+	"method_not_allowed": http.StatusMethodNotAllowed,
+}
+
+// toError turns any error into what the client may see. ok is false for
+// internal errors, which must be logged.
+func toError(err error) (e *Error, ok bool) {
+	if errors.As(err, &e) {
+		return e, true
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch he.Code {
+		case http.StatusNotFound:
+			return Errorf(he.Code, "not_found", "There is nothing at this address."), true
+		case http.StatusMethodNotAllowed:
+			return Errorf(he.Code, "method_not_allowed", "This address does not accept that method."), true
+		case http.StatusRequestEntityTooLarge:
+			return Errorf(he.Code, "body_too_large", "The request body is too large."), true
+		case http.StatusUnsupportedMediaType:
+			return Errorf(he.Code, "unsupported_media_type", "Send the request body as application/json."), true
+		}
+		if he.Code < 500 {
+			msg, _ := he.Message.(string)
+			if msg == "" {
+				msg = http.StatusText(he.Code)
+			}
+			return Errorf(he.Code, "bad_request", msg), true
+		}
+	}
+	var c coded
+	if errors.As(err, &c) {
+		status, known := statusOf[c.Code()]
+		if !known {
+			status = http.StatusBadRequest
+		}
+		return Errorf(status, c.Code(), c.Error()), true
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}, false
+}
+
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	e, ok := toError(err)
+	if !ok {
+		s.log.Error("request failed", "method", c.Request().Method, "route", c.Path(), "err", err)
+	}
+	if e.Status == http.StatusTooManyRequests && c.Response().Header().Get("Retry-After") == "" {
+		c.Response().Header().Set("Retry-After", "1")
+	}
+	if c.Request().Method == http.MethodHead {
+		c.NoContent(e.Status)
+		return
+	}
+	c.JSON(e.Status, e)
+}

@@ -1,0 +1,160 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config is the HTTP server's part of the configuration.
+type Config struct {
+	// BodyLimit bounds every request body, in bytes (default 1 MiB).
+	BodyLimit int64
+}
+
+// Deps are the components the server serves. A nil component leaves its
+// routes out, so tests can run the server with only what they exercise.
+type Deps struct {
+	// DB is the application database; /readyz pings it.
+	DB *pgxpool.Pool
+	// -- ledger (issue 4) --
+	// -- payments (issue 5) --
+	// -- bitcoin (issue 6) --
+	// -- admission (issue 7) --
+}
+
+// Server is the HTTP server.
+type Server struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	echo *echo.Echo
+	reg  *prometheus.Registry
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New builds the server and registers every route.
+func New(cfg Config, deps Deps, log *slog.Logger) *Server {
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = 1 << 20
+	}
+	s := &Server{cfg: cfg, deps: deps, log: log, echo: echo.New(), reg: prometheus.NewRegistry()}
+	s.echo.HideBanner = true
+	s.echo.HidePort = true
+	s.echo.HTTPErrorHandler = s.handleError
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "licensed_http_requests_total", Help: "HTTP requests by route and status.",
+	}, []string{"method", "route", "status"})
+	s.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "licensed_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"method", "route"})
+	s.reg.MustRegister(s.requests, s.duration)
+	s.echo.Use(middleware.Recover(), s.observe, middleware.BodyLimit(strconv.FormatInt(cfg.BodyLimit, 10)+"B"))
+	s.routes()
+	return s
+}
+
+// Registry is the Prometheus registry /metrics serves; components register
+// their own collectors on it.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Handler returns the server as an http.Handler (for tests).
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// routes registers every route, grouped by who may call them.
+func (s *Server) routes() {
+	e := s.echo
+	// Operations.
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
+	// Public API and pages; each area registers its own routes in its file.
+	// -- ledger routes (issue 4) --
+	// -- payments routes (issue 5) --
+	// -- bitcoin routes (issue 6) --
+	// -- admission routes (issue 7) --
+}
+
+// observe logs and counts every request. It never logs the client's address
+// or the query string: both can identify a customer.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		status := c.Response().Status
+		d := time.Since(start)
+		s.requests.WithLabelValues(c.Request().Method, route, strconv.Itoa(status)).Inc()
+		s.duration.WithLabelValues(c.Request().Method, route).Observe(d.Seconds())
+		if route != "/healthz" && route != "/readyz" && route != "/metrics" {
+			s.log.Info("request", "method", c.Request().Method, "route", route, "status", status, "duration_ms", d.Milliseconds())
+		}
+		return nil
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if s.deps.DB == nil {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.deps.DB.Ping(ctx); err != nil {
+		s.log.Warn("readiness check failed", "err", err)
+		return c.JSON(http.StatusServiceUnavailable, Errorf(http.StatusServiceUnavailable, "database_unavailable", "The database does not answer."))
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// Serve answers requests on l until ctx is done, then shuts down gracefully,
+// letting requests in flight finish for up to 10 seconds.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
