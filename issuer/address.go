@@ -47,6 +47,13 @@ type AddressError struct {
 
 func (e *AddressError) Error() string { return "issuer: " + e.Message }
 
+// Is reports whether target is an *AddressError with the same Code, so that a
+// copy of an error value still matches.
+func (e *AddressError) Is(target error) bool {
+	t, ok := target.(*AddressError)
+	return ok && t.Code == e.Code
+}
+
 // The kinds of invalid license address. The codes are stable: they are part of
 // the HTTP API.
 var (
