@@ -91,6 +91,10 @@ func checkDistinct(enc []byte) error {
 type challengeState struct {
 	h     hash.Hash
 	saved []byte
+	// Scratch space, here rather than on the stack because it is passed
+	// through the hash.Hash interface and would escape.
+	lr  [2 * ElementSize]byte
+	sum [64]byte
 }
 
 func newChallengeState(scope string, counter uint32, ringEnc []byte, tag *ristretto255.Element, msg []byte) *challengeState {
@@ -130,12 +134,10 @@ func (cs *challengeState) restore() {
 // next sets c = Hs(prefix ‖ L ‖ R).
 func (cs *challengeState) next(c *ristretto255.Scalar, L, R *ristretto255.Element) {
 	cs.restore()
-	var lr [2 * ElementSize]byte
-	L.Encode(lr[:0])
-	R.Encode(lr[ElementSize:ElementSize])
-	cs.h.Write(lr[:])
-	var d [64]byte
-	if _, err := c.SetUniformBytes(cs.h.Sum(d[:0])); err != nil {
+	L.Encode(cs.lr[:0])
+	R.Encode(cs.lr[ElementSize:ElementSize])
+	cs.h.Write(cs.lr[:])
+	if _, err := c.SetUniformBytes(cs.h.Sum(cs.sum[:0])); err != nil {
 		panic("ringverify: SetUniformBytes rejected 64 bytes: " + err.Error())
 	}
 }
@@ -259,15 +261,35 @@ func verifyVarTime(ring []*ristretto255.Element, ringEnc []byte, bases []*ristre
 	var c ristretto255.Scalar
 	c.Set(p.C0)
 	var L, R ristretto255.Element
-	ss := make([]*ristretto255.Scalar, 2)
-	pp := make([]*ristretto255.Element, 2)
+	if !layoutOK {
+		return verifyLoopFallback(ring, bases, p, cs, &c)
+	}
+	var tTable nafTable
+	tTable.fromPoint(asPoint(p.Tag))
 	for i, P := range ring {
 		// L_i = s_i·G + c_i·P_i, R_i = s_i·H_i + c_i·T.
 		L.VarTimeDoubleScalarBaseMult(&c, P, p.Responses[i])
-		ss[0], ss[1] = p.Responses[i], &c
+		varTimeDoubleMult(&R, p.Responses[i], bases[i], &c, &tTable)
+		cs.next(&c, &L, &R)
+	}
+	if c.Equal(p.C0) != 1 {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// verifyLoopFallback is the verification loop on ristretto255's own
+// VarTimeMultiScalarMult, used only if layoutOK is false.
+func verifyLoopFallback(ring []*ristretto255.Element, bases []*ristretto255.Element, p *Proof, cs *challengeState, c *ristretto255.Scalar) error {
+	var L, R ristretto255.Element
+	ss := make([]*ristretto255.Scalar, 2)
+	pp := make([]*ristretto255.Element, 2)
+	for i, P := range ring {
+		L.VarTimeDoubleScalarBaseMult(c, P, p.Responses[i])
+		ss[0], ss[1] = p.Responses[i], c
 		pp[0], pp[1] = bases[i], p.Tag
 		R.VarTimeMultiScalarMult(ss, pp)
-		cs.next(&c, &L, &R)
+		cs.next(c, &L, &R)
 	}
 	if c.Equal(p.C0) != 1 {
 		return ErrBadSignature

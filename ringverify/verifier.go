@@ -1,0 +1,271 @@
+package ringverify
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gtank/ristretto255"
+)
+
+// Ring size bounds. A Verifier accepts rings of MinRingSize to MaxRingSize
+// members (DefaultRingSize each unless configured); the configured bounds
+// must lie within [MinAllowedRingSize, MaxRingSize].
+const (
+	DefaultRingSize    = 16
+	MinAllowedRingSize = 11
+)
+
+// State is the revocation state of a license.
+type State uint8
+
+const (
+	Active State = iota
+	Suspended
+	Revoked
+)
+
+func (s State) String() string {
+	switch s {
+	case Active:
+		return "active"
+	case Suspended:
+		return "suspended"
+	case Revoked:
+		return "revoked"
+	}
+	return fmt.Sprintf("State(%d)", uint8(s))
+}
+
+// A Member is what the Verifier needs to know about the license at one ledger
+// index.
+type Member struct {
+	// Key is the canonical encoding of the one-time license key P.
+	Key [ElementSize]byte
+	// Plan is the license's plan id. All members of a ring share one plan.
+	Plan string
+	// The license is valid from NotBefore (inclusive) to NotAfter
+	// (exclusive).
+	NotBefore, NotAfter time.Time
+	State               State
+}
+
+// Members resolves ring members by ledger index. It is backed by the
+// ledger's index of licenses, or by a relay's mirror of it.
+//
+// Member must be safe for concurrent use. It returns an error wrapping
+// ErrUnknownMember if there is no license at index; any other error is
+// treated as internal and returned as is. It is called once per ring member
+// per verification, so it should answer from memory.
+type Members interface {
+	Member(index uint64) (Member, error)
+}
+
+// VerifierConfig configures a Verifier. Zero fields take their defaults.
+type VerifierConfig struct {
+	// Members resolves ledger indices. Required.
+	Members Members
+	// MinRingSize and MaxRingSize bound the ring size (inclusive). Both
+	// default to DefaultRingSize; they must satisfy
+	// MinAllowedRingSize ≤ MinRingSize ≤ MaxRingSize ≤ MaxRingSize (1024).
+	MinRingSize, MaxRingSize int
+	// CacheSize is the number of (scope, counter, key) tag bases kept;
+	// default 1<<16 (about 15 MiB). Each cached entry saves one
+	// hash-to-group and one point decoding per ring member.
+	CacheSize int
+}
+
+// A Verifier checks proofs whose rings are given as ledger indices: it
+// resolves each member, refuses rings that break the admission policy, and
+// checks the signature. It is safe for concurrent use, and meant to be
+// shared by all goroutines of a process.
+//
+// It caches, per (scope, counter, member key), the decoded key and its tag
+// base H_i, in a bounded cache split into shards with their own lock. A full
+// shard evicts an arbitrary entry. Within one scope the same licenses recur in
+// many rings, so in steady state a verification costs no hash-to-group and
+// no point decoding; see BenchmarkVerify.
+type Verifier struct {
+	members  Members
+	min, max int
+	cache    *baseCache
+}
+
+// NewVerifier returns a Verifier for cfg, or an error if cfg is invalid.
+func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
+	if cfg.Members == nil {
+		return nil, errors.New("ringverify: VerifierConfig.Members is nil")
+	}
+	if cfg.MinRingSize == 0 {
+		cfg.MinRingSize = DefaultRingSize
+	}
+	if cfg.MaxRingSize == 0 {
+		cfg.MaxRingSize = max(DefaultRingSize, cfg.MinRingSize)
+	}
+	if cfg.MinRingSize < MinAllowedRingSize || cfg.MaxRingSize > MaxRingSize || cfg.MinRingSize > cfg.MaxRingSize {
+		return nil, fmt.Errorf("ringverify: ring size bounds [%d, %d] not within [%d, %d]",
+			cfg.MinRingSize, cfg.MaxRingSize, MinAllowedRingSize, MaxRingSize)
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = 1 << 16
+	}
+	if cfg.CacheSize < 0 {
+		return nil, errors.New("ringverify: negative VerifierConfig.CacheSize")
+	}
+	return &Verifier{members: cfg.Members, min: cfg.MinRingSize, max: cfg.MaxRingSize, cache: newBaseCache(cfg.CacheSize)}, nil
+}
+
+// RingSizeBounds returns the smallest and largest ring size v accepts.
+func (v *Verifier) RingSizeBounds() (minSize, maxSize int) { return v.min, v.max }
+
+// Verify checks that p is a proof by one of the licenses at the ledger
+// indices ring (in the signer's order) over msg, scope and counter, and that
+// the ring is admissible at time now: size within bounds, members distinct,
+// known, of one plan, valid at now, and active. It returns the plan.
+//
+// The checks run in that order and the first failure is returned, wrapping
+// one of ErrRingBounds, ErrRingSize (proof and ring sizes differ),
+// ErrDuplicateMember, ErrUnknownMember, ErrMemberKey,
+// ErrMemberNotYetValid, ErrMemberExpired, ErrSuspended, ErrRevoked,
+// ErrMixedPlans, ErrScope, ErrIdentityTag, ErrDuplicateKey or
+// ErrBadSignature; or an internal error from Members.
+//
+// Verify does not record the tag: one use per (scope, counter) is the
+// caller's to enforce, with p.TagBytes().
+func (v *Verifier) Verify(ring []uint64, scope string, counter uint32, msg []byte, p *Proof, now time.Time) (plan string, err error) {
+	n := len(ring)
+	if n < v.min || n > v.max {
+		return "", fmt.Errorf("%w: %d members, want %d to %d", ErrRingBounds, n, v.min, v.max)
+	}
+	if p == nil || len(p.Responses) != n {
+		return "", fmt.Errorf("%w: proof does not have %d responses", ErrRingSize, n)
+	}
+	if err := checkScope(scope); err != nil {
+		return "", err
+	}
+	if err := checkDistinctIndices(ring); err != nil {
+		return "", err
+	}
+	keys := make([]*ristretto255.Element, n)
+	bases := make([]*ristretto255.Element, n)
+	ringEnc := make([]byte, n*ElementSize)
+	for i, idx := range ring {
+		m, err := v.members.Member(idx)
+		if err != nil {
+			return "", fmt.Errorf("ringverify: ring position %d (ledger index %d): %w", i, idx, err)
+		}
+		if err := checkMember(&m, now); err != nil {
+			return "", fmt.Errorf("%w: ring position %d (ledger index %d)", err, i, idx)
+		}
+		if i == 0 {
+			plan = m.Plan
+		} else if m.Plan != plan {
+			return "", fmt.Errorf("%w: ring position %d (ledger index %d) has plan %q, position 0 has %q", ErrMixedPlans, i, idx, m.Plan, plan)
+		}
+		e, err := v.cache.get(scope, counter, &m.Key)
+		if err != nil {
+			return "", fmt.Errorf("%w: ring position %d (ledger index %d)", err, i, idx)
+		}
+		keys[i], bases[i] = e.key, e.base
+		copy(ringEnc[i*ElementSize:], m.Key[:])
+	}
+	if err := checkDistinct(ringEnc); err != nil {
+		return "", err
+	}
+	if err := verifyVarTime(keys, ringEnc, bases, scope, counter, msg, p); err != nil {
+		return "", err
+	}
+	return plan, nil
+}
+
+func checkMember(m *Member, now time.Time) error {
+	switch {
+	case now.Before(m.NotBefore):
+		return ErrMemberNotYetValid
+	case !now.Before(m.NotAfter):
+		return ErrMemberExpired
+	case m.State == Suspended:
+		return ErrMemberSuspended
+	case m.State != Active:
+		return ErrMemberRevoked
+	}
+	return nil
+}
+
+func checkDistinctIndices(ring []uint64) error {
+	s := slices.Clone(ring)
+	slices.Sort(s)
+	for i := 1; i < len(s); i++ {
+		if s[i] == s[i-1] {
+			return fmt.Errorf("%w: ledger index %d", ErrDuplicateMember, s[i])
+		}
+	}
+	return nil
+}
+
+// baseCache maps (scope, counter, key encoding) to the decoded key and its
+// tag base. Entries are immutable once stored.
+type baseCache struct {
+	shards [cacheShards]cacheShard
+}
+
+const cacheShards = 32
+
+type cacheShard struct {
+	mu  sync.Mutex
+	m   map[cacheKey]*cacheEntry
+	max int
+}
+
+type cacheKey struct {
+	scope   string
+	counter uint32
+	key     [ElementSize]byte
+}
+
+type cacheEntry struct {
+	key, base *ristretto255.Element
+}
+
+func newBaseCache(size int) *baseCache {
+	c := &baseCache{}
+	per := max(1, (size+cacheShards-1)/cacheShards)
+	for i := range c.shards {
+		c.shards[i].m = make(map[cacheKey]*cacheEntry)
+		c.shards[i].max = per
+	}
+	return c
+}
+
+func (c *baseCache) get(scope string, counter uint32, key *[ElementSize]byte) (*cacheEntry, error) {
+	// Keys are encodings of uniformly distributed one-time keys, so their
+	// bytes spread entries evenly over the shards.
+	sh := &c.shards[(binary.LittleEndian.Uint32(key[:4])^counter)%cacheShards]
+	k := cacheKey{scope, counter, *key}
+	sh.mu.Lock()
+	e, ok := sh.m[k]
+	sh.mu.Unlock()
+	if ok {
+		return e, nil
+	}
+	P, err := ristretto255.NewIdentityElement().SetCanonicalBytes(key[:])
+	if err != nil || P.Equal(identity) == 1 {
+		return nil, ErrMemberKey
+	}
+	e = &cacheEntry{key: P, base: TagBase(scope, counter, key[:])}
+	k.scope = strings.Clone(scope)
+	sh.mu.Lock()
+	if len(sh.m) >= sh.max {
+		for old := range sh.m {
+			delete(sh.m, old)
+			break
+		}
+	}
+	sh.m[k] = e
+	sh.mu.Unlock()
+	return e, nil
+}
