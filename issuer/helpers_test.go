@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"crypto/sha512"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -30,4 +31,14 @@ func testPayload(plan string) Payload {
 		DailyQuota: 100,
 		Receipt:    [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
 	}
+}
+
+func sha512Sum(parts ...[]byte) [64]byte {
+	h := sha512.New()
+	for _, p := range parts {
+		h.Write(p)
+	}
+	var out [64]byte
+	h.Sum(out[:0])
+	return out
 }
