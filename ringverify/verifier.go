@@ -71,7 +71,8 @@ type VerifierConfig struct {
 	Members Members
 	// MinRingSize and MaxRingSize bound the ring size (inclusive). Both
 	// default to DefaultRingSize; they must satisfy
-	// MinAllowedRingSize ≤ MinRingSize ≤ MaxRingSize ≤ MaxRingSize (1024).
+	// MinAllowedRingSize (11) ≤ MinRingSize ≤ MaxRingSize ≤ 1024 (the
+	// package constant MaxRingSize).
 	MinRingSize, MaxRingSize int
 	// CacheSize is the number of (scope, counter, key) tag bases kept;
 	// default 1<<16 (about 15 MiB). Each cached entry saves one
@@ -127,12 +128,13 @@ func (v *Verifier) RingSizeBounds() (minSize, maxSize int) { return v.min, v.max
 // the ring is admissible at time now: size within bounds, members distinct,
 // known, of one plan, valid at now, and active. It returns the plan.
 //
-// The checks run in that order and the first failure is returned, wrapping
-// one of ErrRingBounds, ErrRingSize (proof and ring sizes differ),
-// ErrDuplicateMember, ErrUnknownMember, ErrMemberKey,
-// ErrMemberNotYetValid, ErrMemberExpired, ErrSuspended, ErrRevoked,
-// ErrMixedPlans, ErrScope, ErrIdentityTag, ErrDuplicateKey or
-// ErrBadSignature; or an internal error from Members.
+// The first failure is returned (the order is in the package
+// documentation), wrapping one of ErrRingBounds, ErrRingSize (proof and
+// ring sizes differ), ErrScope, ErrDuplicateMember, ErrUnknownMember,
+// ErrMemberNotYetValid, ErrMemberExpired, ErrMemberSuspended,
+// ErrMemberRevoked, ErrMixedPlans, ErrMemberKey, ErrDuplicateKey,
+// ErrIdentityTag, ErrMalformedData or ErrBadSignature; or an internal error
+// from Members, for which Code returns "".
 //
 // Verify does not record the tag: one use per (scope, counter) is the
 // caller's to enforce, with p.TagBytes().
