@@ -53,6 +53,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
 			return fmt.Errorf("couldn't create the data folder: %w", err)
 		}
+		if os.Geteuid() == 0 {
+			// The managed Postgres runs as the postgres user and must be
+			// able to enter (not list) the data folder; keys stay 0600.
+			if err := os.Chmod(cfg.DataDir, 0o711); err != nil {
+				return err
+			}
+		}
 	}
 	if cfg.DatabaseURL == "" {
 		if !m.Dev {

@@ -1,0 +1,42 @@
+# The two commands a newcomer needs:
+#   make dev    run the server on embedded defaults (same as: go run ./cmd/licensed dev)
+#   make test   install what this machine lacks, then vet, test and fuzz briefly
+# CI (.ci/run) calls `make test`.
+
+export GOTOOLCHAIN := local
+GO ?= go
+FUZZTIME ?= 3s
+
+.PHONY: dev test deps tools vet unit fuzz fuzz-long bench
+
+dev:
+	$(GO) run ./cmd/licensed dev
+
+test: deps tools vet unit fuzz
+
+# System packages the tests need: PostgreSQL server binaries (and, for the
+# browser tests, Chromium). Installed only when missing.
+deps:
+	@.ci/install-deps
+
+# The pinned tools (btcd, btcctl, stripe-mock) from go.mod's tool lines.
+tools:
+	$(GO) mod download
+	$(GO) install tool
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 -timeout 12m ./...
+
+# Every Fuzz target, a few seconds each. FUZZTIME=5m make fuzz-long for longer.
+fuzz:
+	@.ci/fuzz $(FUZZTIME)
+
+fuzz-long:
+	@.ci/fuzz 5m
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./ringverify ./issuer ./ledger/...

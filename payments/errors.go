@@ -1,0 +1,41 @@
+package payments
+
+import "errors"
+
+// Error is an error a client can fix. Code is stable and machine readable
+// (the HTTP API sends it), Message is a sentence that says what to change.
+type Error struct {
+	code    string
+	message string
+}
+
+func (e *Error) Error() string { return e.message }
+
+// Code returns the stable machine-readable code.
+func (e *Error) Code() string { return e.code }
+
+// Is reports whether target is an *Error with the same code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.code == e.code
+}
+
+// NewError returns an Error with code and message (for payment methods that
+// live in other packages).
+func NewError(code, message string) *Error { return &Error{code, message} }
+
+// The errors of this package a client can fix.
+var (
+	ErrOrderNotFound     = &Error{"not_found", "There is no order with this id."}
+	ErrPlanUnknown       = &Error{"plan_unknown", "There is no plan with this id: choose one of the plans listed at /v1/plans."}
+	ErrMethodUnavailable = &Error{"method_unavailable", "This payment method is not offered here: use one of the methods listed at /v1/plans."}
+	// Webhook errors: Stripe sees a 400 and retries (a real delivery never
+	// causes them).
+	ErrWebhookSignature  = &Error{"webhook_signature", "The Stripe-Signature header is missing, malformed, stale or does not match the body."}
+	ErrWebhookAPIVersion = &Error{"webhook_api_version", "The event was sent with another Stripe API version than 2023-10-16: set the webhook endpoint's API version to 2023-10-16."}
+	ErrWebhookTooLarge   = &Error{"webhook_too_large", "The webhook body is larger than this server accepts."}
+	ErrWebhookMalformed  = &Error{"webhook_malformed", "The webhook body is not a Stripe event this server can read."}
+)
+
+// errInternal marks bugs of the wiring (no minter and the like).
+var errInternal = errors.New("payments: misconfigured service")
