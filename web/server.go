@@ -21,6 +21,13 @@ import (
 type Config struct {
 	// BodyLimit bounds every request body, in bytes (default 1 MiB).
 	BodyLimit int64
+	// TrustProxy takes the client address from X-Forwarded-For (set it only
+	// behind a reverse proxy that sets that header); otherwise the address
+	// of the connection is used. It only feeds the in-memory rate limits.
+	TrustProxy bool
+	// OrderLimit and AdmitLimit rate-limit the public POST endpoints per
+	// client (orders; admission).
+	OrderLimit, AdmitLimit RateLimit
 }
 
 // Deps are the components the server serves. A nil component leaves its
@@ -42,8 +49,10 @@ type Server struct {
 	echo *echo.Echo
 	reg  *prometheus.Registry
 
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	rateLimited *prometheus.CounterVec
+	clientKey   [32]byte // keys the in-memory rate limits; see RateLimit
 }
 
 // New builds the server and registers every route.
@@ -51,8 +60,12 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 1 << 20
 	}
-	s := &Server{cfg: cfg, deps: deps, log: log, echo: echo.New(), reg: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, deps: deps, log: log, echo: echo.New(), reg: prometheus.NewRegistry(), clientKey: newClientKey()}
 	s.echo.HideBanner = true
+	s.echo.IPExtractor = echo.ExtractIPDirect()
+	if cfg.TrustProxy {
+		s.echo.IPExtractor = echo.ExtractIPFromXFFHeader()
+	}
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -63,7 +76,10 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 		Name: "licensed_http_request_duration_seconds", Help: "HTTP request latency by route.",
 		Buckets: prometheus.DefBuckets,
 	}, []string{"method", "route"})
-	s.reg.MustRegister(s.requests, s.duration)
+	s.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "licensed_rate_limited_total", Help: "Requests refused by a rate limit, by endpoint group.",
+	}, []string{"group"})
+	s.reg.MustRegister(s.requests, s.duration, s.rateLimited)
 	s.echo.Use(middleware.Recover(), s.observe, middleware.BodyLimit(strconv.FormatInt(cfg.BodyLimit, 10)+"B"))
 	s.routes()
 	return s

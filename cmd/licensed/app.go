@@ -90,7 +90,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	// -- payments wiring (issue 5) --
 	// -- bitcoin wiring (issue 6) --
 	// -- admission wiring (issue 7) --
-	m.Server = web.New(web.Config{BodyLimit: cfg.BodyLimit}, deps, m.Log)
+	m.Server = web.New(web.Config{
+		BodyLimit:  cfg.BodyLimit,
+		TrustProxy: cfg.TrustProxy,
+		OrderLimit: web.RateLimit{PerSecond: cfg.OrderRate, Burst: cfg.OrderBurst},
+		AdmitLimit: web.RateLimit{PerSecond: cfg.AdmitRate, Burst: cfg.AdmitBurst},
+	}, deps, m.Log)
 
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

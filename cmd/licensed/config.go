@@ -34,6 +34,16 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown. Env LICENSED_SHUTDOWN_TIMEOUT.
 	ShutdownTimeout time.Duration
 
+	// TrustProxy takes client addresses (for the in-memory rate limits only)
+	// from X-Forwarded-For. Env LICENSED_TRUST_PROXY.
+	TrustProxy bool
+	// OrderRate/OrderBurst and AdmitRate/AdmitBurst rate-limit POST
+	// /v1/orders and the admission endpoints per client (requests per second;
+	// 0 disables). Env LICENSED_ORDER_RATE, LICENSED_ORDER_BURST,
+	// LICENSED_ADMIT_RATE, LICENSED_ADMIT_BURST.
+	OrderRate, AdmitRate   float64
+	OrderBurst, AdmitBurst int
+
 	// Ledger: see ledger.go.
 	LedgerOrigin  string // env LICENSED_LEDGER_ORIGIN
 	LedgerKeyFile string // signer key file; env LICENSED_LEDGER_KEY_FILE
@@ -53,6 +63,11 @@ func (cfg *Config) register(fs *flag.FlagSet, dev bool) {
 	fs.StringVar(&cfg.LogLevel, "log-level", env("LICENSED_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env LICENSED_LOG_LEVEL)")
 	fs.Int64Var(&cfg.BodyLimit, "body-limit", envInt("LICENSED_BODY_LIMIT", 1<<20), "largest request body in bytes (env LICENSED_BODY_LIMIT)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", envDuration("LICENSED_SHUTDOWN_TIMEOUT", 10*time.Second), "how long a graceful shutdown may take (env LICENSED_SHUTDOWN_TIMEOUT)")
+	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", envBool("LICENSED_TRUST_PROXY", false), "take client addresses from X-Forwarded-For, for rate limits (env LICENSED_TRUST_PROXY)")
+	fs.Float64Var(&cfg.OrderRate, "order-rate", envFloat("LICENSED_ORDER_RATE", 1), "orders per second per client; 0 disables (env LICENSED_ORDER_RATE)")
+	fs.IntVar(&cfg.OrderBurst, "order-burst", int(envInt("LICENSED_ORDER_BURST", 10)), "burst of orders per client (env LICENSED_ORDER_BURST)")
+	fs.Float64Var(&cfg.AdmitRate, "admit-rate", envFloat("LICENSED_ADMIT_RATE", 200), "admission requests per second per client; 0 disables (env LICENSED_ADMIT_RATE)")
+	fs.IntVar(&cfg.AdmitBurst, "admit-burst", int(envInt("LICENSED_ADMIT_BURST", 400)), "burst of admission requests per client (env LICENSED_ADMIT_BURST)")
 	fs.StringVar(&cfg.LedgerOrigin, "ledger-origin", env("LICENSED_LEDGER_ORIGIN", "licensed.example/ledger"), "origin line of the ledger's checkpoints (env LICENSED_LEDGER_ORIGIN)")
 	fs.StringVar(&cfg.LedgerKeyFile, "ledger-key-file", env("LICENSED_LEDGER_KEY_FILE", ""), "file with the ledger's note signer key; default DATA_DIR/ledger.key (env LICENSED_LEDGER_KEY_FILE)")
 }
@@ -92,6 +107,14 @@ func envBool(name string, def bool) bool {
 
 func envInt(name string, def int64) int64 {
 	var v int64
+	if _, err := fmt.Sscan(os.Getenv(name), &v); err == nil {
+		return v
+	}
+	return def
+}
+
+func envFloat(name string, def float64) float64 {
+	var v float64
 	if _, err := fmt.Sscan(os.Getenv(name), &v); err == nil {
 		return v
 	}
