@@ -1,0 +1,351 @@
+package payments
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+	"github.com/stripe/stripe-go/v76/webhook"
+)
+
+// CardConfig configures the card method.
+type CardConfig struct {
+	// SecretKey is the Stripe secret key (sk_test_… or sk_live_…). Secret.
+	SecretKey string
+	// WebhookSecret is the signing secret of the webhook endpoint (whsec_…).
+	// Secret.
+	WebhookSecret string
+	// APIURL, when set, sends Stripe API calls there instead of
+	// api.stripe.com (stripe-mock in dev and tests).
+	APIURL string
+	// SuccessURL and CancelURL are where Checkout sends the customer back;
+	// "{ORDER_ID}" is replaced by the order id.
+	SuccessURL, CancelURL string
+	// CheckoutURL, when set, replaces the checkout URL returned to the
+	// customer; "{ORDER_ID}" is replaced by the order id. `licensed dev`
+	// with stripe-mock points it at the dev checkout page, since
+	// stripe-mock's URLs lead nowhere.
+	CheckoutURL string
+	// HTTPClient for the Stripe API (default: 30 s timeout).
+	HTTPClient *http.Client
+	Log        *slog.Logger
+}
+
+// Card takes card payments through Stripe Checkout. It is a Method, and it
+// verifies and decodes Stripe's webhook events (see Service.HandleStripe).
+type Card struct {
+	cfg CardConfig
+	api *client.API
+}
+
+// MaxWebhookBody bounds the size of a Stripe webhook body. Stripe's events of
+// the types handled here are a few kilobytes.
+const MaxWebhookBody = 256 << 10
+
+// WebhookTolerance is how old a webhook signature's timestamp may be.
+const WebhookTolerance = 300 * time.Second
+
+// NewCard returns the card method of cfg.
+func NewCard(cfg CardConfig) (*Card, error) {
+	if cfg.SecretKey == "" {
+		return nil, errors.New("payments: no Stripe secret key")
+	}
+	if cfg.WebhookSecret == "" {
+		return nil, errors.New("payments: no Stripe webhook signing secret")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	bc := &stripe.BackendConfig{
+		HTTPClient:        cfg.HTTPClient,
+		LeveledLogger:     stripeLogger{cfg.Log},
+		MaxNetworkRetries: stripe.Int64(2),
+	}
+	if cfg.APIURL != "" {
+		bc.URL = stripe.String(cfg.APIURL)
+	}
+	backends := &stripe.Backends{
+		API:     stripe.GetBackendWithConfig(stripe.APIBackend, bc),
+		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, bc),
+		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, bc),
+	}
+	return &Card{cfg: cfg, api: client.New(cfg.SecretKey, backends)}, nil
+}
+
+// Name returns "card".
+func (c *Card) Name() string { return MethodCard }
+
+// Begin creates the order's Stripe Checkout Session, with the idempotency key
+// "licensed-order-<order id>" so a retried call cannot make a second session.
+// Stripe learns the order id, the plan and the amount; never the license
+// address. It returns {"checkout_url": …}.
+func (c *Card) Begin(ctx context.Context, tx pgx.Tx, o *Order, p Plan) (map[string]any, error) {
+	params := &stripe.CheckoutSessionParams{
+		Mode:              stripe.String(string(stripe.CheckoutSessionModePayment)),
+		ClientReferenceID: stripe.String(o.ID),
+		SuccessURL:        stripe.String(expand(c.cfg.SuccessURL, o.ID)),
+		CancelURL:         stripe.String(expand(c.cfg.CancelURL, o.ID)),
+		CustomerCreation:  stripe.String("if_required"),
+		LineItems: []*stripe.CheckoutSessionLineItemParams{{
+			Quantity: stripe.Int64(1),
+			PriceData: &stripe.CheckoutSessionLineItemPriceDataParams{
+				Currency:    stripe.String(p.Currency),
+				UnitAmount:  stripe.Int64(p.Price),
+				ProductData: &stripe.CheckoutSessionLineItemPriceDataProductDataParams{Name: stripe.String(p.Name)},
+			},
+		}},
+	}
+	params.Context = ctx
+	params.AddMetadata("order_id", o.ID)
+	params.SetIdempotencyKey("licensed-order-" + o.ID)
+	sess, err := c.api.CheckoutSessions.New(params)
+	if err != nil {
+		c.cfg.Log.Warn("couldn't create a Stripe Checkout Session", "order_id", o.ID, "err", stripeErrSummary(err))
+		return nil, &Error{"card_unavailable", "Card payments are unavailable right now: try again in a minute, or pay with another method."}
+	}
+	if _, err := tx.Exec(ctx, `update orders set stripe_session = $2 where id = $1`, o.ID, sess.ID); err != nil {
+		return nil, err
+	}
+	u := sess.URL
+	if c.cfg.CheckoutURL != "" {
+		u = expand(c.cfg.CheckoutURL, o.ID)
+	}
+	return map[string]any{"checkout_url": u}, nil
+}
+
+func expand(tmpl, orderID string) string {
+	out := []byte{}
+	for i := 0; i < len(tmpl); {
+		if len(tmpl)-i >= len("{ORDER_ID}") && tmpl[i:i+len("{ORDER_ID}")] == "{ORDER_ID}" {
+			out = append(out, orderID...)
+			i += len("{ORDER_ID}")
+			continue
+		}
+		out = append(out, tmpl[i])
+		i++
+	}
+	return string(out)
+}
+
+// stripeErrSummary keeps the type and code of a Stripe error, not its
+// message, which may echo request parameters.
+func stripeErrSummary(err error) string {
+	var se *stripe.Error
+	if errors.As(err, &se) {
+		return fmt.Sprintf("stripe %s/%s (HTTP %d)", se.Type, se.Code, se.HTTPStatusCode)
+	}
+	return err.Error()
+}
+
+// VerifyWebhook checks a webhook body's Stripe-Signature header (HMAC with
+// the endpoint's secret, timestamp at most WebhookTolerance old) and that the
+// event was rendered with the API version stripe-go v76 reads (2023-10-16),
+// and decodes it.
+func (c *Card) VerifyWebhook(payload []byte, sigHeader string) (stripe.Event, error) {
+	return verifyWebhook(payload, sigHeader, c.cfg.WebhookSecret)
+}
+
+func verifyWebhook(payload []byte, sigHeader, secret string) (stripe.Event, error) {
+	if len(payload) > MaxWebhookBody {
+		return stripe.Event{}, ErrWebhookTooLarge
+	}
+	ev, err := webhook.ConstructEventWithOptions(payload, sigHeader, secret, webhook.ConstructEventOptions{
+		Tolerance: WebhookTolerance, IgnoreAPIVersionMismatch: true,
+	})
+	if err != nil {
+		switch {
+		case errors.Is(err, webhook.ErrNotSigned), errors.Is(err, webhook.ErrInvalidHeader),
+			errors.Is(err, webhook.ErrNoValidSignature), errors.Is(err, webhook.ErrTooOld):
+			return ev, ErrWebhookSignature
+		}
+		return ev, ErrWebhookMalformed
+	}
+	if ev.APIVersion != stripe.APIVersion {
+		return ev, ErrWebhookAPIVersion
+	}
+	if ev.ID == "" || ev.Type == "" || ev.Data == nil || len(ev.Data.Raw) == 0 {
+		return ev, ErrWebhookMalformed
+	}
+	return ev, nil
+}
+
+// ReadWebhookBody reads at most MaxWebhookBody bytes of r; a longer body is
+// ErrWebhookTooLarge.
+func ReadWebhookBody(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxWebhookBody+1))
+	if err != nil {
+		return nil, ErrWebhookMalformed
+	}
+	if len(b) > MaxWebhookBody {
+		return nil, ErrWebhookTooLarge
+	}
+	return b, nil
+}
+
+// HandleStripe verifies a Stripe webhook delivery and applies it. The event
+// id is recorded in the same transaction as the change it causes, so a
+// redelivered event changes nothing; states only move forward (Transition),
+// so reordered events are safe. Events of other types, and events about
+// orders this server does not know, are acknowledged and ignored.
+func (s *Service) HandleStripe(ctx context.Context, payload []byte, sigHeader string) error {
+	c, ok := s.methods[MethodCard].(*Card)
+	if !ok {
+		return ErrMethodUnavailable
+	}
+	ev, err := c.VerifyWebhook(payload, sigHeader)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `insert into stripe_events (id, type) values ($1, $2) on conflict (id) do nothing`, ev.ID, string(ev.Type))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			s.log.Debug("stripe event already handled", "event_id", ev.ID)
+			return nil
+		}
+		return s.applyStripe(ctx, tx, ev)
+	})
+}
+
+func (s *Service) applyStripe(ctx context.Context, tx pgx.Tx, ev stripe.Event) error {
+	switch ev.Type {
+	case "checkout.session.completed", "checkout.session.async_payment_succeeded",
+		"checkout.session.async_payment_failed", "checkout.session.expired":
+		var sess stripe.CheckoutSession
+		if err := json.Unmarshal(ev.Data.Raw, &sess); err != nil {
+			return ErrWebhookMalformed
+		}
+		id := sess.ClientReferenceID
+		if id == "" {
+			id = sess.Metadata["order_id"]
+		}
+		if !ValidOrderID(id) {
+			s.log.Info("stripe event for no order of ours ignored", "event_id", ev.ID, "type", ev.Type)
+			return nil
+		}
+		if _, err := getOrder(ctx, tx, id, false); errors.Is(err, ErrOrderNotFound) {
+			s.log.Info("stripe event for an unknown order ignored", "event_id", ev.ID, "type", ev.Type)
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if sess.PaymentIntent != nil && sess.PaymentIntent.ID != "" {
+			if _, err := tx.Exec(ctx, `update orders set stripe_payment_intent = $2 where id = $1 and stripe_payment_intent is null`,
+				id, sess.PaymentIntent.ID); err != nil {
+				return err
+			}
+		}
+		to := StateSettled
+		switch ev.Type {
+		case "checkout.session.completed":
+			if sess.PaymentStatus == stripe.CheckoutSessionPaymentStatusUnpaid {
+				to = StateProcessing
+			}
+		case "checkout.session.async_payment_failed":
+			to = StateInvalid
+		case "checkout.session.expired":
+			to = StateExpired
+		}
+		_, err := s.Transition(ctx, tx, id, to, 0, "stripe "+string(ev.Type))
+		return err
+	case "charge.refunded":
+		var ch stripe.Charge
+		if err := json.Unmarshal(ev.Data.Raw, &ch); err != nil {
+			return ErrWebhookMalformed
+		}
+		o, err := s.orderByPaymentIntent(ctx, tx, ch.PaymentIntent)
+		if o == nil || err != nil {
+			return err
+		}
+		if !ch.Refunded {
+			// A partial refund keeps the license: the customer still paid
+			// for part of it. Operators see it in Stripe.
+			s.log.Info("partial refund: license kept", "order_id", o.ID)
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `update orders set refunded = true, updated_at = now() where id = $1`, o.ID); err != nil {
+			return err
+		}
+		return s.revoke(ctx, tx, o, "refund")
+	case "charge.dispute.created", "charge.dispute.closed", "charge.dispute.updated":
+		var d stripe.Dispute
+		if err := json.Unmarshal(ev.Data.Raw, &d); err != nil {
+			return ErrWebhookMalformed
+		}
+		pi := d.PaymentIntent
+		o, err := s.orderByPaymentIntent(ctx, tx, pi)
+		if o == nil || err != nil {
+			return err
+		}
+		return s.applyDispute(ctx, tx, o, ev.Type, d.Status)
+	}
+	return nil
+}
+
+func (s *Service) applyDispute(ctx context.Context, tx pgx.Tx, o *Order, typ stripe.EventType, status stripe.DisputeStatus) error {
+	switch {
+	case status == stripe.DisputeStatusLost:
+		if _, err := tx.Exec(ctx, `update orders set dispute = 'lost', updated_at = now() where id = $1`, o.ID); err != nil {
+			return err
+		}
+		return s.revoke(ctx, tx, o, "dispute_lost")
+	case status == stripe.DisputeStatusWon || status == stripe.DisputeStatusWarningClosed:
+		if o.Dispute == "lost" {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `update orders set dispute = 'won', updated_at = now() where id = $1`, o.ID); err != nil {
+			return err
+		}
+		return s.unsuspendIf(ctx, tx, o, "dispute")
+	case typ == "charge.dispute.created":
+		if o.Dispute != "" {
+			return nil // a reordered or repeated opening after the outcome
+		}
+		if _, err := tx.Exec(ctx, `update orders set dispute = 'open', updated_at = now() where id = $1`, o.ID); err != nil {
+			return err
+		}
+		return s.suspend(ctx, tx, o, "dispute")
+	}
+	return nil
+}
+
+func (s *Service) orderByPaymentIntent(ctx context.Context, tx pgx.Tx, pi *stripe.PaymentIntent) (*Order, error) {
+	if pi == nil || pi.ID == "" {
+		return nil, nil
+	}
+	var id string
+	err := tx.QueryRow(ctx, `select id from orders where stripe_payment_intent = $1 limit 1`, pi.ID).Scan(&id)
+	if err == pgx.ErrNoRows {
+		s.log.Info("stripe charge event for no order of ours ignored")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return getOrder(ctx, tx, id, true)
+}
+
+// stripeLogger sends stripe-go's log lines to slog, as warnings at most.
+type stripeLogger struct{ log *slog.Logger }
+
+func (l stripeLogger) Debugf(format string, v ...any) {}
+func (l stripeLogger) Infof(format string, v ...any)  {}
+func (l stripeLogger) Warnf(format string, v ...any) {
+	l.log.Warn("stripe: " + fmt.Sprintf(format, v...))
+}
+func (l stripeLogger) Errorf(format string, v ...any) {
+	l.log.Warn("stripe: " + fmt.Sprintf(format, v...))
+}
