@@ -164,8 +164,8 @@ func ParseAddress(s string) (Address, error) {
 		return Address{}, wrapAddr(ErrAddressLength, "%d characters", len(s))
 	}
 	// bech32.DecodeNoLimit because an address is longer than BIP 173's 90
-	// characters; the checksum still detects any error burst of up to 5
-	// characters (and other errors with probability 1-2^-30).
+	// characters; the checksum still catches every single substitution and
+	// transposition (TestAddressSingleErrors).
 	hrp, data, err := bech32.DecodeNoLimit(s)
 	if err != nil {
 		var (

@@ -201,3 +201,30 @@ func TestWordList(t *testing.T) {
 		t.Fatalf("%d words, %d distinct", len(wordList), len(wordIndex))
 	}
 }
+
+// TestAddressSingleErrors checks that the checksum catches every single
+// substituted character and every swap of two different neighbours, although
+// an address is longer than the 90 characters BIP 173 designed it for.
+func TestAddressSingleErrors(t *testing.T) {
+	const alphabet = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+	for _, seed := range []string{"alice", "bob"} {
+		s := mustAccount(t, seed).Address().String()
+		for i := 4; i < len(s); i++ {
+			for _, c := range []byte(alphabet) {
+				if c == s[i] {
+					continue
+				}
+				bad := s[:i] + string(c) + s[i+1:]
+				if _, err := ParseAddress(bad); !errors.Is(err, ErrAddressChecksum) {
+					t.Fatalf("substitution at %d: %v", i, err)
+				}
+			}
+			if i+1 < len(s) && s[i] != s[i+1] {
+				bad := s[:i] + string(s[i+1]) + string(s[i]) + s[i+2:]
+				if _, err := ParseAddress(bad); !errors.Is(err, ErrAddressChecksum) {
+					t.Fatalf("swap at %d: %v", i, err)
+				}
+			}
+		}
+	}
+}
