@@ -116,6 +116,9 @@ func (addr Address) String() string {
 
 // Equal reports whether addr and other hold the same keys.
 func (addr Address) Equal(other Address) bool {
+	if addr.View == nil || addr.Spend == nil || other.View == nil || other.Spend == nil {
+		return addr.View == other.View && addr.Spend == other.Spend
+	}
 	return addr.View.Equal(other.View) && addr.Spend.Equal(other.Spend) == 1
 }
 

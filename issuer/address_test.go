@@ -183,6 +183,9 @@ func TestAddressErrorMessages(t *testing.T) {
 
 func TestAddressValidate(t *testing.T) {
 	good := mustAccount(t, "alice").Address()
+	if (Address{}).Equal(good) || good.Equal(Address{}) || !(Address{}).Equal(Address{}) {
+		t.Error("Equal with a zero Address")
+	}
 	if _, err := (Address{}).MarshalText(); !errors.Is(err, ErrAddressKey) {
 		t.Errorf("MarshalText of the zero Address: %v", err)
 	}
