@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/licensed/licensed/payments"
 )
 
 // Config is the HTTP server's part of the configuration.
@@ -37,6 +39,10 @@ type Deps struct {
 	DB *pgxpool.Pool
 	// -- ledger (issue 4) --
 	// -- payments (issue 5) --
+	// Payments serves plans, orders and the Stripe webhook.
+	Payments *payments.Service
+	// DevCheckout, when set, serves the dev checkout pages (dev mode only).
+	DevCheckout *DevCheckout
 	// -- bitcoin (issue 6) --
 	// -- admission (issue 7) --
 }
@@ -102,6 +108,7 @@ func (s *Server) routes() {
 	// Public API and pages; each area registers its own routes in its file.
 	// -- ledger routes (issue 4) --
 	// -- payments routes (issue 5) --
+	s.paymentRoutes()
 	// -- bitcoin routes (issue 6) --
 	// -- admission routes (issue 7) --
 }

@@ -1,0 +1,117 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/licensed/licensed/payments"
+)
+
+// paymentRoutes registers the order, plan and Stripe webhook routes, and the
+// dev checkout pages when they are enabled.
+func (s *Server) paymentRoutes() {
+	if s.deps.Payments == nil {
+		return
+	}
+	e := s.echo
+	// Customers.
+	e.GET("/v1/plans", s.listPlans)
+	e.POST("/v1/orders", s.createOrder)
+	e.GET("/v1/orders/:id", s.getOrder)
+	// Stripe.
+	e.POST("/v1/webhooks/stripe", s.stripeWebhook)
+	// Dev mode only: the stand-in for Stripe's hosted checkout.
+	if s.deps.DevCheckout != nil {
+		e.GET("/dev/checkout/:id", s.devCheckoutPage)
+		e.POST("/dev/checkout/:id/complete", s.devCheckoutComplete)
+	}
+}
+
+type planJSON struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Price        int64  `json:"price"`
+	Currency     string `json:"currency"`
+	DurationDays int    `json:"duration_days"`
+	DailyQuota   uint32 `json:"daily_quota"`
+}
+
+func (s *Server) listPlans(c echo.Context) error {
+	var out []planJSON
+	for _, p := range s.deps.Payments.Plans().List() {
+		out = append(out, planJSON(p))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"plans": out, "methods": s.deps.Payments.Methods()})
+}
+
+type createOrderRequest struct {
+	Plan    string `json:"plan"`
+	Address string `json:"address"`
+	Method  string `json:"method"`
+}
+
+// createOrder is POST /v1/orders {plan, address, method}. It answers 201 with
+// {order_id, status, …what the method needs the customer to do}.
+func (s *Server) createOrder(c echo.Context) error {
+	var req createOrderRequest
+	if err := c.Bind(&req); err != nil {
+		return Errorf(http.StatusBadRequest, "bad_request", "Send a JSON object {\"plan\", \"address\", \"method\"}.")
+	}
+	if req.Method == "" {
+		return Errorf(http.StatusBadRequest, "method_missing", "Say how you want to pay: \"method\" is \"card\" or \"btc\".")
+	}
+	if req.Plan == "" {
+		return Errorf(http.StatusBadRequest, "plan_missing", "Say which plan you buy: \"plan\" is one of the ids listed at /v1/plans.")
+	}
+	o, pay, err := s.deps.Payments.CreateOrder(c.Request().Context(), req.Plan, req.Address, req.Method)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{}
+	for k, v := range pay {
+		out[k] = v
+	}
+	out["order_id"] = o.ID
+	out["status"] = o.State
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusCreated, out)
+}
+
+// orderJSON is the public view of an order: the id is the only credential,
+// and the answer holds nothing that names the customer (the address is not
+// returned even while it is stored).
+type orderJSON struct {
+	OrderID   string     `json:"order_id"`
+	Plan      string     `json:"plan"`
+	Method    string     `json:"method"`
+	Amount    int64      `json:"amount"`
+	Currency  string     `json:"currency"`
+	Status    string     `json:"status"`
+	Flags     []string   `json:"flags"`
+	License   string     `json:"license,omitempty"`
+	Minted    bool       `json:"minted"`
+	CreatedAt time.Time  `json:"created_at"`
+	SettledAt *time.Time `json:"settled_at,omitempty"`
+}
+
+func orderView(o *payments.Order) orderJSON {
+	v := orderJSON{OrderID: o.ID, Plan: o.Plan, Method: o.Method, Amount: o.Amount, Currency: o.Currency,
+		Status: string(o.State), Flags: o.Flags.Names(), License: string(o.License), Minted: o.Minted(),
+		CreatedAt: o.CreatedAt.UTC()}
+	if !o.SettledAt.IsZero() {
+		t := o.SettledAt.UTC()
+		v.SettledAt = &t
+	}
+	return v
+}
+
+func (s *Server) getOrder(c echo.Context) error {
+	o, err := s.deps.Payments.Order(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, orderView(o))
+}
