@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/licensed/licensed/payments"
 )
 
 // Config is every setting of the server, from flags and the environment.
@@ -47,6 +49,34 @@ type Config struct {
 	// Ledger: see ledger.go.
 	LedgerOrigin  string // env LICENSED_LEDGER_ORIGIN
 	LedgerKeyFile string // signer key file; env LICENSED_LEDGER_KEY_FILE
+
+	// Payments (issue 5).
+	// PlansFile is the TOML file of the plans on sale (see payments.ParsePlans).
+	// Empty under `dev` means two sample plans; empty under `serve` turns
+	// orders off. Env LICENSED_PLANS_FILE.
+	PlansFile string
+	// StripeSecretKey is the Stripe API secret key (secret, no flag). Env
+	// STRIPE_SECRET_KEY or STRIPE_SECRET_KEY_FILE. Without it card payments
+	// are off, except under `dev`, which then uses stripe-mock.
+	StripeSecretKey string
+	// StripeWebhookSecret is the webhook endpoint's signing secret (secret,
+	// no flag).
+	// Env STRIPE_WEBHOOK_SECRET or STRIPE_WEBHOOK_SECRET_FILE.
+	StripeWebhookSecret string
+	// StripeAPIURL sends Stripe API calls to another server (a stripe-mock
+	// you run yourself). Env LICENSED_STRIPE_API_URL.
+	StripeAPIURL string
+	// StripeMock makes `dev` start the pinned stripe-mock on loopback and
+	// serve the dev checkout page (default under dev when no Stripe keys are
+	// set). Env LICENSED_STRIPE_MOCK.
+	StripeMock bool
+	// PublicURL is the server's address as customers reach it, for Stripe's
+	// return URLs; default http://ADDR. Env LICENSED_PUBLIC_URL.
+	PublicURL string
+	// CardRetention and BTCRetention are how long the exact order → ledger
+	// entry link is kept so a refund or dispute can revoke the license
+	// (0: never stored). Env LICENSED_CARD_RETENTION, LICENSED_BTC_RETENTION.
+	CardRetention, BTCRetention time.Duration
 }
 
 // register defines the flags of cfg on fs, with defaults from the environment.
@@ -70,6 +100,15 @@ func (cfg *Config) register(fs *flag.FlagSet, dev bool) {
 	fs.IntVar(&cfg.AdmitBurst, "admit-burst", int(envInt("LICENSED_ADMIT_BURST", 400)), "burst of admission requests per client (env LICENSED_ADMIT_BURST)")
 	fs.StringVar(&cfg.LedgerOrigin, "ledger-origin", env("LICENSED_LEDGER_ORIGIN", "licensed.example/ledger"), "origin line of the ledger's checkpoints (env LICENSED_LEDGER_ORIGIN)")
 	fs.StringVar(&cfg.LedgerKeyFile, "ledger-key-file", env("LICENSED_LEDGER_KEY_FILE", ""), "file with the ledger's note signer key; default DATA_DIR/ledger.key (env LICENSED_LEDGER_KEY_FILE)")
+	fs.StringVar(&cfg.PlansFile, "plans-file", env("LICENSED_PLANS_FILE", ""), "TOML file of the plans on sale; under dev default two sample plans (env LICENSED_PLANS_FILE)")
+	// Stripe's secrets have no flags, so they never show in a process
+	// listing or in -h's defaults.
+	cfg.StripeSecretKey, cfg.StripeWebhookSecret = secretEnv("STRIPE_SECRET_KEY"), secretEnv("STRIPE_WEBHOOK_SECRET")
+	fs.StringVar(&cfg.StripeAPIURL, "stripe-api-url", env("LICENSED_STRIPE_API_URL", ""), "send Stripe API calls to this URL instead of api.stripe.com, e.g. a stripe-mock (env LICENSED_STRIPE_API_URL)")
+	fs.BoolVar(&cfg.StripeMock, "stripe-mock", envBool("LICENSED_STRIPE_MOCK", dev && cfg.StripeSecretKey == ""), "under dev, start stripe-mock and serve the dev checkout page (env LICENSED_STRIPE_MOCK)")
+	fs.StringVar(&cfg.PublicURL, "public-url", env("LICENSED_PUBLIC_URL", ""), "the server's URL as customers reach it; default http://ADDR (env LICENSED_PUBLIC_URL)")
+	fs.DurationVar(&cfg.CardRetention, "card-retention", envDuration("LICENSED_CARD_RETENTION", payments.DefaultCardRetention), "how long a card order stays linked to its ledger entry (env LICENSED_CARD_RETENTION)")
+	fs.DurationVar(&cfg.BTCRetention, "btc-retention", envDuration("LICENSED_BTC_RETENTION", 0), "how long a Bitcoin order stays linked to its ledger entry (env LICENSED_BTC_RETENTION)")
 }
 
 func env(name, def string) string {
