@@ -60,3 +60,23 @@ func randomScalar(r interface{ Read([]byte) (int, error) }) *ristretto255.Scalar
 	s, _ := ristretto255.NewScalar().SetUniformBytes(b[:])
 	return s
 }
+
+// TestVerifyFallback runs the verification loop that Verify would use if
+// ristretto255.Element's layout changed.
+func TestVerifyFallback(t *testing.T) {
+	r := rand.NewChaCha8([32]byte{'f', 'b'})
+	xs, ring := testRing(r, 5)
+	p, err := Sign(r, xs[3], ring, 3, "net/x", 1, []byte("m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := layoutOK
+	layoutOK = false
+	defer func() { layoutOK = saved }()
+	if err := Verify(ring, "net/x", 1, []byte("m"), p); err != nil {
+		t.Errorf("fallback refuses a valid proof: %v", err)
+	}
+	if err := Verify(ring, "net/x", 2, []byte("m"), p); Code(err) != "signature" {
+		t.Errorf("fallback accepts another counter: %v", err)
+	}
+}
