@@ -1,0 +1,77 @@
+package payments
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+const testSecret = "whsec_test_secret"
+
+func TestVerifyWebhook(t *testing.T) {
+	good := CheckoutSessionEvent("evt_1", "checkout.session.completed", newOrderID(), "pi_1", true)
+	oldVersion := bytes.Replace(good, []byte(`"2023-10-16"`), []byte(`"2022-11-15"`), 1)
+	noID := bytes.Replace(good, []byte(`"evt_1"`), []byte(`""`), 1)
+	huge := append(bytes.TrimSuffix(good, []byte("}")), []byte(`,"pad":"`+strings.Repeat("x", MaxWebhookBody)+`"}`)...)
+	now := time.Now()
+	tests := []struct {
+		name    string
+		payload []byte
+		header  string
+		want    error
+	}{
+		{"good", good, SignEvent(good, testSecret, now), nil},
+		{"good, 299 s old", good, SignEvent(good, testSecret, now.Add(-299*time.Second)), nil},
+		{"stale timestamp", good, SignEvent(good, testSecret, now.Add(-301*time.Second)), ErrWebhookSignature},
+		{"wrong secret", good, SignEvent(good, "whsec_other", now), ErrWebhookSignature},
+		{"no header", good, "", ErrWebhookSignature},
+		{"garbage header", good, "t=1,v1", ErrWebhookSignature},
+		{"body changed after signing", append([]byte(" "), good...), SignEvent(good, testSecret, now), ErrWebhookSignature},
+		{"wrong API version", oldVersion, SignEvent(oldVersion, testSecret, now), ErrWebhookAPIVersion},
+		{"not JSON", []byte("hello"), SignEvent([]byte("hello"), testSecret, now), ErrWebhookMalformed},
+		{"no event id", noID, SignEvent(noID, testSecret, now), ErrWebhookMalformed},
+		{"oversized", huge, SignEvent(huge, testSecret, now), ErrWebhookTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := verifyWebhook(tt.payload, tt.header, testSecret)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if tt.want == nil && (ev.ID != "evt_1" || ev.Type != "checkout.session.completed") {
+				t.Fatalf("decoded %s %s", ev.ID, ev.Type)
+			}
+		})
+	}
+}
+
+func TestReadWebhookBody(t *testing.T) {
+	if _, err := ReadWebhookBody(bytes.NewReader(make([]byte, MaxWebhookBody+1))); !errors.Is(err, ErrWebhookTooLarge) {
+		t.Fatalf("oversized body: err = %v", err)
+	}
+	b, err := ReadWebhookBody(bytes.NewReader(make([]byte, MaxWebhookBody)))
+	if err != nil || len(b) != MaxWebhookBody {
+		t.Fatalf("body at the limit: %d bytes, %v", len(b), err)
+	}
+}
+
+// FuzzVerifyWebhook feeds verifyWebhook validly signed arbitrary bodies: it
+// must never panic, and whatever it accepts has an id, a type and data.
+func FuzzVerifyWebhook(f *testing.F) {
+	f.Add(CheckoutSessionEvent("evt_1", "checkout.session.completed", "o", "pi", true))
+	f.Add(ChargeRefundedEvent("evt_2", "pi", true))
+	f.Add(DisputeEvent("evt_3", "charge.dispute.created", "pi", "needs_response"))
+	f.Add([]byte(`{"id":"evt","api_version":"2023-10-16","type":"x","data":{"object":null}}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		ev, err := verifyWebhook(payload, SignEvent(payload, testSecret, time.Time{}), testSecret)
+		if err != nil {
+			return
+		}
+		if ev.ID == "" || ev.Type == "" || ev.Data == nil || len(ev.Data.Raw) == 0 {
+			t.Fatalf("accepted an event without id, type or data: %q", payload)
+		}
+	})
+}
