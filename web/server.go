@@ -45,6 +45,10 @@ type Deps struct {
 	DevCheckout *DevCheckout
 	// -- bitcoin (issue 6) --
 	// -- admission (issue 7) --
+	// -- pages (issue 8) --
+	// Pages serves the storefront, invoice pages, ledger explorer and
+	// operator dashboard (see pages.go); nil leaves them out.
+	Pages *Pages
 }
 
 // Server is the HTTP server.
@@ -111,6 +115,8 @@ func (s *Server) routes() {
 	s.paymentRoutes()
 	// -- bitcoin routes (issue 6) --
 	// -- admission routes (issue 7) --
+	// -- pages routes (issue 8) --
+	s.pageRoutes()
 }
 
 // observe logs and counts every request. It never logs the client's address

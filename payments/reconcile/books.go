@@ -1,0 +1,276 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/licensed/licensed/payments"
+)
+
+// Books answers the operator's questions about orders and payments from the
+// database alone: lists with filters, revenue, the exception queues that need
+// no outside source, and the audit log.
+type Books struct {
+	db *pgxpool.Pool
+	// MintGrace is how long a settled order may wait for its license entry
+	// before it is an exception (default 5 min; the sequencer commits a
+	// round at least every second).
+	MintGrace time.Duration
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// NewBooks returns the books kept in db.
+func NewBooks(db *pgxpool.Pool) *Books {
+	return &Books{db: db, MintGrace: 5 * time.Minute, Now: time.Now}
+}
+
+// DB returns the database the books are read from.
+func (b *Books) DB() *pgxpool.Pool { return b.db }
+
+// Filter selects orders. Zero fields select everything.
+type Filter struct {
+	ID     string // one order
+	State  string
+	Method string
+	Plan   string
+	// From and To bound created_at: From ≤ created_at < To.
+	From, To time.Time
+	// Limit bounds the rows returned (default and maximum 10000).
+	Limit int
+}
+
+// Row is an order as the operator sees it: no license address, but whether
+// the exact link to its ledger entry still exists.
+type Row struct {
+	ID        string
+	Plan      string
+	Method    string
+	Amount    int64
+	Currency  string
+	State     payments.State
+	Flags     payments.Flags
+	License   payments.LicenseState
+	MintRound int64
+	// LedgerIndex is the index of the license entry while the link is kept.
+	LedgerIndex int64
+	Linked      bool
+	// PaymentRef is the processor's reference (the Stripe PaymentIntent).
+	PaymentRef string
+	Refunded   bool
+	Dispute    string
+	CreatedAt  time.Time
+	SettledAt  time.Time
+}
+
+// MaxRows bounds every list.
+const MaxRows = 10000
+
+// Orders returns the orders f selects, newest first.
+func (b *Books) Orders(ctx context.Context, f Filter) ([]Row, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if f.ID != "" {
+		where = append(where, "o.id = "+arg(f.ID))
+	}
+	if f.State != "" {
+		where = append(where, "o.state = "+arg(f.State))
+	}
+	if f.Method != "" {
+		where = append(where, "o.method = "+arg(f.Method))
+	}
+	if f.Plan != "" {
+		where = append(where, "o.plan = "+arg(f.Plan))
+	}
+	if !f.From.IsZero() {
+		where = append(where, "o.created_at >= "+arg(f.From))
+	}
+	if !f.To.IsZero() {
+		where = append(where, "o.created_at < "+arg(f.To))
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > MaxRows {
+		limit = MaxRows
+	}
+	sql := `select o.id, o.plan, o.method, o.amount, o.currency, o.state, o.flags, coalesce(o.license_state, ''),
+		coalesce(o.mint_round, 0), coalesce(l.ledger_index, -1), coalesce(o.stripe_payment_intent, ''),
+		o.refunded, coalesce(o.dispute, ''), o.created_at, o.settled_at
+		from orders o left join order_links l on l.order_id = o.id`
+	if len(where) > 0 {
+		sql += " where " + strings.Join(where, " and ")
+	}
+	sql += fmt.Sprintf(" order by o.created_at desc, o.id limit %d", limit)
+	rows, err := b.db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: couldn't list orders: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Row, error) {
+		var r Row
+		var license string
+		var settled *time.Time
+		err := row.Scan(&r.ID, &r.Plan, &r.Method, &r.Amount, &r.Currency, &r.State, &r.Flags, &license,
+			&r.MintRound, &r.LedgerIndex, &r.PaymentRef, &r.Refunded, &r.Dispute, &r.CreatedAt, &settled)
+		r.License = payments.LicenseState(license)
+		r.Linked = r.LedgerIndex >= 0
+		if settled != nil {
+			r.SettledAt = *settled
+		}
+		return r, err
+	})
+}
+
+// Revenue is what one plan earned on one UTC day, in one currency.
+type Revenue struct {
+	Day      time.Time
+	Plan     string
+	Currency string
+	Amount   int64 // minor units
+	Orders   int
+}
+
+// Revenue sums the settled, unrefunded orders per UTC day of settlement and
+// plan, for settlements in [from, to).
+func (b *Books) Revenue(ctx context.Context, from, to time.Time) ([]Revenue, error) {
+	rows, err := b.db.Query(ctx, `select date_trunc('day', settled_at at time zone 'UTC'), plan, currency, sum(amount)::bigint, count(*)
+		from orders where state = 'settled' and not refunded and settled_at >= $1 and settled_at < $2
+		group by 1, 2, 3 order by 1, 2, 3`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: couldn't sum revenue: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Revenue, error) {
+		var r Revenue
+		err := row.Scan(&r.Day, &r.Plan, &r.Currency, &r.Amount, &r.Orders)
+		r.Day = time.Date(r.Day.Year(), r.Day.Month(), r.Day.Day(), 0, 0, 0, 0, time.UTC)
+		return r, err
+	})
+}
+
+// Exception is one thing that does not add up, for an operator to look at.
+type Exception struct {
+	Kind    Kind
+	OrderID string // "" when the exception is not about one order
+	Round   int64  // the sequencer round, for round mismatches
+	Ref     string // a processor's reference (PaymentIntent, balance transaction, txid)
+	Detail  string
+}
+
+// Kind is the kind of an exception. The values are stable (CSV exports and
+// scripts use them).
+type Kind string
+
+// The kinds of exception.
+const (
+	// From the database alone.
+	PaidNotMinted     Kind = "paid_not_minted"    // settled, but no license entry after MintGrace
+	MintedNotSettled  Kind = "minted_not_settled" // a license entry for an order that is not settled
+	RefundedValid     Kind = "refunded_but_valid" // refunded or dispute lost, license not revoked
+	DisputedValid     Kind = "disputed_but_valid" // dispute open, license neither suspended nor revoked
+	RevokeUnreachable Kind = "revoke_unreachable" // revoked after the link was erased: the entry stays valid
+	BTCPartial        Kind = "btc_partial"        // a Bitcoin invoice paid less than its amount
+	BTCOver           Kind = "btc_over"           // paid more than its amount
+	BTCLate           Kind = "btc_late"           // paid after it expired, not settled by hand
+	WebhookFailed     Kind = "webhook_failed"     // a webhook the server refused
+	// Against the ledger.
+	RoundMismatch    Kind = "round_mismatch"      // settled orders of a round ≠ license entries of the round
+	LinkNotLicense   Kind = "link_not_license"    // the linked ledger index is not a license entry
+	RevokedNotOnLog  Kind = "revoked_not_on_log"  // revoked order, no revoke entry for its linked index
+	RevokedOnLogOnly Kind = "revoked_on_log_only" // revoke entry for a linked index, order's license not revoked
+	// Against the processors.
+	StripeMissing  Kind = "stripe_missing"  // a settled card order with no Stripe balance transaction
+	StripeUnknown  Kind = "stripe_unknown"  // a Stripe balance transaction no order accounts for
+	StripeAmount   Kind = "stripe_amount"   // the amounts differ
+	BTCUnconfirmed Kind = "btc_unconfirmed" // a recorded Bitcoin payment btcd does not confirm
+)
+
+// QueueKinds are the kinds of the exception queues of the dashboard, in
+// display order.
+var QueueKinds = []Kind{PaidNotMinted, MintedNotSettled, RefundedValid, DisputedValid, RevokeUnreachable, BTCPartial, BTCOver, BTCLate, WebhookFailed}
+
+// Queues returns the exceptions the database alone shows, for orders
+// created in [from, to) (zero bounds: all).
+func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, error) {
+	if to.IsZero() {
+		to = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	now := b.Now()
+	grace := b.MintGrace
+	rows, err := b.db.Query(ctx, `select o.id, o.state, o.flags, coalesce(o.license_state, ''), coalesce(o.mint_round, 0),
+		o.refunded, coalesce(o.dispute, ''), o.settled_at, l.order_id is not null
+		from orders o left join order_links l on l.order_id = o.id
+		where o.created_at >= $1 and o.created_at < $2
+		and (o.state = 'settled' or o.mint_round is not null or o.flags <> 0 or o.refunded or o.dispute is not null)
+		order by o.created_at, o.id`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: couldn't read orders: %w", err)
+	}
+	defer rows.Close()
+	var out []Exception
+	for rows.Next() {
+		var id, license, dispute string
+		var state payments.State
+		var flags payments.Flags
+		var round int64
+		var refunded, linked bool
+		var settled *time.Time
+		if err := rows.Scan(&id, &state, &flags, &license, &round, &refunded, &dispute, &settled, &linked); err != nil {
+			return nil, err
+		}
+		add := func(k Kind, detail string) {
+			out = append(out, Exception{Kind: k, OrderID: id, Round: round, Detail: detail})
+		}
+		if state == payments.StateSettled && round == 0 && settled != nil && now.Sub(*settled) > grace {
+			add(PaidNotMinted, fmt.Sprintf("settled at %s, no license entry yet", settled.UTC().Format(time.RFC3339)))
+		}
+		if round != 0 && state != payments.StateSettled && state != payments.StateProcessing {
+			add(MintedNotSettled, fmt.Sprintf("license entry in round %d, order %s", round, state))
+		}
+		revokable := license == string(payments.LicenseActive) || license == string(payments.LicenseSuspended)
+		if (refunded || dispute == "lost") && revokable {
+			add(RefundedValid, "refunded or dispute lost, license "+license)
+		}
+		if dispute == "open" && license == string(payments.LicenseActive) {
+			add(DisputedValid, "dispute open, license active")
+		}
+		if license == string(payments.LicenseRevoked) && round != 0 && !linked {
+			add(RevokeUnreachable, "revoked after the order → entry link was erased: the entry stays valid on the ledger")
+		}
+		if flags&payments.FlagPaidPartial != 0 {
+			add(BTCPartial, "paid less than the amount, order "+string(state))
+		}
+		if flags&payments.FlagPaidOver != 0 {
+			add(BTCOver, "paid more than the amount")
+		}
+		if flags&payments.FlagPaidLate != 0 && flags&payments.FlagMarked == 0 && state != payments.StateSettled {
+			add(BTCLate, "paid after the invoice expired: settle it by hand if the payment is good")
+		}
+	}
+	return out, rows.Err()
+}
+
+// AuditEntry is one operator action.
+type AuditEntry struct {
+	At      time.Time
+	Session string
+	Action  string
+	OrderID string
+	Detail  string
+}
+
+// Audit returns the newest operator actions, at most limit.
+func (b *Books) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {
+	rows, err := b.db.Query(ctx, `select at, session, action, coalesce(order_id, ''), detail from ops_audit order by id desc limit $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: couldn't read the audit log: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (AuditEntry, error) {
+		var a AuditEntry
+		err := row.Scan(&a.At, &a.Session, &a.Action, &a.OrderID, &a.Detail)
+		return a, err
+	})
+}

@@ -1,0 +1,166 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/btcsuite/btcd/btcjson"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/rpcclient"
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/licensed/licensed/payments"
+)
+
+// Stripe compares card orders with Stripe's balance transactions of type
+// "charge" (the money that actually arrived), read through the API.
+type Stripe struct {
+	api *client.API
+	// Slack widens the period on both sides: a charge is created a little
+	// before or after its order (default 1 h).
+	Slack time.Duration
+}
+
+// NewStripe returns the Stripe processor using secretKey; apiURL, when not
+// empty, replaces api.stripe.com (stripe-mock in tests).
+func NewStripe(secretKey, apiURL string, hc *http.Client) *Stripe {
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	bc := &stripe.BackendConfig{HTTPClient: hc, LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull}, MaxNetworkRetries: stripe.Int64(2)}
+	if apiURL != "" {
+		bc.URL = stripe.String(apiURL)
+	}
+	api := &client.API{}
+	api.Init(secretKey, &stripe.Backends{
+		API:     stripe.GetBackendWithConfig(stripe.APIBackend, bc),
+		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, bc),
+		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, bc),
+	})
+	return &Stripe{api: api, Slack: time.Hour}
+}
+
+// Name implements Processor.
+func (*Stripe) Name() string { return "stripe" }
+
+// Check implements Processor.
+func (s *Stripe) Check(ctx context.Context, rows []Row, from, to time.Time) ([]Exception, error) {
+	params := &stripe.BalanceTransactionListParams{
+		CreatedRange: &stripe.RangeQueryParams{GreaterThanOrEqual: from.Add(-s.Slack).Unix(), LesserThan: to.Add(s.Slack).Unix()},
+		Type:         stripe.String("charge"),
+	}
+	params.Context = ctx
+	params.AddExpand("data.source")
+	params.Limit = stripe.Int64(100)
+	type txn struct {
+		id       string
+		amount   int64
+		currency string
+	}
+	byIntent := map[string]txn{}
+	var unmatched []Exception
+	it := s.api.BalanceTransactions.List(params)
+	for it.Next() {
+		bt := it.BalanceTransaction()
+		intent := ""
+		if bt.Source != nil && bt.Source.Charge != nil && bt.Source.Charge.PaymentIntent != nil {
+			intent = bt.Source.Charge.PaymentIntent.ID
+		}
+		if intent == "" {
+			unmatched = append(unmatched, Exception{Kind: StripeUnknown, Ref: bt.ID,
+				Detail: fmt.Sprintf("charge of %d %s with no PaymentIntent", bt.Amount, bt.Currency)})
+			continue
+		}
+		byIntent[intent] = txn{bt.ID, bt.Amount, string(bt.Currency)}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("couldn't list balance transactions: %w", err)
+	}
+	var out []Exception
+	known := map[string]bool{}
+	for _, o := range rows {
+		if o.Method != payments.MethodCard || o.PaymentRef == "" {
+			continue
+		}
+		known[o.PaymentRef] = true
+		if o.State != payments.StateSettled {
+			continue
+		}
+		t, ok := byIntent[o.PaymentRef]
+		switch {
+		case !ok:
+			out = append(out, Exception{Kind: StripeMissing, OrderID: o.ID, Ref: o.PaymentRef,
+				Detail: "settled card order with no Stripe charge in the period"})
+		case t.currency == o.Currency && t.amount != o.Amount:
+			out = append(out, Exception{Kind: StripeAmount, OrderID: o.ID, Ref: t.id,
+				Detail: fmt.Sprintf("order %d %s, Stripe charged %d %s", o.Amount, o.Currency, t.amount, t.currency)})
+		}
+	}
+	for intent, t := range byIntent {
+		if !known[intent] {
+			out = append(out, Exception{Kind: StripeUnknown, Ref: t.id,
+				Detail: fmt.Sprintf("charge of %d %s for PaymentIntent %s, no order of the period has it", t.amount, t.currency, intent)})
+		}
+	}
+	return append(out, unmatched...), nil
+}
+
+// Payment is a Bitcoin payment the database recorded for an order.
+type Payment struct {
+	OrderID string
+	TxID    string
+}
+
+// Chain compares recorded Bitcoin payments with btcd: each must be in a
+// block with at least MinConf confirmations (btcd runs with --txindex).
+type Chain struct {
+	RPC *rpcclient.Client
+	// MinConf is the confirmations a settled payment needs (default 1).
+	MinConf int64
+	// Payments lists the recorded payments of the orders created in
+	// [from, to) (the Bitcoin method's store).
+	Payments func(ctx context.Context, from, to time.Time) ([]Payment, error)
+}
+
+// Name implements Processor.
+func (*Chain) Name() string { return "btcd" }
+
+// Check implements Processor.
+func (c *Chain) Check(ctx context.Context, rows []Row, from, to time.Time) ([]Exception, error) {
+	pays, err := c.Payments(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	settled := map[string]bool{}
+	for _, o := range rows {
+		settled[o.ID] = o.State == payments.StateSettled
+	}
+	minConf := max(c.MinConf, 1)
+	var out []Exception
+	for _, p := range pays {
+		if !settled[p.OrderID] {
+			continue
+		}
+		h, err := chainhash.NewHashFromStr(p.TxID)
+		if err != nil {
+			out = append(out, Exception{Kind: BTCUnconfirmed, OrderID: p.OrderID, Ref: p.TxID, Detail: "recorded txid is malformed"})
+			continue
+		}
+		tx, err := c.RPC.GetRawTransactionVerbose(h)
+		if err != nil {
+			if jerr, ok := err.(*btcjson.RPCError); ok && jerr.Code == btcjson.ErrRPCNoTxInfo {
+				out = append(out, Exception{Kind: BTCUnconfirmed, OrderID: p.OrderID, Ref: p.TxID, Detail: "btcd does not know this transaction"})
+				continue
+			}
+			return nil, fmt.Errorf("couldn't ask btcd about %s: %w", p.TxID, err)
+		}
+		if int64(tx.Confirmations) < minConf {
+			out = append(out, Exception{Kind: BTCUnconfirmed, OrderID: p.OrderID, Ref: p.TxID,
+				Detail: fmt.Sprintf("%d confirmations, %d needed", tx.Confirmations, minConf)})
+		}
+	}
+	return out, nil
+}

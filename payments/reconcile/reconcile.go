@@ -1,0 +1,236 @@
+// Package reconcile is the operator's side of the books: it compares what
+// the database says (orders and their payments), what the public ledger says
+// (license and revoke entries, per sequencer round) and what the payment
+// processors say (Stripe's balance transactions, btcd's confirmations), and
+// lists every mismatch as an Exception.
+//
+// Use Books for lists, revenue and the exception queues the database alone
+// can show; use a Reconciler for the full comparison (`licensed reconcile`
+// and the dashboard's reconciliation page).
+//
+// Matching the ledger is exact while an order → entry link exists (the
+// linked index must be a license entry, revoked on the ledger exactly when
+// the order's license is revoked) and by sequencer round once the link is
+// erased: every round's license entries must equal the orders whose
+// mint_round is that round. That is all the server keeps on purpose: after
+// the retention, nothing ties a paid order to one entry.
+//
+// Matching Stripe is by PaymentIntent: every settled card order in the
+// period needs a charge balance transaction of the same amount, and every
+// charge balance transaction needs an order. Matching Bitcoin asks btcd,
+// through its RPC, how many confirmations each recorded payment has.
+package reconcile
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Ledger is what reconciliation needs from the ledger's store.
+type Ledger interface {
+	// LicensesPerRound returns how many license entries each sequencer
+	// round committed, for the rounds committed in [from, to).
+	LicensesPerRound(ctx context.Context, from, to time.Time) (map[int64]int, error)
+	// EntryAt says whether the entry at index is a license entry and
+	// whether a revoke entry targets it.
+	EntryAt(ctx context.Context, index uint64) (isLicense, revoked bool, err error)
+}
+
+// Processor is a payment processor's own record, checked against the
+// orders of the period.
+type Processor interface {
+	// Name is "stripe" or "btcd".
+	Name() string
+	// Check returns the mismatches between the processor and rows (the
+	// orders created in [from, to)).
+	Check(ctx context.Context, rows []Row, from, to time.Time) ([]Exception, error)
+}
+
+// Reconciler compares the three sources.
+type Reconciler struct {
+	Books *Books
+	// Ledger may be nil: the ledger is then not compared (and the report
+	// says so).
+	Ledger     Ledger
+	Processors []Processor
+}
+
+// Report is the outcome of one reconciliation.
+type Report struct {
+	From, To   time.Time
+	Orders     int      // orders of the period
+	Rounds     int      // sequencer rounds of the period compared
+	Sources    []string // what was compared: "database", "ledger", "stripe", "btcd"
+	Exceptions []Exception
+}
+
+// Run reconciles the orders created and the rounds committed in [from, to).
+func (r *Reconciler) Run(ctx context.Context, from, to time.Time) (*Report, error) {
+	rep := &Report{From: from, To: to, Sources: []string{"database"}}
+	rows, err := r.Books.Orders(ctx, Filter{From: from, To: to})
+	if err != nil {
+		return nil, err
+	}
+	rep.Orders = len(rows)
+	q, err := r.Books.Queues(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	rep.Exceptions = append(rep.Exceptions, q...)
+	if r.Ledger != nil {
+		rep.Sources = append(rep.Sources, "ledger")
+		ex, n, err := r.checkLedger(ctx, rows, from, to)
+		if err != nil {
+			return nil, err
+		}
+		rep.Rounds = n
+		rep.Exceptions = append(rep.Exceptions, ex...)
+	}
+	for _, p := range r.Processors {
+		rep.Sources = append(rep.Sources, p.Name())
+		ex, err := p.Check(ctx, rows, from, to)
+		if err != nil {
+			return nil, fmt.Errorf("reconcile: %s: %w", p.Name(), err)
+		}
+		rep.Exceptions = append(rep.Exceptions, ex...)
+	}
+	sort.SliceStable(rep.Exceptions, func(i, j int) bool { return rep.Exceptions[i].Kind < rep.Exceptions[j].Kind })
+	return rep, nil
+}
+
+func (r *Reconciler) checkLedger(ctx context.Context, rows []Row, from, to time.Time) ([]Exception, int, error) {
+	var out []Exception
+	// Exact, while the link exists.
+	for _, o := range rows {
+		if !o.Linked {
+			continue
+		}
+		isLicense, revoked, err := r.Ledger.EntryAt(ctx, uint64(o.LedgerIndex))
+		if err != nil {
+			return nil, 0, fmt.Errorf("reconcile: couldn't read ledger entry %d: %w", o.LedgerIndex, err)
+		}
+		switch {
+		case !isLicense:
+			out = append(out, Exception{Kind: LinkNotLicense, OrderID: o.ID, Round: o.MintRound,
+				Detail: fmt.Sprintf("linked ledger index %d is not a license entry", o.LedgerIndex)})
+		case o.License == "revoked" && !revoked:
+			out = append(out, Exception{Kind: RevokedNotOnLog, OrderID: o.ID, Round: o.MintRound,
+				Detail: fmt.Sprintf("license revoked, but no revoke entry targets index %d yet", o.LedgerIndex)})
+		case o.License != "revoked" && revoked:
+			out = append(out, Exception{Kind: RevokedOnLogOnly, OrderID: o.ID, Round: o.MintRound,
+				Detail: fmt.Sprintf("a revoke entry targets index %d, the order's license is %q", o.LedgerIndex, o.License)})
+		}
+	}
+	// By round, always (it also covers the linked orders).
+	perRound, err := r.Ledger.LicensesPerRound(ctx, from, to)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reconcile: couldn't count ledger entries per round: %w", err)
+	}
+	rounds := make([]int64, 0, len(perRound))
+	for round := range perRound {
+		rounds = append(rounds, round)
+	}
+	orders, err := r.Books.ordersPerRound(ctx, rounds)
+	if err != nil {
+		return nil, 0, err
+	}
+	// Orders minted in rounds the ledger does not list for the period.
+	for round := range orders {
+		if _, ok := perRound[round]; !ok {
+			perRound[round] = 0
+			rounds = append(rounds, round)
+		}
+	}
+	sort.Slice(rounds, func(i, j int) bool { return rounds[i] < rounds[j] })
+	for _, round := range rounds {
+		if got, want := perRound[round], orders[round]; got != want {
+			out = append(out, Exception{Kind: RoundMismatch, Round: round,
+				Detail: fmt.Sprintf("round %d: %d license entries on the ledger, %d orders minted in it", round, got, want)})
+		}
+	}
+	return out, len(rounds), nil
+}
+
+// ordersPerRound counts the orders minted in each of rounds.
+func (b *Books) ordersPerRound(ctx context.Context, rounds []int64) (map[int64]int, error) {
+	out := map[int64]int{}
+	if len(rounds) == 0 {
+		return out, nil
+	}
+	rows, err := b.db.Query(ctx, `select mint_round, count(*) from orders where mint_round = any($1) group by 1`, rounds)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: couldn't count orders per round: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r int64
+		var n int
+		if err := rows.Scan(&r, &n); err != nil {
+			return nil, err
+		}
+		out[r] = n
+	}
+	return out, rows.Err()
+}
+
+// CSVHeader is the header row of WriteExceptionsCSV.
+var CSVHeader = []string{"kind", "order_id", "round", "ref", "detail"}
+
+// WriteExceptionsCSV writes exceptions as CSV with a header row.
+func WriteExceptionsCSV(w io.Writer, ex []Exception) error {
+	cw := csv.NewWriter(w)
+	cw.Write(CSVHeader)
+	for _, e := range ex {
+		round := ""
+		if e.Round != 0 {
+			round = strconv.FormatInt(e.Round, 10)
+		}
+		cw.Write([]string{string(e.Kind), e.OrderID, round, csvSafe(e.Ref), csvSafe(e.Detail)})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// OrdersCSVHeader is the header row of WriteOrdersCSV.
+var OrdersCSVHeader = []string{"order_id", "created_at", "plan", "method", "amount", "currency", "state", "flags", "license", "mint_round", "ledger_index", "payment_ref", "refunded", "dispute", "settled_at"}
+
+// WriteOrdersCSV writes orders as CSV with a header row. Times are RFC 3339
+// UTC, amounts minor units; ledger_index is empty once the link is erased.
+func WriteOrdersCSV(w io.Writer, rows []Row) error {
+	cw := csv.NewWriter(w)
+	cw.Write(OrdersCSVHeader)
+	for _, r := range rows {
+		idx, round, settled := "", "", ""
+		if r.Linked {
+			idx = strconv.FormatInt(r.LedgerIndex, 10)
+		}
+		if r.MintRound != 0 {
+			round = strconv.FormatInt(r.MintRound, 10)
+		}
+		if !r.SettledAt.IsZero() {
+			settled = r.SettledAt.UTC().Format(time.RFC3339)
+		}
+		cw.Write([]string{r.ID, r.CreatedAt.UTC().Format(time.RFC3339), csvSafe(r.Plan), r.Method, strconv.FormatInt(r.Amount, 10),
+			r.Currency, string(r.State), r.Flags.String(), string(r.License), round, idx, csvSafe(r.PaymentRef),
+			strconv.FormatBool(r.Refunded), r.Dispute, settled})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// csvSafe defuses spreadsheet formulas: a cell starting with = + - @ (or a
+// tab or carriage return) gets a leading apostrophe (OWASP CSV injection).
+func csvSafe(s string) string {
+	if s != "" {
+		switch s[0] {
+		case '=', '+', '-', '@', '\t', '\r':
+			return "'" + s
+		}
+	}
+	return s
+}

@@ -1,0 +1,394 @@
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/labstack/echo/v4"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// OpsConfig turns on the operator dashboard under /ops.
+//
+// There is one operator password, stored as a bcrypt hash. A login makes a
+// server-side session (table ops_sessions, only the SHA-256 of the cookie's
+// token is stored) with its own CSRF token; every POST under /ops must carry
+// that token in the form field "csrf", and cross-site POSTs are refused on
+// their Sec-Fetch-Site or Origin header as well.
+//
+// The session cookie is HttpOnly and SameSite=Strict, and Secure (with the
+// __Host- prefix) when the request came over https or to a loopback host:
+// browsers treat http://localhost and http://127.0.0.1 as potentially
+// trustworthy and keep Secure cookies there (the browser tests check it with
+// Chromium on 127.0.0.1). A plain-http, non-loopback deployment gets a
+// non-Secure cookie: put the dashboard behind TLS.
+//
+// Failed logins slow down the next attempt, per client and globally: after
+// loginFreeFailures failures a client must wait 1 s, then 2 s, 4 s, … (at
+// most 15 min) before its next attempt is even checked; the global counter
+// does the same with larger thresholds, so a distributed guesser is slowed
+// too. The counters are in memory, keyed like the other rate limits by an
+// HMAC of the client address under a key made at start.
+type OpsConfig struct {
+	// PasswordHash is the bcrypt hash of the operator password.
+	PasswordHash string
+	// SessionTTL is how long a session lasts (default 12 h).
+	SessionTTL time.Duration
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+const (
+	opsCookie       = "licensed_ops"
+	opsCookieSecure = "__Host-licensed_ops"
+	loginCookie     = "licensed_ops_login"
+	// loginFreeFailures failures per client are not slowed down.
+	loginFreeFailures = 3
+	// globalFreeFailures failures over all clients are not slowed down.
+	globalFreeFailures = 50
+	maxLoginDelay      = 15 * time.Minute
+	// failures are forgotten after this long without a new one.
+	loginFailureMemory = 30 * time.Minute
+)
+
+// Ops is the operator dashboard: its configuration and the in-memory
+// counters of failed logins.
+type Ops struct {
+	cfg    OpsConfig
+	logins loginGuard
+}
+
+// NewOps checks cfg and returns the dashboard component for Deps.Ops.
+func NewOps(cfg OpsConfig) (*Ops, error) {
+	if _, err := bcrypt.Cost([]byte(cfg.PasswordHash)); err != nil {
+		return nil, fmt.Errorf("web: the operator password hash is not a bcrypt hash: %w", err)
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	return &Ops{cfg: cfg, logins: loginGuard{clients: map[string]*failures{}}}, nil
+}
+
+// HashPassword returns the bcrypt hash of password at the default cost.
+func HashPassword(password string) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	return string(h), err
+}
+
+// loginGuard counts failed logins and says how long the next attempt must
+// wait. It never sleeps: a refused attempt answers 429 at once, so a guesser
+// cannot pile up goroutines.
+type loginGuard struct {
+	mu      sync.Mutex
+	clients map[string]*failures
+	global  failures
+}
+
+type failures struct {
+	n    int
+	last time.Time
+}
+
+// loginDelay is how long after the last failure the next attempt must wait
+// when there have been n failures and free are allowed without delay.
+func loginDelay(n, free int) time.Duration {
+	if n < free {
+		return 0
+	}
+	k := n - free
+	if k > 20 {
+		return maxLoginDelay
+	}
+	return min(time.Duration(math.Pow(2, float64(k)))*time.Second, maxLoginDelay)
+}
+
+func (f *failures) wait(now time.Time, free int) time.Duration {
+	if f == nil || f.n == 0 {
+		return 0
+	}
+	if now.Sub(f.last) > loginFailureMemory {
+		return 0
+	}
+	return max(0, f.last.Add(loginDelay(f.n, free)).Sub(now))
+}
+
+// check returns how long client must still wait before a login attempt.
+func (g *loginGuard) check(client string, now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return max(g.clients[client].wait(now, loginFreeFailures), g.global.wait(now, globalFreeFailures))
+}
+
+func (g *loginGuard) fail(client string, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f := g.clients[client]
+	if f == nil || now.Sub(f.last) > loginFailureMemory {
+		f = &failures{}
+		if len(g.clients) > 100000 { // bound the memory a flood can take
+			g.clients = map[string]*failures{}
+		}
+		g.clients[client] = f
+	}
+	f.n++
+	f.last = now
+	if now.Sub(g.global.last) > loginFailureMemory {
+		g.global = failures{}
+	}
+	g.global.n++
+	g.global.last = now
+}
+
+func (g *loginGuard) succeed(client string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.clients, client)
+}
+
+// opsSession is the session of a logged-in operator.
+type opsSession struct {
+	// Label is a short non-reversible name of the session for the audit log.
+	Label string
+	CSRF  string
+}
+
+func randomToken() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func tokenHash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+func (s *Server) opsNow() time.Time {
+	if s.deps.Pages != nil && s.deps.Pages.Ops != nil && s.deps.Pages.Ops.cfg.Now != nil {
+		return s.deps.Pages.Ops.cfg.Now()
+	}
+	return time.Now()
+}
+
+// secureCookies reports whether cookies for this request may be Secure:
+// https, or a loopback host, which browsers treat as trustworthy.
+func (s *Server) secureCookies(c echo.Context) bool {
+	r := c.Request()
+	if r.TLS != nil || (s.cfg.TrustProxy && r.Header.Get("X-Forwarded-Proto") == "https") {
+		return true
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (s *Server) sessionCookieName(c echo.Context) string {
+	if s.secureCookies(c) {
+		return opsCookieSecure
+	}
+	return opsCookie
+}
+
+func (s *Server) setCookie(c echo.Context, name, value, path string, maxAge int) {
+	c.SetCookie(&http.Cookie{
+		Name: name, Value: value, Path: path, MaxAge: maxAge,
+		HttpOnly: true, Secure: s.secureCookies(c), SameSite: http.SameSiteStrictMode,
+	})
+}
+
+// clientID is the in-memory key of the client: an HMAC of its address.
+func (s *Server) clientID(c echo.Context) string {
+	m := hmac.New(sha256.New, s.clientKey[:])
+	m.Write([]byte("ops-login\x00" + c.RealIP()))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// errCSRF is the answer to a POST without the session's CSRF token.
+var errCSRF = Errorf(http.StatusForbidden, "csrf_failed", "The form is stale or was not sent from this site: reload the page and submit it again.")
+
+// crossSite reports whether the browser says the request comes from another
+// site. Browsers send Sec-Fetch-Site; older ones at least Origin.
+func crossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	case "same-origin", "none":
+		return false
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		o = strings.TrimPrefix(strings.TrimPrefix(o, "https://"), "http://")
+		return o != r.Host
+	}
+	return false
+}
+
+// requireOps is the middleware of every /ops route but the login: it loads
+// the session or sends the browser to the login page, and checks the CSRF
+// token of every POST.
+func (s *Server) requireOps(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		sess, err := s.loadSession(c)
+		if err != nil {
+			return err
+		}
+		if sess == nil {
+			if c.Request().Method == http.MethodGet {
+				return c.Redirect(http.StatusSeeOther, "/ops/login")
+			}
+			return Errorf(http.StatusUnauthorized, "unauthorized", "Log in at /ops/login first.")
+		}
+		if c.Request().Method == http.MethodPost {
+			if crossSite(c.Request()) || subtle.ConstantTimeCompare([]byte(c.FormValue("csrf")), []byte(sess.CSRF)) != 1 {
+				return errCSRF
+			}
+		}
+		c.Set("ops", sess)
+		return next(c)
+	}
+}
+
+func (s *Server) loadSession(c echo.Context) (*opsSession, error) {
+	ck, err := c.Cookie(s.sessionCookieName(c))
+	if err != nil || ck.Value == "" || len(ck.Value) > 100 {
+		return nil, nil
+	}
+	h := tokenHash(ck.Value)
+	var sess opsSession
+	err = s.deps.DB.QueryRow(c.Request().Context(), `select csrf from ops_sessions where token_hash = $1 and expires_at > $2`,
+		h, s.opsNow()).Scan(&sess.CSRF)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	sess.Label = hex.EncodeToString(h[:4])
+	return &sess, nil
+}
+
+func sessionOf(c echo.Context) *opsSession {
+	sess, _ := c.Get("ops").(*opsSession)
+	return sess
+}
+
+type loginView struct {
+	CSRF    string
+	Error   string
+	WaitSec int
+}
+
+func (s *Server) opsLoginPage(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	if sess, err := s.loadSession(c); err == nil && sess != nil {
+		return c.Redirect(http.StatusSeeOther, "/ops")
+	}
+	token := randomToken()
+	s.setCookie(c, loginCookie, token, "/ops", 3600)
+	return s.render(c, http.StatusOK, "ops_login", "Operator login", loginView{CSRF: token})
+}
+
+func (s *Server) opsLogin(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	now := s.opsNow()
+	client := s.clientID(c)
+	again := func(status int, msg string, wait time.Duration) error {
+		token := randomToken()
+		s.setCookie(c, loginCookie, token, "/ops", 3600)
+		secs := int(math.Ceil(wait.Seconds()))
+		if secs > 0 {
+			c.Response().Header().Set("Retry-After", fmt.Sprint(secs))
+		}
+		return s.render(c, status, "ops_login", "Operator login", loginView{CSRF: token, Error: msg, WaitSec: secs})
+	}
+	ck, err := c.Cookie(loginCookie)
+	if crossSite(c.Request()) || err != nil || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.FormValue("csrf"))) != 1 {
+		return again(http.StatusForbidden, "The login form was stale: enter the password again.", 0)
+	}
+	if wait := s.deps.Pages.Ops.logins.check(client, now); wait > 0 {
+		s.rateLimited.WithLabelValues("ops_login").Inc()
+		return again(http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts: wait %d seconds before trying again.", int(math.Ceil(wait.Seconds()))), wait)
+	}
+	password := c.FormValue("password")
+	if len(password) > 1024 || bcrypt.CompareHashAndPassword([]byte(s.deps.Pages.Ops.cfg.PasswordHash), []byte(password)) != nil {
+		s.deps.Pages.Ops.logins.fail(client, now)
+		s.log.Warn("operator login failed")
+		wait := s.deps.Pages.Ops.logins.check(client, now)
+		msg := "Wrong password."
+		if wait > 0 {
+			msg = fmt.Sprintf("Wrong password. Too many failed attempts: wait %d seconds before trying again.", int(math.Ceil(wait.Seconds())))
+		}
+		return again(http.StatusUnauthorized, msg, wait)
+	}
+	s.deps.Pages.Ops.logins.succeed(client)
+	token := randomToken()
+	ttl := s.deps.Pages.Ops.cfg.SessionTTL
+	ctx := c.Request().Context()
+	if _, err := s.deps.DB.Exec(ctx, `delete from ops_sessions where expires_at <= $1`, now); err != nil {
+		return err
+	}
+	if _, err := s.deps.DB.Exec(ctx, `insert into ops_sessions (token_hash, csrf, created_at, expires_at) values ($1, $2, $3, $4)`,
+		tokenHash(token), randomToken(), now, now.Add(ttl)); err != nil {
+		return err
+	}
+	h := tokenHash(token)
+	if err := s.audit(ctx, hex.EncodeToString(h[:4]), "login", "", ""); err != nil {
+		return err
+	}
+	s.setCookie(c, loginCookie, "", "/ops", -1)
+	s.setCookie(c, s.sessionCookieName(c), token, "/", int(ttl.Seconds()))
+	s.log.Info("operator logged in")
+	return c.Redirect(http.StatusSeeOther, "/ops")
+}
+
+func (s *Server) opsLogout(c echo.Context) error {
+	sess := sessionOf(c)
+	ck, _ := c.Cookie(s.sessionCookieName(c))
+	ctx := c.Request().Context()
+	if ck != nil {
+		if _, err := s.deps.DB.Exec(ctx, `delete from ops_sessions where token_hash = $1`, tokenHash(ck.Value)); err != nil {
+			return err
+		}
+	}
+	if err := s.audit(ctx, sess.Label, "logout", "", ""); err != nil {
+		return err
+	}
+	s.setCookie(c, s.sessionCookieName(c), "", "/", -1)
+	return c.Redirect(http.StatusSeeOther, "/ops/login")
+}
+
+// audit appends an operator action to the audit log.
+func (s *Server) audit(ctx context.Context, session, action, orderID, detail string) error {
+	var oid *string
+	if orderID != "" {
+		oid = &orderID
+	}
+	_, err := s.deps.DB.Exec(ctx, `insert into ops_audit (at, session, action, order_id, detail) values ($1, $2, $3, $4, $5)`,
+		s.opsNow(), session, action, oid, detail)
+	if err != nil {
+		return fmt.Errorf("web: couldn't write the audit log: %w", err)
+	}
+	return nil
+}

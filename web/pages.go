@@ -1,0 +1,152 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/reconcile"
+)
+
+// Pages are the components of the HTML pages (Deps.Pages). The storefront
+// and invoice pages need Deps.Payments; each other part is left out when its
+// component is nil.
+type Pages struct {
+	// Ops turns on the operator dashboard under /ops; it needs Deps.DB and
+	// Books.
+	Ops *Ops
+	// Books are the operator's lists, queues, revenue and audit log.
+	Books *reconcile.Books
+	// Minter enqueues the revoke entries of the dashboard's revoke action
+	// (issuer.Minter); nil hides the action.
+	Minter payments.Minter
+	// Reconciler runs the dashboard's reconciliation page.
+	Reconciler *reconcile.Reconciler
+	// Invoices gives the invoice page the Bitcoin details of an order.
+	Invoices InvoiceSource
+	// PublicURL is the server's address as customers reach it, shown in the
+	// `license scan` command; default the address of the request.
+	PublicURL string
+}
+
+// The HTML pages: server-rendered html/template, templates and static assets
+// embedded in the binary, no external CDN. Every page works without
+// JavaScript (forms post normally, the invoice page refreshes itself); the
+// little JavaScript there is adds the live status and the countdown.
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// pageFuncs are the helpers templates may call.
+var pageFuncs = template.FuncMap{
+	"money": formatMoney,
+	"date":  func(t time.Time) string { return fmtTime(t, "2006-01-02") },
+	"time":  func(t time.Time) string { return fmtTime(t, "2006-01-02 15:04:05 UTC") },
+	"join":  strings.Join,
+}
+
+func fmtTime(t time.Time, layout string) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(layout)
+}
+
+// formatMoney writes minor units as a decimal amount with the currency code,
+// for the two-decimal currencies plans use ("5.00 USD").
+func formatMoney(amount int64, currency string) string {
+	sign := ""
+	if amount < 0 {
+		sign, amount = "-", -amount
+	}
+	return fmt.Sprintf("%s%d.%02d %s", sign, amount/100, amount%100, strings.ToUpper(currency))
+}
+
+// pageTemplates holds one template set per page: the layout plus the page.
+var pageTemplates = mustParsePages()
+
+func mustParsePages() map[string]*template.Template {
+	layout := template.Must(template.New("layout.html").Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html"))
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		t := template.Must(template.Must(layout.Clone()).ParseFS(templateFS, n))
+		out[name] = t
+	}
+	return out
+}
+
+// pageData is what the layout gets.
+type pageData struct {
+	Title string
+	// Ops is set on dashboard pages: the navigation and the logout form.
+	Ops  *opsSession
+	Data any
+}
+
+// render writes the page name with data in the layout.
+func (s *Server) render(c echo.Context, status int, name, title string, data any) error {
+	t, ok := pageTemplates[name]
+	if !ok {
+		return fmt.Errorf("web: no page template %q", name)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", pageData{Title: title, Ops: sessionOf(c), Data: data}); err != nil {
+		return fmt.Errorf("web: couldn't render %s: %w", name, err)
+	}
+	h := c.Response().Header()
+	// Pages load nothing from elsewhere; inline images are the QR codes.
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self' https://checkout.stripe.com; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// pageRoutes registers the storefront, the invoice pages, the explorer and
+// the dashboard (issue 8).
+func (s *Server) pageRoutes() {
+	e := s.echo
+	static, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		panic(err)
+	}
+	assets := http.StripPrefix("/static/", http.FileServer(http.FS(static)))
+	e.GET("/static/*", func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "public, max-age=3600")
+		c.Response().Header().Set("X-Content-Type-Options", "nosniff")
+		assets.ServeHTTP(c.Response(), c.Request())
+		return nil
+	})
+	p := s.deps.Pages
+	if p == nil {
+		return
+	}
+	if s.deps.Payments != nil {
+		e.GET("/", s.storefront)
+		e.POST("/checkout", s.checkout, s.rateLimiter("orders_page", s.cfg.OrderLimit))
+		e.GET("/invoice/:id", s.invoicePage)
+		e.GET("/invoice/:id/status", s.invoiceStatus)
+	}
+	// -- explorer routes --
+	if p.Ops != nil && s.deps.DB != nil && p.Books != nil {
+		s.opsRoutes()
+	}
+}
