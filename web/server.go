@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/licensed/licensed/ledger/admission"
 	"github.com/licensed/licensed/payments"
 )
 
@@ -45,6 +46,9 @@ type Deps struct {
 	DevCheckout *DevCheckout
 	// -- bitcoin (issue 6) --
 	// -- admission (issue 7) --
+	// Admission serves POST /v1/admit, /v1/admit/batch and GET
+	// /v1/licenses/valid (see admit.go); nil leaves them out.
+	Admission *admission.Service
 	// -- pages (issue 8) --
 	// Pages serves the storefront, invoice pages, ledger explorer and
 	// operator dashboard (see pages.go); nil leaves them out.
@@ -115,6 +119,8 @@ func (s *Server) routes() {
 	s.paymentRoutes()
 	// -- bitcoin routes (issue 6) --
 	// -- admission routes (issue 7) --
+	s.admissionRoutes()
+	s.openapiRoutes()
 	// -- pages routes (issue 8) --
 	s.pageRoutes()
 }

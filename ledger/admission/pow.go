@@ -1,0 +1,58 @@
+package admission
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"math/bits"
+)
+
+// LabelPoW prefixes the proof-of-work hash.
+const LabelPoW = "lic/v1/pow"
+
+// MaxDifficulty bounds a configured difficulty, in leading zero bits.
+const MaxDifficulty = 64
+
+// PoWHash returns SHA-256("lic/v1/pow" ‖ u16be(len(msg)) ‖ msg ‖ tag ‖
+// u64be(timestamp) ‖ nonce). tag is empty for the free tier. msg must be at
+// most 65535 bytes (requests hold at most MaxMessageSize).
+func PoWHash(msg, tag []byte, timestamp int64, nonce []byte) [32]byte {
+	h := sha256.New()
+	var buf [8]byte
+	h.Write([]byte(LabelPoW))
+	binary.BigEndian.PutUint16(buf[:2], uint16(len(msg)))
+	h.Write(buf[:2])
+	h.Write(msg)
+	h.Write(tag)
+	binary.BigEndian.PutUint64(buf[:], uint64(timestamp))
+	h.Write(buf[:])
+	h.Write(nonce)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// LeadingZeroBits counts the leading zero bits of h.
+func LeadingZeroBits(h [32]byte) int {
+	n := 0
+	for i := 0; i < len(h); i += 8 {
+		w := binary.BigEndian.Uint64(h[i:])
+		if w != 0 {
+			return n + bits.LeadingZeros64(w)
+		}
+		n += 64
+	}
+	return n
+}
+
+// SolvePoW searches the nonce, counting up from start, that gives msg, tag
+// and timestamp at least difficulty leading zero bits. It takes about
+// 2^difficulty hashes. Clients call it; the server only checks.
+func SolvePoW(msg, tag []byte, timestamp int64, difficulty int, start uint64) *PoW {
+	nonce := make([]byte, NonceSize)
+	for n := start; ; n++ {
+		binary.BigEndian.PutUint64(nonce, n)
+		if LeadingZeroBits(PoWHash(msg, tag, timestamp, nonce)) >= difficulty {
+			return &PoW{Timestamp: timestamp, Nonce: nonce}
+		}
+	}
+}

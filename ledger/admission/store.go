@@ -1,0 +1,297 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Use is one admission to record: the tag used under (Scope, Counter), or
+// for the free tier (Free) the message alone, with the SHA-256 of the
+// message.
+type Use struct {
+	Scope   string
+	Day     time.Time // the scope's UTC day, for pruning
+	Counter uint32
+	Tag     [TagSize]byte
+	Free    bool
+	MsgHash [32]byte
+}
+
+// A TagStore records uses. Record reports for each use whether it is
+// admitted: it is the first use of its key ((Scope, Counter, Tag), or
+// (Scope, MsgHash) when Free), or a repeat of that first use with the same
+// MsgHash. It must be atomic across every process sharing the store: of
+// concurrent uses of one key with different messages exactly one is
+// admitted. Record must be safe for concurrent use.
+type TagStore interface {
+	Record(ctx context.Context, uses []Use) (admitted []bool, err error)
+	// Prune forgets the uses of days before day; those scopes are no
+	// longer current, so their tags are never looked up again.
+	Prune(ctx context.Context, day time.Time) (int64, error)
+}
+
+// PostgresTags is the TagStore of the server, in tables admission_tags and
+// admission_free (migration 030). Concurrent calls to Record are merged into
+// one statement pair per database round trip (group commit), so the cost per
+// admission falls as the load rises.
+type PostgresTags struct {
+	db *pgxpool.Pool
+
+	mu       sync.Mutex
+	pending  []*recordCall
+	flushing bool
+}
+
+type recordCall struct {
+	uses     []Use
+	admitted []bool
+	err      error
+	done     chan struct{}
+}
+
+// maxFlush bounds the uses merged into one round trip.
+const maxFlush = 2048
+
+// NewPostgresTags returns the store on db.
+func NewPostgresTags(db *pgxpool.Pool) *PostgresTags { return &PostgresTags{db: db} }
+
+// Record implements TagStore. Each call joins the next round trip; the
+// caller whose call finds no round trip in progress runs rounds until none is
+// pending. ctx bounds only the wait: a round, once sent, completes.
+func (s *PostgresTags) Record(ctx context.Context, uses []Use) ([]bool, error) {
+	if len(uses) == 0 {
+		return nil, nil
+	}
+	c := &recordCall{uses: uses, done: make(chan struct{})}
+	s.mu.Lock()
+	s.pending = append(s.pending, c)
+	lead := !s.flushing
+	if lead {
+		s.flushing = true
+	}
+	s.mu.Unlock()
+	if lead {
+		go s.flushLoop()
+	}
+	select {
+	case <-c.done:
+		return c.admitted, c.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *PostgresTags) flushLoop() {
+	for {
+		s.mu.Lock()
+		var calls []*recordCall
+		n := 0
+		for len(s.pending) > 0 && (n == 0 || n+len(s.pending[0].uses) <= maxFlush) {
+			n += len(s.pending[0].uses)
+			calls = append(calls, s.pending[0])
+			s.pending = s.pending[1:]
+		}
+		if len(calls) == 0 {
+			s.flushing = false
+			s.pending = nil
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		var all []Use
+		for _, c := range calls {
+			all = append(all, c.uses...)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		admitted, err := s.record(ctx, all)
+		cancel()
+		off := 0
+		for _, c := range calls {
+			if err != nil {
+				c.err = err
+			} else {
+				c.admitted = admitted[off : off+len(c.uses)]
+			}
+			off += len(c.uses)
+			close(c.done)
+		}
+	}
+}
+
+// record inserts every use (first wins: ON CONFLICT DO NOTHING), then reads
+// the stored message hash of every key back and compares it, in one round
+// trip.
+func (s *PostgresTags) record(ctx context.Context, uses []Use) ([]bool, error) {
+	var (
+		tScope, fScope []string
+		tCounter       []int64
+		tTag, tHash    [][]byte
+		tDay, fDay     []time.Time
+		fHash          [][]byte
+		tIdx, fIdx     []int
+	)
+	for i := range uses {
+		u := &uses[i]
+		if u.Free {
+			fScope, fHash, fDay, fIdx = append(fScope, u.Scope), append(fHash, u.MsgHash[:]), append(fDay, u.Day), append(fIdx, i)
+			continue
+		}
+		tScope, tCounter, tTag, tHash, tDay, tIdx = append(tScope, u.Scope), append(tCounter, int64(u.Counter)), append(tTag, u.Tag[:]), append(tHash, u.MsgHash[:]), append(tDay, u.Day), append(tIdx, i)
+	}
+	b := &pgx.Batch{}
+	if len(tIdx) > 0 {
+		b.Queue(`insert into admission_tags (scope, counter, tag, msg_hash, day)
+			select * from unnest($1::text[], $2::bigint[], $3::bytea[], $4::bytea[], $5::date[])
+			on conflict do nothing`, tScope, tCounter, tTag, tHash, tDay)
+		b.Queue(`select t.i, a.msg_hash
+			from unnest($1::text[], $2::bigint[], $3::bytea[]) with ordinality as t(scope, counter, tag, i)
+			join admission_tags a on a.scope = t.scope and a.counter = t.counter and a.tag = t.tag`, tScope, tCounter, tTag)
+	}
+	if len(fIdx) > 0 {
+		b.Queue(`insert into admission_free (scope, msg_hash, day)
+			select * from unnest($1::text[], $2::bytea[], $3::date[])
+			on conflict do nothing`, fScope, fHash, fDay)
+		b.Queue(`select t.i from unnest($1::text[], $2::bytea[]) with ordinality as t(scope, msg_hash, i)
+			join admission_free a on a.scope = t.scope and a.msg_hash = t.msg_hash`, fScope, fHash)
+	}
+	br := s.db.SendBatch(ctx, b)
+	defer br.Close()
+	admitted := make([]bool, len(uses))
+	if len(tIdx) > 0 {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("admission: couldn't record tags: %w", err)
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return nil, fmt.Errorf("admission: couldn't read tags back: %w", err)
+		}
+		for rows.Next() {
+			var i int64
+			var h []byte
+			if err := rows.Scan(&i, &h); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("admission: couldn't read tags back: %w", err)
+			}
+			j := tIdx[i-1]
+			admitted[j] = string(h) == string(uses[j].MsgHash[:])
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("admission: couldn't read tags back: %w", err)
+		}
+	}
+	if len(fIdx) > 0 {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("admission: couldn't record free uses: %w", err)
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return nil, fmt.Errorf("admission: couldn't read free uses back: %w", err)
+		}
+		for rows.Next() {
+			var i int64
+			if err := rows.Scan(&i); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("admission: couldn't read free uses back: %w", err)
+			}
+			// The key is the message itself: a repeat is the same use.
+			admitted[fIdx[i-1]] = true
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("admission: couldn't read free uses back: %w", err)
+		}
+	}
+	return admitted, br.Close()
+}
+
+// Prune implements TagStore.
+func (s *PostgresTags) Prune(ctx context.Context, day time.Time) (int64, error) {
+	var n int64
+	for _, q := range []string{`delete from admission_tags where day < $1`, `delete from admission_free where day < $1`} {
+		tag, err := s.db.Exec(ctx, q, day)
+		if err != nil {
+			return n, fmt.Errorf("admission: couldn't prune: %w", err)
+		}
+		n += tag.RowsAffected()
+	}
+	return n, nil
+}
+
+// MemoryTags is a TagStore in memory, for a single relay process that
+// verifies locally (package ledger/relay). Uses are lost when it stops.
+type MemoryTags struct {
+	mu   sync.Mutex
+	tags map[tagKey]memUse
+	free map[freeKey]time.Time
+}
+
+type tagKey struct {
+	scope   string
+	counter uint32
+	tag     [TagSize]byte
+}
+
+type freeKey struct {
+	scope string
+	hash  [32]byte
+}
+
+type memUse struct {
+	hash [32]byte
+	day  time.Time
+}
+
+// NewMemoryTags returns an empty store.
+func NewMemoryTags() *MemoryTags {
+	return &MemoryTags{tags: make(map[tagKey]memUse), free: make(map[freeKey]time.Time)}
+}
+
+// Record implements TagStore.
+func (m *MemoryTags) Record(_ context.Context, uses []Use) ([]bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	admitted := make([]bool, len(uses))
+	for i, u := range uses {
+		if u.Free {
+			k := freeKey{u.Scope, u.MsgHash}
+			if _, ok := m.free[k]; !ok {
+				m.free[k] = u.Day
+			}
+			admitted[i] = true
+			continue
+		}
+		k := tagKey{u.Scope, u.Counter, u.Tag}
+		got, ok := m.tags[k]
+		if !ok {
+			m.tags[k] = memUse{u.MsgHash, u.Day}
+			admitted[i] = true
+			continue
+		}
+		admitted[i] = got.hash == u.MsgHash
+	}
+	return admitted, nil
+}
+
+// Prune implements TagStore.
+func (m *MemoryTags) Prune(_ context.Context, day time.Time) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for k, u := range m.tags {
+		if u.day.Before(day) {
+			delete(m.tags, k)
+			n++
+		}
+	}
+	for k, d := range m.free {
+		if d.Before(day) {
+			delete(m.free, k)
+			n++
+		}
+	}
+	return n, nil
+}

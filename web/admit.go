@@ -1,0 +1,166 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/licensed/licensed/ledger/admission"
+)
+
+// admissionRoutes registers the relay admission endpoints and the valid
+// license list (package ledger/admission).
+func (s *Server) admissionRoutes() {
+	if s.deps.Admission == nil {
+		return
+	}
+	e := s.echo
+	limit := s.rateLimiter("admit", s.cfg.AdmitLimit)
+	// Relays.
+	e.POST("/v1/admit", s.admit, limit)
+	e.POST("/v1/admit/batch", s.admitBatch, limit)
+	// Clients picking decoys (and relays mirroring the ledger).
+	e.GET("/v1/licenses/valid", s.validLicenses)
+	s.reg.MustRegister(&outcomeCollector{svc: s.deps.Admission, desc: prometheus.NewDesc(
+		"licensed_admission_outcomes_total", "Admission decisions by outcome code (admitted or the refusal's code).", []string{"outcome"}, nil)})
+}
+
+// admit is POST /v1/admit: one proof, 200 {admitted, plan, valid_until} or a
+// refusal {code, message}.
+func (s *Server) admit(c echo.Context) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	req, err := admission.DecodeRequest(body)
+	if err != nil {
+		return err
+	}
+	res, err := s.deps.Admission.Admit(c.Request().Context(), req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, res)
+}
+
+// admitBatch is POST /v1/admit/batch {"proofs": [...]}: 200 {"results":
+// [...]}, one result per proof, in order. A malformed proof gets its own
+// refusal; only a malformed batch, or a failing database, fails the whole.
+func (s *Server) admitBatch(c echo.Context) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	raws, err := admission.DecodeBatch(body)
+	if err != nil {
+		return err
+	}
+	reqs := make([]*admission.Request, len(raws))
+	results := make([]admission.Result, len(raws))
+	for i, raw := range raws {
+		r, err := admission.DecodeRequest(raw)
+		if err != nil {
+			var ae *admission.Error
+			if errors.As(err, &ae) {
+				results[i] = admission.Result{Code: ae.Code(), Message: ae.Error()}
+			}
+			continue
+		}
+		reqs[i] = r
+	}
+	// Decode failures stay nil in reqs and are answered by AdmitBatch as
+	// malformed; keep the decoder's more precise sentence.
+	got, err := s.deps.Admission.AdmitBatch(c.Request().Context(), reqs)
+	if err != nil {
+		return err
+	}
+	for i := range got {
+		if reqs[i] == nil && results[i].Code != "" {
+			got[i] = results[i]
+		}
+	}
+	return c.JSON(http.StatusOK, admission.BatchResults{Results: got})
+}
+
+type validList struct {
+	Plan    string   `json:"plan"`
+	At      string   `json:"at"`
+	Indices []uint64 `json:"indices"`
+}
+
+// validCache keeps each plan's encoded list for a few seconds, so that a
+// crowd of clients costs one scan of the index, and every client in that
+// window gets the same bytes.
+type validCache struct {
+	mu      sync.Mutex
+	entries map[validKey]validCacheEntry
+}
+
+type validKey struct {
+	svc  *admission.Service
+	plan string
+}
+
+type validCacheEntry struct {
+	body    []byte
+	expires time.Time
+}
+
+var validLists = validCache{entries: make(map[validKey]validCacheEntry)}
+
+// validCacheFor is how long the server reuses a list; clients and proxies
+// may keep it for max-age=60 s more.
+const validCacheFor = 10 * time.Second
+
+// validLicenses is GET /v1/licenses/valid?plan=P: the ledger indices of the
+// licenses of P valid today, sorted; the same for every client.
+func (s *Server) validLicenses(c echo.Context) error {
+	plan := c.QueryParam("plan")
+	if plan == "" {
+		return Errorf(http.StatusBadRequest, "malformed", "Name the plan: GET /v1/licenses/valid?plan=PLAN.")
+	}
+	if _, ok := s.deps.Admission.Quota(plan); !ok {
+		return Errorf(http.StatusNotFound, "plan_unknown", "This server offers no such plan: see GET /v1/plans.")
+	}
+	now := time.Now()
+	key := validKey{s.deps.Admission, plan}
+	validLists.mu.Lock()
+	e, ok := validLists.entries[key]
+	validLists.mu.Unlock()
+	if !ok || now.After(e.expires) {
+		day, idx := s.deps.Admission.Valid(plan)
+		if idx == nil {
+			idx = []uint64{}
+		}
+		body, err := json.Marshal(validList{Plan: plan, At: day.Format(time.DateOnly), Indices: idx})
+		if err != nil {
+			return err
+		}
+		e = validCacheEntry{body: body, expires: now.Add(validCacheFor)}
+		validLists.mu.Lock()
+		validLists.entries[key] = e
+		validLists.mu.Unlock()
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=60")
+	return c.JSONBlob(http.StatusOK, e.body)
+}
+
+// outcomeCollector exports the admission outcome counts.
+type outcomeCollector struct {
+	svc  *admission.Service
+	desc *prometheus.Desc
+}
+
+func (o *outcomeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- o.desc }
+
+func (o *outcomeCollector) Collect(ch chan<- prometheus.Metric) {
+	for code, n := range o.svc.Outcomes() {
+		ch <- prometheus.MustNewConstMetric(o.desc, prometheus.CounterValue, float64(n), code)
+	}
+}
