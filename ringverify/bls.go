@@ -16,26 +16,24 @@ import (
 // TagBase returns H = Hp("lic/v1/tag", u16(len(scope)) ‖ scope ‖ u32(counter) ‖ P),
 // the tag base of the ring member whose key encodes to key (32 bytes).
 // Integers are big-endian. It is public data: a license with secret x makes
-// the tag x·TagBase(scope, counter, x·G).
+// the tag x·TagBase(scope, counter, x·G). It panics if scope is longer than
+// MaxScopeSize bytes.
 func TagBase(scope string, counter uint32, key []byte) *ristretto255.Element {
-	h := sha512.New()
-	writeTagInput(h, scope, counter, key)
-	var buf [64]byte
-	e, err := ristretto255.NewIdentityElement().SetUniformBytes(h.Sum(buf[:0]))
-	if err != nil {
-		panic("ringverify: SetUniformBytes rejected 64 bytes: " + err.Error())
+	if len(scope) > MaxScopeSize {
+		panic("ringverify: TagBase scope longer than MaxScopeSize")
 	}
-	return e
-}
-
-func writeTagInput(h hash.Hash, scope string, counter uint32, key []byte) {
 	var b [len(LabelTag) + 2 + MaxScopeSize + 4 + ElementSize]byte
 	in := append(b[:0], LabelTag...)
 	in = binary.BigEndian.AppendUint16(in, uint16(len(scope)))
 	in = append(in, scope...)
 	in = binary.BigEndian.AppendUint32(in, counter)
 	in = append(in, key...)
-	h.Write(in)
+	sum := sha512.Sum512(in)
+	e, err := ristretto255.NewIdentityElement().SetUniformBytes(sum[:])
+	if err != nil {
+		panic("ringverify: SetUniformBytes rejected 64 bytes: " + err.Error())
+	}
+	return e
 }
 
 func checkScope(scope string) error {

@@ -2,6 +2,7 @@ package ringverify
 
 import (
 	"crypto/sha512"
+	"io"
 
 	"github.com/gtank/ristretto255"
 )
@@ -24,30 +25,50 @@ const (
 
 // HashToScalar returns Scalar.SetUniformBytes(SHA-512(label ‖ data[0] ‖ data[1] ‖ ...)).
 func HashToScalar(label string, data ...[]byte) *ristretto255.Scalar {
-	h := sha512.New()
-	h.Write([]byte(label))
-	for _, d := range data {
-		h.Write(d)
-	}
-	var buf [64]byte
-	s, err := ristretto255.NewScalar().SetUniformBytes(h.Sum(buf[:0]))
+	var sum [64]byte
+	hashInto(&sum, label, data)
+	s, err := ristretto255.NewScalar().SetUniformBytes(sum[:])
 	if err != nil {
 		panic("ringverify: SetUniformBytes rejected 64 bytes: " + err.Error())
 	}
+	clear(sum[:])
 	return s
 }
 
-// HashToElement returns Element.FromUniformBytes(SHA-512(label ‖ data[0] ‖ data[1] ‖ ...)).
+// HashToElement returns Element.SetUniformBytes(SHA-512(label ‖ data[0] ‖ data[1] ‖ ...)).
 func HashToElement(label string, data ...[]byte) *ristretto255.Element {
-	h := sha512.New()
-	h.Write([]byte(label))
-	for _, d := range data {
-		h.Write(d)
-	}
-	var buf [64]byte
-	e, err := ristretto255.NewIdentityElement().SetUniformBytes(h.Sum(buf[:0]))
+	var sum [64]byte
+	hashInto(&sum, label, data)
+	e, err := ristretto255.NewIdentityElement().SetUniformBytes(sum[:])
 	if err != nil {
 		panic("ringverify: SetUniformBytes rejected 64 bytes: " + err.Error())
 	}
 	return e
+}
+
+// hashInto sets sum = SHA-512(label ‖ data...). Short inputs, which are all
+// of the protocol's but the challenge, are gathered on the stack and hashed
+// with sha512.Sum512, without allocating; the copy is wiped, since the
+// nonce input contains the secret key.
+func hashInto(sum *[64]byte, label string, data [][]byte) {
+	n := len(label)
+	for _, d := range data {
+		n += len(d)
+	}
+	var buf [512]byte
+	if n > len(buf) {
+		h := sha512.New()
+		io.WriteString(h, label)
+		for _, d := range data {
+			h.Write(d)
+		}
+		h.Sum(sum[:0])
+		return
+	}
+	in := append(buf[:0], label...)
+	for _, d := range data {
+		in = append(in, d...)
+	}
+	*sum = sha512.Sum512(in)
+	clear(buf[:n])
 }

@@ -1,6 +1,9 @@
 package ringverify
 
 import (
+	"crypto/sha512"
+
+	"github.com/gtank/ristretto255"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -112,5 +115,31 @@ func TestTagBaseEncoding(t *testing.T) {
 	in = append(in, key...)
 	if TagBase("net/x", 0x01020304, key).Equal(HashToElement(LabelTag, in)) != 1 {
 		t.Error("TagBase does not hash u16(len(scope)) ‖ scope ‖ u32(counter) ‖ key")
+	}
+}
+
+// TestHashLengths checks both of hashInto's paths (stack buffer and
+// streaming) against SHA-512 of the concatenation.
+func TestHashLengths(t *testing.T) {
+	for _, n := range []int{0, 1, 100, 512 - len(LabelNonce), 512 - len(LabelNonce) + 1, 5000} {
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = byte(i)
+		}
+		sum := sha512.Sum512(append([]byte(LabelNonce), data...))
+		want, err := ristretto255.NewScalar().SetUniformBytes(sum[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if HashToScalar(LabelNonce, data[:n/2], data[n/2:]).Equal(want) != 1 {
+			t.Errorf("HashToScalar over %d bytes is not SHA-512 of the concatenation", n)
+		}
+		wantE, _ := ristretto255.NewIdentityElement().SetUniformBytes(sum[:])
+		if HashToElement(LabelNonce, data).Equal(wantE) != 1 {
+			t.Errorf("HashToElement over %d bytes is not SHA-512 of the concatenation", n)
+		}
+	}
+	if a := testing.AllocsPerRun(10, func() { TagBase("net/x", 1, make([]byte, 32)) }); a > 1 {
+		t.Errorf("TagBase allocates %v times", a)
 	}
 }
