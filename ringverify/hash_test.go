@@ -2,8 +2,6 @@ package ringverify
 
 import (
 	"crypto/sha512"
-
-	"github.com/gtank/ristretto255"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -12,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gtank/ristretto255"
 )
 
 // packageLabels returns every constant named Label… declared in the
