@@ -1,0 +1,581 @@
+package ledger
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// lockKey is the Postgres advisory lock the sequencer holds (for the whole
+// session of the process that sequences, and for every round transaction).
+// It is "ledger" in ASCII.
+const lockKey int64 = 0x6c6564676572
+
+// appendRefPrefix marks the refs Append makes; only their results are
+// recorded (in ledger_append_results) for Append to read back.
+const appendRefPrefix = "ledger.append:"
+
+// Sequenced tells OnSequenced which index a pending ref was given.
+type Sequenced struct {
+	Ref   string
+	Index uint64
+}
+
+// Config configures a Ledger.
+type Config struct {
+	// Signer signs checkpoints; its name is the log's origin. Required to
+	// sequence; a Ledger without one can still Append (another process
+	// sequences) and read.
+	Signer note.Signer
+	// Period is the least time between the starts of two rounds (default
+	// 1s). A round runs only when entries are pending.
+	Period time.Duration
+	// MaxRound bounds the entries of one round (default 100000).
+	MaxRound int
+	// OnSequenced, if set, runs inside every round's transaction after the
+	// entries are written; if it fails the round rolls back and its entries
+	// stay pending for the next round.
+	OnSequenced func(ctx context.Context, tx pgx.Tx, round int64, seq []Sequenced) error
+	// Log receives the sequencer's log lines (default: discarded).
+	Log *slog.Logger
+
+	// beforeCommit, for tests, runs at the end of a round just before commit.
+	beforeCommit func(ctx context.Context) error
+}
+
+// Ledger is the running ledger of one process: it sequences (RunSequencer)
+// and appends (Append). Create it with New.
+type Ledger struct {
+	db    *pgxpool.Pool
+	store *PostgresStore
+	cfg   Config
+
+	mu      sync.Mutex
+	waiters map[string]chan int64
+	polling bool
+}
+
+// New returns the ledger on db.
+func New(db *pgxpool.Pool, cfg Config) *Ledger {
+	if cfg.Period <= 0 {
+		cfg.Period = time.Second
+	}
+	if cfg.MaxRound <= 0 {
+		cfg.MaxRound = 100000
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Ledger{db: db, store: NewPostgresStore(db), cfg: cfg, waiters: map[string]chan int64{}}
+}
+
+// Store returns the ledger's store.
+func (l *Ledger) Store() Store { return l.store }
+
+// ErrDuplicateKey is returned by Enqueue for a license entry whose P is
+// already on the ledger or pending.
+var ErrDuplicateKey = &codedError{"duplicate_key", "ledger: the license key P is already on the ledger"}
+
+type codedError struct{ code, msg string }
+
+func (e *codedError) Error() string { return e.msg }
+func (e *codedError) Code() string  { return e.code }
+
+// Enqueue queues e for the next round inside the caller's transaction, so
+// the entry is queued exactly when the caller's change commits. ref is the
+// caller's idempotency key (e.g. "mint:<order id>"): a ref already pending
+// is a no-op with queued false. A ref is remembered only while pending: once
+// its round commits (and OnSequenced has seen it) the ledger forgets it.
+func Enqueue(ctx context.Context, tx pgx.Tx, ref string, e Entry) (queued bool, err error) {
+	if ref == "" {
+		return false, errors.New("ledger: Enqueue needs a ref")
+	}
+	data, err := e.MarshalBinary()
+	if err != nil {
+		return false, err
+	}
+	var p []byte
+	if le, ok := e.(*LicenseEntry); ok {
+		p = le.P[:]
+		var taken bool
+		if err := tx.QueryRow(ctx, `select exists (select 1 from ledger_entries where p = $1)
+			or exists (select 1 from ledger_pending where p = $1 and ref <> $2)`, p, ref).Scan(&taken); err != nil {
+			return false, fmt.Errorf("ledger: couldn't check the license key: %w", err)
+		}
+		if taken {
+			return false, ErrDuplicateKey
+		}
+	}
+	tag, err := tx.Exec(ctx, `insert into ledger_pending (ref, data, p) values ($1, $2, $3) on conflict (ref) do nothing`, ref, data, p)
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23505" {
+			return false, ErrDuplicateKey
+		}
+		return false, fmt.Errorf("ledger: couldn't enqueue: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Suspend suspends the license at index (an open dispute) in the caller's
+// transaction. Suspending twice is a no-op. Every process's Index sees it
+// within about a second.
+func Suspend(ctx context.Context, tx pgx.Tx, index uint64) error {
+	if index > 1<<62 {
+		return fmt.Errorf("ledger: index %d out of range", index)
+	}
+	_, err := tx.Exec(ctx, `insert into license_suspensions (ledger_index, since) values ($1, now()) on conflict do nothing`, int64(index))
+	if err != nil {
+		return fmt.Errorf("ledger: couldn't suspend: %w", err)
+	}
+	return nil
+}
+
+// Unsuspend lifts a suspension; lifting a missing one is a no-op.
+func Unsuspend(ctx context.Context, tx pgx.Tx, index uint64) error {
+	if index > 1<<62 {
+		return fmt.Errorf("ledger: index %d out of range", index)
+	}
+	_, err := tx.Exec(ctx, `delete from license_suspensions where ledger_index = $1`, int64(index))
+	if err != nil {
+		return fmt.Errorf("ledger: couldn't lift the suspension: %w", err)
+	}
+	return nil
+}
+
+// ErrDropped is returned by Append when the sequencer refused the entry (its
+// key P was appended by someone else in the meantime).
+var ErrDropped = errors.New("ledger: the sequencer dropped the entry (its key P is already on the ledger)")
+
+// Append appends e and returns its index once its round has committed. It
+// works whichever process sequences. It is for tests and tools: the server
+// enqueues inside its own transactions with Enqueue.
+func (l *Ledger) Append(ctx context.Context, e Entry) (uint64, error) {
+	var rnd [16]byte
+	rand.Read(rnd[:])
+	ref := appendRefPrefix + hex.EncodeToString(rnd[:])
+	ch := make(chan int64, 1)
+	l.mu.Lock()
+	l.waiters[ref] = ch
+	start := !l.polling
+	l.polling = true
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.waiters, ref)
+		l.mu.Unlock()
+	}()
+	if start {
+		go l.pollResults()
+	}
+	err := pgx.BeginFunc(ctx, l.db, func(tx pgx.Tx) error {
+		_, err := Enqueue(ctx, tx, ref, e)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case idx := <-ch:
+		if idx < 0 {
+			return 0, ErrDropped
+		}
+		return uint64(idx), nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// pollResults collects the results of every waiting Append with one query
+// every 10 ms, until no one waits.
+func (l *Ledger) pollResults() {
+	for {
+		time.Sleep(10 * time.Millisecond)
+		l.mu.Lock()
+		if len(l.waiters) == 0 {
+			l.polling = false
+			l.mu.Unlock()
+			return
+		}
+		refs := make([]string, 0, len(l.waiters))
+		for r := range l.waiters {
+			refs = append(refs, r)
+		}
+		l.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		rows, err := l.db.Query(ctx, `delete from ledger_append_results where ref = any($1) returning ref, idx`, refs)
+		if err == nil {
+			for rows.Next() {
+				var ref string
+				var idx int64
+				if rows.Scan(&ref, &idx) == nil {
+					l.mu.Lock()
+					if ch, ok := l.waiters[ref]; ok {
+						ch <- idx
+						delete(l.waiters, ref)
+					}
+					l.mu.Unlock()
+				}
+			}
+			rows.Close()
+			err = rows.Err()
+		}
+		cancel()
+		if err != nil {
+			l.cfg.Log.Warn("ledger: couldn't read append results", "err", err)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// ErrLocked is returned by Round when another sequencer holds the lock.
+var ErrLocked = errors.New("ledger: another sequencer holds the lock")
+
+// RunSequencer sequences until ctx is done: it waits for the sequencer lock
+// (one sequencer across all processes; the others wait here as hot
+// standbys), then runs a round whenever entries are pending, at most one per
+// Period. It returns ctx's error, or an error if the lock's connection is
+// lost (the caller may call it again).
+func (l *Ledger) RunSequencer(ctx context.Context) error {
+	if l.cfg.Signer == nil {
+		return errors.New("ledger: the sequencer needs a signer")
+	}
+	pc, err := l.db.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger: couldn't connect: %w", err)
+	}
+	// The session lock belongs to this connection: take it out of the pool
+	// so it is never handed back holding the lock.
+	conn := pc.Hijack()
+	defer conn.Close(context.Background())
+	for {
+		var ok bool
+		if err := conn.QueryRow(ctx, `select pg_try_advisory_lock($1)`, lockKey).Scan(&ok); err != nil {
+			return fmt.Errorf("ledger: couldn't take the sequencer lock: %w", err)
+		}
+		if ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(l.cfg.Period):
+		}
+	}
+	l.cfg.Log.Info("ledger: sequencing")
+	for {
+		start := time.Now()
+		n, err := l.round(ctx, conn)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			l.cfg.Log.Error("ledger: round failed; retrying", "err", err)
+			if conn.IsClosed() {
+				return err
+			}
+		case n > 0:
+			l.cfg.Log.Debug("ledger: round committed", "entries", n, "duration_ms", time.Since(start).Milliseconds())
+		}
+		wait := l.cfg.Period - time.Since(start)
+		if n == 0 && err == nil {
+			// Nothing pending: look again soon, but never start rounds
+			// closer than Period.
+			wait = max(wait, 0)
+			wait = min(wait, l.cfg.Period/10)
+			if wait == 0 {
+				wait = l.cfg.Period / 10
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Round runs one round now on a connection of its own, taking the round's
+// lock for its transaction only. It returns the number of entries sequenced,
+// 0 when none were pending, or ErrLocked if another sequencer is in a
+// round. Tests and tools use it; servers use RunSequencer.
+func (l *Ledger) Round(ctx context.Context) (int, error) {
+	if l.cfg.Signer == nil {
+		return 0, errors.New("ledger: the sequencer needs a signer")
+	}
+	conn, err := l.db.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	return l.round(ctx, conn.Conn())
+}
+
+type pendingRow struct {
+	seq  int64
+	ref  string
+	data []byte
+	p    []byte
+}
+
+// round is one sequencer round: one transaction holding the round lock that
+// takes the pending entries, shuffles them, writes them with their stored
+// hashes, tiles and signed checkpoint, deletes them from pending, and calls
+// OnSequenced.
+func (l *Ledger) round(ctx context.Context, conn *pgx.Conn) (int, error) {
+	var pending bool
+	if err := conn.QueryRow(ctx, `select exists (select 1 from ledger_pending)`).Scan(&pending); err != nil {
+		return 0, fmt.Errorf("ledger: couldn't look for pending entries: %w", err)
+	}
+	if !pending {
+		return 0, nil
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: couldn't begin a round: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	var locked bool
+	if err := tx.QueryRow(ctx, `select pg_try_advisory_xact_lock($1)`, lockKey).Scan(&locked); err != nil {
+		return 0, fmt.Errorf("ledger: couldn't take the round lock: %w", err)
+	}
+	if !locked {
+		return 0, ErrLocked
+	}
+	rows, err := tx.Query(ctx, `select seq, ref, data, p from ledger_pending order by seq limit $1`, l.cfg.MaxRound)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: couldn't read pending entries: %w", err)
+	}
+	var batch []pendingRow
+	for rows.Next() {
+		var r pendingRow
+		if err := rows.Scan(&r.seq, &r.ref, &r.data, &r.p); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("ledger: couldn't read pending entries: %w", err)
+		}
+		batch = append(batch, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("ledger: couldn't read pending entries: %w", err)
+	}
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	seqs := make([]int64, len(batch))
+	for i, r := range batch {
+		seqs[i] = r.seq
+	}
+	if _, err := tx.Exec(ctx, `delete from ledger_pending where seq = any($1)`, seqs); err != nil {
+		return 0, fmt.Errorf("ledger: couldn't clear pending entries: %w", err)
+	}
+	batch, err = l.dropTakenKeys(ctx, tx, batch)
+	if err != nil {
+		return 0, err
+	}
+	if len(batch) == 0 {
+		return 0, tx.Commit(ctx)
+	}
+	shuffle(batch)
+
+	cur, err := latest(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	var lastRound int64
+	if err := tx.QueryRow(ctx, `select coalesce(max(round), 0) from ledger_rounds`).Scan(&lastRound); err != nil {
+		return 0, fmt.Errorf("ledger: couldn't read the last round: %w", err)
+	}
+	rec := &RoundRecord{Round: lastRound + 1, First: cur.Size}
+	for _, r := range batch {
+		rec.Entries = append(rec.Entries, r.data)
+		rec.Keys = append(rec.Keys, r.p)
+	}
+	old := tlog.HashReaderFunc(func(ids []int64) ([]tlog.Hash, error) { return readHashes(ctx, tx, ids) })
+	if err := BuildRound(rec, old, l.cfg.Signer); err != nil {
+		return 0, err
+	}
+	rec.Committed = time.Now()
+	if err := l.store.WriteRound(ctx, tx, rec); err != nil {
+		return 0, err
+	}
+	seq := make([]Sequenced, len(batch))
+	var appendRefs []string
+	var appendIdx []int64
+	for i, r := range batch {
+		seq[i] = Sequenced{Ref: r.ref, Index: uint64(rec.First) + uint64(i)}
+		if strings.HasPrefix(r.ref, appendRefPrefix) {
+			appendRefs = append(appendRefs, r.ref)
+			appendIdx = append(appendIdx, rec.First+int64(i))
+		}
+	}
+	if len(appendRefs) > 0 {
+		if _, err := tx.Exec(ctx, `insert into ledger_append_results (ref, idx) select * from unnest($1::text[], $2::bigint[])`, appendRefs, appendIdx); err != nil {
+			return 0, fmt.Errorf("ledger: couldn't record append results: %w", err)
+		}
+	}
+	if l.cfg.OnSequenced != nil {
+		if err := l.cfg.OnSequenced(ctx, tx, rec.Round, seq); err != nil {
+			return 0, fmt.Errorf("ledger: OnSequenced refused round %d: %w", rec.Round, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `select pg_notify('ledger_round', $1)`, fmt.Sprint(rec.First+int64(len(batch)))); err != nil {
+		return 0, err
+	}
+	if l.cfg.beforeCommit != nil {
+		if err := l.cfg.beforeCommit(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("ledger: couldn't commit round %d: %w", rec.Round, err)
+	}
+	return len(batch), nil
+}
+
+// dropTakenKeys removes from batch the license entries whose P is already on
+// the ledger (possible only when two Enqueues of one P race with a round);
+// Append callers learn it through a -1 result.
+func (l *Ledger) dropTakenKeys(ctx context.Context, tx pgx.Tx, batch []pendingRow) ([]pendingRow, error) {
+	var keys [][]byte
+	for _, r := range batch {
+		if r.p != nil {
+			keys = append(keys, r.p)
+		}
+	}
+	if len(keys) == 0 {
+		return batch, nil
+	}
+	rows, err := tx.Query(ctx, `select p from ledger_entries where p = any($1)`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: couldn't check license keys: %w", err)
+	}
+	taken := map[string]bool{}
+	for rows.Next() {
+		var p []byte
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		taken[string(p)] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(taken) == 0 {
+		return batch, nil
+	}
+	kept := batch[:0]
+	for _, r := range batch {
+		if r.p != nil && taken[string(r.p)] {
+			l.cfg.Log.Error("ledger: dropped a pending entry whose key is already on the ledger")
+			if strings.HasPrefix(r.ref, appendRefPrefix) {
+				if _, err := tx.Exec(ctx, `insert into ledger_append_results (ref, idx) values ($1, -1) on conflict do nothing`, r.ref); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		kept = append(kept, r)
+	}
+	return kept, nil
+}
+
+// shuffle puts the round's entries in a uniformly random order (Fisher–Yates
+// with crypto/rand), so the order within a round says nothing about the order
+// of payments.
+func shuffle(b []pendingRow) {
+	for i := len(b) - 1; i > 0; i-- {
+		j, err := rand.Int(rand.Reader, big.NewInt(int64(i+1)))
+		if err != nil {
+			panic(err)
+		}
+		k := j.Int64()
+		b[i], b[k] = b[k], b[i]
+	}
+}
+
+// roundHashes is a tlog.HashReader over the hashes of the round being built,
+// falling back to the stored ones (read once each).
+type roundHashes struct {
+	old  tlog.HashReader
+	have map[int64]tlog.Hash
+}
+
+func (r *roundHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	var missing []int64
+	for _, id := range indexes {
+		if _, ok := r.have[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		hs, err := r.old.ReadHashes(missing)
+		if err != nil {
+			return nil, err
+		}
+		for i, id := range missing {
+			r.have[id] = hs[i]
+		}
+	}
+	for i, id := range indexes {
+		out[i] = r.have[id]
+	}
+	return out, nil
+}
+
+// BuildRound computes rec's HashStart, stored hashes, tiles, root and signed
+// checkpoint from rec.First, rec.Entries and old, a reader of the stored
+// hashes of the log before the round.
+func BuildRound(rec *RoundRecord, old tlog.HashReader, signer note.Signer) error {
+	r := &roundHashes{old: old, have: make(map[int64]tlog.Hash, 3*len(rec.Entries))}
+	rec.HashStart = tlog.StoredHashIndex(0, rec.First)
+	rec.Hashes = rec.Hashes[:0]
+	rec.Tiles = rec.Tiles[:0]
+	next := rec.HashStart
+	for i, data := range rec.Entries {
+		n := rec.First + int64(i)
+		hs, err := tlog.StoredHashes(n, data, r)
+		if err != nil {
+			return fmt.Errorf("ledger: couldn't hash entry %d: %w", n, err)
+		}
+		for _, h := range hs {
+			r.have[next] = h
+			next++
+		}
+		rec.Hashes = append(rec.Hashes, hs...)
+	}
+	size := rec.First + int64(len(rec.Entries))
+	if next != tlog.StoredHashCount(size) {
+		return fmt.Errorf("ledger: bad hash count %d for size %d", next, size)
+	}
+	root, err := tlog.TreeHash(size, r)
+	if err != nil {
+		return fmt.Errorf("ledger: couldn't compute the root: %w", err)
+	}
+	rec.Root = root
+	for _, t := range tlog.NewTiles(TileHeight, rec.First, size) {
+		data, err := tlog.ReadTileData(t, r)
+		if err != nil {
+			return fmt.Errorf("ledger: couldn't build tile %s: %w", t.Path(), err)
+		}
+		rec.Tiles = append(rec.Tiles, TileData{Tile: fromTlog(t), Data: data})
+	}
+	rec.Signed, err = SignCheckpoint(Checkpoint{Origin: signer.Name(), Size: size, Root: root}, signer)
+	return err
+}
