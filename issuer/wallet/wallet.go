@@ -60,7 +60,7 @@ func (p Params) valid() bool {
 var (
 	ErrNotAccountFile  = errors.New("this is not a license account file, or it was made by a newer version of the license tool")
 	ErrWrongPassphrase = errors.New("the passphrase is wrong for this account file")
-	ErrDamaged         = errors.New("the account file is damaged: its contents do not match its authentication tag; restore it from a backup or from the seed phrase")
+	ErrDamaged         = errors.New("the account file is damaged (its contents do not match its authentication tag); restore it from a backup or from the seed phrase")
 	ErrContents        = errors.New("the account file opens but its contents are invalid; restore it from the seed phrase")
 	ErrNoPassphrase    = errors.New("the passphrase is empty")
 )
