@@ -1,0 +1,75 @@
+// Package bitcoin takes Bitcoin payments for orders: an invoice address per
+// order derived from the operator's account extended public key (BIP84
+// native segwit, no private key on the server), an amount in satoshis fixed
+// at creation from a rate source, and a watcher that follows btcd and moves
+// orders through the payments state machine.
+//
+// Use it as a payments.Method:
+//
+//	acct, _ := bitcoin.ParseAccount(zpub, &chaincfg.MainNetParams)
+//	btc, _ := bitcoin.New(db, bitcoin.Config{Params: …, Account: acct, Rates: …, RPC: …})
+//	svc, _ := payments.New(db, payments.Config{Methods: []payments.Method{card, btc}, …})
+//	btc.SetOrders(svc)
+//	go btc.Run(ctx)
+//
+// # Invoices
+//
+// Begin (inside the order's creation transaction) takes the next index of a
+// database sequence, derives m/84'/coin'/account'/0/index, stores the invoice
+// (address, amount, rate, expiry; default 15 minutes) and returns the
+// address, the amount and a BIP21 URI. An index is never reused, even when
+// the order's transaction rolls back; when more addresses than the gap limit
+// (default 20) follow the last paid one, the operator is warned (log line and
+// the licensed_btc_unused_addresses gauge), since a wallet restored from its
+// seed stops looking after that many unused addresses. When the rate source
+// fails, Begin returns ErrUnavailable (HTTP 503 btc_unavailable) and only
+// Bitcoin checkout is affected.
+//
+// # Watching the chain
+//
+// Run keeps a websocket connection to btcd (rpcclient reconnects by itself).
+// On every (re)connection it subscribes to block notifications and loads the
+// transaction filter with the addresses of the invoices of the last WatchFor
+// (default 7 days: late payments are still seen). It then catches up: it
+// compares the last processed block (table btc_chain, and the last 1000 block
+// hashes in btc_blocks) with btcd's best chain, undoes processed blocks that
+// left it (a reorg: their payments become unconfirmed), and connects the new
+// blocks with rescanblocks, one database transaction per block holding the
+// block's payments, the new tip and the resulting order transitions. A
+// restart of the server or of btcd therefore misses nothing: the catch-up
+// starts from the last block committed. Block notifications only wake the
+// catch-up; mempool transactions paying a watched address (relevanttxaccepted)
+// are recorded as unconfirmed payments.
+//
+// Payments are rows keyed "txid:vout". An unconfirmed payment whose
+// transaction btcd no longer knows (replaced under BIP125, or double spent)
+// is marked dropped and counts for nothing. getrawtransaction tells a dropped
+// transaction from a confirmed one only with btcd's --txindex, which the
+// watcher expects.
+//
+// # States
+//
+// After every change the invoice's payments are re-evaluated (decide) and the
+// order is moved with payments.Service.Transition, which mints exactly once on
+// settled:
+//
+//	nothing paid                      new (expired after the expiry)
+//	less than the amount              new + paid_partial (expired + paid_partial after the expiry)
+//	the amount reached after expiry   expired + paid_late (an operator may mark it settled)
+//	the amount reached in time        processing, then settled once the payments
+//	                                  have Confirmations (default 1); paid_over if more
+//	a reorg or replacement removes    settled → processing → new (the license is
+//	  (part of) the payment           suspended until the payment confirms again)
+//
+// "In time" is when the payment was first seen (mempool), or its block's
+// time if that is earlier (a payment found during a catch-up).
+//
+// # What is stored
+//
+// The invoice (order id, address index, address, amount, rate, expiry) and
+// the outputs that paid it (outpoint, amount, first seen, block). Nothing
+// about the payer: no input addresses, no IP.
+//
+// Sub-package regtest runs a btcd on loopback and pays from a single-key
+// wallet (dev mode); btcdtest gives each test its own btcd.
+package bitcoin

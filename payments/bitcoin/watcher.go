@@ -1,0 +1,650 @@
+package bitcoin
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/btcsuite/btcd/btcjson"
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/rpcclient"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/licensed/licensed/payments"
+)
+
+// keepBlocks is how many processed block hashes are kept to find the fork
+// point of a reorg.
+const keepBlocks = 1000
+
+// rescanBatch is how many blocks one rescanblocks call covers.
+const rescanBatch = 50
+
+// errMoved means the chain state in the database is not the one this
+// watcher expected (another watcher advanced it): reload and retry.
+var errMoved = errors.New("bitcoin: the chain state moved under the watcher")
+
+// Run watches the chain until ctx ends: it connects to btcd's websocket RPC
+// (reconnecting when it drops), subscribes to block notifications, loads the
+// transaction filter with the watched invoice addresses, and after every
+// (re)connection catches up from the last processed block with rescanblocks.
+// Block notifications and the tick trigger the same catch-up, so a missed
+// notification only delays a payment; it never loses one. Run returns nil
+// when ctx ends.
+func (b *Bitcoin) Run(ctx context.Context) error {
+	if b.orders == nil {
+		return errors.New("bitcoin: SetOrders was not called")
+	}
+	handlers := &rpcclient.NotificationHandlers{
+		OnClientConnected:           func() { poke(b.connected) },
+		OnFilteredBlockConnected:    func(int32, *wire.BlockHeader, []*btcutil.Tx) { poke(b.wake) },
+		OnFilteredBlockDisconnected: func(int32, *wire.BlockHeader) { poke(b.wake) },
+		OnRelevantTxAccepted: func(tx []byte) {
+			select {
+			case b.txs <- tx:
+			default: // the block that confirms it will be rescanned
+			}
+		},
+	}
+	var rpc *rpcclient.Client
+	for rpc == nil {
+		c, err := rpcclient.New(b.cfg.RPC, handlers)
+		if err == nil {
+			rpc = c
+			break
+		}
+		b.log.Warn("bitcoin: can't reach btcd; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+	// Calls in flight fail with ErrClientShutdown when ctx ends.
+	stop := context.AfterFunc(ctx, rpc.Shutdown)
+	defer stop()
+	defer rpc.Shutdown()
+	defer b.up.Set(0)
+	w := &watch{Bitcoin: b, rpc: rpc}
+	tick := time.NewTicker(b.cfg.Tick)
+	defer tick.Stop()
+	ready := false
+	for {
+		if !ready {
+			if err := w.setup(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				b.log.Warn("bitcoin: couldn't set up the watch; retrying", "err", err)
+			} else {
+				ready = true
+				b.up.Set(1)
+			}
+		}
+		if ready {
+			if err := w.addFresh(); err != nil {
+				ready = false
+				continue
+			}
+			if err := w.sync(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				b.log.Warn("bitcoin: catching up with the chain failed; retrying", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-b.connected:
+			ready = false
+			b.up.Set(0)
+		case <-b.wake:
+		case raw := <-b.txs:
+			if ready {
+				if err := w.mempoolTx(ctx, raw); err != nil && ctx.Err() == nil {
+					b.log.Warn("bitcoin: couldn't record a mempool payment", "err", err)
+				}
+			}
+		case <-tick.C:
+			if ready {
+				if err := w.tick(ctx); err != nil && ctx.Err() == nil {
+					b.log.Warn("bitcoin: periodic check failed", "err", err)
+				}
+			}
+		}
+	}
+}
+
+// watch is one connection's worth of watching.
+type watch struct {
+	*Bitcoin
+	rpc *rpcclient.Client
+}
+
+// setup (re)subscribes and reloads the filter with every watched address.
+func (w *watch) setup(ctx context.Context) error {
+	if err := w.loadAddresses(ctx, true); err != nil {
+		return err
+	}
+	if err := w.rpc.NotifyBlocks(); err != nil {
+		return fmt.Errorf("notifyblocks: %w", err)
+	}
+	w.mu.Lock()
+	addrs := make([]btcutil.Address, 0, len(w.watched))
+	for a := range w.watched {
+		if ad, err := btcutil.DecodeAddress(a, w.cfg.Params); err == nil {
+			addrs = append(addrs, ad)
+		}
+	}
+	w.fresh = nil
+	w.mu.Unlock()
+	if err := w.rpc.LoadTxFilter(true, addrs, nil); err != nil {
+		return fmt.Errorf("loadtxfilter: %w", err)
+	}
+	w.log.Info("bitcoin: watching the chain", "addresses", len(addrs), "account", w.cfg.Account.Fingerprint())
+	return nil
+}
+
+// loadAddresses reads invoice addresses from the database: all watched ones
+// (all) or only those newer than the last load (made by other processes).
+func (w *watch) loadAddresses(ctx context.Context, all bool) error {
+	w.mu.Lock()
+	from := w.maxIdx
+	w.mu.Unlock()
+	if all {
+		from = -1
+	}
+	rows, err := w.db.Query(ctx, `select address_index, address, order_id from btc_invoices
+		where address_index > $1 and created_at > $2 order by address_index`, from, w.cfg.Now().Add(-w.cfg.WatchFor))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for rows.Next() {
+		var idx int64
+		var addr, id string
+		if err := rows.Scan(&idx, &addr, &id); err != nil {
+			return err
+		}
+		if _, ok := w.watched[addr]; !ok {
+			w.watched[addr] = id
+			if a, err := btcutil.DecodeAddress(addr, w.cfg.Params); err == nil {
+				w.fresh = append(w.fresh, a)
+			}
+		}
+		w.maxIdx = max(w.maxIdx, idx)
+	}
+	return rows.Err()
+}
+
+// addFresh adds newly watched addresses to btcd's filter.
+func (w *watch) addFresh() error {
+	w.mu.Lock()
+	fresh := w.fresh
+	w.fresh = nil
+	w.mu.Unlock()
+	if len(fresh) == 0 {
+		return nil
+	}
+	if err := w.rpc.LoadTxFilter(false, fresh, nil); err != nil {
+		w.mu.Lock()
+		w.fresh = append(w.fresh, fresh...)
+		w.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+type tipState struct {
+	height int32
+	hash   string
+}
+
+func (w *watch) loadTip(ctx context.Context) (tipState, bool, error) {
+	var t tipState
+	err := w.db.QueryRow(ctx, `select height, hash from btc_chain`).Scan(&t.height, &t.hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, false, nil
+	}
+	return t, err == nil, err
+}
+
+// sync brings the database to btcd's best chain: it disconnects processed
+// blocks that left the best chain (a reorg), then connects the new ones, one
+// transaction per block, and re-evaluates the invoices they touch.
+func (w *watch) sync(ctx context.Context) error {
+	for ctx.Err() == nil {
+		tip, ok, err := w.loadTip(ctx)
+		if err != nil {
+			return err
+		}
+		bestHash, bestHeight, err := w.rpc.GetBestBlock()
+		if err != nil {
+			return fmt.Errorf("getbestblock: %w", err)
+		}
+		if !ok {
+			// First start: watch from the current tip on.
+			_, err := w.db.Exec(ctx, `insert into btc_chain (height, hash) values ($1, $2) on conflict do nothing;`, bestHeight, bestHash.String())
+			if err == nil {
+				_, err = w.db.Exec(ctx, `insert into btc_blocks (height, hash) values ($1, $2) on conflict (height) do update set hash = excluded.hash`, bestHeight, bestHash.String())
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		w.tipHeight.Set(float64(tip.height))
+		onChain := false
+		if tip.height <= bestHeight {
+			h, err := w.rpc.GetBlockHash(int64(tip.height))
+			if err != nil {
+				return fmt.Errorf("getblockhash: %w", err)
+			}
+			onChain = h.String() == tip.hash
+		}
+		if !onChain {
+			if err := w.disconnect(ctx, tip); err != nil && !errors.Is(err, errMoved) {
+				return err
+			}
+			continue
+		}
+		if tip.height == bestHeight {
+			return nil
+		}
+		err = w.connectBatch(ctx, tip, min(bestHeight, tip.height+rescanBatch))
+		if err != nil && !errors.Is(err, errMoved) {
+			// A reorg during the batch shows up as a rescan error: go round.
+			var rpcErr *btcjson.RPCError
+			if errors.As(err, &rpcErr) && (rpcErr.Code == btcjson.ErrRPCInvalidParameter || rpcErr.Code == btcjson.ErrRPCBlockNotFound) {
+				continue
+			}
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// connectBatch processes the blocks after tip up to height to.
+func (w *watch) connectBatch(ctx context.Context, tip tipState, to int32) error {
+	first, err := chainhash.NewHashFromStr(tip.hash)
+	if err != nil {
+		return err
+	}
+	// The list starts with the processed tip so that btcd checks that every
+	// block is the child of the one before.
+	hashes := []chainhash.Hash{*first}
+	for h := tip.height + 1; h <= to; h++ {
+		hash, err := w.rpc.GetBlockHash(int64(h))
+		if err != nil {
+			return fmt.Errorf("getblockhash: %w", err)
+		}
+		hashes = append(hashes, *hash)
+	}
+	found, err := w.rpc.RescanBlocks(hashes)
+	if err != nil {
+		return err
+	}
+	relevant := map[string][]string{}
+	for _, blk := range found {
+		relevant[blk.Hash] = blk.Transactions
+	}
+	prev := tip
+	for i, hash := range hashes[1:] {
+		height := tip.height + 1 + int32(i)
+		var blockTime time.Time
+		txs := relevant[hash.String()]
+		if len(txs) > 0 {
+			hdr, err := w.rpc.GetBlockHeader(&hash)
+			if err != nil {
+				return fmt.Errorf("getblockheader: %w", err)
+			}
+			blockTime = hdr.Timestamp
+		}
+		if err := w.connect(ctx, prev, tipState{height, hash.String()}, blockTime, txs); err != nil {
+			return err
+		}
+		prev = tipState{height, hash.String()}
+	}
+	return nil
+}
+
+// output is an output of a transaction that pays a watched address.
+type output struct {
+	outpoint string
+	orderID  string
+	sats     int64
+}
+
+// matchTx returns the outputs of tx that pay watched addresses.
+func (w *watch) matchTx(tx *wire.MsgTx) []output {
+	var out []output
+	txid := tx.TxHash().String()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, o := range tx.TxOut {
+		_, addrs, _, err := txscript.ExtractPkScriptAddrs(o.PkScript, w.cfg.Params)
+		if err != nil || len(addrs) != 1 || o.Value <= 0 {
+			continue
+		}
+		if id, ok := w.watched[addrs[0].EncodeAddress()]; ok {
+			out = append(out, output{fmt.Sprintf("%s:%d", txid, i), id, o.Value})
+		}
+	}
+	return out
+}
+
+func decodeTx(hexOrRaw []byte) (*wire.MsgTx, error) {
+	tx := wire.NewMsgTx(wire.TxVersion)
+	if err := tx.Deserialize(bytes.NewReader(hexOrRaw)); err != nil {
+		return nil, fmt.Errorf("bitcoin: bad transaction from btcd: %w", err)
+	}
+	return tx, nil
+}
+
+// advance moves the chain state from prev to next inside tx, failing with
+// errMoved if another watcher moved it first.
+func advance(ctx context.Context, tx pgx.Tx, prev, next tipState) error {
+	tag, err := tx.Exec(ctx, `update btc_chain set height = $3, hash = $4, updated_at = now() where height = $1 and hash = $2`,
+		prev.height, prev.hash, next.height, next.hash)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != 1 {
+		return errMoved
+	}
+	return nil
+}
+
+// connect records block next (child of prev) with its relevant transactions
+// (hex), and re-evaluates the invoices whose confirmations it changes, in
+// one transaction.
+func (w *watch) connect(ctx context.Context, prev, next tipState, blockTime time.Time, txsHex []string) error {
+	var outs []output
+	for _, h := range txsHex {
+		raw, err := decodeHex(h)
+		if err != nil {
+			return err
+		}
+		tx, err := decodeTx(raw)
+		if err != nil {
+			return err
+		}
+		outs = append(outs, w.matchTx(tx)...)
+	}
+	seen := w.cfg.Now()
+	if !blockTime.IsZero() && blockTime.Before(seen) {
+		seen = blockTime
+	}
+	return pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
+		if err := advance(ctx, tx, prev, next); err != nil {
+			return err
+		}
+		for _, o := range outs {
+			if _, err := tx.Exec(ctx, `insert into btc_payments (outpoint, order_id, amount_sats, seen_at, block_hash, block_height)
+				values ($1, $2, $3, $4, $5, $6)
+				on conflict (outpoint) do update set block_hash = excluded.block_hash, block_height = excluded.block_height,
+					dropped = false, seen_at = least(btc_payments.seen_at, excluded.seen_at)`,
+				o.outpoint, o.orderID, o.sats, seen, next.hash, next.height); err != nil {
+				return err
+			}
+			w.paymentsC.WithLabelValues("confirmed").Inc()
+		}
+		if _, err := tx.Exec(ctx, `insert into btc_blocks (height, hash) values ($1, $2)
+			on conflict (height) do update set hash = excluded.hash`, next.height, next.hash); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `delete from btc_blocks where height <= $1`, next.height-keepBlocks); err != nil {
+			return err
+		}
+		// Invoices whose payments gain a confirmation that matters.
+		ids, err := collectIDs(ctx, tx, `select distinct order_id from btc_payments
+			where not dropped and (block_height is null or block_height >= $1)`, next.height-int32(w.cfg.Confirmations))
+		if err != nil {
+			return err
+		}
+		return w.evaluate(ctx, tx, ids, next.height, "block "+next.hash)
+	})
+}
+
+// disconnect undoes the processed tip, which is no longer on btcd's best
+// chain: its payments become unconfirmed again.
+func (w *watch) disconnect(ctx context.Context, tip tipState) error {
+	var prev tipState
+	err := w.db.QueryRow(ctx, `select height, hash from btc_blocks where height = $1`, tip.height-1).Scan(&prev.height, &prev.hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Deeper than the blocks kept (or a wiped regtest chain): take the
+		// node's block there and compare again from it.
+		prev = tipState{tip.height - 1, "unknown"}
+		if h, err := w.rpc.GetBlockHash(int64(tip.height - 1)); err == nil {
+			prev.hash = h.String()
+		}
+	} else if err != nil {
+		return err
+	}
+	w.log.Warn("bitcoin: block left the best chain (reorg)", "height", tip.height, "hash", tip.hash)
+	return pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
+		if err := advance(ctx, tx, tip, prev); err != nil {
+			return err
+		}
+		ids, err := collectIDs(ctx, tx, `update btc_payments set block_hash = null, block_height = null
+			where block_height >= $1 returning order_id`, tip.height)
+		if err != nil {
+			return err
+		}
+		w.paymentsC.WithLabelValues("unconfirmed").Add(float64(len(ids)))
+		if _, err := tx.Exec(ctx, `delete from btc_blocks where height >= $1`, tip.height); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `insert into btc_blocks (height, hash) values ($1, $2)
+			on conflict (height) do update set hash = excluded.hash`, prev.height, prev.hash); err != nil {
+			return err
+		}
+		return w.evaluate(ctx, tx, dedupe(ids), prev.height, "reorg at height "+fmt.Sprint(tip.height))
+	})
+}
+
+// mempoolTx records a transaction btcd accepted into its mempool that pays
+// watched addresses.
+func (w *watch) mempoolTx(ctx context.Context, raw []byte) error {
+	tx, err := decodeTx(raw)
+	if err != nil {
+		return err
+	}
+	outs := w.matchTx(tx)
+	if len(outs) == 0 {
+		return nil
+	}
+	var ids []string
+	for _, o := range outs {
+		ids = append(ids, o.orderID)
+	}
+	ids = dedupe(ids)
+	// A transaction paying the same invoice may have been replaced by this
+	// one: find out before deciding.
+	if err := w.checkDropped(ctx, ids); err != nil {
+		return err
+	}
+	now := w.cfg.Now()
+	return pgx.BeginFunc(ctx, w.db, func(dbtx pgx.Tx) error {
+		for _, o := range outs {
+			if _, err := dbtx.Exec(ctx, `insert into btc_payments (outpoint, order_id, amount_sats, seen_at)
+				values ($1, $2, $3, $4) on conflict (outpoint) do update set dropped = false`,
+				o.outpoint, o.orderID, o.sats, now); err != nil {
+				return err
+			}
+			w.paymentsC.WithLabelValues("seen").Inc()
+		}
+		var tip int32
+		if err := dbtx.QueryRow(ctx, `select coalesce((select height from btc_chain), 0)`).Scan(&tip); err != nil {
+			return err
+		}
+		return w.evaluate(ctx, dbtx, ids, tip, "mempool "+tx.TxHash().String())
+	})
+}
+
+// checkDropped marks as dropped the unconfirmed payments (of the given
+// orders, or all when ids is nil) whose transaction btcd no longer knows:
+// replaced (BIP125) or double spent.
+func (w *watch) checkDropped(ctx context.Context, ids []string) error {
+	q := `select outpoint from btc_payments where block_hash is null and not dropped`
+	args := []any{}
+	if ids != nil {
+		q += ` and order_id = any($1)`
+		args = append(args, ids)
+	}
+	ops, err := collectIDs(ctx, w.db, q, args...)
+	if err != nil {
+		return err
+	}
+	for _, op := range ops {
+		txid, _, _ := cutLast(op, ':')
+		h, err := chainhash.NewHashFromStr(txid)
+		if err != nil {
+			continue
+		}
+		_, err = w.rpc.GetRawTransactionVerbose(h)
+		var rpcErr *btcjson.RPCError
+		if errors.As(err, &rpcErr) && rpcErr.Code == btcjson.ErrRPCNoTxInfo {
+			if _, err := w.db.Exec(ctx, `update btc_payments set dropped = true where outpoint = $1 and block_hash is null`, op); err != nil {
+				return err
+			}
+			w.paymentsC.WithLabelValues("dropped").Inc()
+			w.log.Info("bitcoin: an unconfirmed payment left the mempool (replaced or double spent)", "txid", txid)
+		} else if err != nil {
+			return fmt.Errorf("getrawtransaction: %w", err)
+		}
+	}
+	return nil
+}
+
+// tick picks up invoices made by other processes, notices dropped
+// transactions and expires unpaid invoices.
+func (w *watch) tick(ctx context.Context) error {
+	if err := w.loadAddresses(ctx, false); err != nil {
+		return err
+	}
+	if err := w.addFresh(); err != nil {
+		return err
+	}
+	if err := w.checkDropped(ctx, nil); err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
+		var tip int32
+		if err := tx.QueryRow(ctx, `select coalesce((select height from btc_chain), 0)`).Scan(&tip); err != nil {
+			return err
+		}
+		ids, err := collectIDs(ctx, tx, `select i.order_id from btc_invoices i join orders o on o.id = i.order_id
+			where (o.state = 'new' and i.expires_at < $1)
+			   or (o.state in ('new', 'processing', 'settled') and exists (select 1 from btc_payments p
+			       where p.order_id = i.order_id and (p.block_hash is null or p.dropped)))`, w.cfg.Now())
+		if err != nil {
+			return err
+		}
+		return w.evaluate(ctx, tx, ids, tip, "tick")
+	})
+}
+
+// evaluate re-decides each order's state from its invoice's payments and
+// moves it through the payments service (which mints on settled).
+func (w *watch) evaluate(ctx context.Context, tx pgx.Tx, ids []string, tip int32, reason string) error {
+	now := w.cfg.Now()
+	for _, id := range ids {
+		var amount int64
+		var expires time.Time
+		if err := tx.QueryRow(ctx, `select amount_sats, expires_at from btc_invoices where order_id = $1`, id).Scan(&amount, &expires); err != nil {
+			return err
+		}
+		pays, err := loadPayments(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		v := decide(amount, expires, pays, tip, w.cfg.Confirmations, now)
+		if err := w.apply(ctx, tx, id, v, reason); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply moves order id towards the verdict. The state machine allows only
+// some moves; the ones a reorg or replacement needs go through processing.
+func (w *watch) apply(ctx context.Context, tx pgx.Tx, id string, v Verdict, reason string) error {
+	o, err := w.orders.OrderTx(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if o.State == v.State && o.Flags&v.Flags == v.Flags {
+		return nil
+	}
+	to, flags := v.State, v.Flags
+	if o.State == payments.StateExpired && (to == payments.StateProcessing || to == payments.StateSettled) {
+		// Paid in time, but the order already expired (the watcher was
+		// down): only an operator may settle it now.
+		to, flags = payments.StateExpired, flags|payments.FlagPaidLate
+	}
+	if o.State == payments.StateSettled && (to == payments.StateNew || to == payments.StateExpired) {
+		if _, err := w.orders.Transition(ctx, tx, id, payments.StateProcessing, 0, reason); err != nil {
+			return err
+		}
+	}
+	changed, err := w.orders.Transition(ctx, tx, id, to, flags, reason)
+	if err != nil {
+		return err
+	}
+	if changed {
+		w.log.Info("bitcoin: order moved", "order_id", id, "from", o.State, "to", to, "flags", flags.String(),
+			"seen_sats", v.Seen, "confirmed_sats", v.Confirmed)
+	}
+	return nil
+}
+
+type rowsQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func collectIDs(ctx context.Context, q rowsQuerier, sql string, args ...any) ([]string, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+func dedupe(ids []string) []string {
+	seen := map[string]bool{}
+	out := ids[:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func cutLast(s string, sep byte) (string, string, bool) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == sep {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+func decodeHex(s string) ([]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("bitcoin: bad transaction hex from btcd: %w", err)
+	}
+	return b, nil
+}
