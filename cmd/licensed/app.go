@@ -90,6 +90,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	// -- payments wiring (issue 5) --
 	// -- bitcoin wiring (issue 6) --
 	// -- admission wiring (issue 7) --
+	// -- pages wiring (issue 8) --
+	if err := m.openPages(ctx, &deps); err != nil {
+		return err
+	}
 	m.Server = web.New(web.Config{
 		BodyLimit:  cfg.BodyLimit,
 		TrustProxy: cfg.TrustProxy,

@@ -50,6 +50,14 @@ type Config struct {
 	LedgerOrigin  string // env LICENSED_LEDGER_ORIGIN
 	LedgerKeyFile string // signer key file; env LICENSED_LEDGER_KEY_FILE
 
+	// Operators (issue 8): the dashboard under /ops.
+	// OpsPasswordHash is the bcrypt hash of the operator password (secret,
+	// no flag): env LICENSED_OPS_PASSWORD_HASH or
+	// LICENSED_OPS_PASSWORD_HASH_FILE. Empty turns the dashboard off, except
+	// under `dev`, which makes a password on first run, keeps it in
+	// DATA_DIR/ops-password (mode 0600) and prints it once.
+	OpsPasswordHash string
+
 	// Payments (issue 5).
 	// PlansFile is the TOML file of the plans on sale (see payments.ParsePlans).
 	// Empty under `dev` means two sample plans; empty under `serve` turns
@@ -100,6 +108,7 @@ func (cfg *Config) register(fs *flag.FlagSet, dev bool) {
 	fs.IntVar(&cfg.AdmitBurst, "admit-burst", int(envInt("LICENSED_ADMIT_BURST", 400)), "burst of admission requests per client (env LICENSED_ADMIT_BURST)")
 	fs.StringVar(&cfg.LedgerOrigin, "ledger-origin", env("LICENSED_LEDGER_ORIGIN", "licensed.example/ledger"), "origin line of the ledger's checkpoints (env LICENSED_LEDGER_ORIGIN)")
 	fs.StringVar(&cfg.LedgerKeyFile, "ledger-key-file", env("LICENSED_LEDGER_KEY_FILE", ""), "file with the ledger's note signer key; default DATA_DIR/ledger.key (env LICENSED_LEDGER_KEY_FILE)")
+	cfg.OpsPasswordHash = secretEnv("LICENSED_OPS_PASSWORD_HASH")
 	fs.StringVar(&cfg.PlansFile, "plans-file", env("LICENSED_PLANS_FILE", ""), "TOML file of the plans on sale; under dev default two sample plans (env LICENSED_PLANS_FILE)")
 	// Stripe's secrets have no flags, so they never show in a process
 	// listing or in -h's defaults.

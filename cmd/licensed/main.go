@@ -36,10 +36,12 @@ var commands = map[string]struct {
 	"dev":     {"run everything on embedded defaults (managed Postgres, generated keys)", runDev},
 	"migrate": {"apply pending database migrations", runMigrate},
 	"keygen":  {"make the ledger's checkpoint signing key", runKeygen},
+
+	"reconcile": {"compare orders, payments, the ledger and the processors; exit 1 on exceptions", runReconcile},
 }
 
 // order of the verbs in the usage text.
-var commandOrder = []string{"serve", "dev", "migrate", "keygen"}
+var commandOrder = []string{"serve", "dev", "migrate", "keygen", "reconcile"}
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: licensed COMMAND [flags]")

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/licensed/licensed/payments/reconcile"
+	"github.com/licensed/licensed/web"
+)
+
+// openPages wires the storefront, the invoice pages and the operator
+// dashboard (issue 8) into deps.
+func (m *Main) openPages(ctx context.Context, deps *web.Deps) error {
+	cfg := &m.Config
+	books := reconcile.NewBooks(m.DB)
+	p := &web.Pages{
+		Books:      books,
+		Reconciler: m.reconciler(books),
+		PublicURL:  cfg.PublicURL,
+	}
+	hash := cfg.OpsPasswordHash
+	if hash == "" && m.Dev {
+		h, err := devOpsPassword(cfg.DataDir, m.Stdout)
+		if err != nil {
+			return err
+		}
+		hash = h
+	}
+	if hash != "" {
+		ops, err := web.NewOps(web.OpsConfig{PasswordHash: hash})
+		if err != nil {
+			return err
+		}
+		p.Ops = ops
+	} else {
+		m.Log.Info("operator dashboard off: set LICENSED_OPS_PASSWORD_HASH to turn it on")
+	}
+	// -- pages: invoices, minter --
+	deps.Pages = p
+	return nil
+}
+
+// reconciler compares the database with what this configuration can reach.
+func (m *Main) reconciler(books *reconcile.Books) *reconcile.Reconciler {
+	cfg := &m.Config
+	r := &reconcile.Reconciler{Books: books}
+	if cfg.StripeSecretKey != "" {
+		r.Processors = append(r.Processors, reconcile.NewStripe(cfg.StripeSecretKey, cfg.StripeAPIURL, nil))
+	}
+	// -- reconcile: ledger, btcd --
+	return r
+}
+
+// devOpsPassword returns the bcrypt hash of the dev operator password kept
+// in DATA_DIR/ops-password (mode 0600), making and printing the password
+// on first run only.
+func devOpsPassword(dataDir string, stdout interface{ Write([]byte) (int, error) }) (string, error) {
+	path := filepath.Join(dataDir, "ops-password")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		var r [18]byte
+		if _, err := rand.Read(r[:]); err != nil {
+			return "", err
+		}
+		pw := base64.RawURLEncoding.EncodeToString(r[:])
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return "", fmt.Errorf("couldn't create the dev operator password file: %w", err)
+		}
+		if _, err := f.WriteString(pw + "\n"); err != nil {
+			f.Close()
+			return "", err
+		}
+		if err := f.Close(); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(stdout, "operator dashboard: /ops, password %s (shown once; kept in %s)\n", pw, path)
+		b = []byte(pw)
+	} else if err != nil {
+		return "", fmt.Errorf("couldn't read the dev operator password: %w", err)
+	}
+	pw := strings.TrimSpace(string(b))
+	if pw == "" {
+		return "", fmt.Errorf("%s is empty: remove it to make a new dev operator password", path)
+	}
+	return web.HashPassword(pw)
+}
