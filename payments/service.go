@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/licensed/licensed/ledger"
 )
 
 // A Method takes payment for orders.
@@ -33,13 +35,6 @@ type Minter interface {
 	// (no longer) suspended: admission refuses a suspended license.
 	SuspendLicense(ctx context.Context, tx pgx.Tx, index uint64) error
 	UnsuspendLicense(ctx context.Context, tx pgx.Tx, index uint64) error
-}
-
-// Sequenced is a ledger entry the sequencer committed: the ref it was
-// enqueued with and its ledger index (mirrors ledger.Sequenced).
-type Sequenced struct {
-	Ref   string
-	Index uint64
 }
 
 // Config configures a Service.
@@ -360,14 +355,14 @@ func (s *Service) revoke(ctx context.Context, tx pgx.Tx, o *Order, reason string
 	return err
 }
 
-// OnSequenced is the ledger sequencer's hook: it runs in the round's
+// OnSequenced is the ledger sequencer's hook (ledger.Config.OnSequenced): it runs in the round's
 // transaction with the entries the round committed. For each order's license
 // entry it records the round (kept forever), the order → index link (kept
 // for the method's retention; not at all when it is 0), erases the license
 // address, and carries over what happened while the entry waited: a license
 // revoked or suspended before its entry committed is revoked or suspended
 // now.
-func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq []Sequenced) error {
+func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq []ledger.Sequenced) error {
 	now := s.cfg.Now()
 	for _, e := range seq {
 		id, ok := strings.CutPrefix(e.Ref, "mint:")
