@@ -185,7 +185,8 @@
 //
 // Verifying costs, per ring member, one double-base scalar multiplication,
 // one two-point multiplication, two encodings and one SHA-512 step of 64
-// bytes, plus (uncached) one hash-to-group and one decoding. The Verifier
+// bytes; without the Verifier's cache, also one hash-to-group, and one key
+// encoding (Verify) or decoding (Verifier). The Verifier
 // caches decoded keys and tag bases per (scope, counter, key), so in steady
 // state it costs at or below BenchmarkFloor per member, and its allocations
 // do not grow with the ring size (TestVerifyAllocs).

@@ -24,9 +24,9 @@ const (
 type State uint8
 
 const (
-	Active State = iota
-	Suspended
-	Revoked
+	Active    State = iota // valid between NotBefore and NotAfter
+	Suspended              // temporarily refused (for example, a disputed payment)
+	Revoked                // refused for good (for example, a refunded payment)
 )
 
 func (s State) String() string {
@@ -75,8 +75,9 @@ type VerifierConfig struct {
 	// package constant MaxRingSize).
 	MinRingSize, MaxRingSize int
 	// CacheSize is the number of (scope, counter, key) tag bases kept;
-	// default 1<<16 (about 15 MiB). Each cached entry saves one
-	// hash-to-group and one point decoding per ring member.
+	// default 1<<16. An entry takes about 400 bytes (two points, the key,
+	// the scope), so the default holds about 26 MiB. Each cached entry saves
+	// one hash-to-group and one point decoding per ring member.
 	CacheSize int
 }
 
@@ -143,7 +144,10 @@ func (v *Verifier) Verify(ring []uint64, scope string, counter uint32, msg []byt
 	if n < v.min || n > v.max {
 		return "", fmt.Errorf("%w: %d members, want %d to %d", ErrRingBounds, n, v.min, v.max)
 	}
-	if p == nil || len(p.Responses) != n {
+	if p == nil {
+		return "", ErrMalformedData
+	}
+	if len(p.Responses) != n {
 		return "", fmt.Errorf("%w: proof does not have %d responses", ErrRingSize, n)
 	}
 	if err := checkScope(scope); err != nil {

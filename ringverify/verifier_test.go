@@ -100,6 +100,7 @@ func TestVerifierPolicy(t *testing.T) {
 	}{
 		{"too small", members, idx[:15], p, testNow, "", ErrRingBounds, "ring_size_bounds"},
 		{"too large", members, append(slices.Clone(idx), 5), p, testNow, "", ErrRingBounds, "ring_size_bounds"},
+		{"nil proof", members, idx, nil, testNow, "", ErrMalformedData, "malformed"},
 		{"proof for another size", members, idx, &short, testNow, "", ErrRingSize, "ring_size"},
 		{"duplicate index", members, withIndex(3, idx[4]), p, testNow, "", ErrDuplicateMember, "ring_duplicate_member"},
 		{"unknown index", members, withIndex(3, 999999), p, testNow, "", ErrUnknownMember, "member_unknown"},
