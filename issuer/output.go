@@ -59,8 +59,8 @@ var (
 	ErrDamagedPayload = errors.New("issuer: the license output is addressed to this account but its sealed payload is damaged")
 )
 
-// secrets derived from the X25519 shared secret of one output.
-const hashInputSize = 32 + 32 // shared ‖ R
+// hashInputSize is the length of shared ‖ R, the input of every derivation.
+const hashInputSize = 32 + 32
 
 // viewTag returns SHA-512("lic/v1/viewtag" ‖ shared ‖ R)[0] without
 // allocating.
