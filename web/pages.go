@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/reconcile"
 )
@@ -32,6 +33,8 @@ type Pages struct {
 	Reconciler *reconcile.Reconciler
 	// Invoices gives the invoice page the Bitcoin details of an order.
 	Invoices InvoiceSource
+	// Explorer is the ledger's store, read by /explorer.
+	Explorer ledger.Store
 	// PublicURL is the server's address as customers reach it, shown in the
 	// `license scan` command; default the address of the request.
 	PublicURL string
@@ -145,7 +148,9 @@ func (s *Server) pageRoutes() {
 		e.GET("/invoice/:id", s.invoicePage)
 		e.GET("/invoice/:id/status", s.invoiceStatus)
 	}
-	// -- explorer routes --
+	if p.Explorer != nil {
+		e.GET("/explorer", s.explorerPage)
+	}
 	if p.Ops != nil && s.deps.DB != nil && p.Books != nil {
 		s.opsRoutes()
 	}

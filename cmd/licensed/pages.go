@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/licensed/licensed/issuer"
+	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/payments/reconcile"
 	"github.com/licensed/licensed/web"
 )
@@ -22,7 +24,11 @@ func (m *Main) openPages(ctx context.Context, deps *web.Deps) error {
 	p := &web.Pages{
 		Books:      books,
 		Reconciler: m.reconciler(books),
-		PublicURL:  cfg.PublicURL,
+		// The explorer reads the ledger's tables; the minter is stateless
+		// and holds no secret (it enqueues the dashboard's revoke entries).
+		Explorer:  ledger.NewPostgresStore(m.DB),
+		Minter:    issuer.NewMinter(nil),
+		PublicURL: cfg.PublicURL,
 	}
 	hash := cfg.OpsPasswordHash
 	if hash == "" && m.Dev {
@@ -49,7 +55,7 @@ func (m *Main) openPages(ctx context.Context, deps *web.Deps) error {
 // reconciler compares the database with what this configuration can reach.
 func (m *Main) reconciler(books *reconcile.Books) *reconcile.Reconciler {
 	cfg := &m.Config
-	r := &reconcile.Reconciler{Books: books}
+	r := &reconcile.Reconciler{Books: books, Ledger: reconcile.LedgerStore(ledger.NewPostgresStore(books.DB()))}
 	if cfg.StripeSecretKey != "" {
 		r.Processors = append(r.Processors, reconcile.NewStripe(cfg.StripeSecretKey, cfg.StripeAPIURL, nil))
 	}
