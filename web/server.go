@@ -39,6 +39,8 @@ type Deps struct {
 	// DB is the application database; /readyz pings it.
 	DB *pgxpool.Pool
 	// -- ledger (issue 4) --
+	// Ledger serves the public license ledger (ledger.go).
+	Ledger *LedgerDeps
 	// -- payments (issue 5) --
 	// Payments serves plans, orders and the Stripe webhook.
 	Payments *payments.Service
@@ -115,6 +117,7 @@ func (s *Server) routes() {
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
 	// Public API and pages; each area registers its own routes in its file.
 	// -- ledger routes (issue 4) --
+	s.ledgerRoutes()
 	// -- payments routes (issue 5) --
 	s.paymentRoutes()
 	// -- bitcoin routes (issue 6) --

@@ -1,0 +1,219 @@
+package web
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/licensed/licensed/ledger"
+)
+
+// LedgerDeps is what the public ledger endpoints serve.
+type LedgerDeps struct {
+	// Store is the ledger's store.
+	Store ledger.Store
+	// VerifierKey is the note verifier key of the checkpoints
+	// (origin+keyid+base64), served at /ledger/key for clients to pin.
+	VerifierKey string
+}
+
+// Cache lifetimes: the checkpoint moves every round; tiles, entry bundles
+// and proofs for a given size never change.
+const (
+	checkpointCache = "public, max-age=5"
+	immutableCache  = "public, max-age=31536000, immutable"
+	maxEntriesPage  = 1000
+)
+
+// ledgerRoutes registers the public ledger: C2SP tlog-tiles paths under
+// /ledger/ (checkpoint, tiles, entry bundles) and a JSON API under
+// /v1/ledger/ for people and simple tools.
+func (s *Server) ledgerRoutes() {
+	if s.deps.Ledger == nil {
+		return
+	}
+	e := s.echo
+	e.GET("/ledger/checkpoint", s.ledgerCheckpoint)
+	e.GET("/ledger/key", s.ledgerKey)
+	e.GET("/ledger/tile/*", s.ledgerTile)
+	e.GET("/v1/ledger/entries", s.ledgerEntries)
+	e.GET("/v1/ledger/proof/inclusion", s.ledgerInclusion)
+	e.GET("/v1/ledger/proof/consistency", s.ledgerConsistency)
+}
+
+// ledgerCheckpoint is GET /ledger/checkpoint: the latest signed checkpoint
+// (C2SP tlog-checkpoint), text/plain.
+func (s *Server) ledgerCheckpoint(c echo.Context) error {
+	cp, err := s.deps.Ledger.Store.Latest(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	if cp.Note == nil {
+		return Errorf(http.StatusNotFound, "not_found", "The ledger is empty: it has no checkpoint yet.")
+	}
+	c.Response().Header().Set("Cache-Control", checkpointCache)
+	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", cp.Note)
+}
+
+// ledgerKey is GET /ledger/key: the verifier key to pin.
+func (s *Server) ledgerKey(c echo.Context) error {
+	if s.deps.Ledger.VerifierKey == "" {
+		return Errorf(http.StatusNotFound, "not_found", "This server does not publish its ledger key.")
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
+	return c.String(http.StatusOK, s.deps.Ledger.VerifierKey+"\n")
+}
+
+// ledgerTile is GET /ledger/tile/<L>/<N>[.p/<W>] (hash tiles) and
+// /ledger/tile/entries/<N>[.p/<W>] (entry bundles), at C2SP paths.
+func (s *Server) ledgerTile(c echo.Context) error {
+	ctx := c.Request().Context()
+	t, err := ledger.ParseTilePath("tile/" + c.Param("*"))
+	if err != nil {
+		return err
+	}
+	var data []byte
+	if t.Level == ledger.EntriesLevel {
+		data, err = ledger.ReadBundle(ctx, s.deps.Ledger.Store, t)
+	} else {
+		data, err = s.deps.Ledger.Store.ReadTile(ctx, t)
+	}
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", immutableCache)
+	return c.Blob(http.StatusOK, "application/octet-stream", data)
+}
+
+// queryInt reads a required non-negative integer query parameter.
+func queryInt(c echo.Context, name string) (int64, error) {
+	v := c.QueryParam(name)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if v == "" || err != nil || n < 0 {
+		return 0, Errorf(http.StatusBadRequest, "bad_parameter", "Give "+name+" as a non-negative integer.")
+	}
+	return n, nil
+}
+
+// EntryJSON is an entry's public fields as /v1/ledger/entries shows them.
+type EntryJSON struct {
+	Index int64  `json:"index"`
+	Kind  string `json:"kind"`
+	// License entries.
+	Plan      string `json:"plan,omitempty"`
+	NotBefore string `json:"not_before,omitempty"` // YYYY-MM-DD, inclusive
+	NotAfter  string `json:"not_after,omitempty"`  // YYYY-MM-DD, exclusive
+	R         string `json:"r,omitempty"`          // hex
+	P         string `json:"p,omitempty"`          // hex
+	ViewTag   *int   `json:"view_tag,omitempty"`
+	Sealed    string `json:"sealed,omitempty"` // base64
+	// Revoke entries.
+	Target *uint64 `json:"target,omitempty"`
+	Reason string  `json:"reason,omitempty"`
+	// Raw is the canonical encoding (base64), the leaf the log hashes.
+	Raw string `json:"raw"`
+}
+
+// ledgerEntries is GET /v1/ledger/entries?start=&count=: up to 1000
+// entries of the latest checkpoint, decoded.
+func (s *Server) ledgerEntries(c echo.Context) error {
+	ctx := c.Request().Context()
+	start, err := queryInt(c, "start")
+	if err != nil {
+		return err
+	}
+	count, err := queryInt(c, "count")
+	if err != nil {
+		return err
+	}
+	if count < 1 || count > maxEntriesPage {
+		return Errorf(http.StatusBadRequest, "bad_parameter", "Give count between 1 and 1000.")
+	}
+	cp, err := s.deps.Ledger.Store.Latest(ctx)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		TreeSize int64       `json:"tree_size"`
+		Entries  []EntryJSON `json:"entries"`
+	}{TreeSize: cp.Size, Entries: []EntryJSON{}}
+	if start < cp.Size {
+		raw, err := s.deps.Ledger.Store.ReadEntries(ctx, start, int(min(count, cp.Size-start)))
+		if err != nil {
+			return err
+		}
+		for i, b := range raw {
+			out.Entries = append(out.Entries, entryJSON(start+int64(i), b))
+		}
+	}
+	c.Response().Header().Set("Cache-Control", checkpointCache)
+	return c.JSON(http.StatusOK, out)
+}
+
+func entryJSON(idx int64, b []byte) EntryJSON {
+	j := EntryJSON{Index: idx, Raw: base64.StdEncoding.EncodeToString(b)}
+	e, err := ledger.ParseEntry(b)
+	switch e := e.(type) {
+	case *ledger.LicenseEntry:
+		tag := int(e.ViewTag)
+		j.Kind, j.Plan = "license", e.Plan
+		j.NotBefore, j.NotAfter = e.NotBefore.Format("2006-01-02"), e.NotAfter.Format("2006-01-02")
+		j.R, j.P, j.ViewTag = hex.EncodeToString(e.R[:]), hex.EncodeToString(e.P[:]), &tag
+		j.Sealed = base64.StdEncoding.EncodeToString(e.Sealed)
+	case *ledger.RevokeEntry:
+		target := e.Target
+		j.Kind, j.Target, j.Reason = "revoke", &target, e.Reason.String()
+	default:
+		_ = err
+		j.Kind = "unparseable"
+	}
+	return j
+}
+
+func proofJSON(p []tlog.Hash) []string {
+	out := make([]string, len(p))
+	for i, h := range p {
+		out[i] = base64.StdEncoding.EncodeToString(h[:])
+	}
+	return out
+}
+
+// ledgerInclusion is GET /v1/ledger/proof/inclusion?index=&tree_size=.
+func (s *Server) ledgerInclusion(c echo.Context) error {
+	index, err := queryInt(c, "index")
+	if err != nil {
+		return err
+	}
+	size, err := queryInt(c, "tree_size")
+	if err != nil {
+		return err
+	}
+	p, err := ledger.ProveInclusion(c.Request().Context(), s.deps.Ledger.Store, index, size)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", immutableCache)
+	return c.JSON(http.StatusOK, map[string]any{"index": index, "tree_size": size, "proof": proofJSON(p)})
+}
+
+// ledgerConsistency is GET /v1/ledger/proof/consistency?old=&new=.
+func (s *Server) ledgerConsistency(c echo.Context) error {
+	oldSize, err := queryInt(c, "old")
+	if err != nil {
+		return err
+	}
+	newSize, err := queryInt(c, "new")
+	if err != nil {
+		return err
+	}
+	p, err := ledger.ProveConsistency(c.Request().Context(), s.deps.Ledger.Store, oldSize, newSize)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", immutableCache)
+	return c.JSON(http.StatusOK, map[string]any{"old": oldSize, "new": newSize, "proof": proofJSON(p)})
+}
