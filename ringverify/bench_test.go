@@ -104,3 +104,26 @@ func BenchmarkFloor(b *testing.B) {
 		cs.next(c, &L, &R)
 	}
 }
+
+// BenchmarkFloorOwn is BenchmarkFloor with the two-point multiplication
+// Verify really uses (varTimeDoubleMult, with T's table built once per
+// proof, outside the loop): the floor of this implementation, against which
+// Verify's own overhead per member shows.
+func BenchmarkFloorOwn(b *testing.B) {
+	r := rand.NewChaCha8([32]byte{'b', 'f'})
+	_, keys := testRing(r, 3)
+	P, H, T := keys[0], keys[1], keys[2]
+	var ringEnc [ElementSize]byte
+	P.Encode(ringEnc[:0])
+	cs := newChallengeState("net/2026-11-22", 3, ringEnc[:], T, []byte("block hash"))
+	s, c := randomScalar(r), randomScalar(r)
+	var tTable nafTable
+	tTable.fromPoint(asPoint(T))
+	var L, R ristretto255.Element
+	b.ReportAllocs()
+	for b.Loop() {
+		L.VarTimeDoubleScalarBaseMult(c, P, s)
+		varTimeDoubleMult(&R, s, H, c, &tTable)
+		cs.next(c, &L, &R)
+	}
+}
