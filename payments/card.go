@@ -259,6 +259,15 @@ func (s *Service) applyStripe(ctx context.Context, tx pgx.Tx, ev stripe.Event) e
 		case "checkout.session.expired":
 			to = StateExpired
 		}
+		// Card payments only move forward: a late "completed, unpaid" after
+		// the payment succeeded must not take the order back to processing
+		// (that edge of the machine is for Bitcoin reorgs).
+		if o, err := getOrder(ctx, tx, id, true); err != nil {
+			return err
+		} else if stripeRank[to] <= stripeRank[o.State] {
+			s.log.Debug("stale stripe event ignored", "event_id", ev.ID, "order_id", id, "state", o.State, "to", to)
+			return nil
+		}
 		_, err := s.Transition(ctx, tx, id, to, 0, "stripe "+string(ev.Type))
 		return err
 	case "charge.refunded":
@@ -294,6 +303,10 @@ func (s *Service) applyStripe(ctx context.Context, tx pgx.Tx, ev stripe.Event) e
 	}
 	return nil
 }
+
+// stripeRank orders the states for card events: an event never takes an
+// order to a lower or equal rank.
+var stripeRank = map[State]int{StateNew: 0, StateProcessing: 1, StateSettled: 2, StateExpired: 2, StateInvalid: 2}
 
 func (s *Service) applyDispute(ctx context.Context, tx pgx.Tx, o *Order, typ stripe.EventType, status stripe.DisputeStatus) error {
 	switch {

@@ -18,7 +18,7 @@ func (s *Server) paymentRoutes() {
 	e := s.echo
 	// Customers.
 	e.GET("/v1/plans", s.listPlans)
-	e.POST("/v1/orders", s.createOrder)
+	e.POST("/v1/orders", s.createOrder, s.rateLimiter("orders", s.cfg.OrderLimit))
 	e.GET("/v1/orders/:id", s.getOrder)
 	// Stripe.
 	e.POST("/v1/webhooks/stripe", s.stripeWebhook)

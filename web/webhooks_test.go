@@ -1,0 +1,545 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/licensed/licensed/issuer"
+	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/stripemock"
+	"github.com/licensed/licensed/ringverify"
+)
+
+// TestMain is in ledger_test.go (pgtest.Main).
+
+const testWebhookSecret = "whsec_web_test"
+
+// payEnv is the server with payments on a fresh database, a running
+// sequencer whose rounds call the payments hook, a stripe-mock, and a
+// license index.
+type payEnv struct {
+	t        *testing.T
+	db       *pgxpool.Pool
+	svc      *payments.Service
+	ledger   *ledger.Ledger
+	index    *ledger.Index
+	verifier note.Verifier
+	url      string // the test HTTP server
+
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newPayEnv(t *testing.T) *payEnv {
+	t.Helper()
+	e := &payEnv{t: t, db: pgtest.Pool(t), index: ledger.NewIndex()}
+	skey, vkey, err := note.GenerateKey(rand.Reader, "test.example/ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	e.verifier, _ = note.NewVerifier(vkey)
+	plans, _ := payments.ParsePlans([]byte(payments.SamplePlans))
+	card, err := payments.NewCard(payments.CardConfig{SecretKey: "sk_test_123", WebhookSecret: testWebhookSecret,
+		APIURL: stripemock.Start(t), SuccessURL: "http://127.0.0.1/ok", CancelURL: "http://127.0.0.1/cancel",
+		CheckoutURL: "/dev/checkout/{ORDER_ID}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	minter := issuer.NewMinter(nil)
+	e.svc, err = payments.New(e.db, payments.Config{Plans: plans, Methods: []payments.Method{card}, Minter: minter,
+		ParseAddress: minter.CheckAddress, Now: e.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ledger = ledger.New(e.db, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, OnSequenced: e.svc.OnSequenced})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.ledger.RunSequencer(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	s := New(Config{}, Deps{DB: e.db, Payments: e.svc, DevCheckout: &DevCheckout{WebhookSecret: testWebhookSecret}}, slog.New(slog.DiscardHandler))
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	e.url = ts.URL
+	return e
+}
+
+func (e *payEnv) clock() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.now.IsZero() {
+		return time.Now()
+	}
+	return e.now
+}
+
+func (e *payEnv) setClock(t time.Time) {
+	e.mu.Lock()
+	e.now = t
+	e.mu.Unlock()
+}
+
+// do sends a request and decodes the JSON answer.
+func (e *payEnv) do(method, path string, body []byte, header map[string]string) (int, map[string]any) {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.url+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	json.Unmarshal(b, &out)
+	return resp.StatusCode, out
+}
+
+// createOrder orders plan for a new account through the API.
+func (e *payEnv) createOrder(plan string) (string, *issuer.Account) {
+	e.t.Helper()
+	acct, err := issuer.NewAccount(rand.Reader)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"plan": plan, "address": acct.Address().String(), "method": "card"})
+	status, out := e.do("POST", "/v1/orders", body, nil)
+	if status != http.StatusCreated {
+		e.t.Fatalf("POST /v1/orders: %d %v", status, out)
+	}
+	return out["order_id"].(string), acct
+}
+
+// webhook posts a signed event and returns the status.
+func (e *payEnv) webhook(client *http.Client, payload []byte, sig string) int {
+	req, _ := http.NewRequest("POST", e.url+"/v1/webhooks/stripe", bytes.NewReader(payload))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Stripe-Signature", sig)
+	resp, err := client.Do(req)
+	if err != nil {
+		e.t.Error(err)
+		return 0
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func (e *payEnv) sign(payload []byte) string {
+	return payments.SignEvent(payload, testWebhookSecret, time.Time{})
+}
+
+func (e *payEnv) mustWebhook(payload []byte) {
+	e.t.Helper()
+	if st := e.webhook(http.DefaultClient, payload, e.sign(payload)); st != http.StatusOK {
+		e.t.Fatalf("webhook answered %d", st)
+	}
+}
+
+func (e *payEnv) waitSequenced() {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		if err := e.db.QueryRow(context.Background(), `select count(*) from ledger_pending`).Scan(&n); err != nil {
+			e.t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d entries pending after 30 s", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := e.index.Sync(context.Background(), e.ledger.Store()); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *payEnv) count(sql string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.db.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// licenseEntries counts the license entries on the ledger.
+func (e *payEnv) licenseEntries() (licenses, revokes int) {
+	e.t.Helper()
+	cp, err := e.ledger.Store().Latest(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if cp.Size == 0 {
+		return 0, 0
+	}
+	raw, err := e.ledger.Store().ReadEntries(context.Background(), 0, int(cp.Size))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, b := range raw {
+		en, err := ledger.ParseEntry(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		switch en.Kind() {
+		case ledger.KindLicense:
+			licenses++
+		case ledger.KindRevoke:
+			revokes++
+		}
+	}
+	return licenses, revokes
+}
+
+func (e *payEnv) reconcile() {
+	e.t.Helper()
+	bs, err := payments.ReconcileRounds(context.Background(), e.db)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if len(bs) == 0 {
+		e.t.Fatal("no rounds to reconcile")
+	}
+	for _, b := range bs {
+		if !b.Balanced() {
+			e.t.Fatalf("round %d: %d orders, %d license entries", b.Round, b.Orders, b.Licenses)
+		}
+	}
+}
+
+func (e *payEnv) fsck() {
+	e.t.Helper()
+	rep, err := ledger.Fsck(context.Background(), e.ledger.Store(), e.verifier)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if !rep.OK() {
+		e.t.Fatalf("fsck: %v", rep.Problems)
+	}
+}
+
+func (e *payEnv) link(id string) uint64 {
+	e.t.Helper()
+	var idx int64
+	if err := e.db.QueryRow(context.Background(), `select ledger_index from order_links where order_id = $1`, id).Scan(&idx); err != nil {
+		e.t.Fatalf("no link for order %s: %v", id, err)
+	}
+	return uint64(idx)
+}
+
+func (e *payEnv) order(id string) *payments.Order {
+	e.t.Helper()
+	o, err := e.svc.Order(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return o
+}
+
+// TestWebhookStorm: 100 paid orders, 1,000 webhook deliveries (every event
+// several times, shuffled, stale events among them) from 20 concurrent
+// clients → exactly 100 license entries, one per order.
+func TestWebhookStorm(t *testing.T) {
+	e := newPayEnv(t)
+	const orders, deliveries, clients = 100, 1000, 20
+	var ids []string
+	for i := 0; i < orders; i++ {
+		id, _ := e.createOrder("basic-30d")
+		ids = append(ids, id)
+	}
+	// Half the orders are paid at once (completed, paid); the other half
+	// asynchronously (completed unpaid → processing, then
+	// async_payment_succeeded → settled), so reordering matters. Every order
+	// also gets an event of a type the server ignores. Then duplicates up to
+	// 1,000 deliveries, shuffled.
+	var events [][]byte
+	for i, id := range ids {
+		pi := payments.DevPaymentIntent(id)
+		if i%2 == 0 {
+			events = append(events, payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, pi, true))
+		} else {
+			events = append(events,
+				payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, pi, false),
+				payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.async_payment_succeeded", id, pi, true))
+		}
+		events = append(events, payments.CheckoutSessionEvent(payments.NewEventID(), "charge.succeeded", id, pi, true))
+	}
+	work := append([][]byte(nil), events...)
+	for len(work) < deliveries {
+		work = append(work, events[mrand.IntN(len(events))])
+	}
+	mrand.Shuffle(len(work), func(i, j int) { work[i], work[j] = work[j], work[i] })
+	ch := make(chan []byte)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Transport: &http.Transport{}}
+			defer client.CloseIdleConnections()
+			for p := range ch {
+				st := e.webhook(client, p, e.sign(p))
+				mu.Lock()
+				statuses[st]++
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, p := range work {
+		ch <- p
+	}
+	close(ch)
+	wg.Wait()
+	if statuses[http.StatusOK] != deliveries {
+		t.Fatalf("statuses %v, want %d × 200", statuses, deliveries)
+	}
+	e.waitSequenced()
+	lic, rev := e.licenseEntries()
+	if lic != orders || rev != 0 {
+		t.Fatalf("%d license and %d revoke entries, want %d and 0", lic, rev, orders)
+	}
+	if n := e.count(`select count(*) from orders where state = 'settled' and mint_round is not null and address is null`); n != orders {
+		t.Fatalf("%d orders settled and minted, want %d", n, orders)
+	}
+	if n := e.count(`select count(*) from stripe_events`); n != len(events) {
+		t.Fatalf("%d events recorded, want %d", n, len(events))
+	}
+	if n := e.count(`select count(distinct ledger_index) from order_links`); n != orders {
+		t.Fatalf("%d links, want %d", n, orders)
+	}
+	e.reconcile()
+	e.fsck()
+}
+
+// TestWebhookRejects: a delivery that fails verification is a 400 with a
+// code, and changes nothing.
+func TestWebhookRejects(t *testing.T) {
+	e := newPayEnv(t)
+	id, _ := e.createOrder("basic-30d")
+	good := payments.CheckoutSessionEvent("evt_reject_1", "checkout.session.completed", id, payments.DevPaymentIntent(id), true)
+	oldAPI := bytes.Replace(good, []byte(`"2023-10-16"`), []byte(`"2020-08-27"`), 1)
+	huge := append(bytes.TrimSuffix(good, []byte("}")), []byte(`,"pad":"`+strings.Repeat("x", 300<<10)+`"}`)...)
+	tests := []struct {
+		name    string
+		payload []byte
+		sig     string
+		code    string
+	}{
+		{"bad signature", good, payments.SignEvent(good, "whsec_wrong", time.Time{}), "webhook_signature"},
+		{"no signature", good, "", "webhook_signature"},
+		{"stale timestamp", good, payments.SignEvent(good, testWebhookSecret, time.Now().Add(-6*time.Minute)), "webhook_signature"},
+		{"wrong API version", oldAPI, payments.SignEvent(oldAPI, testWebhookSecret, time.Time{}), "webhook_api_version"},
+		{"oversized body", huge, payments.SignEvent(huge, testWebhookSecret, time.Time{}), "webhook_too_large"},
+		{"tampered body", bytes.Replace(good, []byte(`"paid"`), []byte(`"unpaid"`), 1), payments.SignEvent(good, testWebhookSecret, time.Time{}), "webhook_signature"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, out := e.do("POST", "/v1/webhooks/stripe", tt.payload, map[string]string{"Stripe-Signature": tt.sig})
+			if status != http.StatusBadRequest || out["code"] != tt.code {
+				t.Fatalf("got %d %v, want 400 %s", status, out, tt.code)
+			}
+			if o := e.order(id); o.State != payments.StateNew || o.License != payments.LicenseNone {
+				t.Fatalf("order changed: %s %s", o.State, o.License)
+			}
+			if n := e.count(`select count(*) from stripe_events`); n != 0 {
+				t.Fatalf("%d events recorded", n)
+			}
+			if n := e.count(`select count(*) from ledger_pending`) + e.count(`select count(*) from ledger_entries`); n != 0 {
+				t.Fatalf("%d ledger entries", n)
+			}
+		})
+	}
+	// The same event, properly signed, goes through: the rejections above
+	// did not burn its id.
+	e.mustWebhook(good)
+	if o := e.order(id); o.State != payments.StateSettled {
+		t.Fatalf("state %s after the good delivery", o.State)
+	}
+}
+
+// TestRefundAndDisputes: a refund appends a revoke entry and the license
+// leaves the valid-license index; a dispute suspends it, then a won dispute
+// restores it and a lost one revokes it.
+func TestRefundAndDisputes(t *testing.T) {
+	e := newPayEnv(t)
+	plan := "basic-30d"
+	refunded, _ := e.createOrder(plan)
+	won, _ := e.createOrder(plan)
+	lost, _ := e.createOrder(plan)
+	partial, _ := e.createOrder(plan)
+	for _, id := range []string{refunded, won, lost, partial} {
+		e.mustWebhook(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), true))
+	}
+	e.waitSequenced()
+	idx := map[string]uint64{}
+	for _, id := range []string{refunded, won, lost, partial} {
+		idx[id] = e.link(id)
+	}
+	valid := func(id string) bool {
+		for _, i := range e.index.Valid(plan, time.Now()) {
+			if i == idx[id] {
+				return true
+			}
+		}
+		return false
+	}
+	memberState := func(id string) ringverify.State {
+		m, err := e.index.Member(idx[id])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.State
+	}
+	for id := range idx {
+		if !valid(id) {
+			t.Fatalf("order %s not valid after minting", id)
+		}
+	}
+
+	tests := []struct {
+		name    string
+		id      string
+		events  [][]byte
+		license payments.LicenseState
+		member  ringverify.State
+		valid   bool
+		revokes int // total revoke entries on the ledger after the step
+	}{
+		{"partial refund keeps the license", partial, [][]byte{payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(partial), false)},
+			payments.LicenseActive, ringverify.Active, true, 0},
+		{"refund revokes", refunded, [][]byte{payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true)},
+			payments.LicenseRevoked, ringverify.Revoked, false, 1},
+		{"refund delivered twice, one revoke", refunded, [][]byte{payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true)},
+			payments.LicenseRevoked, ringverify.Revoked, false, 1},
+		{"dispute opened suspends", won, [][]byte{payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(won), "needs_response")},
+			payments.LicenseSuspended, ringverify.Suspended, false, 1},
+		{"dispute won restores", won, [][]byte{payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", payments.DevPaymentIntent(won), "won")},
+			payments.LicenseActive, ringverify.Active, true, 1},
+		{"dispute opened again after the outcome is ignored", won, [][]byte{payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(won), "needs_response")},
+			payments.LicenseActive, ringverify.Active, true, 1},
+		{"dispute lost revokes", lost, [][]byte{
+			payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(lost), "needs_response"),
+			payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", payments.DevPaymentIntent(lost), "lost")},
+			payments.LicenseRevoked, ringverify.Revoked, false, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, ev := range tt.events {
+				e.mustWebhook(ev)
+			}
+			e.waitSequenced()
+			if o := e.order(tt.id); o.License != tt.license {
+				t.Fatalf("license %s, want %s", o.License, tt.license)
+			}
+			if st := memberState(tt.id); st != tt.member {
+				t.Fatalf("index state %v, want %v", st, tt.member)
+			}
+			if v := valid(tt.id); v != tt.valid {
+				t.Fatalf("valid = %v, want %v", v, tt.valid)
+			}
+			if _, rev := e.licenseEntries(); rev != tt.revokes {
+				t.Fatalf("%d revoke entries, want %d", rev, tt.revokes)
+			}
+		})
+	}
+	if n := e.count(`select count(*) from license_suspensions`); n != 0 {
+		t.Fatalf("%d suspensions left", n)
+	}
+	e.reconcile()
+	e.fsck()
+}
+
+// TestRetention: after minting no license address is stored; after the
+// retention the order → entry links are gone, a late refund can no longer
+// revoke (an exception for operators), and the round-level reconciliation
+// still balances.
+func TestRetention(t *testing.T) {
+	e := newPayEnv(t)
+	var ids []string
+	for i := 0; i < 5; i++ {
+		id, _ := e.createOrder("pro-365d")
+		ids = append(ids, id)
+		if i == 2 {
+			// Two rounds at least.
+			for _, id := range ids {
+				e.mustWebhook(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), true))
+			}
+			e.waitSequenced()
+		}
+	}
+	for _, id := range ids[3:] {
+		e.mustWebhook(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), true))
+	}
+	// A dispute open at the end of the retention keeps its link.
+	disputed := ids[4]
+	e.waitSequenced()
+	e.mustWebhook(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(disputed), "needs_response"))
+	if n := e.count(`select count(*) from orders where address is not null`); n != 0 {
+		t.Fatalf("%d orders still hold a license address after minting", n)
+	}
+	if n := e.count(`select count(*) from order_links`); n != 5 {
+		t.Fatalf("%d links before the retention, want 5", n)
+	}
+	ctx := context.Background()
+	steps := []struct {
+		name  string
+		at    time.Duration
+		links int
+	}{
+		{"a day before", payments.DefaultCardRetention - 24*time.Hour, 5},
+		{"a day after", payments.DefaultCardRetention + 24*time.Hour, 1},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			e.setClock(time.Now().Add(st.at))
+			if _, err := e.svc.ForgetLinks(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := e.count(`select count(*) from order_links`); n != st.links {
+				t.Fatalf("%d links, want %d", n, st.links)
+			}
+		})
+	}
+	if n := e.count(`select count(*) from order_links where order_id = $1`, disputed); n != 1 {
+		t.Fatal("the disputed order lost its link while suspended")
+	}
+	// A refund after the retention: the license cannot be found any more.
+	e.mustWebhook(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(ids[0]), true))
+	e.waitSequenced()
+	if _, rev := e.licenseEntries(); rev != 0 {
+		t.Fatalf("%d revoke entries after the links were forgotten", rev)
+	}
+	if o := e.order(ids[0]); o.License != payments.LicenseRevoked || !o.Refunded {
+		t.Fatalf("order after a late refund: %+v", o)
+	}
+	if n := e.count(`select count(distinct mint_round) from orders`); n < 2 {
+		t.Fatalf("orders minted in %d rounds, want at least 2", n)
+	}
+	e.reconcile()
+	e.fsck()
+}
