@@ -1,0 +1,305 @@
+package bitcoin_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/wire"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/licensed/licensed/issuer"
+	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/bitcoin"
+	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
+	"github.com/licensed/licensed/payments/bitcoin/regtest"
+)
+
+// TestMain is pgtest.Main plus the removal of btcdtest's binary.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Shutdown()
+	btcdtest.Cleanup()
+	os.Exit(code)
+}
+
+// usdRate is the static price of a bitcoin in the tests: $50,000, so the
+// sample plan "basic-30d" ($5.00) costs 10,000 sats.
+const usdRate = 5_000_000
+
+const planPrice = 10_000 // sats for basic-30d
+
+// env is a payments service with the Bitcoin method on its own database, a
+// running ledger sequencer, and its own btcd.
+type env struct {
+	t      *testing.T
+	db     *pgxpool.Pool
+	svc    *payments.Service
+	ledger *ledger.Ledger
+	node   *btcdtest.Node
+	cfg    bitcoin.Config
+
+	mu      sync.Mutex
+	btc     *bitcoin.Bitcoin
+	stopRun func()
+}
+
+type envOptions struct {
+	net           string
+	confirmations int
+	expiry        time.Duration
+	gapLimit      int
+	rates         bitcoin.RateSource
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	e := &env{t: t, db: pgtest.Pool(t)}
+	e.node = btcdtest.Start(t, btcdtest.Options{Net: o.net})
+	skey, _, err := note.GenerateKey(rand.Reader, "test.example/ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	plans, err := payments.ParsePlans([]byte(payments.SamplePlans))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, err := bitcoin.ParseAccount(btcdtest.TestKeys().AccountTpub, e.node.Params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.rates == nil {
+		o.rates = bitcoin.StaticRate{"usd": usdRate}
+	}
+	e.cfg = bitcoin.Config{
+		Params: e.node.Params(), Account: acct, Rates: o.rates, RPC: e.node.ConnConfig(true),
+		Expiry: o.expiry, Confirmations: o.confirmations, GapLimit: o.gapLimit, Tick: 100 * time.Millisecond,
+	}
+	e.btc, err = bitcoin.New(e.db, e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	minter := issuer.NewMinter(nil)
+	e.svc, err = payments.New(e.db, payments.Config{
+		Plans: plans, Methods: []payments.Method{e.btc}, Minter: minter, ParseAddress: minter.CheckAddress,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.btc.SetOrders(e.svc)
+	e.ledger = ledger.New(e.db, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, OnSequenced: e.svc.OnSequenced})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.ledger.RunSequencer(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e.startWatcher()
+	t.Cleanup(e.stopWatcher)
+	return e
+}
+
+// startWatcher runs the current Bitcoin method's watcher and waits until it
+// has recorded a chain tip.
+func (e *env) startWatcher() {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	btc := e.btc
+	go func() { done <- btc.Run(ctx) }()
+	e.mu.Lock()
+	e.stopRun = func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("Run: %v", err)
+		}
+	}
+	e.mu.Unlock()
+	e.waitFor("the watcher records the tip", func() bool {
+		var n int
+		e.db.QueryRow(context.Background(), `select count(*) from btc_chain`).Scan(&n)
+		return n == 1
+	})
+}
+
+func (e *env) stopWatcher() {
+	e.mu.Lock()
+	stop := e.stopRun
+	e.stopRun = nil
+	e.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// restartServer replaces the Bitcoin method by a new one on the same
+// database, as a restarted server process would have.
+func (e *env) newMethod() {
+	e.t.Helper()
+	btc, err := bitcoin.New(e.db, e.cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	btc.SetOrders(e.svc)
+	e.btc = btc
+}
+
+// order creates a btc order and returns its id and invoice fields.
+func (e *env) order() (string, map[string]any) {
+	e.t.Helper()
+	acct, err := issuer.NewAccount(rand.Reader)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	o, pay, err := e.svc.CreateOrder(context.Background(), "basic-30d", acct.Address().String(), "btc")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if pay["amount_sats"] != int64(planPrice) {
+		e.t.Fatalf("invoice amount %v, want %d", pay["amount_sats"], planPrice)
+	}
+	return o.ID, pay
+}
+
+func (e *env) pay(inv map[string]any, sats int64) *wire.MsgTx {
+	e.t.Helper()
+	addr, err := btcutil.DecodeAddress(inv["address"].(string), e.node.Params())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tx, err := e.node.Wallet.Pay(regtest.Output{Address: addr, Sats: sats})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tx
+}
+
+func (e *env) get(id string) *payments.Order {
+	e.t.Helper()
+	o, err := e.svc.Order(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return o
+}
+
+// waitOrder waits until order id is in state with exactly flags.
+func (e *env) waitOrder(id string, state payments.State, flags payments.Flags) *payments.Order {
+	e.t.Helper()
+	var o *payments.Order
+	e.waitFor(string(state)+" "+flags.String(), func() bool {
+		o = e.get(id)
+		return o.State == state && o.Flags == flags
+	})
+	return o
+}
+
+// stays checks that order id is still in state with flags after a while
+// (for "nothing more happens").
+func (e *env) stays(id string, state payments.State, flags payments.Flags) {
+	e.t.Helper()
+	time.Sleep(500 * time.Millisecond)
+	if o := e.get(id); o.State != state || o.Flags != flags {
+		e.t.Fatalf("order moved to %s %s, want it to stay %s %s", o.State, o.Flags, state, flags)
+	}
+}
+
+func (e *env) waitFor(what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// licenses counts the license entries on the ledger plus those pending.
+func (e *env) licenses() int {
+	e.t.Helper()
+	ctx := context.Background()
+	var pending int
+	if err := e.db.QueryRow(ctx, `select count(*) from ledger_pending`).Scan(&pending); err != nil {
+		e.t.Fatal(err)
+	}
+	cp, err := e.ledger.Store().Latest(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := pending
+	if cp.Size > 0 {
+		raw, err := e.ledger.Store().ReadEntries(ctx, 0, int(cp.Size))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, b := range raw {
+			en, err := ledger.ParseEntry(b)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			if _, ok := en.(*ledger.LicenseEntry); ok {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// waitMinted waits until order id's license entry is on the ledger.
+func (e *env) waitMinted(id string) {
+	e.t.Helper()
+	e.waitFor("the license entry is sequenced", func() bool { return e.get(id).Minted() })
+}
+
+func (e *env) tip() int32 {
+	var h int32
+	if err := e.db.QueryRow(context.Background(), `select height from btc_chain`).Scan(&h); err != nil {
+		e.t.Fatal(err)
+	}
+	return h
+}
+
+func isCode(err error, code string) bool {
+	var c interface{ Code() string }
+	return errors.As(err, &c) && c.Code() == code
+}
+
+func newAddress(t *testing.T) string {
+	acct, err := issuer.NewAccount(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acct.Address().String()
+}
+
+func btcdtest_height(e *env) int64 { return btcdtest.Height("") }
+
+func gauge(t *testing.T, b *bitcoin.Bitcoin, name string) float64 {
+	t.Helper()
+	for _, c := range b.Collectors() {
+		ch := make(chan prometheus.Metric, 10)
+		c.Collect(ch)
+		close(ch)
+		for m := range ch {
+			if !strings.Contains(m.Desc().String(), `"`+name+`"`) {
+				continue
+			}
+			var pb dto.Metric
+			m.Write(&pb)
+			return pb.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}

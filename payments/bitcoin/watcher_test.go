@@ -1,0 +1,233 @@
+package bitcoin_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+
+	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/bitcoin"
+	"github.com/licensed/licensed/payments/bitcoin/regtest"
+)
+
+func TestExactPaymentSettlesAfterConfirmationsAndMintsOnce(t *testing.T) {
+	e := newEnv(t, envOptions{confirmations: 2})
+	id, inv := e.order()
+	if !strings.HasPrefix(inv["bip21"].(string), "bitcoin:"+inv["address"].(string)+"?amount=0.0001") {
+		t.Fatalf("bip21 %q", inv["bip21"])
+	}
+	e.pay(inv, planPrice)
+	e.waitOrder(id, payments.StateProcessing, 0)
+	e.node.MustMine(1)
+	e.stays(id, payments.StateProcessing, 0) // 1 of 2 confirmations
+	e.node.MustMine(1)
+	o := e.waitOrder(id, payments.StateSettled, 0)
+	if o.License != payments.LicenseActive {
+		t.Fatalf("license %q, want active", o.License)
+	}
+	e.waitMinted(id)
+	// More blocks, a restarted watcher and a re-run of every block change
+	// nothing: one license entry.
+	e.node.MustMine(3)
+	want := int32(btcdtest_height(e) + 5)
+	e.waitFor("the watcher processes the blocks", func() bool { return e.tip() == want })
+	e.stopWatcher()
+	if _, err := e.db.Exec(context.Background(), `update btc_chain set height = height - 4, hash = (select hash from btc_blocks where height = (select height - 4 from btc_chain))`); err != nil {
+		t.Fatal(err)
+	}
+	e.newMethod()
+	e.startWatcher()
+	e.waitFor("the watcher re-processes the blocks", func() bool { return e.tip() == want })
+	e.stays(id, payments.StateSettled, 0)
+	if n := e.licenses(); n != 1 {
+		t.Fatalf("%d license entries, want exactly 1", n)
+	}
+	inv2, err := e.btc.Invoice(context.Background(), id)
+	if err != nil || len(inv2.Payments) != 1 || inv2.Verdict.Confirmed != planPrice {
+		t.Fatalf("invoice %+v, %v", inv2, err)
+	}
+}
+
+func TestPartialPayment(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	id, inv := e.order()
+	e.pay(inv, planPrice-1)
+	e.waitOrder(id, payments.StateNew, payments.FlagPaidPartial)
+	e.node.MustMine(1)
+	e.stays(id, payments.StateNew, payments.FlagPaidPartial)
+	if n := e.licenses(); n != 0 {
+		t.Fatalf("%d license entries for a partial payment", n)
+	}
+}
+
+func TestOverpayment(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	id, inv := e.order()
+	e.pay(inv, planPrice*3)
+	e.waitOrder(id, payments.StateProcessing, payments.FlagPaidOver)
+	e.node.MustMine(1)
+	e.waitOrder(id, payments.StateSettled, payments.FlagPaidOver)
+	e.waitMinted(id)
+}
+
+func TestLatePayment(t *testing.T) {
+	e := newEnv(t, envOptions{expiry: time.Second})
+	id, inv := e.order()
+	e.waitOrder(id, payments.StateExpired, 0) // the tick expires it
+	e.pay(inv, planPrice)
+	e.waitOrder(id, payments.StateExpired, payments.FlagPaidLate)
+	e.node.MustMine(1)
+	e.stays(id, payments.StateExpired, payments.FlagPaidLate)
+	if n := e.licenses(); n != 0 {
+		t.Fatalf("%d license entries for a late payment (only an operator may settle it)", n)
+	}
+}
+
+func TestTwoPaymentsToOneInvoice(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	id, inv := e.order()
+	e.pay(inv, planPrice/2)
+	e.node.MustMine(1)
+	e.waitOrder(id, payments.StateNew, payments.FlagPaidPartial)
+	e.pay(inv, planPrice/2)
+	e.waitOrder(id, payments.StateProcessing, payments.FlagPaidPartial)
+	e.node.MustMine(1)
+	e.waitOrder(id, payments.StateSettled, payments.FlagPaidPartial)
+	e.waitMinted(id)
+	got, err := e.btc.Invoice(context.Background(), id)
+	if err != nil || len(got.Payments) != 2 || got.Verdict.Seen != planPrice {
+		t.Fatalf("invoice %+v, %v", got, err)
+	}
+}
+
+func TestReorg(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	id, inv := e.order()
+	e.pay(inv, planPrice)
+	hs := e.node.MustMine(1)
+	e.waitOrder(id, payments.StateSettled, 0)
+	e.waitMinted(id)
+	h, _ := chainhash.NewHashFromStr(hs[0])
+	if err := e.node.RPC.InvalidateBlock(h); err != nil {
+		t.Fatal(err)
+	}
+	o := e.waitOrder(id, payments.StateProcessing, 0)
+	if o.License != payments.LicenseSuspended {
+		t.Fatalf("license %q after the reorg, want suspended", o.License)
+	}
+	// A different block at the same height (another transaction in it)
+	// confirms the payment again.
+	other, _ := btcutil.NewAddressWitnessPubKeyHash(make([]byte, 20), e.node.Params())
+	if _, err := e.node.Wallet.Pay(regtest.Output{Address: other, Sats: 5000}); err != nil {
+		t.Fatal(err)
+	}
+	e.node.MustMine(1)
+	o = e.waitOrder(id, payments.StateSettled, 0)
+	if o.License != payments.LicenseActive {
+		t.Fatalf("license %q after the payment confirmed again, want active", o.License)
+	}
+	if n := e.licenses(); n != 1 {
+		t.Fatalf("%d license entries, want exactly 1", n)
+	}
+}
+
+func TestRBFReplacementPayingLess(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	id, inv := e.order()
+	tx := e.pay(inv, planPrice)
+	e.waitOrder(id, payments.StateProcessing, 0)
+	addr, _ := btcutil.DecodeAddress(inv["address"].(string), e.node.Params())
+	if _, err := e.node.Wallet.Replace(tx, regtest.Output{Address: addr, Sats: planPrice / 2}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitOrder(id, payments.StateNew, payments.FlagPaidPartial)
+	e.node.MustMine(1)
+	e.stays(id, payments.StateNew, payments.FlagPaidPartial)
+	got, _ := e.btc.Invoice(context.Background(), id)
+	dropped := 0
+	for _, p := range got.Payments {
+		if p.Dropped {
+			dropped++
+		}
+	}
+	if len(got.Payments) != 2 || dropped != 1 {
+		t.Fatalf("payments %+v: want the replaced one dropped and the replacement kept", got.Payments)
+	}
+}
+
+// TestBtcdRestart restarts btcd under a running watcher (simnet, whose chain
+// survives a restart) and pays while the watcher is reconnecting.
+func TestBtcdRestart(t *testing.T) {
+	e := newEnv(t, envOptions{net: "simnet"})
+	id, inv := e.order()
+	e.node.Restart()
+	e.pay(inv, planPrice)
+	e.node.MustMine(1)
+	e.waitOrder(id, payments.StateSettled, 0)
+	// And the connection still works for the next invoice.
+	id2, inv2 := e.order()
+	e.pay(inv2, planPrice)
+	e.node.MustMine(1)
+	e.waitOrder(id2, payments.StateSettled, 0)
+}
+
+// TestServerRestart stops the watcher, lets blocks pass with a payment in
+// them, and starts a new one (a restarted server): it catches up from the
+// last processed block.
+func TestServerRestart(t *testing.T) {
+	e := newEnv(t, envOptions{confirmations: 2})
+	id, inv := e.order()
+	before := e.tip()
+	e.stopWatcher()
+	e.pay(inv, planPrice)
+	e.node.MustMine(3)
+	if e.tip() != before {
+		t.Fatal("the tip moved with no watcher running")
+	}
+	e.newMethod()
+	e.startWatcher()
+	e.waitOrder(id, payments.StateSettled, 0)
+	e.waitFor("the tip catches up", func() bool { return e.tip() == before+3 })
+	e.waitMinted(id)
+}
+
+func TestRateSourceDown(t *testing.T) {
+	e := newEnv(t, envOptions{rates: bitcoin.StaticRate{}}) // no usd price
+	_, _, err := e.svc.CreateOrder(context.Background(), "basic-30d", newAddress(t), "btc")
+	if !isCode(err, "btc_unavailable") {
+		t.Fatalf("err %v, want btc_unavailable", err)
+	}
+	var n int
+	e.db.QueryRow(context.Background(), `select count(*) from orders`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("%d orders left behind by a refused btc order", n)
+	}
+}
+
+func TestGapLimit(t *testing.T) {
+	e := newEnv(t, envOptions{gapLimit: 2})
+	addrs := map[string]bool{}
+	for range 3 {
+		_, inv := e.order()
+		addrs[inv["address"].(string)] = true
+	}
+	if len(addrs) != 3 {
+		t.Fatalf("addresses reused: %v", addrs)
+	}
+	unused := gauge(t, e.btc, "licensed_btc_unused_addresses")
+	if unused != 3 {
+		t.Fatalf("unused addresses gauge %v, want 3", unused)
+	}
+}
+
+func TestInvoiceNotFound(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	if _, err := e.btc.Invoice(context.Background(), "nope"); !errors.Is(err, bitcoin.ErrNoInvoice) {
+		t.Fatalf("err %v", err)
+	}
+}
