@@ -96,6 +96,11 @@ func New(db *pgxpool.Pool, cfg Config) (*Service, error) {
 	return s, nil
 }
 
+// AddMethod offers one more payment method (the Bitcoin wiring adds its
+// method this way after the service is built). Call it before serving, never
+// concurrently with requests.
+func (s *Service) AddMethod(m Method) { s.methods[m.Name()] = m }
+
 // Plans returns the plans on offer.
 func (s *Service) Plans() *Plans { return s.cfg.Plans }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -9,8 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/licensed/licensed/issuer"
+	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/web"
 )
 
 // stripeMock is a running stripe-mock (github.com/stripe/stripe-mock, pinned
@@ -110,4 +118,83 @@ func (sm *stripeMock) Stop() {
 		sm.cmd.Process.Kill()
 		<-sm.done
 	}
+}
+
+// openPayments wires payments (issue 5): the plans, the card method (real
+// Stripe with STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET; under dev without
+// them, stripe-mock and the dev checkout page), the issuer's minter, the
+// sequencer's hook that records minted orders, and the retention job. Without
+// plans (serve without a plans file) payments stay off.
+func (m *Main) openPayments(ctx context.Context, deps *web.Deps, led *ledger.Ledger) error {
+	cfg := &m.Config
+	var plans *payments.Plans
+	var err error
+	switch {
+	case cfg.PlansFile != "":
+		plans, err = payments.LoadPlans(cfg.PlansFile)
+	case m.Dev:
+		plans, err = payments.ParsePlans([]byte(payments.SamplePlans))
+	default:
+		m.Log.Info("payments are off: no plans file (--plans-file)")
+		return nil
+	}
+	if err != nil {
+		return usageError(err.Error())
+	}
+	public := strings.TrimSuffix(cfg.PublicURL, "/")
+	if public == "" {
+		public = "http://" + cfg.Addr
+	}
+	var methods []payments.Method
+	cardCfg := payments.CardConfig{
+		SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret, APIURL: cfg.StripeAPIURL,
+		SuccessURL: public + "/invoice/{ORDER_ID}", CancelURL: public + "/", Log: m.Log,
+	}
+	switch {
+	case cfg.StripeSecretKey != "":
+		if cfg.StripeWebhookSecret == "" {
+			return usageError("STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not: set the webhook endpoint's signing secret too")
+		}
+	case m.Dev && cfg.StripeMock:
+		if cfg.StripeAPIURL == "" {
+			sm, err := startStripeMock(ctx, io.Discard)
+			if err != nil {
+				return err
+			}
+			m.closers = append(m.closers, sm.Stop)
+			cardCfg.APIURL = sm.URL
+			m.Log.Info("card payments through stripe-mock; pay on the dev checkout page", "stripe_mock", sm.URL)
+		}
+		var secret [24]byte
+		rand.Read(secret[:])
+		cardCfg.SecretKey = "sk_test_licensed_dev"
+		cardCfg.WebhookSecret = "whsec_dev_" + hex.EncodeToString(secret[:])
+		cardCfg.CheckoutURL = "/dev/checkout/{ORDER_ID}"
+		deps.DevCheckout = &web.DevCheckout{WebhookSecret: cardCfg.WebhookSecret}
+	default:
+		m.Log.Info("card payments are off: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET")
+	}
+	if cardCfg.SecretKey != "" {
+		card, err := payments.NewCard(cardCfg)
+		if err != nil {
+			return usageError(err.Error())
+		}
+		methods = append(methods, card)
+	}
+	minter := issuer.NewMinter(nil)
+	svc, err := payments.New(m.DB, payments.Config{
+		Plans: plans, Methods: methods, Minter: minter, ParseAddress: minter.CheckAddress,
+		Retention: map[string]time.Duration{payments.MethodCard: cfg.CardRetention, payments.MethodBTC: cfg.BTCRetention},
+		Log:       m.Log,
+	})
+	if err != nil {
+		return err
+	}
+	led.SetOnSequenced(svc.OnSequenced)
+	deps.Payments = svc
+	bg, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); svc.RunRetention(bg, time.Hour) }()
+	m.closers = append(m.closers, func() { stop(); <-done })
+	return nil
 }
