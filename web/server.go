@@ -47,6 +47,9 @@ type Deps struct {
 	// DevCheckout, when set, serves the dev checkout pages (dev mode only).
 	DevCheckout *DevCheckout
 	// -- bitcoin (issue 6) --
+	// BitcoinDev, when set, serves the regtest dev wallet pages (dev mode
+	// only; see bitcoin.go).
+	BitcoinDev *BitcoinDev
 	// -- admission (issue 7) --
 	// Admission serves POST /v1/admit, /v1/admit/batch and GET
 	// /v1/licenses/valid (see admit.go); nil leaves them out.
@@ -121,6 +124,7 @@ func (s *Server) routes() {
 	// -- payments routes (issue 5) --
 	s.paymentRoutes()
 	// -- bitcoin routes (issue 6) --
+	s.bitcoinRoutes()
 	// -- admission routes (issue 7) --
 	s.admissionRoutes()
 	s.openapiRoutes()
