@@ -15,7 +15,7 @@ import (
 
 // openapiDoc is the part of the document the tests read.
 type openapiDoc struct {
-	OpenAPI string                                `yaml:"openapi"`
+	OpenAPI string                                 `yaml:"openapi"`
 	Paths   map[string]map[string]openapiOperation `yaml:"paths"`
 }
 
