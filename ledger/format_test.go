@@ -366,3 +366,21 @@ func TestNoteKeyID(t *testing.T) {
 		t.Fatalf("documented note does not verify: %v", err)
 	}
 }
+
+func TestVerifierKey(t *testing.T) {
+	for i := range 20 { // base64 keys often contain '+'
+		skey, vkey, err := note.GenerateKey(rand.Reader, "example.com/log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := VerifierKey(skey + "\n")
+		if err != nil || got != vkey {
+			t.Fatalf("key %d: VerifierKey = %q, %v; want %q", i, got, err, vkey)
+		}
+	}
+	for _, bad := range []string{"", "PRIVATE+KEY+x", "example.com/log+01234567+AQ==", "PRIVATE+KEY+n+00000000+AQ=="} {
+		if _, err := VerifierKey(bad); err == nil {
+			t.Fatalf("VerifierKey(%q) accepted", bad)
+		}
+	}
+}

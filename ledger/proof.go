@@ -90,7 +90,7 @@ func ReadBundle(ctx context.Context, s Store, t Tile) ([]byte, error) {
 // VerifierKey returns the note verifier key (name+id+key) of a note signer
 // key (PRIVATE+KEY+name+id+key) as written by `licensed keygen`.
 func VerifierKey(skey string) (string, error) {
-	f := strings.Split(strings.TrimSpace(skey), "+")
+	f := strings.SplitN(strings.TrimSpace(skey), "+", 5) // base64 may hold "+"
 	if len(f) != 5 || f[0] != "PRIVATE" || f[1] != "KEY" {
 		return "", fmt.Errorf("ledger: not a note signer key")
 	}
@@ -103,7 +103,7 @@ func VerifierKey(skey string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("ledger: %w", err)
 	}
-	s, err := note.NewSigner(skey)
+	s, err := note.NewSigner(strings.TrimSpace(skey))
 	if err != nil {
 		return "", fmt.Errorf("ledger: %w", err)
 	}

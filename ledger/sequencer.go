@@ -82,6 +82,12 @@ func New(db *pgxpool.Pool, cfg Config) *Ledger {
 	return &Ledger{db: db, store: NewPostgresStore(db), cfg: cfg, waiters: map[string]chan int64{}}
 }
 
+// SetOnSequenced sets the round hook (see Config.OnSequenced). Call it
+// before RunSequencer or Round, never during.
+func (l *Ledger) SetOnSequenced(f func(ctx context.Context, tx pgx.Tx, round int64, seq []Sequenced) error) {
+	l.cfg.OnSequenced = f
+}
+
 // Store returns the ledger's store.
 func (l *Ledger) Store() Store { return l.store }
 

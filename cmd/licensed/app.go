@@ -87,6 +87,18 @@ func (m *Main) Open(ctx context.Context) (err error) {
 
 	deps := web.Deps{DB: m.DB}
 	// -- ledger wiring (issue 4) --
+	// The payments wiring below gives led its hook
+	// (led.SetOnSequenced(service.OnSequenced)); the sequencer starts only
+	// once Open has succeeded, so no round runs without it.
+	led, err := m.openLedger(ctx, &deps)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err == nil {
+			m.startSequencer(led)
+		}
+	}()
 	// -- payments wiring (issue 5) --
 	// -- bitcoin wiring (issue 6) --
 	// -- admission wiring (issue 7) --

@@ -38,10 +38,11 @@ var commands = map[string]struct {
 	"keygen":  {"make the ledger's checkpoint signing key", runKeygen},
 
 	"reconcile": {"compare orders, payments, the ledger and the processors; exit 1 on exceptions", runReconcile},
+	"ledger":    {"ledger tools: 'ledger fsck' rebuilds and checks every tile, root and checkpoint", runLedger},
 }
 
 // order of the verbs in the usage text.
-var commandOrder = []string{"serve", "dev", "migrate", "keygen", "reconcile"}
+var commandOrder = []string{"serve", "dev", "migrate", "keygen", "reconcile", "ledger"}
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: licensed COMMAND [flags]")

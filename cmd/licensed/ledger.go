@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/web"
+)
+
+// openLedger builds the ledger (issue 4): the sequencer (started by
+// startSequencer once Open has succeeded, so that every hook is set before
+// the first round) and the public endpoints.
+func (m *Main) openLedger(ctx context.Context, deps *web.Deps) (*ledger.Ledger, error) {
+	vkey, err := m.ledgerVerifierKey()
+	if err != nil {
+		return nil, err
+	}
+	led := ledger.New(m.DB, ledger.Config{Signer: m.LedgerSigner, Log: m.Log})
+	deps.Ledger = &web.LedgerDeps{Store: led.Store(), VerifierKey: vkey}
+	m.Log.Info("ledger", "origin", m.LedgerSigner.Name(), "verifier_key", vkey)
+	return led, nil
+}
+
+// ledgerVerifierKey derives the public verifier key from the signer key file.
+func (m *Main) ledgerVerifierKey() (string, error) {
+	b, err := os.ReadFile(m.Config.ledgerKeyFile())
+	if err != nil {
+		return "", fmt.Errorf("couldn't read the ledger key: %w", err)
+	}
+	return ledger.VerifierKey(string(b))
+}
+
+// startSequencer runs the sequencer until Close. Every server process runs
+// one; the Postgres advisory lock lets one sequence and keeps the others as
+// standbys.
+func (m *Main) startSequencer(led *ledger.Ledger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			err := led.RunSequencer(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			m.Log.Error("ledger: the sequencer stopped; restarting", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	})
+	m.closers = append(m.closers, func() { cancel(); wg.Wait() })
+}
+
+// runLedger is `licensed ledger VERB`.
+func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "fsck" {
+		return usageError("usage: licensed ledger fsck [flags]")
+	}
+	return runLedgerFsck(ctx, args[1:], stdout, stderr)
+}
+
+// runLedgerFsck is `licensed ledger fsck`: it rebuilds every hash, tile and
+// root from the entries, checks every checkpoint's signature and the
+// consistency between checkpoints, prints what it found, and exits 1 on any
+// mismatch.
+func runLedgerFsck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	var vkey string
+	if _, err := parseFlags("ledger fsck", args, stderr, func(fs *flag.FlagSet) {
+		cfg.register(fs, false)
+		fs.StringVar(&vkey, "verifier-key", env("LICENSED_LEDGER_VERIFIER_KEY", ""), "the ledger's verifier key; default: derived from the signer key file (env LICENSED_LEDGER_VERIFIER_KEY)")
+	}); err != nil {
+		return err
+	}
+	if cfg.DatabaseURL == "" {
+		return usageError("no database: set DATABASE_URL (or DATABASE_URL_FILE, or --database-url)")
+	}
+	if vkey == "" {
+		b, err := os.ReadFile(cfg.ledgerKeyFile())
+		if err != nil {
+			return usageError(fmt.Sprintf("no verifier key: give --verifier-key or make the signer key file readable (%v)", err))
+		}
+		if vkey, err = ledger.VerifierKey(string(b)); err != nil {
+			return err
+		}
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(vkey))
+	if err != nil {
+		return usageError(fmt.Sprintf("bad verifier key: %v", err))
+	}
+	db, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("bad database URL: %w", err)
+	}
+	defer db.Close()
+	start := time.Now()
+	rep, err := ledger.Fsck(ctx, ledger.NewPostgresStore(db), v)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "checked %d entries, %d stored hashes, %d tiles, %d checkpoints (%d consistency proofs), %d rounds in %v\n",
+		rep.Entries, rep.Hashes, rep.Tiles, rep.Checkpoints, rep.ConsistencyProofs, rep.Rounds, time.Since(start).Round(time.Millisecond))
+	if rep.OK() {
+		fmt.Fprintln(stdout, "ok: every tile and root matches the entries")
+		return nil
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintln(stdout, "MISMATCH:", p)
+	}
+	fmt.Fprintf(stdout, "%d problems\n", len(rep.Problems))
+	return exitError(1)
+}
