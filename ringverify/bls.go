@@ -3,6 +3,7 @@ package ringverify
 import (
 	"bytes"
 	"crypto/sha512"
+	"crypto/subtle"
 	"encoding"
 	"encoding/binary"
 	"fmt"
@@ -193,21 +194,23 @@ func Sign(rand io.Reader, x *ristretto255.Scalar, ring []*ristretto255.Element, 
 	// Walk the ring from pi. Step 0 is the signer's (s = alpha, c = 0), the
 	// others use the decoy response and the running challenge; every step
 	// runs the same constant-time operations.
-	p := &Proof{Tag: tag, C0: ristretto255.NewScalar(), Responses: responses}
+	p := &Proof{Tag: tag, Responses: responses}
 	c := ristretto255.NewScalar()
 	L, R, tmp := ristretto255.NewIdentityElement(), ristretto255.NewIdentityElement(), ristretto255.NewIdentityElement()
+	var c0 [ScalarSize]byte
 	for k := 0; k < n; k++ {
+		// i = (pi + k) mod n, and c_0 captured, without branching on pi.
 		i := pi + k
-		if i >= n {
-			i -= n
-		}
+		i -= n & ((n - 1 - i) >> 63)
 		L.ScalarBaseMult(responses[i])
 		L.Add(L, tmp.ScalarMult(c, ring[i]))
 		R.MultiScalarMult([]*ristretto255.Scalar{responses[i], c}, []*ristretto255.Element{bases[i], tag})
 		cs.next(c, L, R)
-		if i+1 == n { // c is c_0
-			p.C0.Set(c)
-		}
+		subtle.ConstantTimeCopy(subtle.ConstantTimeEq(int32(i+1), int32(n)), c0[:], c.Encode(nil))
+	}
+	p.C0, err = ristretto255.NewScalar().SetCanonicalBytes(c0[:])
+	if err != nil {
+		panic("ringverify: challenge is not canonical: " + err.Error())
 	}
 	// Now c = c_pi. s_pi = alpha − c_pi·x.
 	responses[pi].Subtract(alpha, c.Multiply(c, x))
