@@ -102,6 +102,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	// -- payments wiring (issue 5) --
 	// -- bitcoin wiring (issue 6) --
 	// -- admission wiring (issue 7) --
+	if err := m.openAdmission(ctx, &deps); err != nil {
+		return err
+	}
 	// -- pages wiring (issue 8) --
 	if err := m.openPages(ctx, &deps); err != nil {
 		return err

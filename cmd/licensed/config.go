@@ -85,6 +85,27 @@ type Config struct {
 	// entry link is kept so a refund or dispute can revoke the license
 	// (0: never stored). Env LICENSED_CARD_RETENTION, LICENSED_BTC_RETENTION.
 	CardRetention, BTCRetention time.Duration
+
+	// Admission (issue 7): POST /v1/admit, /v1/admit/batch, GET
+	// /v1/licenses/valid (package ledger/admission).
+	// Network is the network name, the first part of every scope
+	// ("<network>/<YYYY-MM-DD>"). Env LICENSED_NETWORK.
+	Network string
+	// ClockSkew is how long around midnight UTC the previous or next day's
+	// scope is also accepted. Env LICENSED_CLOCK_SKEW.
+	ClockSkew time.Duration
+	// RingMin and RingMax bound ring sizes (11 ≤ min ≤ max ≤ 1024). Env
+	// LICENSED_RING_MIN, LICENSED_RING_MAX.
+	RingMin, RingMax int
+	// PoWDifficulty asks every admission for a proof of work of that many
+	// leading zero bits (0: none); PoWWindow is its timestamp's freshness.
+	// Env LICENSED_POW_DIFFICULTY, LICENSED_POW_WINDOW.
+	PoWDifficulty int
+	PoWWindow     time.Duration
+	// FreeDifficulty, when > 0, admits blocks without a ring proof as plan
+	// "free" with a proof of work of that many bits (the free tier). Env
+	// LICENSED_FREE_DIFFICULTY.
+	FreeDifficulty int
 }
 
 // register defines the flags of cfg on fs, with defaults from the environment.
@@ -118,6 +139,13 @@ func (cfg *Config) register(fs *flag.FlagSet, dev bool) {
 	fs.StringVar(&cfg.PublicURL, "public-url", env("LICENSED_PUBLIC_URL", ""), "the server's URL as customers reach it; default http://ADDR (env LICENSED_PUBLIC_URL)")
 	fs.DurationVar(&cfg.CardRetention, "card-retention", envDuration("LICENSED_CARD_RETENTION", payments.DefaultCardRetention), "how long a card order stays linked to its ledger entry (env LICENSED_CARD_RETENTION)")
 	fs.DurationVar(&cfg.BTCRetention, "btc-retention", envDuration("LICENSED_BTC_RETENTION", 0), "how long a Bitcoin order stays linked to its ledger entry (env LICENSED_BTC_RETENTION)")
+	fs.StringVar(&cfg.Network, "network", env("LICENSED_NETWORK", map[bool]string{true: "dev", false: "main"}[dev]), "network name, the first part of every admission scope (env LICENSED_NETWORK)")
+	fs.DurationVar(&cfg.ClockSkew, "clock-skew", envDuration("LICENSED_CLOCK_SKEW", 10*time.Minute), "how long around midnight UTC the neighbouring day's scope is accepted (env LICENSED_CLOCK_SKEW)")
+	fs.IntVar(&cfg.RingMin, "ring-min", int(envInt("LICENSED_RING_MIN", 16)), "smallest ring admitted, at least 11 (env LICENSED_RING_MIN)")
+	fs.IntVar(&cfg.RingMax, "ring-max", int(envInt("LICENSED_RING_MAX", 16)), "largest ring admitted, at most 1024 (env LICENSED_RING_MAX)")
+	fs.IntVar(&cfg.PoWDifficulty, "pow-difficulty", int(envInt("LICENSED_POW_DIFFICULTY", 0)), "leading zero bits of the proof of work every admission needs; 0: none (env LICENSED_POW_DIFFICULTY)")
+	fs.DurationVar(&cfg.PoWWindow, "pow-window", envDuration("LICENSED_POW_WINDOW", 5*time.Minute), "how far a proof of work's timestamp may be from the server's clock (env LICENSED_POW_WINDOW)")
+	fs.IntVar(&cfg.FreeDifficulty, "free-difficulty", int(envInt("LICENSED_FREE_DIFFICULTY", 0)), "proof-of-work bits that admit a block without a license (free tier); 0: no free tier (env LICENSED_FREE_DIFFICULTY)")
 }
 
 func env(name, def string) string {

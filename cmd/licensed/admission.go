@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/web"
+)
+
+// openAdmission wires the admission service (issue 7): the ledger's license
+// index, kept current by following the store, the plans' daily quotas, and
+// the tag store in Postgres, plus a background pruning of past scopes'
+// tags. Without plans (serve without a plans file) admission stays off.
+func (m *Main) openAdmission(ctx context.Context, deps *web.Deps) error {
+	cfg := &m.Config
+	var plans *payments.Plans
+	var err error
+	switch {
+	case cfg.PlansFile != "":
+		plans, err = payments.LoadPlans(cfg.PlansFile)
+	case m.Dev:
+		plans, err = payments.ParsePlans([]byte(payments.SamplePlans))
+	default:
+		m.Log.Info("admission is off: no plans file (--plans-file)")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	index := ledger.NewIndex()
+	store := ledger.NewPostgresStore(m.DB)
+	if err := index.Sync(ctx, store); err != nil {
+		return fmt.Errorf("couldn't load the license index: %w", err)
+	}
+	svc, err := admission.New(index, admission.NewPostgresTags(m.DB), admission.Config{
+		Network:        cfg.Network,
+		ClockSkew:      cfg.ClockSkew,
+		MinRingSize:    cfg.RingMin,
+		MaxRingSize:    cfg.RingMax,
+		PoWDifficulty:  cfg.PoWDifficulty,
+		PoWWindow:      cfg.PoWWindow,
+		FreeDifficulty: cfg.FreeDifficulty,
+		Quota: func(plan string) (uint32, bool) {
+			p, ok := plans.Get(plan)
+			return p.DailyQuota, ok
+		},
+		Log: m.Log,
+	})
+	if err != nil {
+		return usageError(err.Error())
+	}
+	bg, stop := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() { index.Follow(bg, store, 500*time.Millisecond, m.Log); done <- struct{}{} }()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			if n, err := svc.Prune(bg); err != nil && bg.Err() == nil {
+				m.Log.Warn("couldn't prune past admission tags", "err", err)
+			} else if n > 0 {
+				m.Log.Info("pruned past admission tags", "rows", n)
+			}
+			select {
+			case <-bg.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	m.closers = append(m.closers, func() { stop(); <-done; <-done })
+	deps.Admission = svc
+	return nil
+}
