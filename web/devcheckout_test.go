@@ -1,0 +1,71 @@
+package web
+
+import (
+	"crypto/rand"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/licensed/licensed/issuer"
+	"github.com/licensed/licensed/payments"
+)
+
+func newTestAddress(t *testing.T) string {
+	t.Helper()
+	a, err := issuer.NewAccount(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Address().String()
+}
+
+// TestDevCheckout: the dev checkout page's button settles the order through
+// the real, signed webhook path, and the license is minted.
+func TestDevCheckout(t *testing.T) {
+	e := newPayEnv(t)
+	id, _ := e.createOrder("basic-30d")
+	page := func() string {
+		resp, err := http.Get(e.url + "/dev/checkout/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("GET checkout page: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		return string(b)
+	}
+	if p := page(); !strings.Contains(p, `id="pay"`) || !strings.Contains(p, "5.00 USD") {
+		t.Fatalf("the page offers no payment:\n%s", p)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.PostForm(e.url+"/dev/checkout/"+id+"/complete", url.Values{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/dev/checkout/"+id {
+		t.Fatalf("complete: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if o := e.order(id); o.State != payments.StateSettled {
+		t.Fatalf("order %s after the test payment", o.State)
+	}
+	e.waitSequenced()
+	if p := page(); !strings.Contains(p, `id="paid"`) || strings.Contains(p, `id="pay"`) || !strings.Contains(p, "on the ledger") {
+		t.Fatalf("the page does not show the payment:\n%s", p)
+	}
+	if lic, _ := e.licenseEntries(); lic != 1 {
+		t.Fatalf("%d license entries, want 1", lic)
+	}
+	// The event went through the signed webhook: its id is recorded.
+	if n := e.count(`select count(*) from stripe_events where type = 'checkout.session.completed'`); n != 1 {
+		t.Fatalf("%d recorded events", n)
+	}
+	// An unknown order has no page.
+	if r, err := http.Get(e.url + "/dev/checkout/aaaaaaaaaaaaaaaaaaaaaaaaaa"); err != nil || r.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown order page: %v %v", r.StatusCode, err)
+	}
+}
