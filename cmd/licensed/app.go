@@ -100,6 +100,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 	}()
 	// -- payments wiring (issue 5) --
+	if err := m.openPayments(ctx, &deps, led); err != nil {
+		return err
+	}
 	// -- bitcoin wiring (issue 6) --
 	// -- admission wiring (issue 7) --
 	if err := m.openAdmission(ctx, &deps); err != nil {
