@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -58,13 +59,13 @@ func opsPeriod(c echo.Context, days int) (from, to time.Time, err error) {
 }
 
 type periodView struct {
-	From, To string // YYYY-MM-DD, To inclusive
-	Query    string // from=…&to=… for links
+	From, To string       // YYYY-MM-DD, To inclusive
+	Query    template.URL // from=…&to=… for links (url.Values.Encode)
 }
 
 func newPeriodView(from, to time.Time) periodView {
 	f, t := from.Format("2006-01-02"), to.AddDate(0, 0, -1).Format("2006-01-02")
-	return periodView{From: f, To: t, Query: url.Values{"from": {f}, "to": {t}}.Encode()}
+	return periodView{From: f, To: t, Query: template.URL(url.Values{"from": {f}, "to": {t}}.Encode())}
 }
 
 type queueCount struct {
@@ -111,8 +112,8 @@ type ordersView struct {
 	Methods []string
 	Plans   []string
 	Rows    []reconcile.Row
-	Query   string
-	Payment bool // the payments view
+	Query   template.URL // the filter as a query string (url.Values.Encode)
+	Payment bool         // the payments view
 }
 
 func (s *Server) orderFilter(c echo.Context, days int) (reconcile.Filter, periodView, error) {
@@ -155,7 +156,7 @@ func (s *Server) listView(c echo.Context, payment bool) (ordersView, error) {
 	if s.deps.Payments != nil {
 		plans = s.deps.Payments.Plans().IDs()
 	}
-	return ordersView{Period: pv, Filter: f, Rows: rows, Query: q.Encode(), Payment: payment, Plans: plans,
+	return ordersView{Period: pv, Filter: f, Rows: rows, Query: template.URL(q.Encode()), Payment: payment, Plans: plans,
 		States:  []string{"new", "processing", "settled", "expired", "invalid"},
 		Methods: []string{payments.MethodCard, payments.MethodBTC}}, nil
 }

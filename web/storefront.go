@@ -15,6 +15,7 @@ import (
 
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/bitcoin"
 )
 
 // InvoiceSource gives the invoice page the Bitcoin details of an order
@@ -160,7 +161,7 @@ type invoiceView struct {
 	BTC     string // amount in BTC
 	PaidBTC string
 	DueBTC  string
-	URI     string
+	URI     template.URL // bitcoin: URIs are not among html/template's safe schemes
 	QR      template.URL
 	// SecondsLeft until the invoice expires (0 when it has).
 	SecondsLeft int
@@ -265,8 +266,8 @@ func (s *Server) invoicePage(c echo.Context) error {
 	v := invoiceView{Order: o, Plan: plan, Invoice: inv, Status: describe(o, inv, time.Now())}
 	if inv != nil {
 		v.BTC, v.PaidBTC, v.DueBTC = formatBTC(inv.AmountSat), formatBTC(inv.PaidSat), formatBTC(max(0, inv.AmountSat-inv.PaidSat))
-		v.URI = inv.BIP21()
-		png, err := qrcode.Encode(v.URI, qrcode.Medium, 256)
+		v.URI = template.URL(inv.BIP21())
+		png, err := qrcode.Encode(inv.BIP21(), qrcode.Medium, 256)
 		if err != nil {
 			return fmt.Errorf("web: couldn't make the QR code: %w", err)
 		}
@@ -296,4 +297,32 @@ func (s *Server) publicURL(c echo.Context) string {
 		scheme = "https"
 	}
 	return scheme + "://" + c.Request().Host
+}
+
+// BitcoinInvoices is the InvoiceSource of the Bitcoin method.
+func BitcoinInvoices(b *bitcoin.Bitcoin) InvoiceSource { return btcInvoices{b} }
+
+type btcInvoices struct{ b *bitcoin.Bitcoin }
+
+func (s btcInvoices) Invoice(ctx context.Context, orderID string) (Invoice, error) {
+	inv, err := s.b.Invoice(ctx, orderID)
+	if err != nil {
+		return Invoice{}, err
+	}
+	out := Invoice{Address: inv.Address, AmountSat: inv.AmountSats, PaidSat: inv.Verdict.Seen, ExpiresAt: inv.ExpiresAt, Needed: inv.Confirmations}
+	// The payment's confirmations: the least confirmed live payment counts.
+	first := true
+	for _, p := range inv.Payments {
+		if p.Dropped {
+			continue
+		}
+		conf := 0
+		if p.Height > 0 && inv.Tip >= p.Height {
+			conf = int(inv.Tip-p.Height) + 1
+		}
+		if first || conf < out.Confirmations {
+			out.Confirmations, first = conf, false
+		}
+	}
+	return out, nil
 }
