@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/licensed/licensed/ledger/tlogclient"
+)
+
+// runLedger is `license ledger verify`.
+func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "verify" {
+		return usageError("usage: license ledger verify --server URL --key VERIFIER_KEY [--state FILE] [--full]")
+	}
+	fs := flag.NewFlagSet("license ledger verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("server", os.Getenv("LICENSE_SERVER"), "base URL of the license server (env LICENSE_SERVER)")
+	key := fs.String("key", os.Getenv("LICENSE_LEDGER_KEY"), "the ledger's verifier key to pin, as the server's README shows it (env LICENSE_LEDGER_KEY)")
+	state := fs.String("state", os.Getenv("LICENSE_LEDGER_STATE"), "file keeping the last verified checkpoint; default in the user config folder (env LICENSE_LEDGER_STATE)")
+	full := fs.Bool("full", false, "check every entry, not only those added since the last verified checkpoint")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError(err.Error())
+	}
+	if *server == "" || *key == "" {
+		return usageError("give --server and --key (the verifier key to pin)")
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(*key))
+	if err != nil {
+		return usageError(fmt.Sprintf("bad verifier key: %v", err))
+	}
+	if *state == "" {
+		dir, err := os.UserConfigDir()
+		if err != nil {
+			return usageError("no --state and no user config folder: give --state FILE")
+		}
+		name := base64.RawURLEncoding.EncodeToString([]byte(v.Name()))
+		*state = filepath.Join(dir, "license", fmt.Sprintf("ledger-%s-%08x.checkpoint", name, v.KeyHash()))
+	}
+	last, err := os.ReadFile(*state)
+	if errors.Is(err, os.ErrNotExist) {
+		last = nil
+	} else if err != nil {
+		return fmt.Errorf("couldn't read the state file: %w", err)
+	}
+	c := &tlogclient.Client{Server: *server, Verifier: v}
+	res, err := c.Verify(ctx, last, *full)
+	if err != nil {
+		fmt.Fprintf(stdout, "FAILED: %v\n", err)
+		return err
+	}
+	if err := writeState(*state, res.Checkpoint); err != nil {
+		return fmt.Errorf("couldn't save the checkpoint: %w", err)
+	}
+	if res.PreviousSize > 0 {
+		fmt.Fprintf(stdout, "consistent with the checkpoint of size %d seen before\n", res.PreviousSize)
+	} else {
+		fmt.Fprintln(stdout, "no checkpoint seen before: trusting this one from now on")
+	}
+	fmt.Fprintf(stdout, "ok: %s size %d root %s; %d entries checked (%d licenses, %d revocations)\n",
+		v.Name(), res.Size, base64.StdEncoding.EncodeToString(res.Root[:]), res.Entries, res.Licenses, res.Revocations)
+	return nil
+}
+
+// writeState replaces the state file atomically.
+func writeState(path string, checkpoint []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, checkpoint, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,76 @@
+// Command license is the customer and relay tool of the license network.
+//
+//	license ledger verify --server URL   audit the public ledger from outside
+//
+// Run `license VERB -h` for the flags of each verb.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// A verb is one command of the tool.
+type verb struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// verbs are the commands of license; each lives in its own file.
+var verbs = map[string]verb{
+	"ledger": {"audit the public ledger: 'license ledger verify --server URL'", runLedger},
+}
+
+// verbOrder is the order of the verbs in the usage text.
+var verbOrder = []string{"ledger"}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: license VERB [flags]")
+	fmt.Fprintln(w)
+	for _, name := range verbOrder {
+		fmt.Fprintf(w, "  %-10s %s\n", name, verbs[name].summary)
+	}
+}
+
+// usageError is a mistake on the command line (exit status 2).
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		return 0
+	}
+	v, ok := verbs[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "license: unknown verb %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	err := v.run(ctx, args[1:], stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(stderr, "license %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "license %s: %v\n", args[0], err)
+		return 1
+	}
+}
