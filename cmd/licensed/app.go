@@ -104,6 +104,15 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	// -- bitcoin wiring (issue 6) --
+	startBitcoin, err := m.openBitcoin(ctx, &deps)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err == nil {
+			startBitcoin()
+		}
+	}()
 	// -- admission wiring (issue 7) --
 	if err := m.openAdmission(ctx, &deps); err != nil {
 		return err

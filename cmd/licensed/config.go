@@ -106,6 +106,9 @@ type Config struct {
 	// "free" with a proof of work of that many bits (the free tier). Env
 	// LICENSED_FREE_DIFFICULTY.
 	FreeDifficulty int
+
+	// Bitcoin (issue 6): see BitcoinConfig in btcd.go.
+	Bitcoin BitcoinConfig
 }
 
 // register defines the flags of cfg on fs, with defaults from the environment.
@@ -139,6 +142,7 @@ func (cfg *Config) register(fs *flag.FlagSet, dev bool) {
 	fs.StringVar(&cfg.PublicURL, "public-url", env("LICENSED_PUBLIC_URL", ""), "the server's URL as customers reach it; default http://ADDR (env LICENSED_PUBLIC_URL)")
 	fs.DurationVar(&cfg.CardRetention, "card-retention", envDuration("LICENSED_CARD_RETENTION", payments.DefaultCardRetention), "how long a card order stays linked to its ledger entry (env LICENSED_CARD_RETENTION)")
 	fs.DurationVar(&cfg.BTCRetention, "btc-retention", envDuration("LICENSED_BTC_RETENTION", 0), "how long a Bitcoin order stays linked to its ledger entry (env LICENSED_BTC_RETENTION)")
+	cfg.Bitcoin.register(fs, dev)
 	fs.StringVar(&cfg.Network, "network", env("LICENSED_NETWORK", map[bool]string{true: "dev", false: "main"}[dev]), "network name, the first part of every admission scope (env LICENSED_NETWORK)")
 	fs.DurationVar(&cfg.ClockSkew, "clock-skew", envDuration("LICENSED_CLOCK_SKEW", 10*time.Minute), "how long around midnight UTC the neighbouring day's scope is accepted (env LICENSED_CLOCK_SKEW)")
 	fs.IntVar(&cfg.RingMin, "ring-min", int(envInt("LICENSED_RING_MIN", 16)), "smallest ring admitted, at least 11 (env LICENSED_RING_MIN)")
