@@ -57,6 +57,8 @@ type Ledger struct {
 	Ledger   *ledger.Ledger
 	Index    *ledger.Index
 	Verifier note.Verifier
+	// VerifierKey is Verifier's key, as clients pin it.
+	VerifierKey string
 	// Customers hold valid basic licenses among the decoys.
 	Customers []Customer
 	// Decoys are the other valid basic licenses' indices.
@@ -93,7 +95,7 @@ func New(t testing.TB, db *pgxpool.Pool, decoys int) *Ledger {
 
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	valid := issuer.Payload{Plan: Basic, NotBefore: today.AddDate(0, 0, -10), NotAfter: today.AddDate(0, 0, 30), DailyQuota: BasicQuota}
-	f := &Ledger{DB: db, Ledger: lg, Index: ledger.NewIndex(), Verifier: verifier, Special: map[string]uint64{}, Today: today}
+	f := &Ledger{DB: db, Ledger: lg, Index: ledger.NewIndex(), Verifier: verifier, VerifierKey: vkey, Special: map[string]uint64{}, Today: today}
 
 	type job struct {
 		acct    *issuer.Account

@@ -1,0 +1,192 @@
+// Package relay is the Go client of the license server for relays. A relay
+// either asks the server to admit each data block (Client.Admit,
+// Client.AdmitBatch), or verifies proofs itself (Local) against a Mirror of
+// the ledger, which it keeps in sync from the server's C2SP tiles under a
+// checkpoint it audits: signed by the pinned ledger key, and consistent with
+// every checkpoint the mirror saw before. Verifying locally needs no call to
+// the server per block, and tells the server nothing about the relay's
+// traffic.
+//
+// A Local relay runs exactly the checks of package ledger/admission, in the
+// same order, with the tags kept in memory (one relay process: tags are lost
+// at restart, and two relays do not share them). Two differences with the
+// server are inherent: the mirror knows revocations (they are ledger
+// entries) but not suspensions (kept by the server outside the ledger), so
+// it admits rings with suspended members; and it is only as current as its
+// last Sync.
+//
+//	c := &relay.Client{URL: "https://licenses.example"}
+//	res, err := c.Admit(ctx, req)               // ask the server
+//
+//	m, _ := relay.NewMirror(c, verifierKey)     // or verify locally
+//	_ = m.Sync(ctx)                             // and again every minute
+//	quotas, _ := c.Quotas(ctx)
+//	local, _ := relay.NewLocal(m, admission.Config{Network: "main", Quota: relay.QuotaFunc(quotas)})
+//	res, err = local.Admit(ctx, req)
+package relay
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/licensed/licensed/ledger/admission"
+)
+
+// Client calls the license server's public API.
+type Client struct {
+	// URL is the server's base URL, e.g. "https://licenses.example".
+	URL string
+	// HTTP is the client used (default: one with a 30 s timeout).
+	HTTP *http.Client
+}
+
+// Error is a refusal or a failure answered by the server: its HTTP status
+// and its {code, message}.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("relay: server answered %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+var defaultHTTP = &http.Client{Timeout: 30 * time.Second}
+
+func (c *Client) http() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return defaultHTTP
+}
+
+// do sends a request and decodes a 200 answer into out; any other answer is
+// an *Error.
+func (c *Client) do(ctx context.Context, method, path string, body any, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.URL, "/")+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("relay: couldn't read the answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		e := &Error{Status: resp.StatusCode}
+		if json.Unmarshal(b, e) != nil || e.Code == "" {
+			e.Code, e.Message = "http_"+fmt.Sprint(resp.StatusCode), http.StatusText(resp.StatusCode)
+		}
+		return e
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("relay: couldn't decode the answer of %s: %w", path, err)
+	}
+	return nil
+}
+
+// Admit asks the server to admit one proof. A refusal is an *Error whose
+// Code is the admission code (tag_used is status 409, rate_limited 429).
+func (c *Client) Admit(ctx context.Context, r *admission.Request) (*admission.Result, error) {
+	var res admission.Result
+	if err := c.do(ctx, http.MethodPost, "/v1/admit", r, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// AdmitBatch asks the server to decide up to admission.MaxBatch proofs at
+// once; it returns one result per proof, in order.
+func (c *Client) AdmitBatch(ctx context.Context, rs []*admission.Request) ([]admission.Result, error) {
+	var out admission.BatchResults
+	if err := c.do(ctx, http.MethodPost, "/v1/admit/batch", map[string]any{"proofs": rs}, &out); err != nil {
+		return nil, err
+	}
+	if len(out.Results) != len(rs) {
+		return nil, fmt.Errorf("relay: %d results for %d proofs", len(out.Results), len(rs))
+	}
+	return out.Results, nil
+}
+
+// ValidList is the answer of GET /v1/licenses/valid.
+type ValidList struct {
+	Plan    string   `json:"plan"`
+	At      string   `json:"at"`
+	Indices []uint64 `json:"indices"`
+}
+
+// Valid returns the server's list of valid licenses of plan, from which
+// clients pick decoys.
+func (c *Client) Valid(ctx context.Context, plan string) (*ValidList, error) {
+	var v ValidList
+	if err := c.do(ctx, http.MethodGet, "/v1/licenses/valid?plan="+url.QueryEscape(plan), nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Quotas returns the daily quota of every plan the server offers (GET
+// /v1/plans).
+func (c *Client) Quotas(ctx context.Context) (map[string]uint32, error) {
+	var out struct {
+		Plans []struct {
+			ID         string `json:"id"`
+			DailyQuota uint32 `json:"daily_quota"`
+		} `json:"plans"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/v1/plans", nil, &out); err != nil {
+		return nil, err
+	}
+	q := make(map[string]uint32, len(out.Plans))
+	for _, p := range out.Plans {
+		q[p.ID] = p.DailyQuota
+	}
+	return q, nil
+}
+
+// get fetches a raw document (checkpoint, tile).
+func (c *Client) get(ctx context.Context, path string, max int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.URL, "/")+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, &Error{Status: resp.StatusCode, Code: "http_" + fmt.Sprint(resp.StatusCode), Message: "couldn't fetch " + path}
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("relay: couldn't fetch %s: %w", path, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("relay: %s is larger than %d bytes", path, max)
+	}
+	return b, nil
+}
