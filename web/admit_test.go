@@ -368,4 +368,3 @@ func TestAdmitRateLimit(t *testing.T) {
 		t.Fatalf("statuses %v, want 400 400 429", codes)
 	}
 }
-
