@@ -69,7 +69,7 @@ func NewCard(cfg CardConfig) (*Card, error) {
 	}
 	bc := &stripe.BackendConfig{
 		HTTPClient:        cfg.HTTPClient,
-		LeveledLogger:     stripeLogger{cfg.Log},
+		LeveledLogger:     stripeLogger{},
 		MaxNetworkRetries: stripe.Int64(2),
 	}
 	if cfg.APIURL != "" {
@@ -351,14 +351,12 @@ func (s *Service) orderByPaymentIntent(ctx context.Context, tx pgx.Tx, pi *strip
 	return getOrder(ctx, tx, id, true)
 }
 
-// stripeLogger sends stripe-go's log lines to slog, as warnings at most.
-type stripeLogger struct{ log *slog.Logger }
+// stripeLogger silences stripe-go's own log lines: they quote Stripe's
+// answers, which can echo request parameters and credentials. Card logs a
+// summary of every failed call itself (type, code, HTTP status).
+type stripeLogger struct{}
 
-func (l stripeLogger) Debugf(format string, v ...any) {}
-func (l stripeLogger) Infof(format string, v ...any)  {}
-func (l stripeLogger) Warnf(format string, v ...any) {
-	l.log.Warn("stripe: " + fmt.Sprintf(format, v...))
-}
-func (l stripeLogger) Errorf(format string, v ...any) {
-	l.log.Warn("stripe: " + fmt.Sprintf(format, v...))
-}
+func (stripeLogger) Debugf(format string, v ...any) {}
+func (stripeLogger) Infof(format string, v ...any)  {}
+func (stripeLogger) Warnf(format string, v ...any)  {}
+func (stripeLogger) Errorf(format string, v ...any) {}

@@ -167,7 +167,7 @@ func (m *Main) openPayments(ctx context.Context, deps *web.Deps, led *ledger.Led
 		}
 		var secret [24]byte
 		rand.Read(secret[:])
-		cardCfg.SecretKey = "sk_test_licensed_dev"
+		cardCfg.SecretKey = "sk_test_licenseddev"
 		cardCfg.WebhookSecret = "whsec_dev_" + hex.EncodeToString(secret[:])
 		cardCfg.CheckoutURL = "/dev/checkout/{ORDER_ID}"
 		deps.DevCheckout = &web.DevCheckout{WebhookSecret: cardCfg.WebhookSecret}
