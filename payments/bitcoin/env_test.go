@@ -65,6 +65,7 @@ type envOptions struct {
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
+	t.Parallel() // each test has its own btcd and database
 	e := &env{t: t, db: pgtest.Pool(t)}
 	e.node = btcdtest.Start(t, btcdtest.Options{Net: o.net})
 	skey, _, err := note.GenerateKey(rand.Reader, "test.example/ledger")
@@ -72,10 +73,6 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	signer, _ := note.NewSigner(skey)
-	plans, err := payments.ParsePlans([]byte(payments.SamplePlans))
-	if err != nil {
-		t.Fatal(err)
-	}
 	acct, err := bitcoin.ParseAccount(btcdtest.TestKeys().AccountTpub, e.node.Params())
 	if err != nil {
 		t.Fatal(err)
@@ -91,13 +88,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	minter := issuer.NewMinter(nil)
-	e.svc, err = payments.New(e.db, payments.Config{
-		Plans: plans, Methods: []payments.Method{e.btc}, Minter: minter, ParseAddress: minter.CheckAddress,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.svc = e.newService(e.btc)
 	e.btc.SetOrders(e.svc)
 	e.ledger = ledger.New(e.db, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, OnSequenced: e.svc.OnSequenced})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -107,6 +98,23 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.startWatcher()
 	t.Cleanup(e.stopWatcher)
 	return e
+}
+
+// newService returns a payments service on e's database offering btc.
+func (e *env) newService(btc *bitcoin.Bitcoin) *payments.Service {
+	e.t.Helper()
+	plans, err := payments.ParsePlans([]byte(payments.SamplePlans))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	minter := issuer.NewMinter(nil)
+	svc, err := payments.New(e.db, payments.Config{
+		Plans: plans, Methods: []payments.Method{btc}, Minter: minter, ParseAddress: minter.CheckAddress,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return svc
 }
 
 // startWatcher runs the current Bitcoin method's watcher and waits until it

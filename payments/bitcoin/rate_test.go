@@ -120,3 +120,19 @@ func TestTickerRateCachesAndFails(t *testing.T) {
 		t.Fatal("unknown currency priced")
 	}
 }
+
+func FuzzParseStaticRate(f *testing.F) {
+	f.Add("usd=50000.5, EUR=46000")
+	f.Add("usd=1e3")
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseStaticRate(s)
+		if err != nil {
+			return
+		}
+		for cur, v := range r {
+			if v <= 0 {
+				t.Fatalf("%s priced %d", cur, v)
+			}
+		}
+	})
+}

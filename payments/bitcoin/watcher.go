@@ -526,14 +526,103 @@ func (w *watch) checkDropped(ctx context.Context, ids []string) error {
 	return nil
 }
 
+// recentBlocks is how many processed blocks are rescanned when invoices made
+// by another process appear.
+const recentBlocks = 6
+
+// rescanRecent rescans the last n processed blocks for payments to watched
+// addresses and records them (idempotent: payments are keyed by outpoint).
+func (w *watch) rescanRecent(ctx context.Context, n int) error {
+	rows, err := w.db.Query(ctx, `select height, hash from btc_blocks order by height desc limit $1`, n)
+	if err != nil {
+		return err
+	}
+	type blk struct {
+		height int32
+		hash   string
+	}
+	blocks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (blk, error) {
+		var b blk
+		return b, r.Scan(&b.height, &b.hash)
+	})
+	if err != nil || len(blocks) == 0 {
+		return err
+	}
+	hashes := make([]chainhash.Hash, 0, len(blocks))
+	heights := map[string]int32{}
+	for i := len(blocks) - 1; i >= 0; i-- {
+		h, err := chainhash.NewHashFromStr(blocks[i].hash)
+		if err != nil {
+			return err
+		}
+		hashes = append(hashes, *h)
+		heights[blocks[i].hash] = blocks[i].height
+	}
+	found, err := w.rpc.RescanBlocks(hashes)
+	if err != nil {
+		return err // a reorg under way: the next catch-up handles it
+	}
+	var outs []output
+	var at []string
+	for _, b := range found {
+		for _, h := range b.Transactions {
+			raw, err := decodeHex(h)
+			if err != nil {
+				return err
+			}
+			tx, err := decodeTx(raw)
+			if err != nil {
+				return err
+			}
+			for _, o := range w.matchTx(tx) {
+				outs = append(outs, o)
+				at = append(at, b.Hash)
+			}
+		}
+	}
+	if len(outs) == 0 {
+		return nil
+	}
+	now := w.cfg.Now()
+	return pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
+		var tip int32
+		if err := tx.QueryRow(ctx, `select height from btc_chain for update`).Scan(&tip); err != nil {
+			return err
+		}
+		var ids []string
+		for i, o := range outs {
+			if _, err := tx.Exec(ctx, `insert into btc_payments (outpoint, order_id, amount_sats, seen_at, block_hash, block_height)
+				values ($1, $2, $3, $4, $5, $6) on conflict (outpoint) do nothing`,
+				o.outpoint, o.orderID, o.sats, now, at[i], heights[at[i]]); err != nil {
+				return err
+			}
+			ids = append(ids, o.orderID)
+		}
+		return w.evaluate(ctx, tx, dedupe(ids), tip, "rescan of recent blocks")
+	})
+}
+
 // tick picks up invoices made by other processes, notices dropped
 // transactions and expires unpaid invoices.
 func (w *watch) tick(ctx context.Context) error {
+	w.mu.Lock()
+	before := len(w.watched)
+	w.mu.Unlock()
 	if err := w.loadAddresses(ctx, false); err != nil {
 		return err
 	}
+	w.mu.Lock()
+	fromDB := len(w.watched) > before
+	w.mu.Unlock()
 	if err := w.addFresh(); err != nil {
 		return err
+	}
+	if fromDB {
+		// Invoices another process made may have been paid in blocks this
+		// watcher processed before it knew their addresses.
+		if err := w.rescanRecent(ctx, recentBlocks); err != nil {
+			return err
+		}
 	}
 	if err := w.checkDropped(ctx, nil); err != nil {
 		return err

@@ -231,3 +231,24 @@ func TestInvoiceNotFound(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// TestInvoiceFromAnotherProcess makes the invoice through a second server
+// process's method (no watcher of its own) and pays it at once: the one
+// watcher must still see the payment, even if the block came before it
+// loaded the new address.
+func TestInvoiceFromAnotherProcess(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	btc2, err := bitcoin.New(e.db, e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc2 := e.newService(btc2)
+	btc2.SetOrders(svc2)
+	o, inv, err := svc2.CreateOrder(context.Background(), "basic-30d", newAddress(t), "btc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pay(inv, planPrice)
+	e.node.MustMine(1)
+	e.waitOrder(o.ID, payments.StateSettled, 0)
+}
