@@ -1,5 +1,10 @@
 // Command license is the customer and relay tool of the license network.
 //
+//	license account new|show|address    the account file (keys, licenses found)
+//	license scan                         find your licenses on the ledger
+//	license list                         the licenses found, with their state
+//	license prove --scope S --message HEX  a ring proof for a relay
+//	license admit PROOF.json             send a proof to the admission endpoint
 //	license ledger verify --server URL   audit the public ledger from outside
 //
 // Run `license VERB -h` for the flags of each verb.
@@ -31,10 +36,16 @@ type verb struct {
 // verbs are the commands of license; each lives in its own file.
 var verbs = map[string]verb{
 	"ledger": {"audit the public ledger: 'license ledger verify --server URL'", runLedger},
+	// The account verbs (issue 7) read standard input: see inputVerbs.
+	"account": {"make, restore or show the account: 'license account new|show|address'", nil},
+	"scan":    {"find your licenses on the ledger, checked against its signed checkpoint", nil},
+	"list":    {"list the licenses found, with their state", nil},
+	"prove":   {"make a ring proof: 'license prove --scope S --message HEX [--ring 16]'", nil},
+	"admit":   {"send a proof to the server's admission endpoint: 'license admit PROOF.json'", nil},
 }
 
 // verbOrder is the order of the verbs in the usage text.
-var verbOrder = []string{"ledger"}
+var verbOrder = []string{"account", "scan", "list", "prove", "admit", "ledger"}
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: license VERB [flags]")
@@ -50,6 +61,11 @@ type usageError string
 func (e usageError) Error() string { return string(e) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runWithInput(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// runWithInput is run with the standard input given (tests pass their own).
+func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		return 0
@@ -60,7 +76,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
-	err := v.run(ctx, args[1:], stdout, stderr)
+	var err error
+	if in, ok := inputVerbs[args[0]]; ok {
+		err = in(ctx, args[1:], stdin, stdout, stderr)
+	} else {
+		err = v.run(ctx, args[1:], stdout, stderr)
+	}
 	switch {
 	case err == nil:
 		return 0

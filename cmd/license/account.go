@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/licensed/licensed/issuer"
+	"github.com/licensed/licensed/issuer/wallet"
+)
+
+const accountAbout = `
+Manage the account file: the secret keys of your license address, the licenses
+found on the ledger and the proofs already made, encrypted with a passphrase.
+
+  license account new [--restore]   make an account (or restore one from its seed phrase)
+  license account show              show the address, the ledger state and the licenses held
+  license account address           print the license address only (give it to the shop)
+`
+
+// runAccount dispatches account new | show | address.
+func runAccount(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintf(stdout, "usage: license account new|show|address [flags]\n%s\nRun 'license account VERB --help' for the flags of each.\n", accountAbout)
+		if len(args) == 0 {
+			return usageError("name a verb: new, show or address.")
+		}
+		return nil
+	}
+	switch args[0] {
+	case "new":
+		return runAccountNew(ctx, args[1:], stdin, stdout, stderr)
+	case "show":
+		return runAccountShow(ctx, args[1:], stdin, stdout, stderr)
+	case "address":
+		return runAccountAddress(ctx, args[1:], stdin, stdout, stderr)
+	}
+	return usageError(fmt.Sprintf("unknown verb %q: use new, show or address.", args[0]))
+}
+
+func runAccountNew(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var g accountFlags
+	var restore bool
+	_, err := parseVerbFlags("license account new", "[--restore] [flags]", `
+Make a new account and write it, encrypted with a passphrase, to the account
+file. It prints the license address, to give to the shop when you buy a
+license, and the seed phrase: 24 words that restore the account on any
+machine. Write the phrase down now; it is not shown again.
+
+With --restore, the account is restored from a seed phrase, read from the
+terminal or from the first line of standard input.`, args, stderr, func(fs *flag.FlagSet) {
+		g.define(fs)
+		fs.BoolVar(&restore, "restore", false, "restore the account from its seed phrase instead of making a new one")
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(g.account); err == nil {
+		return sayf("an account file already exists at %s; it was left as it is (use --account to write another).", g.account)
+	}
+	var acct *issuer.Account
+	if restore {
+		var phrase string
+		if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			// The phrase is the whole secret: do not echo it.
+			fmt.Fprint(stderr, "Seed phrase (24 words, not shown): ")
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(stderr)
+			if err != nil {
+				return sayf("couldn't read the seed phrase from the terminal.")
+			}
+			phrase = string(b)
+		} else if phrase, err = readInputLine(stdin); err != nil {
+			return sayf("no seed phrase: type it, or give it on the first line of standard input.")
+		}
+		acct, err = issuer.NewAccountFromSeedPhrase(phrase)
+		if err != nil {
+			msg := strings.TrimPrefix(rootCause(err), "issuer: ")
+			return sayf("the seed phrase is not valid (%s); check every word.", msg)
+		}
+	} else {
+		acct, err = issuer.NewAccount(rand.Reader)
+		if err != nil {
+			return sayf("couldn't read randomness from the system (%s).", rootCause(err))
+		}
+	}
+	pass, err := g.passphrase(stdin, stderr, true)
+	if err != nil {
+		return err
+	}
+	k, err := wallet.DeriveKey(pass, wallet.DefaultParams)
+	clear(pass)
+	if err != nil {
+		return sayf("couldn't derive a key from the passphrase (%s).", rootCause(err))
+	}
+	c := wallet.New(acct)
+	if err := k.Create(g.account, c); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return sayf("an account file already exists at %s; it was left as it is.", g.account)
+		}
+		return sayf("couldn't write the account file %s (%s).", g.account, rootCause(err))
+	}
+	fmt.Fprintf(stdout, "License address:\n%s\n\n", acct.Address())
+	if restore {
+		fmt.Fprintf(stdout, "Restored the account into %s. Run 'license scan' to find its licenses again.\n", g.account)
+		return nil
+	}
+	fmt.Fprintf(stdout, "Seed phrase (write it down now, it is shown only once; anyone who has it can use your licenses):\n%s\n\n", acct.SeedPhrase())
+	fmt.Fprintf(stdout, "Wrote the encrypted account to %s.\n", g.account)
+	return nil
+}
+
+func runAccountShow(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var g accountFlags
+	var phrase bool
+	_, err := parseVerbFlags("license account show", "[--seed-phrase] [flags]", `
+Show the account's license address, the pinned ledger key, how far the ledger
+was scanned and how many licenses were found. With --seed-phrase, also print
+the seed phrase (for a new backup).`, args, stderr, func(fs *flag.FlagSet) {
+		g.define(fs)
+		fs.BoolVar(&phrase, "seed-phrase", false, "also print the seed phrase")
+	})
+	if err != nil {
+		return err
+	}
+	c, _, unlock, err := g.openAccount(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	unlock()
+	acct, err := c.Account()
+	if err != nil {
+		return sayf("the account file holds an invalid seed; restore it from the seed phrase.")
+	}
+	fmt.Fprintf(stdout, "address:     %s\n", acct.Address())
+	key := c.Ledger.Key
+	if key == "" {
+		key = "(none yet: pinned by the first scan)"
+	}
+	fmt.Fprintf(stdout, "ledger key:  %s\n", key)
+	fmt.Fprintf(stdout, "checkpoint:  %d entries\n", c.Ledger.Size)
+	fmt.Fprintf(stdout, "scanned:     %d entries\n", c.Ledger.Scanned)
+	fmt.Fprintf(stdout, "licenses:    %d\n", len(c.Licenses))
+	if phrase {
+		fmt.Fprintf(stdout, "seed phrase: %s\n", acct.SeedPhrase())
+	}
+	return nil
+}
+
+func runAccountAddress(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var g accountFlags
+	_, err := parseVerbFlags("license account address", "[flags]", `
+Print the account's license address, the text you give the shop when you buy
+a license. It is public: it lets the issuer mint licenses to you, and does not
+let anyone find them.`, args, stderr, g.define)
+	if err != nil {
+		return err
+	}
+	c, _, unlock, err := g.openAccount(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	unlock()
+	acct, err := c.Account()
+	if err != nil {
+		return sayf("the account file holds an invalid seed; restore it from the seed phrase.")
+	}
+	fmt.Fprintln(stdout, acct.Address())
+	return nil
+}

@@ -1,0 +1,462 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gtank/ristretto255"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/licensed/licensed/issuer"
+	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/ringverify"
+	"github.com/licensed/licensed/web"
+)
+
+// testServer is the real server (web.New over the real ledger, index and
+// admission service) on a loopback port, with a sequencer running.
+type testServer struct {
+	url      string
+	vkey     string
+	pool     *pgxpool.Pool
+	ledger   *ledger.Ledger
+	index    *ledger.Index
+	admitted func() int64
+}
+
+const testPlan, testQuota = "basic", 3
+
+func startServer(t testing.TB) *testServer {
+	t.Helper()
+	skey, _, err := note.GenerateKey(rand.Reader, "dev.license.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startServerWithKey(t, skey)
+}
+
+// startServerWithKey starts a server on a fresh database whose ledger signs
+// with skey: two of them make two different ledgers under one key, which is
+// what a server showing a forked ledger looks like from outside.
+func startServerWithKey(t testing.TB, skey string) *testServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pool := pgtest.Pool(t)
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	led := ledger.New(pool, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, Log: log})
+	index := ledger.NewIndex()
+	store := ledger.NewPostgresStore(pool)
+	svc, err := admission.New(index, admission.NewPostgresTags(pool), admission.Config{
+		Network: "dev",
+		Quota: func(plan string) (uint32, bool) {
+			return testQuota, plan == testPlan
+		},
+		Log: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey := verifierKey(t, skey)
+	srv := web.New(web.Config{}, web.Deps{DB: pool, Ledger: &web.LedgerDeps{Store: store, VerifierKey: vkey}, Admission: svc}, log)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); led.RunSequencer(ctx) }()
+	go func() { defer wg.Done(); index.Follow(ctx, store, 20*time.Millisecond, log) }()
+	go func() { defer wg.Done(); srv.Serve(ctx, l) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return &testServer{url: "http://" + l.Addr().String(), vkey: vkey, pool: pool, ledger: led, index: index,
+		admitted: func() int64 { return svc.Outcomes()["admitted"] }}
+}
+
+// mint appends a license of testPlan valid today for each address, at
+// once (they share rounds), and returns their indexes in order.
+func (s *testServer) mint(t *testing.T, addrs []issuer.Address) []uint64 {
+	t.Helper()
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	out := make([]uint64, len(addrs))
+	errs := make([]error, len(addrs))
+	var wg sync.WaitGroup
+	for i, addr := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var receipt [issuer.ReceiptSize]byte
+			rand.Read(receipt[:])
+			p := issuer.Payload{Plan: testPlan, NotBefore: today.AddDate(0, 0, -1), NotAfter: today.AddDate(0, 0, 30), DailyQuota: testQuota, Receipt: receipt}
+			o, err := issuer.Mint(rand.Reader, addr, p)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			out[i], errs[i] = s.ledger.Append(t.Context(), &ledger.LicenseEntry{
+				Plan: p.Plan, NotBefore: p.NotBefore, NotAfter: p.NotAfter, R: o.R, P: o.P, ViewTag: o.ViewTag, Sealed: o.Sealed,
+			})
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.waitIndex(t)
+	return out
+}
+
+// waitIndex waits until the server's license index has caught up with the
+// ledger, so the valid list includes everything appended.
+func (s *testServer) waitIndex(t testing.TB) {
+	t.Helper()
+	cp, err := s.ledger.Store().Latest(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.index.Size() < uint64(cp.Size) {
+		if time.Now().After(deadline) {
+			t.Fatalf("index stuck at %d of %d", s.index.Size(), cp.Size)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func randomAddresses(t testing.TB, n int) []issuer.Address {
+	out := make([]issuer.Address, n)
+	for i := range out {
+		a, err := issuer.NewAccount(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = a.Address()
+	}
+	return out
+}
+
+// TestEndToEnd drives the real license verbs against the real server: a
+// customer makes an account, a license is minted to it among many decoys,
+// scan finds exactly it (and resumes), prove makes a ring proof that verifies
+// against the ledger keys, and admit has it admitted.
+func TestEndToEnd(t *testing.T) {
+	srv := startServer(t)
+	useAccount(t)
+	t.Setenv(envLicenseServer, srv.url)
+	t.Setenv(envLicenseLedgerKey, srv.vkey)
+
+	code, _, errs := runLicense(t, "", "account", "new")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	code, out, errs := runLicense(t, "", "account", "address")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	addr, err := issuer.ParseAddress(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// 40 decoys, ours in the middle.
+	addrs := randomAddresses(t, 40)
+	addrs = append(addrs[:20], append([]issuer.Address{addr}, addrs[20:]...)...)
+	idx := srv.mint(t, addrs)
+	own := idx[20]
+
+	code, out, errs = runLicense(t, "", "scan", "--quiet")
+	if code != 0 {
+		t.Fatalf("scan: %s", errs)
+	}
+	if !strings.Contains(out, "Scanned 41 new ledger entries") || !strings.Contains(out, "1 new license(s) found") {
+		t.Fatalf("scan: %q", out)
+	}
+	code, out, _ = runLicense(t, "", "list")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("\n%d ", own)) || strings.Count(out, "\n") != 2 || !strings.Contains(out, "valid") {
+		t.Fatalf("list does not show exactly license %d: %q", own, out)
+	}
+	// Nothing new: the scan resumes at the end.
+	code, out, errs = runLicense(t, "", "scan", "--quiet")
+	if code != 0 || !strings.Contains(out, "Scanned 0 new ledger entries (41 in all): 0 new") {
+		t.Fatalf("second scan: %d %q %s", code, out, errs)
+	}
+
+	// Across a tile boundary: 250 more decoys and a second license.
+	more := randomAddresses(t, 250)
+	more = append(more, addr)
+	idx2 := srv.mint(t, more)
+	code, out, errs = runLicense(t, "", "scan", "--quiet")
+	if code != 0 || !strings.Contains(out, "Scanned 251 new ledger entries (292 in all): 1 new") {
+		t.Fatalf("third scan: %d %q %s", code, out, errs)
+	}
+	code, out, _ = runLicense(t, "", "list")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("\n%d ", idx2[250])) {
+		t.Fatalf("list misses the second license %d: %q", idx2[250], out)
+	}
+
+	// Prove and admit.
+	scope := "dev/" + time.Now().UTC().Format(time.DateOnly)
+	dir := t.TempDir()
+	proofs := make([]string, 0, 2*testQuota)
+	for i := range 2 * testQuota {
+		msg := hex.EncodeToString([]byte(fmt.Sprintf("data block %d", i)))
+		file := filepath.Join(dir, fmt.Sprintf("proof%d.json", i))
+		code, _, errs = runLicense(t, "", "prove", "--scope", scope, "--message", msg, "--out", file)
+		if code != 0 {
+			t.Fatalf("prove %d: %s", i, errs)
+		}
+		proofs = append(proofs, file)
+		var req admitRequest
+		b, _ := os.ReadFile(file)
+		if err := json.Unmarshal(b, &req); err != nil {
+			t.Fatal(err)
+		}
+		// Two licenses with quota 3: counters 0, 0, 1, 1, 2, 2.
+		if req.Counter != uint32(i/2) || len(req.Ring) != ringverify.DefaultRingSize {
+			t.Fatalf("proof %d: counter %d, ring %d", i, req.Counter, len(req.Ring))
+		}
+		verifyWithLedgerKeys(t, srv, &req)
+	}
+	code, _, errs = runLicense(t, "", "prove", "--scope", scope, "--message", "00")
+	if code != 1 || !strings.Contains(errs, "whole daily quota") {
+		t.Fatalf("prove past the quota: %d %s", code, errs)
+	}
+	for i, file := range proofs {
+		code, out, errs = runLicense(t, "", "admit", file)
+		if code != 0 || !strings.Contains(out, `"admitted":true`) || !strings.Contains(out, `"plan":"basic"`) {
+			t.Fatalf("admit %d: %d %q %s", i, code, out, errs)
+		}
+	}
+	// A retry of the same proof is admitted again; a proof reusing a tag
+	// for another message is refused, and so is a tampered one.
+	if code, _, errs = runLicense(t, "", "admit", proofs[0]); code != 0 {
+		t.Fatalf("retry: %s", errs)
+	}
+	var req admitRequest
+	b, _ := os.ReadFile(proofs[0])
+	json.Unmarshal(b, &req)
+	req.Message = []byte("another block")
+	bad := filepath.Join(dir, "bad.json")
+	b, _ = json.Marshal(req)
+	os.WriteFile(bad, b, 0o600)
+	code, _, errs = runLicense(t, "", "admit", bad)
+	if code != 1 || !strings.Contains(errs, "refused") {
+		t.Fatalf("tampered proof: %d %s", code, errs)
+	}
+	oneSentence(t, errs)
+}
+
+// verifyWithLedgerKeys checks a proof with ringverify.Verify against the
+// keys the server's index holds for its ring.
+func verifyWithLedgerKeys(t *testing.T, srv *testServer, req *admitRequest) {
+	t.Helper()
+	keys := make([]*ristretto255.Element, len(req.Ring))
+	for i, idx := range req.Ring {
+		m, err := srv.index.Member(idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Plan != testPlan {
+			t.Fatalf("ring member %d of plan %q", idx, m.Plan)
+		}
+		keys[i], err = ristretto255.NewIdentityElement().SetCanonicalBytes(m.Key[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := ringverify.ParseProof(append(append([]byte{}, req.Tag...), req.Signature...), len(req.Ring))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ringverify.Verify(keys, req.Scope, req.Counter, req.Message, p); err != nil {
+		t.Fatalf("proof does not verify against the ledger keys: %v", err)
+	}
+}
+
+// verifierKey returns the verifier key of a note signer key.
+func verifierKey(t testing.TB, skey string) string {
+	t.Helper()
+	// PRIVATE+KEY+<name>+<hash>+<key>: the verifier key is
+	// <name>+<hash>+<base64(alg ‖ public key)>.
+	rest, ok := strings.CutPrefix(skey, "PRIVATE+KEY+")
+	parts := strings.SplitN(rest, "+", 3) // the base64 key may hold '+'
+	if !ok || len(parts) != 3 {
+		t.Fatalf("unexpected signer key format")
+	}
+	parts = append([]string{"PRIVATE", "KEY"}, parts...)
+	priv, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(priv) != 1+ed25519.SeedSize {
+		t.Fatal("unexpected signer key encoding")
+	}
+	pub := ed25519.NewKeyFromSeed(priv[1:]).Public().(ed25519.PublicKey)
+	vkey := parts[2] + "+" + parts[3] + "+" + base64.StdEncoding.EncodeToString(append([]byte{priv[0]}, pub...))
+	if _, err := note.NewVerifier(vkey); err != nil {
+		t.Fatal(err)
+	}
+	return vkey
+}
+
+// TestLedgerAudit checks that scan trusts the ledger only under the pinned
+// key and only if each checkpoint extends the last one seen: a wrong key, a
+// ledger that shrank and a forked ledger under the right key are refused.
+func TestLedgerAudit(t *testing.T) {
+	skey, _, err := note.GenerateKey(rand.Reader, "dev.license.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startServerWithKey(t, skey)
+	fork := startServerWithKey(t, skey) // same key, other entries
+	_, otherKey, _ := note.GenerateKey(rand.Reader, "dev.license.test")
+	useAccount(t)
+	t.Setenv(envLicenseServer, srv.url)
+	if code, _, errs := runLicense(t, "", "account", "new"); code != 0 {
+		t.Fatal(errs)
+	}
+	srv.mint(t, randomAddresses(t, 5))
+	fork.mint(t, randomAddresses(t, 3))
+
+	steps := []struct {
+		name   string
+		args   []string
+		code   int
+		output string
+	}{
+		{"no key", []string{"scan", "--quiet"}, 1, "no ledger key"},
+		{"wrong key", []string{"scan", "--quiet", "--ledger-key", otherKey}, 1, "not signed by the pinned ledger key"},
+		{"right key pins it", []string{"scan", "--quiet", "--ledger-key", srv.vkey}, 0, "Scanned 5 new ledger entries"},
+		{"pinned key is used", []string{"scan", "--quiet"}, 0, "Scanned 0 new"},
+		{"another key is refused", []string{"scan", "--quiet", "--ledger-key", otherKey}, 1, "differs from the key pinned"},
+		{"shrunk ledger", []string{"scan", "--quiet", "--server", fork.url}, 1, "shrank from 5 entries to 3"},
+		{"forked ledger", []string{"scan", "--quiet", "--server", fork.url}, 1, "not consistent"},
+		{"the real one still works", []string{"scan", "--quiet"}, 0, "Scanned 0 new"},
+	}
+	for _, st := range steps {
+		if st.name == "forked ledger" {
+			fork.mint(t, randomAddresses(t, 4)) // 7 entries, not extending the 5 seen
+		}
+		code, out, errs := runLicense(t, "", st.args...)
+		if code != st.code || !strings.Contains(out+errs, st.output) {
+			t.Fatalf("%s: exit %d, %q %q; want %d and %q", st.name, code, out, errs, st.code, st.output)
+		}
+		if code == 1 {
+			oneSentence(t, errs)
+		}
+	}
+}
+
+// TestPoWMatchesServer checks the client's proof-of-work hash against the
+// server's.
+func TestPoWMatchesServer(t *testing.T) {
+	msg, tag := []byte("block"), bytes.Repeat([]byte{9}, 32)
+	nonce := []byte{1, 2, 3, 4, 5, 6, 7, 8}
+	if powHash(msg, tag, 1763776000, nonce) != admission.PoWHash(msg, tag, 1763776000, nonce) {
+		t.Fatal("client and server compute different proof-of-work hashes")
+	}
+	p, err := solvePoW(t.Context(), msg, tag, 1763776000, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if admission.LeadingZeroBits(admission.PoWHash(msg, tag, p.Timestamp, p.Nonce)) < 10 {
+		t.Fatal("the server does not accept the client's proof of work")
+	}
+}
+
+// enqueueDecoys puts n licenses to random addresses on the ledger in one
+// transaction (one or a few rounds) and waits until they are sequenced.
+func (s *testServer) enqueueDecoys(tb testing.TB, pool *pgxpool.Pool, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	acct, _ := issuer.NewAccount(rand.Reader)
+	addr := acct.Address()
+	before, err := s.ledger.Store().Latest(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		for i := range n {
+			p := issuer.Payload{Plan: testPlan, NotBefore: today, NotAfter: today.AddDate(0, 0, 30), DailyQuota: testQuota}
+			o, err := issuer.Mint(rand.Reader, addr, p)
+			if err != nil {
+				return err
+			}
+			e := &ledger.LicenseEntry{Plan: p.Plan, NotBefore: p.NotBefore, NotAfter: p.NotAfter, R: o.R, P: o.P, ViewTag: o.ViewTag, Sealed: o.Sealed}
+			if _, err := ledger.Enqueue(ctx, tx, fmt.Sprintf("bench:%d:%d", before.Size, i), e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		cp, err := s.ledger.Store().Latest(ctx)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if cp.Size >= before.Size+int64(n) {
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("ledger stuck at %d", cp.Size)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// BenchmarkScan measures a full scan through the real server: fetching and
+// verifying entry and hash tiles, and trying every entry with the view key.
+// It reports entries/s; the account file's key derivation is not timed.
+func BenchmarkScan(b *testing.B) {
+	for _, n := range []int{20000} {
+		b.Run(fmt.Sprint("entries=", n), func(b *testing.B) {
+			srv := startServer(b)
+			srv.enqueueDecoys(b, srv.pool, n)
+			useAccount(b)
+			b.Setenv(envLicenseServer, srv.url)
+			b.Setenv(envLicenseLedgerKey, srv.vkey)
+			b.ResetTimer()
+			var scanned time.Duration
+			for i := range b.N {
+				b.StopTimer()
+				b.Setenv(envLicenseAccount, filepath.Join(b.TempDir(), fmt.Sprint("account", i)))
+				if code, _, errs := runLicense(b, "", "account", "new"); code != 0 {
+					b.Fatal(errs)
+				}
+				b.StartTimer()
+				start := time.Now()
+				code, out, errs := runLicense(b, "", "scan", "--quiet")
+				scanned += time.Since(start)
+				if code != 0 || !strings.Contains(out, fmt.Sprintf("Scanned %d new", n)) {
+					b.Fatalf("scan: %q %s", out, errs)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/scanned.Seconds(), "entries/s")
+		})
+	}
+}

@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"math/bits"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gtank/ristretto255"
+
+	"github.com/licensed/licensed/issuer/wallet"
+	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ringverify"
+)
+
+// admitRequest is the body of POST /v1/admit. Binary fields are standard
+// base64 with padding (encoding/json's []byte).
+type admitRequest struct {
+	Scope     string    `json:"scope"`
+	Counter   uint32    `json:"counter"`
+	Message   []byte    `json:"message"`
+	Ring      []uint64  `json:"ring,omitempty"`
+	Tag       []byte    `json:"tag,omitempty"`
+	Signature []byte    `json:"signature,omitempty"`
+	PoW       *powStamp `json:"pow,omitempty"`
+}
+
+// powStamp is the optional proof of work of an admission request.
+type powStamp struct {
+	Timestamp int64  `json:"timestamp"`
+	Nonce     []byte `json:"nonce"`
+}
+
+// validList is the answer of GET /v1/licenses/valid.
+type validList struct {
+	Plan    string   `json:"plan"`
+	At      string   `json:"at"`
+	Indices []uint64 `json:"indices"`
+}
+
+// maxMessage is the longest message the admission endpoint takes.
+const maxMessage = 1024
+
+// powLabel prefixes the proof-of-work hash.
+const powLabel = "lic/v1/pow"
+
+// powHash is SHA-256("lic/v1/pow" ‖ u16be(len(message)) ‖ message ‖ tag ‖
+// u64be(timestamp) ‖ nonce).
+func powHash(message, tag []byte, timestamp int64, nonce []byte) [sha256.Size]byte {
+	h := sha256.New()
+	h.Write([]byte(powLabel))
+	h.Write(binary.BigEndian.AppendUint16(nil, uint16(len(message))))
+	h.Write(message)
+	h.Write(tag)
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(timestamp)))
+	h.Write(nonce)
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// leadingZeroBits counts the leading zero bits of h.
+func leadingZeroBits(h []byte) int {
+	n := 0
+	for _, b := range h {
+		if b != 0 {
+			return n + bits.LeadingZeros8(b)
+		}
+		n += 8
+	}
+	return n
+}
+
+// solvePoW finds a nonce whose hash has at least difficulty leading zero
+// bits, starting from a random nonce.
+func solvePoW(ctx context.Context, message, tag []byte, timestamp int64, difficulty int) (*powStamp, error) {
+	var start [8]byte
+	if _, err := rand.Read(start[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint64(start[:])
+	nonce := make([]byte, 8)
+	for i := 0; ; i++ {
+		if i%(1<<16) == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		binary.BigEndian.PutUint64(nonce, n)
+		h := powHash(message, tag, timestamp, nonce)
+		if leadingZeroBits(h[:]) >= difficulty {
+			return &powStamp{Timestamp: timestamp, Nonce: nonce}, nil
+		}
+		n++
+	}
+}
+
+// pickRing returns a ring of size n holding own at a uniformly random
+// position and n−1 decoys drawn uniformly without replacement from valid
+// (which may contain own, and must be free of duplicates), using rnd.
+func pickRing(rnd io.Reader, valid []uint64, own uint64, n int) (ring []uint64, pi int, err error) {
+	pool := make([]uint64, 0, len(valid))
+	for _, v := range valid {
+		if v != own {
+			pool = append(pool, v)
+		}
+	}
+	if len(pool) < n-1 {
+		return nil, 0, fmt.Errorf("only %d other valid licenses", len(pool))
+	}
+	// Partial Fisher–Yates: the first n−1 slots become a uniform sample.
+	for i := 0; i < n-1; i++ {
+		j, err := randIntn(rnd, len(pool)-i)
+		if err != nil {
+			return nil, 0, err
+		}
+		pool[i], pool[i+j] = pool[i+j], pool[i]
+	}
+	pi, err = randIntn(rnd, n)
+	if err != nil {
+		return nil, 0, err
+	}
+	ring = make([]uint64, 0, n)
+	ring = append(ring, pool[:pi]...)
+	ring = append(ring, own)
+	ring = append(ring, pool[pi:n-1]...)
+	return ring, pi, nil
+}
+
+// randIntn returns a uniform integer in [0, n) from rnd.
+func randIntn(rnd io.Reader, n int) (int, error) {
+	v, err := rand.Int(rnd, big.NewInt(int64(n)))
+	if err != nil {
+		return 0, err
+	}
+	return int(v.Int64()), nil
+}
+
+// chooseLicense returns the license to prove with: valid at now, not
+// revoked, of plan (if set), with a counter left in scope; the one with the
+// most counters left, then the lowest index.
+func chooseLicense(c *wallet.Contents, plan, scope string, now time.Time) (*wallet.License, error) {
+	var best *wallet.License
+	var bestLeft int64
+	var sawPlan, sawValid bool
+	for i := range c.Licenses {
+		l := &c.Licenses[i]
+		if plan != "" && l.Plan != plan {
+			continue
+		}
+		sawPlan = true
+		if licenseState(l, now) != "valid" {
+			continue
+		}
+		sawValid = true
+		left := int64(l.DailyQuota) - int64(c.NextCounter(l.Index, scope))
+		if left > bestLeft {
+			best, bestLeft = l, left
+		}
+	}
+	switch {
+	case best != nil:
+		return best, nil
+	case len(c.Licenses) == 0:
+		return nil, sayf("the account holds no license; buy one, then run 'license scan'.")
+	case !sawPlan:
+		return nil, sayf("the account holds no license of plan %q; see 'license list'.", plan)
+	case !sawValid:
+		return nil, sayf("none of the account's licenses is valid now (expired, not yet valid or revoked); see 'license list'.")
+	}
+	return nil, sayf("every valid license of the account has used its whole daily quota in scope %q; wait for the next day's scope.", scope)
+}
+
+// scopeDay returns the UTC day of a scope "<network>/<YYYY-MM-DD>".
+func scopeDay(scope string) (time.Time, bool) {
+	i := strings.LastIndexByte(scope, '/')
+	if i < 1 {
+		return time.Time{}, false
+	}
+	d, err := time.Parse(time.DateOnly, scope[i+1:])
+	return d, err == nil
+}
+
+func runProve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var g accountFlags
+	var scope, message, plan, out string
+	var ringSize, powBits int
+	_, err := parseVerbFlags("license prove", "--scope S --message HEX [--ring 16] [--plan P] [flags]", `
+Make a ring proof that some valid license signed a message (a data block
+hash), without saying which: your license hides among decoys drawn uniformly
+at random from the server's list of valid licenses of its plan. Each license
+makes its daily quota of proofs per scope; the next unused counter is taken
+and recorded in the account file before the proof is printed. The ring keys
+are read from the ledger's tiles and checked against its signed checkpoint.
+
+The output is the JSON body of POST /v1/admit; send it with 'license admit'.`, args, stderr, func(fs *flag.FlagSet) {
+		g.define(fs)
+		fs.StringVar(&scope, "scope", "", "the scope, \"<network>/<YYYY-MM-DD>\" of today, UTC (required)")
+		fs.StringVar(&message, "message", "", "the message to sign, in hex, 1 to 1024 bytes (required)")
+		fs.IntVar(&ringSize, "ring", ringverify.DefaultRingSize, "the ring size, as the server accepts it")
+		fs.StringVar(&plan, "plan", "", "prove with a license of this plan (default: any valid license)")
+		fs.IntVar(&powBits, "pow-bits", 0, "add a proof of work of this many leading zero bits, if the server asks for one")
+		fs.StringVar(&out, "out", "", "write the proof to this file instead of standard output")
+	})
+	if err != nil {
+		return err
+	}
+	if scope == "" || len(scope) > ringverify.MaxScopeSize {
+		return usageError("give the scope with --scope, for example --scope dev/" + time.Now().UTC().Format(time.DateOnly) + ".")
+	}
+	msg, err := hex.DecodeString(message)
+	if err != nil || len(msg) == 0 || len(msg) > maxMessage {
+		return usageError("give the message with --message as 1 to 1024 bytes in hex.")
+	}
+	if ringSize < 2 || ringSize > ringverify.MaxRingSize {
+		return usageError(fmt.Sprintf("the ring size must be between 2 and %d.", ringverify.MaxRingSize))
+	}
+	if powBits < 0 || powBits > 40 {
+		return usageError("--pow-bits must be between 0 and 40.")
+	}
+	api, err := newAPIClient(g.server)
+	if err != nil {
+		return err
+	}
+	c, k, unlock, err := g.openAccount(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	now := time.Now()
+	lic, err := chooseLicense(c, plan, scope, now)
+	if err != nil {
+		return err
+	}
+	var valid validList
+	if err := api.getJSON(ctx, "/v1/licenses/valid?plan="+url.QueryEscape(lic.Plan), &valid); err != nil {
+		return err
+	}
+	seen := make(map[uint64]bool, len(valid.Indices))
+	for _, v := range valid.Indices {
+		if seen[v] {
+			return sayf("the server's list of valid licenses repeats index %d; it is broken.", v)
+		}
+		seen[v] = true
+	}
+	if !seen[lic.Index] {
+		return sayf("the server does not list your license %d as valid: it may be suspended or revoked; run 'license scan', or quote its receipt to the issuer.", lic.Index)
+	}
+	ring, pi, err := pickRing(rand.Reader, valid.Indices, lic.Index, ringSize)
+	if err != nil {
+		return sayf("plan %q has only %d valid licenses, too few for a ring of %d; use a smaller --ring if the server accepts it.", lic.Plan, len(valid.Indices), ringSize)
+	}
+	l, err := auditLedger(ctx, api, &c.Ledger, g.ledgerKey)
+	if err != nil {
+		return err
+	}
+	entries, err := l.entriesAt(ctx, ring)
+	if err != nil {
+		return err
+	}
+	keys := make([]*ristretto255.Element, len(ring))
+	for i, idx := range ring {
+		e, ok := entries[idx].(*ledger.LicenseEntry)
+		if !ok || e.Plan != lic.Plan {
+			return sayf("the server lists ledger entry %d as a valid %q license, but the ledger says otherwise; it is broken.", idx, lic.Plan)
+		}
+		keys[i], err = ristretto255.NewIdentityElement().SetCanonicalBytes(e.P[:])
+		if err != nil {
+			return sayf("ledger entry %d holds an invalid key; the ledger is broken.", idx)
+		}
+	}
+	if string(keys[pi].Bytes()) != string(lic.Key) {
+		return sayf("your license's key differs from the ledger's entry %d; run 'license scan' again.", lic.Index)
+	}
+	x, err := ristretto255.NewScalar().SetCanonicalBytes(lic.Secret)
+	if err != nil {
+		return sayf("the account file holds an invalid license secret; restore it from the seed phrase and scan again.")
+	}
+	counter := c.NextCounter(lic.Index, scope)
+	// Record the counter before anything is printed, so it is never used for
+	// two messages (a retry of the same message is the server's to accept).
+	c.SetNextCounter(lic.Index, scope, counter+1)
+	if day, ok := scopeDay(scope); ok {
+		c.PruneUses(func(s string) bool {
+			d, ok := scopeDay(s)
+			return !ok || !d.Before(day.AddDate(0, 0, -2))
+		})
+	}
+	if err := g.save(k, c); err != nil {
+		return err
+	}
+	proof, err := ringverify.Sign(rand.Reader, x, keys, pi, scope, counter, msg)
+	if err != nil {
+		return sayf("couldn't sign (%s).", ringverify.Code(err))
+	}
+	if err := ringverify.Verify(keys, scope, counter, msg, proof); err != nil {
+		return sayf("the proof just made does not verify (%s); this is a bug.", ringverify.Code(err))
+	}
+	b := proof.Bytes()
+	req := admitRequest{Scope: scope, Counter: counter, Message: msg, Ring: ring, Tag: b[:ringverify.ElementSize], Signature: b[ringverify.ElementSize:]}
+	if powBits > 0 {
+		if req.PoW, err = solvePoW(ctx, msg, req.Tag, time.Now().Unix(), powBits); err != nil {
+			return sayf("the proof of work was interrupted.")
+		}
+	}
+	js, err := json.MarshalIndent(req, "", "  ")
+	if err != nil {
+		return err
+	}
+	js = append(js, '\n')
+	if out != "" {
+		if err := os.WriteFile(out, js, 0o600); err != nil {
+			return sayf("couldn't write the proof to %s (%s).", out, rootCause(err))
+		}
+		fmt.Fprintf(stderr, "Wrote a proof with counter %d of %d in scope %s, ring of %d, to %s.\n", counter+1, lic.DailyQuota, scope, ringSize, out)
+		return nil
+	}
+	_, err = stdout.Write(js)
+	return err
+}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/licensed/licensed/issuer"
+	"github.com/licensed/licensed/issuer/wallet"
+	"github.com/licensed/licensed/ledger"
+)
+
+// Scan tuning: tiles fetched and scanned per batch, tiles fetched at once,
+// and how often a long scan saves its progress.
+const (
+	scanBatchTiles   = 32
+	scanFetchWorkers = 8
+	scanSaveEvery    = 15 * time.Second
+)
+
+func runScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var g accountFlags
+	var quiet bool
+	_, err := parseVerbFlags("license scan", "[flags]", `
+Find your licenses on the public ledger. The scan fetches the ledger's signed
+checkpoint, checks its signature with the pinned ledger key and that it
+extends the checkpoint seen last time, then reads every entry added since the
+last scan from the ledger's tiles, checking each one against the checkpoint,
+and tries to open it with the account's view key (on every core). Licenses
+found, and revocations of them, are stored in the account file. Interrupting
+a scan keeps its progress; the next scan resumes where it stopped.`, args, stderr, func(fs *flag.FlagSet) {
+		g.define(fs)
+		fs.BoolVar(&quiet, "quiet", false, "no progress bar")
+	})
+	if err != nil {
+		return err
+	}
+	api, err := newAPIClient(g.server)
+	if err != nil {
+		return err
+	}
+	c, k, unlock, err := g.openAccount(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	acct, err := c.Account()
+	if err != nil {
+		return sayf("the account file holds an invalid seed; restore it from the seed phrase.")
+	}
+	l, err := auditLedger(ctx, api, &c.Ledger, g.ledgerKey)
+	if err != nil {
+		return err
+	}
+	start := c.Ledger.Scanned
+	total := l.cp.Size - start
+	var bar *progressbar.ProgressBar
+	if !quiet && total > 0 {
+		bar = progressbar.NewOptions64(total,
+			progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("scanning"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("entries"),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+	}
+	found, revoked, scanErr := scanLedger(ctx, l, acct, c, bar, stderr, func() error { return g.save(k, c) })
+	if bar != nil {
+		bar.Finish()
+	}
+	if err := g.save(k, c); err != nil {
+		return err
+	}
+	if scanErr != nil {
+		if errors.Is(scanErr, context.Canceled) {
+			return sayf("scan interrupted after %d of %d entries; run 'license scan' again to resume.", c.Ledger.Scanned-start, total)
+		}
+		return scanErr
+	}
+	fmt.Fprintf(stdout, "Scanned %d new ledger entries (%d in all): %d new license(s) found, %d revoked; %d license(s) held.\n",
+		total, l.cp.Size, found, revoked, len(c.Licenses))
+	return nil
+}
+
+// scanLedger scans the entries from c.Ledger.Scanned to the checkpoint,
+// adding found licenses to c and advancing c.Ledger.Scanned batch by batch;
+// save is called now and then so an interrupted scan keeps its progress.
+func scanLedger(ctx context.Context, l *auditedLedger, acct *issuer.Account, c *wallet.Contents, bar *progressbar.ProgressBar, warn io.Writer, save func() error) (found, revoked int, err error) {
+	lastSave := time.Now()
+	if c.Ledger.Scanned >= l.cp.Size {
+		return 0, 0, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lastTile := (l.cp.Size - 1) / ledger.TileWidth
+	// The next batch is fetched while the current one is scanned.
+	type batch struct {
+		first, last int64
+		tiles       [][][]byte
+		err         error
+	}
+	fetch := func(first int64) <-chan batch {
+		ch := make(chan batch, 1)
+		last := min(lastTile, first+scanBatchTiles-1)
+		go func() {
+			tiles, err := fetchEntryTiles(ctx, l, first, last)
+			ch <- batch{first, last, tiles, err}
+		}()
+		return ch
+	}
+	pending := fetch(c.Ledger.Scanned / ledger.TileWidth)
+	for c.Ledger.Scanned < l.cp.Size {
+		b := <-pending
+		if b.err != nil {
+			return found, revoked, b.err
+		}
+		if b.last < lastTile {
+			pending = fetch(b.last + 1)
+		}
+		first, last, tiles := b.first, b.last, b.tiles
+		var outs []issuer.Output
+		var outIndex []uint64
+		var revokes []uint64
+		for i, bundle := range tiles {
+			base := (first + int64(i)) * ledger.TileWidth
+			for j, raw := range bundle {
+				idx := base + int64(j)
+				if idx < c.Ledger.Scanned {
+					continue // before the resume point, within a tile scanned in part
+				}
+				e, err := ledger.ParseEntry(raw)
+				if err != nil {
+					return found, revoked, sayf("ledger entry %d is not a valid entry: the ledger is broken.", idx)
+				}
+				switch e := e.(type) {
+				case *ledger.LicenseEntry:
+					outs = append(outs, issuer.Output{R: e.R, P: e.P, ViewTag: e.ViewTag, Sealed: e.Sealed})
+					outIndex = append(outIndex, uint64(idx))
+				case *ledger.RevokeEntry:
+					revokes = append(revokes, e.Target)
+				}
+			}
+		}
+		for _, f := range acct.ScanOutputs(outs, 0) {
+			idx := outIndex[f.Position]
+			if f.Err != nil {
+				// Addressed to us but damaged: the issuer is broken. Say
+				// so; the index is the user's own business.
+				if bar != nil {
+					bar.Clear()
+				}
+				fmt.Fprintf(warn, "warning: ledger entry %d is addressed to this account but its payload does not open; tell the issuer.\n", idx)
+				continue
+			}
+			lic := f.License
+			if c.AddLicense(wallet.License{
+				Index: idx, Plan: lic.Payload.Plan, NotBefore: lic.Payload.NotBefore, NotAfter: lic.Payload.NotAfter,
+				DailyQuota: lic.Payload.DailyQuota, Receipt: lic.Payload.Receipt[:],
+				Key: lic.P.Bytes(), Secret: lic.Secret.Bytes(),
+			}) {
+				found++
+			}
+		}
+		for _, target := range revokes {
+			if own := c.License(target); own != nil && !own.Revoked {
+				own.Revoked = true
+				revoked++
+			}
+		}
+		done := min((last+1)*ledger.TileWidth, l.cp.Size)
+		if bar != nil {
+			bar.Add64(done - c.Ledger.Scanned)
+		}
+		c.Ledger.Scanned = done
+		if time.Since(lastSave) > scanSaveEvery {
+			if err := save(); err != nil {
+				return found, revoked, err
+			}
+			lastSave = time.Now()
+		}
+	}
+	return found, revoked, nil
+}
+
+// fetchEntryTiles fetches and verifies entry tiles first..last on a few
+// connections at once.
+func fetchEntryTiles(ctx context.Context, l *auditedLedger, first, last int64) ([][][]byte, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := make([][][]byte, last-first+1)
+	errs := make([]error, len(out))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(scanFetchWorkers, len(out)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i], errs[i] = l.entryTile(ctx, first+int64(i))
+				if errs[i] != nil {
+					cancel()
+				}
+			}
+		}()
+	}
+	for i := range out {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+		}
+	}
+	close(next)
+	wg.Wait()
+	// The first error that is not a consequence of cancelling the others.
+	var first0 error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		if first0 == nil {
+			first0 = err
+		}
+	}
+	if first0 != nil {
+		return nil, first0
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// licenseState is the state of a license at now, as far as the ledger says.
+func licenseState(l *wallet.License, now time.Time) string {
+	switch {
+	case l.Revoked:
+		return "revoked"
+	case now.Before(l.NotBefore):
+		return "not yet valid"
+	case !now.Before(l.NotAfter):
+		return "expired"
+	}
+	return "valid"
+}
+
+func runList(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var g accountFlags
+	_, err := parseVerbFlags("license list", "[flags]", `
+List the licenses found by 'license scan': ledger index, plan, validity,
+daily quota, state (valid, not yet valid, expired, revoked) and the receipt
+code to quote to the issuer. Suspensions are known to the server only: a
+suspended license shows as valid here and fails at 'license prove'.`, args, stderr, g.define)
+	if err != nil {
+		return err
+	}
+	c, _, unlock, err := g.openAccount(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	unlock()
+	if len(c.Licenses) == 0 {
+		fmt.Fprintf(stdout, "No licenses found (%d ledger entries scanned); run 'license scan' after buying one.\n", c.Ledger.Scanned)
+		return nil
+	}
+	now := time.Now()
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "INDEX\tPLAN\tFROM\tUNTIL\tQUOTA/DAY\tSTATE\tRECEIPT")
+	for i := range c.Licenses {
+		l := &c.Licenses[i]
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", l.Index, l.Plan, l.NotBefore.Format(time.DateOnly),
+			l.NotAfter.Format(time.DateOnly), l.DailyQuota, licenseState(l, now), hex.EncodeToString(l.Receipt))
+	}
+	return tw.Flush()
+}
