@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -26,13 +25,7 @@ import (
 	"github.com/licensed/licensed/payments/bitcoin/regtest"
 )
 
-// TestMain is pgtest.Main plus the removal of btcdtest's binary.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	pgtest.Shutdown()
-	btcdtest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // usdRate is the static price of a bitcoin in the tests: $50,000, so the
 // sample plan "basic-30d" ($5.00) costs 10,000 sats.

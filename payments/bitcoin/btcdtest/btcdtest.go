@@ -1,6 +1,7 @@
 // Package btcdtest gives each test its own btcd with a funded wallet.
 //
-// The first Start in a test binary builds the btcd pinned in go.mod. Every
+// The first Start in a test binary builds the btcd pinned in go.mod (once per
+// go.mod, cached in the user's cache folder). Every
 // Start then runs a fresh btcd on loopback (regtest unless the test asks for
 // simnet, whose chain survives a restart), mines past segwit activation and
 // coinbase maturity to the test wallet (about half a second), and stops the
@@ -9,10 +10,15 @@ package btcdtest
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -49,31 +55,60 @@ type Node struct {
 var (
 	once     sync.Once
 	setupErr error
-	binDir   string
 	binary   string
 )
 
+// setup finds or builds the pinned btcd. The binary is cached in the user's
+// cache folder under a name derived from go.mod, so test binaries share it
+// and nothing is left to clean up; a changed go.mod builds a new one.
 func setup() {
-	binDir, setupErr = os.MkdirTemp("", "btcdtest-")
-	if setupErr != nil {
+	ctx := context.Background()
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		setupErr = fmt.Errorf("couldn't find go.mod: %v", err)
 		return
 	}
-	binary, setupErr = regtest.Build(context.Background(), binDir)
-}
-
-// Cleanup removes the btcd binary; Main calls it. Packages that also use
-// pgtest call it in their TestMain after m.Run.
-func Cleanup() {
-	if binDir != "" {
-		os.RemoveAll(binDir)
+	mod, err := os.ReadFile(strings.TrimSpace(string(out)))
+	if err != nil {
+		setupErr = fmt.Errorf("couldn't read go.mod: %v", err)
+		return
 	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	sum := sha256.Sum256(mod)
+	dir := filepath.Join(cache, "licensed-btcdtest")
+	binary = filepath.Join(dir, fmt.Sprintf("btcd-%x", sum[:8]))
+	if _, err := os.Stat(binary); err == nil {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		setupErr = err
+		return
+	}
+	tmp, err := os.MkdirTemp(dir, "build-")
+	if err != nil {
+		setupErr = err
+		return
+	}
+	defer os.RemoveAll(tmp)
+	built, err := regtest.Build(ctx, tmp)
+	if err != nil {
+		setupErr = err
+		return
+	}
+	// Atomic: a concurrent test binary either sees the whole file or none.
+	setupErr = os.Rename(built, binary)
 }
 
-// Main runs the tests, then Cleanup.
+// Cleanup is kept for TestMain functions that call it; the cached binary
+// stays for the next run and every node's folder is removed by its test.
+func Cleanup() {}
+
+// Main runs the tests.
 func Main(m *testing.M) {
-	code := m.Run()
-	Cleanup()
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 // Options change what Start starts.
@@ -98,7 +133,9 @@ func Start(tb testing.TB, opts ...Options) *Node {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	dir, err := os.MkdirTemp(binDir, "node-")
+	// Not tb.TempDir: a node restarted by the test must find the same folder
+	// while the test runs, and btcd's files outlive t.TempDir's checks.
+	dir, err := os.MkdirTemp("", "btcdtest-node-")
 	if err != nil {
 		tb.Fatal(err)
 	}
