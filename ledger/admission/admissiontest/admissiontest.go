@@ -32,6 +32,7 @@ const (
 	BasicQuota = 3
 	ProQuota   = 100
 	Network    = "test"
+	Origin     = "test.example/ledger"
 )
 
 // Quota is the Config.Quota of the fixture's plans.
@@ -57,8 +58,10 @@ type Ledger struct {
 	Ledger   *ledger.Ledger
 	Index    *ledger.Index
 	Verifier note.Verifier
-	// VerifierKey is Verifier's key, as clients pin it.
-	VerifierKey string
+	// VerifierKey is Verifier's key, as clients pin it; SignerKey the
+	// secret key the fixture's sequencer signs checkpoints with (origin
+	// Origin), for a server under test that sequences the same log.
+	VerifierKey, SignerKey string
 	// Customers hold valid basic licenses among the decoys.
 	Customers []Customer
 	// Decoys are the other valid basic licenses' indices.
@@ -76,7 +79,7 @@ type Ledger struct {
 func New(t testing.TB, db *pgxpool.Pool, decoys int) *Ledger {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	skey, vkey, err := note.GenerateKey(rand.Reader, "test.example/ledger")
+	skey, vkey, err := note.GenerateKey(rand.Reader, Origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +98,7 @@ func New(t testing.TB, db *pgxpool.Pool, decoys int) *Ledger {
 
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	valid := issuer.Payload{Plan: Basic, NotBefore: today.AddDate(0, 0, -10), NotAfter: today.AddDate(0, 0, 30), DailyQuota: BasicQuota}
-	f := &Ledger{DB: db, Ledger: lg, Index: ledger.NewIndex(), Verifier: verifier, VerifierKey: vkey, Special: map[string]uint64{}, Today: today}
+	f := &Ledger{DB: db, Ledger: lg, Index: ledger.NewIndex(), Verifier: verifier, VerifierKey: vkey, SignerKey: skey, Special: map[string]uint64{}, Today: today}
 
 	type job struct {
 		acct    *issuer.Account
