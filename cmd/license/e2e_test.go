@@ -244,7 +244,7 @@ func TestEndToEnd(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "whole daily quota") {
 		t.Fatalf("prove past the quota: %d %s", code, errs)
 	}
-	for i, file := range proofs {
+	for i, file := range proofs[:len(proofs)-1] { // the last one waits for a suspension below
 		code, out, errs = runLicense(t, "", "admit", file)
 		if code != 0 || !strings.Contains(out, `"admitted":true`) || !strings.Contains(out, `"plan":"basic"`) {
 			t.Fatalf("admit %d: %d %q %s", i, code, out, errs)
@@ -267,6 +267,48 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("tampered proof: %d %s", code, errs)
 	}
 	oneSentence(t, errs)
+
+	// A proof from a license suspended since (an open dispute) is refused.
+	if err := pgx.BeginFunc(t.Context(), srv.pool, func(tx pgx.Tx) error {
+		if err := ledger.Suspend(t.Context(), tx, own); err != nil {
+			return err
+		}
+		return ledger.Suspend(t.Context(), tx, idx2[250])
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for m, _ := srv.index.Member(idx2[250]); m.State != ringverify.Suspended; m, _ = srv.index.Member(idx2[250]) {
+		if time.Now().After(deadline) {
+			t.Fatal("suspension not seen by the index")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	code, out, errs = runLicense(t, "", "admit", proofs[len(proofs)-1])
+	if code != 1 || !strings.Contains(errs, "(member_suspended)") || !strings.Contains(out, `"code":"member_suspended"`) {
+		t.Fatalf("admit from a suspended license: %d %q %s", code, out, errs)
+	}
+	oneSentence(t, errs)
+
+	// Revocations on the ledger are found by scan and shown by list.
+	for _, target := range []uint64{own, idx2[250]} {
+		if _, err := srv.ledger.Append(t.Context(), &ledger.RevokeEntry{Target: target, Reason: ledger.RevokeRefund}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errs = runLicense(t, "", "scan", "--quiet")
+	if code != 0 || !strings.Contains(out, "0 new license(s) found, 2 revoked") {
+		t.Fatalf("scan after revocations: %d %q %s", code, out, errs)
+	}
+	code, out, _ = runLicense(t, "", "list")
+	if code != 0 || strings.Count(out, "revoked") != 2 {
+		t.Fatalf("list after revocations: %q", out)
+	}
+	tomorrow := "dev/" + time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)
+	code, _, errs = runLicense(t, "", "prove", "--scope", tomorrow, "--message", "00")
+	if code != 1 || !strings.Contains(errs, "none of the account's licenses is valid") {
+		t.Fatalf("prove with revoked licenses: %d %s", code, errs)
+	}
 }
 
 // verifyWithLedgerKeys checks a proof with ringverify.Verify against the

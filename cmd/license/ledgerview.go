@@ -86,6 +86,9 @@ func auditLedger(ctx context.Context, api *apiClient, st *wallet.LedgerState, ke
 
 // tileFailure turns an error from reading tiles into a sentence.
 func (l *auditedLedger) tileFailure(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
 	var se *sentenceError
 	if errors.As(err, &se) {
 		return se

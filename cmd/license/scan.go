@@ -7,11 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/issuer/wallet"
@@ -38,7 +40,7 @@ and tries to open it with the account's view key (on every core). Licenses
 found, and revocations of them, are stored in the account file. Interrupting
 a scan keeps its progress; the next scan resumes where it stopped.`, args, stderr, func(fs *flag.FlagSet) {
 		g.define(fs)
-		fs.BoolVar(&quiet, "quiet", false, "no progress bar")
+		fs.BoolVar(&quiet, "quiet", false, "no progress bar (there is none either when standard error is not a terminal)")
 	})
 	if err != nil {
 		return err
@@ -63,7 +65,7 @@ a scan keeps its progress; the next scan resumes where it stopped.`, args, stder
 	start := c.Ledger.Scanned
 	total := l.cp.Size - start
 	var bar *progressbar.ProgressBar
-	if !quiet && total > 0 {
+	if f, ok := stderr.(*os.File); ok && !quiet && total > 0 && term.IsTerminal(int(f.Fd())) {
 		bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(stderr),
 			progressbar.OptionSetDescription("scanning"),
