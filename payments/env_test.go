@@ -39,6 +39,12 @@ type env struct {
 }
 
 func newEnv(t *testing.T, withStripe bool) *env {
+	return newEnvOpts(t, withStripe, true)
+}
+
+// newEnvOpts is newEnv; without run, no sequencer runs: the test calls
+// e.round().
+func newEnvOpts(t *testing.T, withStripe, run bool) *env {
 	t.Helper()
 	e := &env{t: t, db: pgtest.Pool(t), index: ledger.NewIndex()}
 	skey, vkey, err := note.GenerateKey(rand.Reader, "test.example/ledger")
@@ -74,11 +80,26 @@ func newEnv(t *testing.T, withStripe bool) *env {
 		t.Fatal(err)
 	}
 	e.ledger = ledger.New(e.db, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, OnSequenced: e.svc.OnSequenced})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); e.ledger.RunSequencer(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	if run {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); e.ledger.RunSequencer(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
 	return e
+}
+
+// round runs one sequencer round and brings the index up to date.
+func (e *env) round() int {
+	e.t.Helper()
+	n, err := e.ledger.Round(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.index.Sync(context.Background(), e.ledger.Store()); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
 }
 
 func (e *env) clock() time.Time {

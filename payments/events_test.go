@@ -1,0 +1,121 @@
+package payments_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/ringverify"
+)
+
+// TestStripeEvents applies sequences of Stripe events to fresh orders and
+// checks the state they leave, including reordered and stale events.
+func TestStripeEvents(t *testing.T) {
+	e := newEnvOpts(t, false, false)
+	type ev func(id string) []byte
+	session := func(typ string, paid bool) ev {
+		return func(id string) []byte {
+			return payments.CheckoutSessionEvent(payments.NewEventID(), typ, id, payments.DevPaymentIntent(id), paid)
+		}
+	}
+	completedPaid := session("checkout.session.completed", true)
+	completedUnpaid := session("checkout.session.completed", false)
+	asyncOK := session("checkout.session.async_payment_succeeded", true)
+	asyncFailed := session("checkout.session.async_payment_failed", false)
+	expired := session("checkout.session.expired", false)
+	tests := []struct {
+		name    string
+		events  []ev
+		state   payments.State
+		license payments.LicenseState
+	}{
+		{"paid at once", []ev{completedPaid}, payments.StateSettled, payments.LicenseActive},
+		{"async paid", []ev{completedUnpaid, asyncOK}, payments.StateSettled, payments.LicenseActive},
+		{"async paid, events reordered", []ev{asyncOK, completedUnpaid}, payments.StateSettled, payments.LicenseActive},
+		{"async failed", []ev{completedUnpaid, asyncFailed}, payments.StateInvalid, payments.LicenseNone},
+		{"async failed, events reordered", []ev{asyncFailed, completedUnpaid}, payments.StateProcessing, payments.LicenseNone},
+		{"waiting for async payment", []ev{completedUnpaid}, payments.StateProcessing, payments.LicenseNone},
+		{"expired", []ev{expired}, payments.StateExpired, payments.LicenseNone},
+		{"expired, then a stale completion", []ev{expired, completedPaid}, payments.StateExpired, payments.LicenseNone},
+		{"paid, then a stale expiry", []ev{completedPaid, expired}, payments.StateSettled, payments.LicenseActive},
+		{"failed after success is ignored", []ev{completedPaid, asyncFailed}, payments.StateSettled, payments.LicenseActive},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := e.insertOrder(newAccount(t).Address(), "basic-30d")
+			for _, f := range tt.events {
+				e.mustDeliver(f(id))
+			}
+			o := e.order(id)
+			if o.State != tt.state || o.License != tt.license {
+				t.Fatalf("order %s, license %q; want %s, %q", o.State, o.License, tt.state, tt.license)
+			}
+		})
+	}
+	// Events for no order of ours, and of types not handled, are
+	// acknowledged and change nothing.
+	for _, p := range [][]byte{
+		payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", "aaaaaaaaaaaaaaaaaaaaaaaaaa", "pi_x", true),
+		payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", "not-an-order", "pi_y", true),
+		payments.ChargeRefundedEvent(payments.NewEventID(), "pi_unknown", true),
+		payments.CheckoutSessionEvent(payments.NewEventID(), "customer.created", "x", "pi_z", true),
+	} {
+		e.mustDeliver(p)
+	}
+	var settled int
+	e.db.QueryRow(context.Background(), `select count(*) from orders where state = 'settled'`).Scan(&settled)
+	if settled != 5 {
+		t.Fatalf("%d settled orders, want 5", settled)
+	}
+	// One license entry per settled order, after one round.
+	e.round()
+	if n := len(e.entries()); n != 5 {
+		t.Fatalf("%d entries, want 5", n)
+	}
+	e.balanced()
+}
+
+// TestEventsBeforeTheRound: a refund or a dispute that arrives after the
+// order settled but before its license entry committed still reaches the
+// license when it does.
+func TestEventsBeforeTheRound(t *testing.T) {
+	e := newEnvOpts(t, false, false)
+	refunded := e.insertOrder(newAccount(t).Address(), "basic-30d")
+	disputed := e.insertOrder(newAccount(t).Address(), "basic-30d")
+	e.settle(refunded)
+	e.settle(disputed)
+	e.mustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true))
+	e.mustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(disputed), "needs_response"))
+	if n := e.round(); n != 2 {
+		t.Fatalf("first round committed %d entries, want the 2 licenses", n)
+	}
+	ri, ok1 := e.link(refunded)
+	di, ok2 := e.link(disputed)
+	if !ok1 || !ok2 {
+		t.Fatal("no links after the round")
+	}
+	if m, _ := e.index.Member(di); m.State != ringverify.Suspended {
+		t.Fatalf("disputed license %v, want suspended", m.State)
+	}
+	// The revoke was enqueued by the first round's hook; the next round
+	// commits it.
+	if n := e.round(); n != 1 {
+		t.Fatalf("second round committed %d entries, want the revoke", n)
+	}
+	if m, _ := e.index.Member(ri); m.State != ringverify.Revoked {
+		t.Fatalf("refunded license %v, want revoked", m.State)
+	}
+	entries := e.entries()
+	rev, ok := entries[len(entries)-1].(*ledger.RevokeEntry)
+	if !ok || rev.Target != ri || rev.Reason != ledger.RevokeRefund {
+		t.Fatalf("last entry %+v, want a refund revoke of %d", entries[len(entries)-1], ri)
+	}
+	e.mustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", payments.DevPaymentIntent(disputed), "won"))
+	e.round()
+	if m, _ := e.index.Member(di); m.State != ringverify.Active {
+		t.Fatalf("license after the dispute was won: %v, want active", m.State)
+	}
+	e.balanced()
+	e.fsck()
+}
