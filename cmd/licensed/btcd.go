@@ -233,11 +233,15 @@ func (m *Main) startDevBtcd(ctx context.Context, net string, params *chaincfg.Pa
 	return &devBtcd{node: node, wallet: w}, nil
 }
 
-// btcdBinary finds btcd on PATH, or builds the version pinned in go.mod into
-// dir (which needs the Go toolchain and this module's source: `licensed dev`
-// is run from the repository).
+// btcdBinary finds btcd on PATH (`go install tool` puts the pinned one
+// there), or in dir from an earlier run, or builds the version pinned in
+// go.mod into dir (which needs the Go toolchain and this module's source:
+// `licensed dev` run from the repository).
 func btcdBinary(ctx context.Context, dir string) (string, error) {
 	if p, err := exec.LookPath("btcd"); err == nil {
+		return p, nil
+	}
+	if p := filepath.Join(dir, "btcd"); fileExists(p) {
 		return p, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -320,4 +324,9 @@ func writeNew(path, content string) error {
 		return err
 	}
 	return f.Close()
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
