@@ -1,4 +1,72 @@
-// Package payments owns orders and plans, Stripe checkout and webhooks,
-// Bitcoin invoices and the chain watcher, the order state machine, and
-// reconciliation.
+// Package payments owns orders and plans, Stripe checkout and webhooks, the
+// order state machine, and what a payment event does to the license it paid
+// for. Bitcoin invoices and the chain watcher live in payments/bitcoin and
+// plug in as a Method.
+//
+// Use it like this: load the plans (LoadPlans), build the card method
+// (NewCard), build the Service with the methods, the issuer's minter
+// (issuer.Minter) and its address check, give the ledger's sequencer the
+// service's hook (ledger.Ledger.SetOnSequenced(svc.OnSequenced)), and run
+// RunRetention in the background. The web package serves CreateOrder, Order
+// and HandleStripe.
+//
+// # Orders
+//
+// An order has a 128-bit random id (26 characters of lower-case base32), a
+// plan, a method ("card" or "btc"), the amount and currency of the plan at
+// creation, and the license address to mint to. It keeps no email, name or
+// IP address. The states follow BTCPay:
+//
+//	new → processing → settled
+//	new → settled, new → expired, processing → invalid, processing → expired
+//	expired → settled          only with the flag marked (an operator)
+//	processing → new, settled → processing   Bitcoin reorgs and replacements
+//
+// with the flags paid_partial, paid_over, paid_late and marked, which are
+// only ever added. Every change goes through Service.Transition, which locks
+// the order row, enforces the machine, records the change in order_events,
+// and on the first arrival in settled enqueues the license's mint in the same
+// transaction (ledger.Enqueue with ref "mint:<order id>"). A change the
+// machine does not allow is ignored without error (changed=false): a stale or
+// reordered event is not a failure.
+//
+// Refunds and disputes are not states: they change the license state
+// (active, suspended, revoked). A full refund (charge.refunded with refunded
+// true) or a lost dispute revokes: a revoke entry is appended (ref
+// "revoke:<order id>"). A partial refund keeps the license. An open dispute
+// suspends the license (ledger.Suspend; admission refuses it) until it
+// closes: won or warning_closed restore it, lost revokes it. A Bitcoin
+// settled → processing suspends the license until the order settles again.
+//
+// # Card payments (Stripe)
+//
+// Card creates a Checkout Session per order with the idempotency key
+// "licensed-order-<order id>"; Stripe learns the order id, plan name and
+// price, never the license address. Webhooks are verified with stripe-go's
+// webhook package (HMAC over the exact body, timestamp at most 300 s old),
+// must carry the API version stripe-go v76 reads (2023-10-16), and bodies
+// are bounded (MaxWebhookBody). Each event id is recorded in stripe_events in
+// the same transaction as the change it causes, so a redelivery changes
+// nothing. Card events only move an order forward (new < processing <
+// settled/expired/invalid): a late "completed, unpaid" cannot undo a payment.
+// One consequence, on the safe side: an async_payment_failed delivered before
+// its checkout.session.completed leaves the order processing, with no license.
+// Events of other types, and events about orders this server does not know,
+// are acknowledged and ignored. Event ids are forgotten after 30 days (Stripe
+// retries for 3).
+//
+// # Minting exactly once, and what is kept
+//
+// The mint is enqueued in the transaction that settles the order, and the
+// ledger's sequencer calls OnSequenced inside the round that commits the
+// entry. OnSequenced records the order's round (kept forever), the exact
+// order → ledger index link in order_links (kept for the method's retention:
+// card 120 days by default, Bitcoin 0, that is never stored), and erases the
+// license address. A refund or dispute that arrived while the entry was
+// pending is applied there. After the retention, RunRetention erases the
+// link (not while a dispute keeps the license suspended); a later refund or
+// dispute can then no longer find the license, which stays valid: it is
+// logged as an exception for operators. ReconcileRounds compares, per round,
+// the orders minted in it with its license entries, which stays checkable
+// after the links are gone while any single entry hides among its round.
 package payments
