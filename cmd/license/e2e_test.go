@@ -502,3 +502,56 @@ func BenchmarkScan(b *testing.B) {
 		})
 	}
 }
+
+// TestScanDetectsTampering changes the ledger behind the server's back
+// (superuser SQL, append-only triggers off): scan must refuse to trust an
+// entry, a hash tile or a checkpoint that does not match the signed root,
+// and must not record any progress.
+func TestScanDetectsTampering(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper string
+		want   string
+	}{
+		{"entry row", `update ledger_entries set data = set_byte(data, length(data) - 1, get_byte(data, length(data) - 1) # 1) where idx = 7`,
+			"ledger entry 7 from"},
+		{"hash tile row", `update ledger_tiles set data = set_byte(data, 40, get_byte(data, 40) # 1) where level = 0 and n = 0 and width = 20`,
+			"does not match the signed checkpoint"},
+		{"checkpoint row", `update ledger_checkpoints set note = convert_to(replace(convert_from(note, 'UTF8'), E'\n20\n', E'\n19\n'), 'UTF8') where size = 20`,
+			"not signed by the pinned ledger key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startServer(t)
+			useAccount(t)
+			t.Setenv(envLicenseServer, srv.url)
+			t.Setenv(envLicenseLedgerKey, srv.vkey)
+			if code, _, errs := runLicense(t, "", "account", "new"); code != 0 {
+				t.Fatal(errs)
+			}
+			srv.mint(t, randomAddresses(t, 20))
+			err := pgx.BeginFunc(t.Context(), srv.pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(t.Context(), `set local session_replication_role = replica`); err != nil {
+					return err
+				}
+				tag, err := tx.Exec(t.Context(), tt.tamper)
+				if err == nil && tag.RowsAffected() != 1 {
+					err = fmt.Errorf("%d rows changed", tag.RowsAffected())
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatalf("tampering: %v", err)
+			}
+			code, out, errs := runLicense(t, "", "scan", "--quiet")
+			if code != 1 || !strings.Contains(errs, tt.want) {
+				t.Fatalf("exit %d, %q %q; want 1 and %q", code, out, errs, tt.want)
+			}
+			oneSentence(t, errs)
+			code, out, _ = runLicense(t, "", "account", "show")
+			if code != 0 || !strings.Contains(out, "scanned:     0 entries") {
+				t.Fatalf("a refused scan recorded progress: %q", out)
+			}
+		})
+	}
+}
