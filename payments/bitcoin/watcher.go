@@ -411,7 +411,7 @@ func (w *watch) connect(ctx context.Context, prev, next tipState, blockTime time
 		if err != nil {
 			return err
 		}
-		return w.evaluate(ctx, tx, ids, next.height, "block "+next.hash)
+		return w.evaluate(ctx, tx, ids, next.height, fmt.Sprintf("btc: block %d", next.height))
 	})
 }
 
@@ -430,7 +430,7 @@ func (w *watch) disconnect(ctx context.Context, tip tipState) error {
 	} else if err != nil {
 		return err
 	}
-	w.log.Warn("bitcoin: block left the best chain (reorg)", "height", tip.height, "hash", tip.hash)
+	w.log.Warn("bitcoin: block left the best chain (reorg)", "height", tip.height)
 	return pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
 		if err := advance(ctx, tx, tip, prev); err != nil {
 			return err
@@ -448,7 +448,7 @@ func (w *watch) disconnect(ctx context.Context, tip tipState) error {
 			on conflict (height) do update set hash = excluded.hash`, prev.height, prev.hash); err != nil {
 			return err
 		}
-		return w.evaluate(ctx, tx, dedupe(ids), prev.height, "reorg at height "+fmt.Sprint(tip.height))
+		return w.evaluate(ctx, tx, dedupe(ids), prev.height, fmt.Sprintf("btc: reorg, block %d left the best chain", tip.height))
 	})
 }
 
@@ -470,7 +470,7 @@ func (w *watch) mempoolTx(ctx context.Context, raw []byte) error {
 	ids = dedupe(ids)
 	// A transaction paying the same invoice may have been replaced by this
 	// one: find out before deciding.
-	if err := w.checkDropped(ctx, ids); err != nil {
+	if _, err := w.checkDropped(ctx, ids); err != nil {
 		return err
 	}
 	now := w.cfg.Now()
@@ -487,14 +487,14 @@ func (w *watch) mempoolTx(ctx context.Context, raw []byte) error {
 		if err := dbtx.QueryRow(ctx, `select coalesce((select height from btc_chain), 0)`).Scan(&tip); err != nil {
 			return err
 		}
-		return w.evaluate(ctx, dbtx, ids, tip, "mempool "+tx.TxHash().String())
+		return w.evaluate(ctx, dbtx, ids, tip, "btc: payment seen in the mempool")
 	})
 }
 
 // checkDropped marks as dropped the unconfirmed payments (of the given
 // orders, or all when ids is nil) whose transaction btcd no longer knows:
 // replaced (BIP125) or double spent.
-func (w *watch) checkDropped(ctx context.Context, ids []string) error {
+func (w *watch) checkDropped(ctx context.Context, ids []string) (dropped []string, err error) {
 	q := `select outpoint from btc_payments where block_hash is null and not dropped`
 	args := []any{}
 	if ids != nil {
@@ -503,7 +503,7 @@ func (w *watch) checkDropped(ctx context.Context, ids []string) error {
 	}
 	ops, err := collectIDs(ctx, w.db, q, args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, op := range ops {
 		txid, _, _ := cutLast(op, ':')
@@ -514,16 +514,22 @@ func (w *watch) checkDropped(ctx context.Context, ids []string) error {
 		_, err = w.rpc.GetRawTransactionVerbose(h)
 		var rpcErr *btcjson.RPCError
 		if errors.As(err, &rpcErr) && rpcErr.Code == btcjson.ErrRPCNoTxInfo {
-			if _, err := w.db.Exec(ctx, `update btc_payments set dropped = true where outpoint = $1 and block_hash is null`, op); err != nil {
-				return err
+			var id string
+			err := w.db.QueryRow(ctx, `update btc_payments set dropped = true where outpoint = $1 and block_hash is null returning order_id`, op).Scan(&id)
+			if errors.Is(err, pgx.ErrNoRows) {
+				continue // confirmed meanwhile
 			}
+			if err != nil {
+				return nil, err
+			}
+			dropped = append(dropped, id)
 			w.paymentsC.WithLabelValues("dropped").Inc()
-			w.log.Info("bitcoin: an unconfirmed payment left the mempool (replaced or double spent)", "txid", txid)
+			w.log.Info("bitcoin: an unconfirmed payment left the mempool (replaced or double spent)")
 		} else if err != nil {
-			return fmt.Errorf("getrawtransaction: %w", err)
+			return nil, fmt.Errorf("getrawtransaction: %w", err)
 		}
 	}
-	return nil
+	return dedupe(dropped), nil
 }
 
 // recentBlocks is how many processed blocks are rescanned when invoices made
@@ -598,7 +604,7 @@ func (w *watch) rescanRecent(ctx context.Context, n int) error {
 			}
 			ids = append(ids, o.orderID)
 		}
-		return w.evaluate(ctx, tx, dedupe(ids), tip, "rescan of recent blocks")
+		return w.evaluate(ctx, tx, dedupe(ids), tip, "btc: rescan of recent blocks")
 	})
 }
 
@@ -624,7 +630,8 @@ func (w *watch) tick(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := w.checkDropped(ctx, nil); err != nil {
+	dropped, err := w.checkDropped(ctx, nil)
+	if err != nil {
 		return err
 	}
 	return pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
@@ -635,11 +642,11 @@ func (w *watch) tick(ctx context.Context) error {
 		ids, err := collectIDs(ctx, tx, `select i.order_id from btc_invoices i join orders o on o.id = i.order_id
 			where (o.state = 'new' and i.expires_at < $1)
 			   or (o.state in ('new', 'processing', 'settled') and exists (select 1 from btc_payments p
-			       where p.order_id = i.order_id and (p.block_hash is null or p.dropped)))`, w.cfg.Now())
+			       where p.order_id = i.order_id and p.block_hash is null and not p.dropped))`, w.cfg.Now())
 		if err != nil {
 			return err
 		}
-		return w.evaluate(ctx, tx, ids, tip, "tick")
+		return w.evaluate(ctx, tx, dedupe(append(ids, dropped...)), tip, "btc: periodic check")
 	})
 }
 
