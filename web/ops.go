@@ -147,7 +147,7 @@ func (s *Server) listView(c echo.Context, payment bool) (ordersView, error) {
 		rows = paymentsOf(rows)
 	}
 	q := url.Values{"from": {pv.From}, "to": {pv.To}}
-	for k, v := range map[string]string{"state": f.State, "method": f.Method, "plan": f.Plan} {
+	for k, v := range map[string]string{"state": f.State, "method": f.Method, "plan": f.Plan, "id": f.ID} {
 		if v != "" {
 			q.Set(k, v)
 		}

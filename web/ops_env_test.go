@@ -55,7 +55,9 @@ type shop struct {
 type shopOptions struct {
 	stripe bool // card on stripe-mock (otherwise webhooks only)
 	btc    bool
-	expiry time.Duration // of Bitcoin invoices
+	// devWallet serves the regtest dev wallet pages (with btc).
+	devWallet bool
+	expiry    time.Duration // of Bitcoin invoices
 }
 
 // opsHash is computed once: bcrypt at MinCost keeps the tests fast.
@@ -134,7 +136,11 @@ func newShop(t testing.TB, o shopOptions) *shop {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	s.srv = New(Config{OrderLimit: RateLimit{PerSecond: 100, Burst: 100}}, Deps{DB: s.db, Payments: s.svc, Pages: pages}, log)
+	deps := Deps{DB: s.db, Payments: s.svc, Pages: pages}
+	if o.devWallet {
+		deps.BitcoinDev = &BitcoinDev{Bitcoin: s.btc, Wallet: s.node.Wallet, Mine: s.node.Mine}
+	}
+	s.srv = New(Config{OrderLimit: RateLimit{PerSecond: 100, Burst: 100}}, deps, log)
 	s.hs = httptest.NewServer(s.srv.Handler())
 	t.Cleanup(s.hs.Close)
 	s.URL = s.hs.URL

@@ -167,6 +167,8 @@ type invoiceView struct {
 	SecondsLeft int
 	Status      payStatus
 	ScanCommand string
+	// DevWallet links the regtest dev wallet page (licensed dev only).
+	DevWallet bool
 }
 
 // payStatus is the order's state in plain words.
@@ -275,6 +277,7 @@ func (s *Server) invoicePage(c echo.Context) error {
 		v.SecondsLeft = v.Status.SecondsLeft
 	}
 	v.ScanCommand = "license scan --server " + s.publicURL(c)
+	v.DevWallet = inv != nil && s.deps.BitcoinDev != nil
 	return s.render(c, http.StatusOK, "invoice", "Order "+o.ID, v)
 }
 
