@@ -92,7 +92,9 @@ func (l *Ledger) SetOnSequenced(f func(ctx context.Context, tx pgx.Tx, round int
 func (l *Ledger) Store() Store { return l.store }
 
 // ErrDuplicateKey is returned by Enqueue for a license entry whose P is
-// already on the ledger or pending.
+// already on the ledger or pending. When P is pending under another ref the
+// caller's transaction is aborted (a unique violation); P is a fresh random
+// key, so this happens only when a caller enqueues one output twice.
 var ErrDuplicateKey = &codedError{"duplicate_key", "ledger: the license key P is already on the ledger"}
 
 type codedError struct{ code, msg string }
@@ -116,24 +118,71 @@ func Enqueue(ctx context.Context, tx pgx.Tx, ref string, e Entry) (queued bool, 
 	var p []byte
 	if le, ok := e.(*LicenseEntry); ok {
 		p = le.P[:]
-		var taken bool
-		if err := tx.QueryRow(ctx, `select exists (select 1 from ledger_entries where p = $1)
-			or exists (select 1 from ledger_pending where p = $1 and ref <> $2)`, p, ref).Scan(&taken); err != nil {
-			return false, fmt.Errorf("ledger: couldn't check the license key: %w", err)
-		}
-		if taken {
-			return false, ErrDuplicateKey
-		}
 	}
-	tag, err := tx.Exec(ctx, `insert into ledger_pending (ref, data, p) values ($1, $2, $3) on conflict (ref) do nothing`, ref, data, p)
+	// One statement in the common case: insert unless the ref is pending
+	// or P is already on the ledger.
+	tag, err := tx.Exec(ctx, `insert into ledger_pending (ref, data, p)
+		select $1, $2, $3 where $3::bytea is null or not exists (select 1 from ledger_entries where p = $3)
+		on conflict (ref) do nothing`, ref, data, p)
 	if err != nil {
 		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "23505" {
+		if errors.As(err, &pe) && pe.Code == "23505" { // P pending under another ref
 			return false, ErrDuplicateKey
 		}
 		return false, fmt.Errorf("ledger: couldn't enqueue: %w", err)
 	}
+	if tag.RowsAffected() == 0 && p != nil {
+		var pending bool
+		if err := tx.QueryRow(ctx, `select exists (select 1 from ledger_pending where ref = $1)`, ref).Scan(&pending); err != nil {
+			return false, fmt.Errorf("ledger: couldn't enqueue: %w", err)
+		}
+		if !pending {
+			return false, ErrDuplicateKey
+		}
+	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// EnqueueBatch queues many entries in one statement inside the caller's
+// transaction, for callers that settle in bulk (imports, tools,
+// benchmarks). It returns the refs it queued: an entry whose ref is already
+// pending or whose key P is already on the ledger is skipped (compare with
+// refs). refs and es must have the same length.
+func EnqueueBatch(ctx context.Context, tx pgx.Tx, refs []string, es []Entry) (queued []string, err error) {
+	if len(refs) != len(es) {
+		return nil, errors.New("ledger: EnqueueBatch needs one ref per entry")
+	}
+	datas := make([][]byte, len(es))
+	keys := make([][]byte, len(es))
+	for i, e := range es {
+		if refs[i] == "" {
+			return nil, errors.New("ledger: EnqueueBatch needs a ref for every entry")
+		}
+		if datas[i], err = e.MarshalBinary(); err != nil {
+			return nil, err
+		}
+		if le, ok := e.(*LicenseEntry); ok {
+			keys[i] = le.P[:]
+		}
+	}
+	rows, err := tx.Query(ctx, `insert into ledger_pending (ref, data, p)
+		select b.ref, b.data, b.p from unnest($1::text[], $2::bytea[], $3::bytea[]) with ordinality as b(ref, data, p, ord)
+		where b.p is null or not exists (select 1 from ledger_entries e where e.p = b.p)
+		order by b.ord
+		on conflict (ref) do nothing
+		returning ref`, refs, datas, keys)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: couldn't enqueue: %w", err)
+	}
+	queued, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23505" {
+			return nil, ErrDuplicateKey
+		}
+		return nil, fmt.Errorf("ledger: couldn't enqueue: %w", err)
+	}
+	return queued, nil
 }
 
 // Suspend suspends the license at index (an open dispute) in the caller's
@@ -342,6 +391,17 @@ type pendingRow struct {
 // hashes, tiles and signed checkpoint, deletes them from pending, and calls
 // OnSequenced.
 func (l *Ledger) round(ctx context.Context, conn *pgx.Conn) (int, error) {
+	n, err := l.roundOnce(ctx, conn, false)
+	if errors.Is(err, ErrConflict) && strings.Contains(err.Error(), "ledger_entries_p_key") {
+		// A key P got pending again while its first entry's round was
+		// committing (Enqueue checked before that commit). Rare: redo the
+		// round checking every key.
+		n, err = l.roundOnce(ctx, conn, true)
+	}
+	return n, err
+}
+
+func (l *Ledger) roundOnce(ctx context.Context, conn *pgx.Conn, checkKeys bool) (int, error) {
 	var pending bool
 	if err := conn.QueryRow(ctx, `select exists (select 1 from ledger_pending)`).Scan(&pending); err != nil {
 		return 0, fmt.Errorf("ledger: couldn't look for pending entries: %w", err)
@@ -361,39 +421,37 @@ func (l *Ledger) round(ctx context.Context, conn *pgx.Conn) (int, error) {
 	if !locked {
 		return 0, ErrLocked
 	}
-	rows, err := tx.Query(ctx, `select seq, ref, data, p from ledger_pending order by seq limit $1`, l.cfg.MaxRound)
+	// Take (and delete) the oldest pending entries in one statement; if the
+	// round fails they come back with the rollback.
+	rows, err := tx.Query(ctx, `delete from ledger_pending where seq in
+		(select seq from ledger_pending order by seq limit $1) returning seq, ref, data, p`, l.cfg.MaxRound)
 	if err != nil {
-		return 0, fmt.Errorf("ledger: couldn't read pending entries: %w", err)
+		return 0, fmt.Errorf("ledger: couldn't take pending entries: %w", err)
 	}
 	var batch []pendingRow
 	for rows.Next() {
 		var r pendingRow
 		if err := rows.Scan(&r.seq, &r.ref, &r.data, &r.p); err != nil {
 			rows.Close()
-			return 0, fmt.Errorf("ledger: couldn't read pending entries: %w", err)
+			return 0, fmt.Errorf("ledger: couldn't take pending entries: %w", err)
 		}
 		batch = append(batch, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("ledger: couldn't read pending entries: %w", err)
+		return 0, fmt.Errorf("ledger: couldn't take pending entries: %w", err)
 	}
 	if len(batch) == 0 {
 		return 0, nil
 	}
-	seqs := make([]int64, len(batch))
-	for i, r := range batch {
-		seqs[i] = r.seq
-	}
-	if _, err := tx.Exec(ctx, `delete from ledger_pending where seq = any($1)`, seqs); err != nil {
-		return 0, fmt.Errorf("ledger: couldn't clear pending entries: %w", err)
-	}
-	batch, err = l.dropTakenKeys(ctx, tx, batch)
-	if err != nil {
-		return 0, err
-	}
-	if len(batch) == 0 {
-		return 0, tx.Commit(ctx)
+	if checkKeys {
+		batch, err = l.dropTakenKeys(ctx, tx, batch)
+		if err != nil {
+			return 0, err
+		}
+		if len(batch) == 0 {
+			return 0, tx.Commit(ctx)
+		}
 	}
 	shuffle(batch)
 
@@ -515,18 +573,28 @@ func shuffle(b []pendingRow) {
 	}
 }
 
-// roundHashes is a tlog.HashReader over the hashes of the round being built,
-// falling back to the stored ones (read once each).
+// roundHashes is a tlog.HashReader over the hashes of the round being built
+// (a slice from start on), falling back to the stored ones (read once each).
 type roundHashes struct {
-	old  tlog.HashReader
-	have map[int64]tlog.Hash
+	old   tlog.HashReader
+	start int64
+	new   []tlog.Hash
+	have  map[int64]tlog.Hash
+}
+
+func (r *roundHashes) get(id int64) (tlog.Hash, bool) {
+	if id >= r.start && id < r.start+int64(len(r.new)) {
+		return r.new[id-r.start], true
+	}
+	h, ok := r.have[id]
+	return h, ok
 }
 
 func (r *roundHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	var missing []int64
 	for _, id := range indexes {
-		if _, ok := r.have[id]; !ok {
+		if _, ok := r.get(id); !ok {
 			missing = append(missing, id)
 		}
 	}
@@ -540,7 +608,7 @@ func (r *roundHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 		}
 	}
 	for i, id := range indexes {
-		out[i] = r.have[id]
+		out[i], _ = r.get(id)
 	}
 	return out, nil
 }
@@ -549,25 +617,21 @@ func (r *roundHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 // checkpoint from rec.First, rec.Entries and old, a reader of the stored
 // hashes of the log before the round.
 func BuildRound(rec *RoundRecord, old tlog.HashReader, signer note.Signer) error {
-	r := &roundHashes{old: old, have: make(map[int64]tlog.Hash, 3*len(rec.Entries))}
 	rec.HashStart = tlog.StoredHashIndex(0, rec.First)
-	rec.Hashes = rec.Hashes[:0]
+	size := rec.First + int64(len(rec.Entries))
+	r := &roundHashes{old: old, start: rec.HashStart, have: map[int64]tlog.Hash{},
+		new: make([]tlog.Hash, 0, tlog.StoredHashCount(size)-rec.HashStart)}
 	rec.Tiles = rec.Tiles[:0]
-	next := rec.HashStart
 	for i, data := range rec.Entries {
 		n := rec.First + int64(i)
 		hs, err := tlog.StoredHashes(n, data, r)
 		if err != nil {
 			return fmt.Errorf("ledger: couldn't hash entry %d: %w", n, err)
 		}
-		for _, h := range hs {
-			r.have[next] = h
-			next++
-		}
-		rec.Hashes = append(rec.Hashes, hs...)
+		r.new = append(r.new, hs...)
 	}
-	size := rec.First + int64(len(rec.Entries))
-	if next != tlog.StoredHashCount(size) {
+	rec.Hashes = r.new
+	if next := rec.HashStart + int64(len(r.new)); next != tlog.StoredHashCount(size) {
 		return fmt.Errorf("ledger: bad hash count %d for size %d", next, size)
 	}
 	root, err := tlog.TreeHash(size, r)
