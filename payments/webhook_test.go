@@ -75,3 +75,15 @@ func FuzzVerifyWebhook(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkVerifyWebhook(b *testing.B) {
+	payload := CheckoutSessionEvent("evt_1", "checkout.session.completed", newOrderID(), "pi_1", true)
+	header := SignEvent(payload, testSecret, time.Now())
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		if _, err := verifyWebhook(payload, header, testSecret); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -310,15 +310,19 @@ func TestWebhookStorm(t *testing.T) {
 			}
 		}()
 	}
+	start := time.Now()
 	for _, p := range work {
 		ch <- p
 	}
 	close(ch)
 	wg.Wait()
+	took := time.Since(start)
 	if statuses[http.StatusOK] != deliveries {
 		t.Fatalf("statuses %v, want %d × 200", statuses, deliveries)
 	}
 	e.waitSequenced()
+	t.Logf("%d deliveries from %d clients in %v (%.0f/s); all sequenced %v after the start", deliveries, clients, took.Round(time.Millisecond),
+		float64(deliveries)/took.Seconds(), time.Since(start).Round(time.Millisecond))
 	lic, rev := e.licenseEntries()
 	if lic != orders || rev != 0 {
 		t.Fatalf("%d license and %d revoke entries, want %d and 0", lic, rev, orders)
