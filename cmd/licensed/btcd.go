@@ -147,6 +147,14 @@ func (m *Main) openBitcoin(ctx context.Context, deps *web.Deps) (start func(), e
 			}
 		}
 		deps.BitcoinDev = &web.BitcoinDev{Wallet: dev.wallet, Mine: dev.node.Mine}
+		if params.Net == chaincfg.RegressionNetParams.Net {
+			// btcd wiped the regtest chain: a new chain is not a reorg of
+			// the old one, so the watcher forgets the old blocks instead of
+			// unwinding the payments of earlier dev runs.
+			if _, err := m.DB.Exec(ctx, `delete from btc_blocks; delete from btc_chain`); err != nil {
+				return nil, fmt.Errorf("couldn't reset the dev chain state: %w", err)
+			}
+		}
 	} else {
 		if cfg.RPCHost == "" {
 			return nil, usageError("Bitcoin payments need btcd: set LICENSED_BTCD_RPC_HOST (and the RPC user and password)")
