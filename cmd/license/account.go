@@ -26,6 +26,10 @@ found on the ledger and the proofs already made, encrypted with a passphrase.
   license account address           print the license address only (give it to the shop)
 `
 
+// kdfParams are the Argon2id parameters of new account files (tests lower
+// them; the file records them, so opening never depends on this).
+var kdfParams = wallet.DefaultParams
+
 // runAccount dispatches account new | show | address.
 func runAccount(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
@@ -96,7 +100,7 @@ terminal or from the first line of standard input.`, args, stderr, func(fs *flag
 	if err != nil {
 		return err
 	}
-	k, err := wallet.DeriveKey(pass, wallet.DefaultParams)
+	k, err := wallet.DeriveKey(pass, kdfParams)
 	clear(pass)
 	if err != nil {
 		return sayf("couldn't derive a key from the passphrase (%s).", rootCause(err))

@@ -9,7 +9,35 @@ import (
 	"testing"
 
 	"github.com/licensed/licensed/issuer"
+	"github.com/licensed/licensed/issuer/wallet"
 )
+
+// Cheap key derivation keeps the tests fast; TestAccountDefaultKDF checks
+// the default.
+func init() { kdfParams = wallet.Params{Time: 1, MemoryKiB: 256, Threads: 1} }
+
+// TestAccountDefaultKDF checks that account new writes files with RFC 9106's
+// parameters (64 MiB, 3 passes, 4 lanes) and that they open.
+func TestAccountDefaultKDF(t *testing.T) {
+	path := useAccount(t)
+	saved := kdfParams
+	kdfParams = wallet.DefaultParams
+	defer func() { kdfParams = saved }()
+	if code, _, errs := runLicense(t, "", "account", "new"); code != 0 {
+		t.Fatal(errs)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Header: magic(7) version(1) kdf(1) time(4) memory(4) threads(1).
+	if !bytes.Equal(b[7:18], []byte{1, 1, 0, 0, 0, 3, 0, 1, 0, 0, 4}) {
+		t.Fatalf("header %x, want version 1, Argon2id, t=3, m=65536 KiB, p=4", b[7:18])
+	}
+	if code, _, errs := runLicense(t, "", "account", "address"); code != 0 {
+		t.Fatal(errs)
+	}
+}
 
 // runLicense runs the license tool in-process and returns its exit status,
 // standard output and standard error.
