@@ -7,6 +7,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/payments"
@@ -67,5 +70,24 @@ func TestDevCheckout(t *testing.T) {
 	// An unknown order has no page.
 	if r, err := http.Get(e.url + "/dev/checkout/aaaaaaaaaaaaaaaaaaaaaaaaaa"); err != nil || r.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown order page: %v %v", r.StatusCode, err)
+	}
+}
+
+// TestDevCheckoutBrowser clicks "Complete test payment" in Chromium, as a
+// developer does under `licensed dev`.
+func TestDevCheckoutBrowser(t *testing.T) {
+	e := newPayEnv(t)
+	id, _ := e.createOrder("pro-365d")
+	ctx := tab(t, startBrowser(t))
+	step(t, ctx, "pay on the dev checkout page", 20*time.Second,
+		chromedp.Navigate(e.url+"/dev/checkout/"+id),
+		chromedp.Click(chromedp.CSS("#pay")),
+		chromedp.WaitVisible(chromedp.CSS("#paid")),
+	)
+	if got := run(t, ctx, "read the status", chromedp.Text(chromedp.CSS("#status"))); got != "settled" {
+		t.Fatalf("status %q, want settled", got)
+	}
+	if o := e.order(id); o.State != payments.StateSettled || o.License != payments.LicenseActive {
+		t.Fatalf("order %s, license %s", o.State, o.License)
 	}
 }
