@@ -11,9 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +37,9 @@ import (
 //	                  (testdata/loadgen) on loopback, 8 connections
 //	batch=256         POST /v1/admit/batch with 256 proofs per request, load
 //	                  from a second process, 2 connections
+//	paired/...        the README ratios: HTTP admit against all-core verify,
+//	                  and the batch endpoint against one-core verify, each
+//	                  pair measured back to back five times (median)
 //
 // It signs 2048 distinct proofs (two customers, counters 0…1023, a quota
 // raised for the benchmark), sends them all once to warm the caches and
@@ -42,6 +47,7 @@ import (
 // verifies fully and records by conflict, so it costs what a first use does.
 //
 //	go test ./web -run '^$' -bench BenchmarkAdmission -benchtime 4000x
+//	go test ./web -run '^$' -bench 'BenchmarkAdmission/paired' -benchtime 1x -v
 func BenchmarkAdmission(b *testing.B) {
 	ctx := context.Background()
 	f := admissiontest.New(b, pgtest.Pool(b), 40)
@@ -179,12 +185,64 @@ func BenchmarkAdmission(b *testing.B) {
 		})
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "proofs/s")
 	})
+	// Paired figures: the machine is shared, so each ratio compares two
+	// measurements taken back to back, five times; the median is reported.
+	verifyFor := func(d time.Duration, workers int) float64 {
+		var n atomic.Int64
+		var k atomic.Int64
+		deadline := time.Now().Add(d)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(deadline) {
+					i := int(k.Add(1)) % len(reqs)
+					r := reqs[i]
+					if _, err := v.Verify(r.Ring, r.Scope, r.Counter, r.Message, proofs[i], now); err != nil {
+						b.Error(err)
+						return
+					}
+					n.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		return float64(n.Load()) / time.Since(start).Seconds()
+	}
+	paired := func(b *testing.B, name string, base func() float64, other func(base float64) float64) {
+		var ratios, bases, others []float64
+		for range 5 {
+			x := base()
+			y := other(x)
+			bases, others, ratios = append(bases, x), append(others, y), append(ratios, y/x)
+		}
+		b.ReportMetric(median(bases), "base_proofs/s")
+		b.ReportMetric(median(others), name+"_proofs/s")
+		b.ReportMetric(median(ratios), name+"/base")
+		b.Logf("%s/base ratios %.2f (base %.0f, %s %.0f proofs/s)", name, ratios, bases, name, others)
+	}
+	b.Run("paired/http-vs-verify-all-cores/ring=16", func(b *testing.B) {
+		paired(b, "http", func() float64 { return verifyFor(time.Second, runtime.GOMAXPROCS(0)) },
+			func(base float64) float64 { return run(b, "/v1/admit", singleFile, int(base)+100, 8) })
+	})
+	b.Run("paired/batch-vs-verify-one-core/ring=16", func(b *testing.B) {
+		paired(b, "batch", func() float64 { return verifyFor(time.Second, 1) },
+			func(base float64) float64 { return run(b, "/v1/admit/batch", batchFile, max(int(2*base)/256, 2), 2) })
+	})
 	b.Run("http/ring=16", func(b *testing.B) {
 		b.ReportMetric(run(b, "/v1/admit", singleFile, max(b.N, 200), 8), "proofs/s")
 	})
 	b.Run("batch=256/ring=16", func(b *testing.B) {
 		b.ReportMetric(run(b, "/v1/admit/batch", batchFile, max(b.N/256, 4), 2), "proofs/s")
 	})
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 func mustJSONb(b *testing.B, v any) []byte {
