@@ -384,3 +384,31 @@ func TestVerifierKey(t *testing.T) {
 		}
 	}
 }
+
+func FuzzVerifierKey(f *testing.F) {
+	skey, _, _ := note.GenerateKey(rand.Reader, "example.com/log")
+	f.Add(skey)
+	f.Add("PRIVATE+KEY+n+00000000+AQ==")
+	f.Fuzz(func(t *testing.T, skey string) {
+		vkey, err := VerifierKey(skey)
+		if err != nil {
+			return
+		}
+		// An accepted signer key yields the verifier of its own signatures.
+		s, err := note.NewSigner(strings.TrimSpace(skey))
+		if err != nil {
+			t.Fatalf("VerifierKey accepted %q, which note rejects: %v", skey, err)
+		}
+		v, err := note.NewVerifier(vkey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := note.Sign(&note.Note{Text: "x\n"}, s)
+		if err != nil {
+			return // names note cannot sign with
+		}
+		if _, err := note.Open(msg, note.VerifierList(v)); err != nil {
+			t.Fatalf("the derived verifier does not verify its signer: %v", err)
+		}
+	})
+}
