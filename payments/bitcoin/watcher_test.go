@@ -136,6 +136,37 @@ func TestReorg(t *testing.T) {
 	}
 }
 
+// TestReorgThenDoubleSpend: a reorg sends the payment back to the mempool,
+// where the payer replaces it with a transaction paying less; the settled
+// order falls back to new with paid_partial and its license stays suspended.
+func TestReorgThenDoubleSpend(t *testing.T) {
+	e := newEnv(t, envOptions{confirmations: 2})
+	id, inv := e.order()
+	tx := e.pay(inv, planPrice)
+	hs := e.node.MustMine(2)
+	e.waitOrder(id, payments.StateSettled, 0)
+	e.waitMinted(id)
+	// Both blocks leave the best chain.
+	h, _ := chainhash.NewHashFromStr(hs[0])
+	if err := e.node.RPC.InvalidateBlock(h); err != nil {
+		t.Fatal(err)
+	}
+	e.waitOrder(id, payments.StateProcessing, 0)
+	addr, _ := btcutil.DecodeAddress(inv["address"].(string), e.node.Params())
+	if _, err := e.node.Wallet.Replace(tx, regtest.Output{Address: addr, Sats: planPrice / 4}); err != nil {
+		t.Fatal(err)
+	}
+	o := e.waitOrder(id, payments.StateNew, payments.FlagPaidPartial)
+	if o.License != payments.LicenseSuspended {
+		t.Fatalf("license %q, want suspended", o.License)
+	}
+	e.node.MustMine(3)
+	e.stays(id, payments.StateNew, payments.FlagPaidPartial)
+	if n := e.licenses(); n != 1 {
+		t.Fatalf("%d license entries, want the one (suspended) entry", n)
+	}
+}
+
 func TestRBFReplacementPayingLess(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	id, inv := e.order()
