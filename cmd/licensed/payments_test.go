@@ -352,3 +352,115 @@ func TestSettlementStormSIGKILL(t *testing.T) {
 		t.Fatalf("licensed ledger fsck: %v\n%s", err, out)
 	}
 }
+
+// TestCustomerEndToEnd is the customer's path with both real binaries: a new
+// account made by `license account new`, an order for its address, Stripe's
+// signed webhook, and `license scan` finds exactly that license on the
+// ledger of `licensed serve`, checked against the pinned checkpoint key.
+func TestCustomerEndToEnd(t *testing.T) {
+	dbURL := pgtest.URL(t)
+	dataDir := t.TempDir()
+	out, err := exec.Command(binary(t), "keygen", "--data-dir", dataDir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("keygen: %v\n%s", err, out)
+	}
+	_, vkey, ok := strings.Cut(string(out), "verifier key: ")
+	if !ok {
+		t.Fatalf("keygen printed no verifier key: %s", out)
+	}
+	vkey = strings.TrimSpace(vkey)
+	plansFile := filepath.Join(dataDir, "plans.toml")
+	if err := os.WriteFile(plansFile, []byte(payments.SamplePlans), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, dbURL, dataDir, plansFile, stripemock.Start(t))
+
+	licenseBin := filepath.Join(t.TempDir(), "license")
+	if out, err := exec.Command("go", "build", "-o", licenseBin, "../license").CombinedOutput(); err != nil {
+		t.Fatalf("go build ../license: %v\n%s", err, out)
+	}
+	home := t.TempDir()
+	license := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(licenseBin, args...)
+		cmd.Env = append(os.Environ(), "LICENSE_ACCOUNT="+filepath.Join(home, "account"), "LICENSE_PASSPHRASE=correct horse",
+			"LICENSE_SERVER="+srv.url, "LICENSE_LEDGER_KEY="+vkey, "HOME="+home)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("license %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	license("account", "new")
+	addr := strings.TrimSpace(license("account", "address"))
+
+	// Someone else's licenses around ours.
+	order := func(address string) string {
+		body, _ := json.Marshal(map[string]string{"plan": "pro-365d", "address": address, "method": "card"})
+		resp, err := http.Post(srv.url+"/v1/orders", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST /v1/orders: %d %v", resp.StatusCode, out)
+		}
+		return out["order_id"].(string)
+	}
+	var ids []string
+	for i := 0; i < 5; i++ {
+		acct, _ := issuer.NewAccount(rand.Reader)
+		ids = append(ids, order(acct.Address().String()))
+	}
+	mine := order(addr)
+	ids = append(ids, mine)
+	for _, id := range ids {
+		ev := payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), true)
+		if !deliver(http.DefaultClient, srv.url, ev) {
+			t.Fatalf("webhook for %s refused", id)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(srv.url + "/v1/orders/" + mine)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o map[string]any
+		json.NewDecoder(resp.Body).Decode(&o)
+		resp.Body.Close()
+		if o["minted"] == true {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order not minted after 20 s: %v", o)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Wait until every order's round has committed, so the scan sees all.
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for {
+		var n int
+		conn.QueryRow(context.Background(), `select count(*) from ledger_pending`).Scan(&n)
+		if n == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	scan := license("scan", "--quiet")
+	if !strings.Contains(scan, "1 new license(s) found") {
+		t.Fatalf("license scan: %q", scan)
+	}
+	list := license("list")
+	if !strings.Contains(list, "pro-365d") || !strings.Contains(list, "valid") || strings.Count(strings.TrimSpace(list), "\n") != 1 {
+		t.Fatalf("license list does not show exactly one valid pro-365d license: %q", list)
+	}
+	t.Logf("license scan: %s", strings.TrimSpace(scan))
+	srv.stop(t)
+}
