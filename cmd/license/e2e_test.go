@@ -44,19 +44,19 @@ type testServer struct {
 
 const testPlan, testQuota = "basic", 3
 
-func startServer(t testing.TB) *testServer {
+func startServer(t testing.TB, opts ...func(*admission.Config)) *testServer {
 	t.Helper()
 	skey, _, err := note.GenerateKey(rand.Reader, "dev.license.test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startServerWithKey(t, skey)
+	return startServerWithKey(t, skey, opts...)
 }
 
 // startServerWithKey starts a server on a fresh database whose ledger signs
 // with skey: two of them make two different ledgers under one key, which is
 // what a server showing a forked ledger looks like from outside.
-func startServerWithKey(t testing.TB, skey string) *testServer {
+func startServerWithKey(t testing.TB, skey string, opts ...func(*admission.Config)) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pool := pgtest.Pool(t)
@@ -68,13 +68,17 @@ func startServerWithKey(t testing.TB, skey string) *testServer {
 	led := ledger.New(pool, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, Log: log})
 	index := ledger.NewIndex()
 	store := ledger.NewPostgresStore(pool)
-	svc, err := admission.New(index, admission.NewPostgresTags(pool), admission.Config{
+	acfg := admission.Config{
 		Network: "dev",
 		Quota: func(plan string) (uint32, bool) {
 			return testQuota, plan == testPlan
 		},
 		Log: log,
-	})
+	}
+	for _, o := range opts {
+		o(&acfg)
+	}
+	svc, err := admission.New(index, admission.NewPostgresTags(pool), acfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -553,5 +557,52 @@ func TestScanDetectsTampering(t *testing.T) {
 				t.Fatalf("a refused scan recorded progress: %q", out)
 			}
 		})
+	}
+}
+
+// TestProveWithPoW runs against a server that asks for a proof of work and
+// has a free tier: a proof without one is refused, with --pow-bits it is
+// admitted, and --free makes a request the free tier admits without a
+// license.
+func TestProveWithPoW(t *testing.T) {
+	srv := startServer(t, func(c *admission.Config) { c.PoWDifficulty, c.FreeDifficulty = 6, 10 })
+	useAccount(t)
+	t.Setenv(envLicenseServer, srv.url)
+	t.Setenv(envLicenseLedgerKey, srv.vkey)
+	if code, _, errs := runLicense(t, "", "account", "new"); code != 0 {
+		t.Fatal(errs)
+	}
+	_, out, _ := runLicense(t, "", "account", "address")
+	addr, err := issuer.ParseAddress(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.mint(t, append(randomAddresses(t, 20), addr))
+	if code, _, errs := runLicense(t, "", "scan"); code != 0 {
+		t.Fatal(errs)
+	}
+	scope := "dev/" + time.Now().UTC().Format(time.DateOnly)
+	dir := t.TempDir()
+	steps := []struct {
+		name   string
+		prove  []string
+		code   int
+		answer string
+	}{
+		{"no proof of work", []string{"--message", "01"}, 1, "(pow_required)"},
+		{"proof of work", []string{"--message", "02", "--pow-bits", "6"}, 0, `"plan":"basic"`},
+		{"free tier", []string{"--message", "03", "--pow-bits", "10", "--free"}, 0, `"plan":"free"`},
+		{"free tier, too little work", []string{"--message", "04", "--pow-bits", "6", "--free"}, 1, "refused"},
+	}
+	for i, st := range steps {
+		file := filepath.Join(dir, fmt.Sprint(i))
+		args := append([]string{"prove", "--scope", scope, "--out", file}, st.prove...)
+		if code, _, errs := runLicense(t, "", args...); code != 0 {
+			t.Fatalf("%s: prove: %s", st.name, errs)
+		}
+		code, out, errs := runLicense(t, "", "admit", file)
+		if code != st.code || !strings.Contains(out+errs, st.answer) {
+			t.Fatalf("%s: admit: exit %d, %q %q; want %d and %q", st.name, code, out, errs, st.code, st.answer)
+		}
 	}
 }

@@ -194,6 +194,7 @@ func runProve(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	var g accountFlags
 	var scope, message, plan, out string
 	var ringSize, powBits int
+	var free bool
 	_, err := parseVerbFlags("license prove", "--scope S --message HEX [--ring 16] [--plan P] [flags]", `
 Make a ring proof that some valid license signed a message (a data block
 hash), without saying which: your license hides among decoys drawn uniformly
@@ -201,6 +202,10 @@ at random from the server's list of valid licenses of its plan. Each license
 makes its daily quota of proofs per scope; the next unused counter is taken
 and recorded in the account file before the proof is printed. The ring keys
 are read from the ledger's tiles and checked against its signed checkpoint.
+
+With --free and --pow-bits D, no license is used: the request carries only a
+proof of work, which a server with a free tier admits as plan "free" when D is
+at least its free-tier difficulty. No account file is needed.
 
 The output is the JSON body of POST /v1/admit; send it with 'license admit'.`, args, stderr, func(fs *flag.FlagSet) {
 		g.define(fs)
@@ -210,6 +215,7 @@ The output is the JSON body of POST /v1/admit; send it with 'license admit'.`, a
 		fs.StringVar(&plan, "plan", "", "prove with a license of this plan (default: any valid license)")
 		fs.IntVar(&powBits, "pow-bits", 0, "add a proof of work of this many leading zero bits, if the server asks for one")
 		fs.StringVar(&out, "out", "", "write the proof to this file instead of standard output")
+		fs.BoolVar(&free, "free", false, "make a free-tier request: a proof of work only (needs --pow-bits)")
 	})
 	if err != nil {
 		return err
@@ -226,6 +232,16 @@ The output is the JSON body of POST /v1/admit; send it with 'license admit'.`, a
 	}
 	if powBits < 0 || powBits > 40 {
 		return usageError("--pow-bits must be between 0 and 40.")
+	}
+	if free {
+		if powBits == 0 {
+			return usageError("a free-tier request needs a proof of work: give --pow-bits, at least the server's free-tier difficulty.")
+		}
+		req := admitRequest{Scope: scope, Message: msg}
+		if req.PoW, err = solvePoW(ctx, msg, nil, time.Now().Unix(), powBits); err != nil {
+			return sayf("the proof of work was interrupted.")
+		}
+		return writeProof(&req, out, stdout, stderr, fmt.Sprintf("Wrote a free-tier request with a %d-bit proof of work in scope %s", powBits, scope))
 	}
 	api, err := newAPIClient(g.server)
 	if err != nil {
@@ -312,6 +328,12 @@ The output is the JSON body of POST /v1/admit; send it with 'license admit'.`, a
 			return sayf("the proof of work was interrupted.")
 		}
 	}
+	return writeProof(&req, out, stdout, stderr, fmt.Sprintf("Wrote a proof with counter %d of %d in scope %s, ring of %d", counter+1, lic.DailyQuota, scope, ringSize))
+}
+
+// writeProof writes req as JSON to the file out, saying what on stderr, or
+// to stdout when out is empty.
+func writeProof(req *admitRequest, out string, stdout, stderr io.Writer, what string) error {
 	js, err := json.MarshalIndent(req, "", "  ")
 	if err != nil {
 		return err
@@ -321,7 +343,7 @@ The output is the JSON body of POST /v1/admit; send it with 'license admit'.`, a
 		if err := os.WriteFile(out, js, 0o600); err != nil {
 			return sayf("couldn't write the proof to %s (%s).", out, rootCause(err))
 		}
-		fmt.Fprintf(stderr, "Wrote a proof with counter %d of %d in scope %s, ring of %d, to %s.\n", counter+1, lic.DailyQuota, scope, ringSize, out)
+		fmt.Fprintf(stderr, "%s, to %s.\n", what, out)
 		return nil
 	}
 	_, err = stdout.Write(js)
