@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -35,6 +36,21 @@ type Index struct {
 	plans     []string
 	planIDs   map[string]uint16
 	bad       int // entries that did not parse (see Sync)
+
+	// version counts changes; valid caches Valid's answers for it.
+	version uint64
+	cacheMu sync.Mutex
+	valid   map[validKey]validAnswer
+}
+
+type validKey struct {
+	plan string
+	day  uint32
+}
+
+type validAnswer struct {
+	version uint64
+	indices []uint64
 }
 
 // NewIndex returns an empty index.
@@ -77,19 +93,39 @@ func (ix *Index) Member(index uint64) (ringverify.Member, error) {
 var _ ringverify.Members = (*Index)(nil)
 
 // Valid returns, sorted, the indices of the licenses of plan that are valid
-// at time at: NotBefore ≤ at < NotAfter, not revoked, not suspended.
+// at time at: NotBefore ≤ at < NotAfter, not revoked, not suspended. The
+// answer is computed once per (plan, day) and index change, and the caller
+// gets its own copy.
 func (ix *Index) Valid(plan string, at time.Time) []uint64 {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	id, ok := ix.planIDs[plan]
-	if !ok {
-		return nil
-	}
 	sec := at.Unix()
 	if sec < 0 {
 		return nil
 	}
-	day := uint32(sec / 86400)
+	key := validKey{plan, uint32(sec / 86400)}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	ix.cacheMu.Lock()
+	a, ok := ix.valid[key]
+	ix.cacheMu.Unlock()
+	if ok && a.version == ix.version {
+		return slices.Clone(a.indices)
+	}
+	out := ix.scanValid(key.plan, key.day)
+	ix.cacheMu.Lock()
+	if ix.valid == nil || len(ix.valid) > 64 {
+		ix.valid = map[validKey]validAnswer{}
+	}
+	ix.valid[key] = validAnswer{ix.version, out}
+	ix.cacheMu.Unlock()
+	return slices.Clone(out)
+}
+
+// scanValid is Valid without the cache; ix.mu is held for reading.
+func (ix *Index) scanValid(plan string, day uint32) []uint64 {
+	id, ok := ix.planIDs[plan]
+	if !ok {
+		return nil
+	}
 	var out []uint64
 	for i, p := range ix.plan {
 		if p != id+1 || ix.nb[i] > day || day >= ix.na[i] {
@@ -108,6 +144,7 @@ func (ix *Index) Valid(plan string, at time.Time) []uint64 {
 func (ix *Index) apply(start uint64, entries [][]byte) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.version++
 	if start != uint64(len(ix.plan)) {
 		return fmt.Errorf("ledger: index at %d cannot apply entries from %d", len(ix.plan), start)
 	}
@@ -185,7 +222,10 @@ func (ix *Index) Sync(ctx context.Context, s Store) error {
 		m[i] = true
 	}
 	ix.mu.Lock()
-	ix.suspended = m
+	if !maps.Equal(ix.suspended, m) {
+		ix.suspended = m
+		ix.version++
+	}
 	ix.mu.Unlock()
 	return nil
 }

@@ -509,6 +509,18 @@ func TestIndex(t *testing.T) {
 	if got := ix.Valid("pro", now); !slices.Equal(got, []uint64{0, 6}) {
 		t.Fatalf("Valid(pro) = %v, want [0 6]", got)
 	}
+	// Answers are cached per day but never shared with the caller.
+	if got := ix.Valid("pro", now.Add(time.Hour)); !slices.Equal(got, []uint64{0, 6}) {
+		t.Fatalf("Valid(pro) again = %v", got)
+	} else {
+		got[0] = 99
+	}
+	if got := ix.Valid("pro", now); !slices.Equal(got, []uint64{0, 6}) {
+		t.Fatalf("Valid(pro) after the caller changed its copy = %v", got)
+	}
+	if got := ix.Valid("pro", now.Add(24*time.Hour)); !slices.Equal(got, []uint64{0, 3}) {
+		t.Fatalf("Valid(pro) tomorrow = %v, want [0 3]", got)
+	}
 	if got := ix.Valid("basic", now); !slices.Equal(got, []uint64{5}) {
 		t.Fatalf("Valid(basic) = %v", got)
 	}
