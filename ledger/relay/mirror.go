@@ -13,6 +13,7 @@ import (
 
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/ledger/tlogclient"
 	"github.com/licensed/licensed/ringverify"
 )
 
@@ -26,8 +27,9 @@ var ErrFork = errors.New("relay: the ledger's new checkpoint is not consistent w
 // admission.Licenses, so a Local verifier checks rings against it. It is safe
 // for concurrent use; Sync may run while proofs are verified.
 type Mirror struct {
-	c *Client
-	v note.Verifier
+	c     *Client
+	v     note.Verifier
+	tiles *tlogclient.Client // hash tiles, kept once verified
 
 	syncMu sync.Mutex // one Sync at a time
 
@@ -52,7 +54,7 @@ func NewMirror(c *Client, vkey string) (*Mirror, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: bad ledger verifier key: %w", err)
 	}
-	return &Mirror{c: c, v: v, planIDs: map[string]uint16{}}, nil
+	return &Mirror{c: c, v: v, tiles: &tlogclient.Client{Server: c.URL, Verifier: v, HTTP: c.HTTP}, planIDs: map[string]uint16{}}, nil
 }
 
 // Checkpoint returns the last checkpoint the mirror verified and applied.
@@ -88,7 +90,11 @@ func (m *Mirror) Sync(ctx context.Context) error {
 		}
 		return nil
 	}
-	hr := tlog.TileHashReader(tlog.Tree{N: cp.Size, Hash: cp.Root}, &tileReader{ctx: ctx, c: m.c})
+	// The ledger's audit client reads the hash tiles; TileHashReader proves
+	// each against the signed root before use, and the client keeps those
+	// it proved for the next Sync.
+	m.tiles.Server = m.c.URL
+	hr := tlog.TileHashReader(tlog.Tree{N: cp.Size, Hash: cp.Root}, m.tiles)
 	if old.Size > 0 {
 		h, err := tlog.TreeHash(old.Size, hr)
 		if err != nil {
@@ -209,33 +215,6 @@ func (m *Mirror) Valid(plan string, at time.Time) []uint64 {
 }
 
 var _ admission.Licenses = (*Mirror)(nil)
-
-// tileReader fetches hash tiles from the server for tlog.TileHashReader,
-// which checks them against the signed root before using them.
-type tileReader struct {
-	ctx context.Context
-	c   *Client
-}
-
-func (r *tileReader) Height() int { return ledger.TileHeight }
-
-func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
-	out := make([][]byte, len(tiles))
-	for i, t := range tiles {
-		p := ledger.Tile{Level: t.L, N: t.N, Width: t.W}.Path()
-		b, err := r.c.get(r.ctx, "/ledger/"+p, int64(t.W)*tlog.HashSize)
-		if err != nil {
-			return nil, err
-		}
-		if len(b) != t.W*tlog.HashSize {
-			return nil, fmt.Errorf("relay: tile %s has %d bytes", p, len(b))
-		}
-		out[i] = b
-	}
-	return out, nil
-}
-
-func (r *tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
 
 // Local is a relay's own admission service: the checks of package
 // ledger/admission against a Mirror, with tags in memory.
