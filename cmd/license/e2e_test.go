@@ -606,3 +606,42 @@ func TestProveWithPoW(t *testing.T) {
 		}
 	}
 }
+
+// TestScanResumesAfterInterrupt interrupts a scan after its first batch
+// (as Ctrl-C would): the progress is saved, and the next scan reads only the
+// rest and still finds the license in it.
+func TestScanResumesAfterInterrupt(t *testing.T) {
+	srv := startServer(t)
+	useAccount(t)
+	t.Setenv(envLicenseServer, srv.url)
+	t.Setenv(envLicenseLedgerKey, srv.vkey)
+	if code, _, errs := runLicense(t, "", "account", "new"); code != 0 {
+		t.Fatal(errs)
+	}
+	_, out, _ := runLicense(t, "", "account", "address")
+	addr, err := issuer.ParseAddress(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.enqueueDecoys(t, srv.pool, 300)
+	idx := srv.mint(t, []issuer.Address{addr})
+	if idx[0] != 300 {
+		t.Fatalf("license at %d, want 300", idx[0])
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	saved := scanBatchTiles
+	scanBatchTiles, scanAfterBatch = 1, cancel
+	defer func() { scanBatchTiles, scanAfterBatch = saved, nil }()
+	var stdout, stderr strings.Builder
+	code := runWithInput(ctx, []string{"scan"}, strings.NewReader(""), &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "scan interrupted after 256 of 301 entries") {
+		t.Fatalf("interrupted scan: %d %q %q", code, stdout.String(), stderr.String())
+	}
+	scanAfterBatch = nil
+	code, out, errs := runLicense(t, "", "scan")
+	if code != 0 || !strings.Contains(out, "Scanned 45 new ledger entries (301 in all): 1 new license(s) found") {
+		t.Fatalf("resumed scan: %d %q %s", code, out, errs)
+	}
+}

@@ -20,12 +20,19 @@ import (
 	"github.com/licensed/licensed/ledger"
 )
 
-// Scan tuning: tiles fetched and scanned per batch, tiles fetched at once,
-// and how often a long scan saves its progress.
+// Scan tuning: tiles fetched at once, and how often a long scan saves its
+// progress.
 const (
-	scanBatchTiles   = 32
 	scanFetchWorkers = 8
 	scanSaveEvery    = 15 * time.Second
+)
+
+// scanBatchTiles is the number of entry tiles fetched and scanned per batch;
+// scanAfterBatch, if set, runs after each batch (tests interrupt scans with
+// them).
+var (
+	scanBatchTiles int64 = 32
+	scanAfterBatch func()
 )
 
 func runScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -123,6 +130,9 @@ func scanLedger(ctx context.Context, l *auditedLedger, acct *issuer.Account, c *
 	}
 	pending := fetch(c.Ledger.Scanned / ledger.TileWidth)
 	for c.Ledger.Scanned < l.cp.Size {
+		if err := ctx.Err(); err != nil {
+			return found, revoked, err
+		}
 		b := <-pending
 		if b.err != nil {
 			return found, revoked, b.err
@@ -185,6 +195,9 @@ func scanLedger(ctx context.Context, l *auditedLedger, acct *issuer.Account, c *
 			bar.Add64(done - c.Ledger.Scanned)
 		}
 		c.Ledger.Scanned = done
+		if scanAfterBatch != nil {
+			scanAfterBatch()
+		}
 		if time.Since(lastSave) > scanSaveEvery {
 			if err := save(); err != nil {
 				return found, revoked, err
