@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/btcsuite/btcd/rpcclient"
+
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/payments/reconcile"
@@ -21,9 +23,13 @@ import (
 func (m *Main) openPages(ctx context.Context, deps *web.Deps) error {
 	cfg := &m.Config
 	books := reconcile.NewBooks(m.DB)
+	rec, err := m.reconciler(books)
+	if err != nil {
+		return err
+	}
 	p := &web.Pages{
 		Books:      books,
-		Reconciler: m.reconciler(books),
+		Reconciler: rec,
 		// The explorer reads the ledger's tables; the minter is stateless
 		// and holds no secret (it enqueues the dashboard's revoke entries).
 		Explorer:  ledger.NewPostgresStore(m.DB),
@@ -52,15 +58,31 @@ func (m *Main) openPages(ctx context.Context, deps *web.Deps) error {
 	return nil
 }
 
-// reconciler compares the database with what this configuration can reach.
-func (m *Main) reconciler(books *reconcile.Books) *reconcile.Reconciler {
+// reconciler compares the database with what this configuration can reach:
+// the ledger always, Stripe when a secret key is set, btcd when its RPC host
+// is set (the dev btcd of `licensed dev` is not compared).
+func (m *Main) reconciler(books *reconcile.Books) (*reconcile.Reconciler, error) {
 	cfg := &m.Config
 	r := &reconcile.Reconciler{Books: books, Ledger: reconcile.LedgerStore(ledger.NewPostgresStore(books.DB()))}
 	if cfg.StripeSecretKey != "" {
 		r.Processors = append(r.Processors, reconcile.NewStripe(cfg.StripeSecretKey, cfg.StripeAPIURL, nil))
 	}
-	// -- reconcile: ledger, btcd --
-	return r
+	if bc := cfg.Bitcoin; bc.RPCHost != "" {
+		cc := &rpcclient.ConnConfig{Host: bc.RPCHost, User: bc.RPCUser, Pass: bc.RPCPass, HTTPPostMode: true, DisableTLS: bc.RPCCert == ""}
+		if bc.RPCCert != "" {
+			var err error
+			if cc.Certificates, err = os.ReadFile(bc.RPCCert); err != nil {
+				return nil, fmt.Errorf("couldn't read btcd's RPC certificate: %w", err)
+			}
+		}
+		rpc, err := rpcclient.New(cc, nil)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't set up btcd's RPC client: %w", err)
+		}
+		m.closers = append(m.closers, rpc.Shutdown)
+		r.Processors = append(r.Processors, &reconcile.Chain{RPC: rpc, MinConf: int64(bc.Confirmations), Payments: books.BTCPayments})
+	}
+	return r, nil
 }
 
 // devOpsPassword returns the bcrypt hash of the dev operator password kept

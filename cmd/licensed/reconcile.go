@@ -56,7 +56,11 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer pool.Close()
 	m.DB = pool
-	r := m.reconciler(reconcile.NewBooks(pool))
+	defer m.Close()
+	r, err := m.reconciler(reconcile.NewBooks(pool))
+	if err != nil {
+		return err
+	}
 	rep, err := r.Run(ctx, from, to)
 	if err != nil {
 		return err

@@ -55,31 +55,44 @@ func (s *Stripe) Check(ctx context.Context, rows []Row, from, to time.Time) ([]E
 	params.Context = ctx
 	params.AddExpand("data.source")
 	params.Limit = stripe.Int64(100)
-	type txn struct {
-		id       string
-		amount   int64
-		currency string
-	}
-	byIntent := map[string]txn{}
-	var unmatched []Exception
+	var charges []Charge
 	it := s.api.BalanceTransactions.List(params)
 	for it.Next() {
 		bt := it.BalanceTransaction()
-		intent := ""
+		c := Charge{ID: bt.ID, Amount: bt.Amount, Currency: string(bt.Currency)}
 		if bt.Source != nil && bt.Source.Charge != nil && bt.Source.Charge.PaymentIntent != nil {
-			intent = bt.Source.Charge.PaymentIntent.ID
+			c.PaymentIntent = bt.Source.Charge.PaymentIntent.ID
 		}
-		if intent == "" {
-			unmatched = append(unmatched, Exception{Kind: StripeUnknown, Ref: bt.ID,
-				Detail: fmt.Sprintf("charge of %d %s with no PaymentIntent", bt.Amount, bt.Currency)})
-			continue
-		}
-		byIntent[intent] = txn{bt.ID, bt.Amount, string(bt.Currency)}
+		charges = append(charges, c)
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("couldn't list balance transactions: %w", err)
 	}
+	return MatchCharges(rows, charges), nil
+}
+
+// Charge is a Stripe balance transaction of type charge.
+type Charge struct {
+	ID            string // the balance transaction, txn_…
+	PaymentIntent string // "" when the source is not a charge of a PaymentIntent
+	Amount        int64
+	Currency      string
+}
+
+// MatchCharges pairs the card orders of rows with charges by PaymentIntent:
+// a settled order needs a charge of its amount (when the currencies agree;
+// Stripe converts otherwise), and every charge needs an order of rows.
+func MatchCharges(rows []Row, charges []Charge) []Exception {
 	var out []Exception
+	byIntent := map[string]Charge{}
+	for _, c := range charges {
+		if c.PaymentIntent == "" {
+			out = append(out, Exception{Kind: StripeUnknown, Ref: c.ID,
+				Detail: fmt.Sprintf("charge of %d %s with no PaymentIntent", c.Amount, c.Currency)})
+			continue
+		}
+		byIntent[c.PaymentIntent] = c
+	}
 	known := map[string]bool{}
 	for _, o := range rows {
 		if o.Method != payments.MethodCard || o.PaymentRef == "" {
@@ -89,23 +102,23 @@ func (s *Stripe) Check(ctx context.Context, rows []Row, from, to time.Time) ([]E
 		if o.State != payments.StateSettled {
 			continue
 		}
-		t, ok := byIntent[o.PaymentRef]
+		c, ok := byIntent[o.PaymentRef]
 		switch {
 		case !ok:
 			out = append(out, Exception{Kind: StripeMissing, OrderID: o.ID, Ref: o.PaymentRef,
 				Detail: "settled card order with no Stripe charge in the period"})
-		case t.currency == o.Currency && t.amount != o.Amount:
-			out = append(out, Exception{Kind: StripeAmount, OrderID: o.ID, Ref: t.id,
-				Detail: fmt.Sprintf("order %d %s, Stripe charged %d %s", o.Amount, o.Currency, t.amount, t.currency)})
+		case c.Currency == o.Currency && c.Amount != o.Amount:
+			out = append(out, Exception{Kind: StripeAmount, OrderID: o.ID, Ref: c.ID,
+				Detail: fmt.Sprintf("order %d %s, Stripe charged %d %s", o.Amount, o.Currency, c.Amount, c.Currency)})
 		}
 	}
-	for intent, t := range byIntent {
-		if !known[intent] {
-			out = append(out, Exception{Kind: StripeUnknown, Ref: t.id,
-				Detail: fmt.Sprintf("charge of %d %s for PaymentIntent %s, no order of the period has it", t.amount, t.currency, intent)})
+	for _, c := range charges {
+		if c.PaymentIntent != "" && !known[c.PaymentIntent] {
+			out = append(out, Exception{Kind: StripeUnknown, Ref: c.ID,
+				Detail: fmt.Sprintf("charge of %d %s for PaymentIntent %s, no order of the period has it", c.Amount, c.Currency, c.PaymentIntent)})
 		}
 	}
-	return append(out, unmatched...), nil
+	return out
 }
 
 // Payment is a Bitcoin payment the database recorded for an order.

@@ -135,7 +135,7 @@ func (r *Reconciler) checkLedger(ctx context.Context, rows []Row, from, to time.
 	for round := range perRound {
 		rounds = append(rounds, round)
 	}
-	orders, err := r.Books.ordersPerRound(ctx, rounds)
+	orders, err := r.Books.ordersPerRound(ctx, rounds, from, to)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -156,13 +156,13 @@ func (r *Reconciler) checkLedger(ctx context.Context, rows []Row, from, to time.
 	return out, len(rounds), nil
 }
 
-// ordersPerRound counts the orders minted in each of rounds.
-func (b *Books) ordersPerRound(ctx context.Context, rounds []int64) (map[int64]int, error) {
+// ordersPerRound counts the orders minted in each of rounds, and in any
+// other round an order created in [from, to) claims.
+func (b *Books) ordersPerRound(ctx context.Context, rounds []int64, from, to time.Time) (map[int64]int, error) {
 	out := map[int64]int{}
-	if len(rounds) == 0 {
-		return out, nil
-	}
-	rows, err := b.db.Query(ctx, `select mint_round, count(*) from orders where mint_round = any($1) group by 1`, rounds)
+	rows, err := b.db.Query(ctx, `select mint_round, count(*) from orders where mint_round = any($1)
+		or mint_round in (select mint_round from orders where created_at >= $2 and created_at < $3 and mint_round is not null)
+		group by 1`, rounds, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: couldn't count orders per round: %w", err)
 	}

@@ -1,0 +1,514 @@
+package reconcile_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/csv"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/licensed/licensed/issuer"
+	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
+	"github.com/licensed/licensed/payments/bitcoin/regtest"
+	"github.com/licensed/licensed/payments/reconcile"
+	"github.com/licensed/licensed/payments/stripemock"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Shutdown()
+	btcdtest.Cleanup()
+	os.Exit(code)
+}
+
+const webhookSecret = "whsec_reconcile_test"
+
+// env is a payments service (card method, webhooks only) on its own
+// database with a running ledger sequencer.
+type env struct {
+	t      *testing.T
+	db     *pgxpool.Pool
+	svc    *payments.Service
+	ledger *ledger.Ledger
+	minter *issuer.Minter
+	books  *reconcile.Books
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, db: pgtest.Pool(t), minter: issuer.NewMinter(nil)}
+	skey, _, err := note.GenerateKey(rand.Reader, "reconcile.test/ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	plans, err := payments.ParsePlans([]byte(payments.SamplePlans))
+	if err != nil {
+		t.Fatal(err)
+	}
+	card, err := payments.NewCard(payments.CardConfig{SecretKey: "sk_test_123", WebhookSecret: webhookSecret, APIURL: "http://127.0.0.1:1",
+		SuccessURL: "http://127.0.0.1/", CancelURL: "http://127.0.0.1/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc, err = payments.New(e.db, payments.Config{Plans: plans, Methods: []payments.Method{card}, Minter: e.minter, ParseAddress: e.minter.CheckAddress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ledger = ledger.New(e.db, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, OnSequenced: e.svc.OnSequenced})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.ledger.RunSequencer(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e.books = reconcile.NewBooks(e.db)
+	return e
+}
+
+func orderID(t *testing.T) string {
+	var b [16]byte
+	rand.Read(b[:])
+	id := base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding).EncodeToString(b[:])
+	if !payments.ValidOrderID(id) {
+		t.Fatalf("bad order id %q", id)
+	}
+	return id
+}
+
+func address(t *testing.T) string {
+	acct, err := issuer.NewAccount(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acct.Address().String()
+}
+
+// exec runs SQL on the test database.
+func (e *env) exec(sql string, args ...any) {
+	e.t.Helper()
+	if _, err := e.db.Exec(context.Background(), sql, args...); err != nil {
+		e.t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// paidCard makes a card order and settles it through a signed webhook, as
+// Stripe would, then waits for its license entry.
+func (e *env) paidCard(plan string) string {
+	e.t.Helper()
+	id := orderID(e.t)
+	e.exec(`insert into orders (id, plan, method, amount, currency, address) values ($1, $2, 'card', 500, 'usd', $3)`, id, plan, address(e.t))
+	ev := payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), true)
+	if err := e.svc.HandleStripe(context.Background(), ev, payments.SignEvent(ev, webhookSecret, time.Time{})); err != nil {
+		e.t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		o, err := e.svc.Order(context.Background(), id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if o.Minted() {
+			return id
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("order %s not minted after 20 s", id)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func kinds(ex []reconcile.Exception) []string {
+	var out []string
+	for _, x := range ex {
+		out = append(out, string(x.Kind)+":"+x.OrderID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestQueues(t *testing.T) {
+	e := newEnv(t)
+	type order struct {
+		state, license, dispute string
+		flags                   payments.Flags
+		round                   int64
+		refunded, linked        bool
+		settledAgo              time.Duration
+	}
+	for _, tt := range []struct {
+		name string
+		o    order
+		want []reconcile.Kind
+	}{
+		{"settled, not minted after the grace", order{state: "settled", license: "active", settledAgo: 10 * time.Minute}, []reconcile.Kind{reconcile.PaidNotMinted}},
+		{"settled, not minted yet", order{state: "settled", license: "active", settledAgo: time.Minute}, nil},
+		{"settled and minted", order{state: "settled", license: "active", round: 1, settledAgo: time.Hour}, nil},
+		{"minted but expired", order{state: "expired", license: "active", round: 2}, []reconcile.Kind{reconcile.MintedNotSettled}},
+		{"minted, confirming again after a reorg", order{state: "processing", license: "suspended", round: 2}, nil},
+		{"refunded, still active", order{state: "settled", license: "active", refunded: true, round: 3, settledAgo: time.Hour}, []reconcile.Kind{reconcile.RefundedValid}},
+		{"dispute lost, suspended", order{state: "settled", license: "suspended", dispute: "lost", round: 3, settledAgo: time.Hour}, []reconcile.Kind{reconcile.RefundedValid}},
+		{"refunded and revoked", order{state: "settled", license: "revoked", refunded: true, round: 3, linked: true, settledAgo: time.Hour}, nil},
+		{"dispute open, active", order{state: "settled", license: "active", dispute: "open", round: 3, settledAgo: time.Hour}, []reconcile.Kind{reconcile.DisputedValid}},
+		{"dispute open, suspended", order{state: "settled", license: "suspended", dispute: "open", round: 3, settledAgo: time.Hour}, nil},
+		{"revoked after the link was erased", order{state: "settled", license: "revoked", refunded: true, round: 4, settledAgo: time.Hour}, []reconcile.Kind{reconcile.RevokeUnreachable}},
+		{"partly paid", order{state: "new", flags: payments.FlagPaidPartial}, []reconcile.Kind{reconcile.BTCPartial}},
+		{"overpaid", order{state: "settled", license: "active", flags: payments.FlagPaidOver, round: 5, settledAgo: time.Hour}, []reconcile.Kind{reconcile.BTCOver}},
+		{"paid late", order{state: "expired", flags: payments.FlagPaidLate}, []reconcile.Kind{reconcile.BTCLate}},
+		{"paid late, settled by hand", order{state: "settled", license: "active", flags: payments.FlagPaidLate | payments.FlagMarked, round: 5, settledAgo: time.Hour}, nil},
+		{"expired unpaid", order{state: "expired"}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			id := orderID(t)
+			o := tt.o
+			var license, dispute *string
+			if o.license != "" {
+				license = &o.license
+			}
+			if o.dispute != "" {
+				dispute = &o.dispute
+			}
+			var round *int64
+			if o.round != 0 {
+				round = &o.round
+			}
+			var settled *time.Time
+			if o.settledAgo != 0 {
+				at := time.Now().Add(-o.settledAgo)
+				settled = &at
+			}
+			e.exec(`insert into orders (id, plan, method, amount, currency, state, flags, license_state, mint_round, refunded, dispute, settled_at)
+				values ($1, 'basic-30d', 'btc', 500, 'usd', $2, $3, $4, $5, $6, $7, $8)`,
+				id, o.state, o.flags, license, round, o.refunded, dispute, settled)
+			if o.linked {
+				e.exec(`insert into order_links (order_id, ledger_index, forget_after) values ($1, (select coalesce(max(ledger_index), 0) + 1 from order_links), now() + interval '1 day')`, id)
+			}
+			ex, err := e.books.Queues(context.Background(), time.Time{}, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []reconcile.Kind
+			for _, x := range ex {
+				if x.OrderID == id {
+					got = append(got, x.Kind)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("exceptions %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestOrdersAndRevenue(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	a := e.paidCard("basic-30d")
+	b := e.paidCard("pro-365d")
+	c := e.paidCard("basic-30d")
+	e.exec(`update orders set refunded = true where id = $1`, c)
+	e.exec(`update orders set settled_at = settled_at - interval '1 day', created_at = created_at - interval '1 day' where id = $1`, b)
+	open := orderID(t)
+	e.exec(`insert into orders (id, plan, method, amount, currency, address) values ($1, 'basic-30d', 'btc', 500, 'usd', $2)`, open, address(t))
+	for _, tt := range []struct {
+		name string
+		f    reconcile.Filter
+		want []string
+	}{
+		{"all", reconcile.Filter{}, []string{a, b, c, open}},
+		{"settled", reconcile.Filter{State: "settled"}, []string{a, b, c}},
+		{"card", reconcile.Filter{Method: "card"}, []string{a, b, c}},
+		{"plan", reconcile.Filter{Plan: "pro-365d"}, []string{b}},
+		{"today", reconcile.Filter{From: time.Now().UTC().Truncate(24 * time.Hour)}, []string{a, c, open}},
+		{"until today", reconcile.Filter{To: time.Now().UTC().Truncate(24 * time.Hour)}, []string{b}},
+		{"one", reconcile.Filter{ID: open}, []string{open}},
+		{"limit", reconcile.Filter{Limit: 1}, nil}, // checked by count below
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, err := e.books.Orders(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.f.Limit == 1 {
+				if len(rows) != 1 {
+					t.Fatalf("%d rows with limit 1", len(rows))
+				}
+				return
+			}
+			var got []string
+			for _, r := range rows {
+				got = append(got, r.ID)
+				if r.ID == a && (!r.Linked || r.PaymentRef != payments.DevPaymentIntent(a) || r.MintRound == 0) {
+					t.Errorf("row of a paid card order: %+v", r)
+				}
+			}
+			slices.Sort(got)
+			want := slices.Clone(tt.want)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("orders %v, want %v", got, want)
+			}
+		})
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	rev, err := e.books.Revenue(ctx, today.AddDate(0, 0, -1), today.AddDate(0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []reconcile.Revenue{
+		{Day: today.AddDate(0, 0, -1), Plan: "pro-365d", Currency: "usd", Amount: 500, Orders: 1},
+		{Day: today, Plan: "basic-30d", Currency: "usd", Amount: 500, Orders: 1}, // c is refunded
+	}
+	if !slices.Equal(rev, want) {
+		t.Fatalf("revenue %+v, want %+v", rev, want)
+	}
+}
+
+func TestReconcileLedger(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var ids []string
+	for i := 0; i < 4; i++ {
+		ids = append(ids, e.paidCard("basic-30d"))
+	}
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	from, to := day, day.AddDate(0, 0, 1)
+	r := &reconcile.Reconciler{Books: e.books, Ledger: reconcile.LedgerStore(e.ledger.Store())}
+	rep, err := r.Run(ctx, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Exceptions) != 0 || rep.Orders != 4 || rep.Rounds == 0 || !slices.Equal(rep.Sources, []string{"database", "ledger"}) {
+		t.Fatalf("clean books: %+v", rep)
+	}
+	rows, _ := e.books.Orders(ctx, reconcile.Filter{})
+	index := map[string]int64{}
+	round := map[string]int64{}
+	for _, row := range rows {
+		index[row.ID], round[row.ID] = row.LedgerIndex, row.MintRound
+	}
+
+	// 1. A license revoked in the database, no revoke entry: exact match
+	// while linked.
+	e.exec(`update orders set license_state = 'revoked' where id = $1`, ids[0])
+	// 2. A revoke entry on the ledger for an active, linked license.
+	if _, err := e.ledger.Append(ctx, &ledger.RevokeEntry{Target: uint64(index[ids[1]]), Reason: ledger.RevokeOperator}); err != nil {
+		t.Fatal(err)
+	}
+	// 3. A link that points at that revoke entry instead of a license.
+	cp, _ := e.ledger.Store().Latest(ctx)
+	e.exec(`update order_links set ledger_index = $2 where order_id = $1`, ids[2], cp.Size-1)
+	// 4. After the link is erased, only rounds can be compared: an order
+	// claiming a round it was not minted in unbalances two rounds.
+	e.exec(`delete from order_links where order_id = $1`, ids[3])
+	other := round[ids[0]]
+	if other == round[ids[3]] {
+		// All in one round: claim a round that has no license entry.
+		other = round[ids[3]] + 1000
+	}
+	e.exec(`update orders set mint_round = $2 where id = $1`, ids[3], other)
+
+	rep, err = r.Run(ctx, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := kinds(rep.Exceptions)
+	want := []string{
+		string(reconcile.RevokedNotOnLog) + ":" + ids[0],
+		string(reconcile.RevokedOnLogOnly) + ":" + ids[1],
+		string(reconcile.LinkNotLicense) + ":" + ids[2],
+		string(reconcile.RoundMismatch) + ":",
+	}
+	// Two rounds no longer balance: the one it left and the one it claims.
+	want = append(want, string(reconcile.RoundMismatch)+":")
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("exceptions %q, want %q", got, want)
+	}
+	// The same run as CSV.
+	var buf bytes.Buffer
+	if err := reconcile.WriteExceptionsCSV(&buf, rep.Exceptions); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(recs) != len(want)+1 || !slices.Equal(recs[0], reconcile.CSVHeader) {
+		t.Fatalf("CSV %q, %v", recs, err)
+	}
+}
+
+func TestStripeProcessor(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id := e.paidCard("basic-30d")
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	// stripe-mock answers every list with the same fixture: one charge
+	// balance transaction whose source is not a PaymentIntent's charge. The
+	// real order is therefore missing at Stripe, and Stripe's transaction
+	// is unknown to the books.
+	r := &reconcile.Reconciler{Books: e.books, Processors: []reconcile.Processor{reconcile.NewStripe("sk_test_123", stripemock.Start(t), nil)}}
+	rep, err := r.Run(ctx, day, day.AddDate(0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := kinds(rep.Exceptions)
+	want := []string{string(reconcile.StripeMissing) + ":" + id, string(reconcile.StripeUnknown) + ":"}
+	if !slices.Equal(got, want) || !slices.Contains(rep.Sources, "stripe") {
+		t.Fatalf("exceptions %q, want %q", got, want)
+	}
+	for _, x := range rep.Exceptions {
+		if x.Kind == reconcile.StripeUnknown && !strings.HasPrefix(x.Ref, "txn_") {
+			t.Fatalf("unknown charge ref %q", x.Ref)
+		}
+	}
+}
+
+func TestMatchCharges(t *testing.T) {
+	row := func(id, state, intent string, amount int64) reconcile.Row {
+		return reconcile.Row{ID: id, Method: "card", State: payments.State(state), PaymentRef: intent, Amount: amount, Currency: "usd"}
+	}
+	for _, tt := range []struct {
+		name    string
+		rows    []reconcile.Row
+		charges []reconcile.Charge
+		want    []string
+	}{
+		{"all match", []reconcile.Row{row("a", "settled", "pi_a", 500)}, []reconcile.Charge{{ID: "txn_a", PaymentIntent: "pi_a", Amount: 500, Currency: "usd"}}, nil},
+		{"missing at Stripe", []reconcile.Row{row("a", "settled", "pi_a", 500)}, nil, []string{"stripe_missing:a"}},
+		{"amount differs", []reconcile.Row{row("a", "settled", "pi_a", 500)}, []reconcile.Charge{{ID: "txn_a", PaymentIntent: "pi_a", Amount: 400, Currency: "usd"}}, []string{"stripe_amount:a"}},
+		{"converted currency", []reconcile.Row{row("a", "settled", "pi_a", 500)}, []reconcile.Charge{{ID: "txn_a", PaymentIntent: "pi_a", Amount: 460, Currency: "eur"}}, nil},
+		{"unknown charge", nil, []reconcile.Charge{{ID: "txn_x", PaymentIntent: "pi_x", Amount: 500, Currency: "usd"}}, []string{"stripe_unknown:"}},
+		{"charge of an unsettled order", []reconcile.Row{row("a", "processing", "pi_a", 500)}, []reconcile.Charge{{ID: "txn_a", PaymentIntent: "pi_a", Amount: 500, Currency: "usd"}}, nil},
+		{"bitcoin orders are not Stripe's", []reconcile.Row{{ID: "b", Method: "btc", State: "settled"}}, nil, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := kinds(reconcile.MatchCharges(tt.rows, tt.charges)); !slices.Equal(got, tt.want) {
+				t.Fatalf("exceptions %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestChainProcessor(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	node := btcdtest.Start(t)
+	pay := func(confirmed bool) (string, string) {
+		t.Helper()
+		id := orderID(t)
+		e.exec(`insert into orders (id, plan, method, amount, currency, state) values ($1, 'basic-30d', 'btc', 500, 'usd', 'settled')`, id)
+		addr := node.Wallet.Address() // any address will do: btcd is asked about the txid
+		e.exec(`insert into btc_invoices (order_id, address_index, address, amount_sats, rate, expires_at)
+			values ($1, nextval('btc_address_index'), $2, 10000, 5000000, now() + interval '15 minutes')`, id, id)
+		tx, err := node.Wallet.Pay(regtest.Output{Address: addr, Sats: 10000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		txid := tx.TxHash().String()
+		if confirmed {
+			node.MustMine(1)
+		}
+		e.exec(`insert into btc_payments (outpoint, order_id, amount_sats, seen_at) values ($1, $2, 10000, now())`, txid+":0", id)
+		return id, txid
+	}
+	confirmed, _ := pay(true)
+	unconfirmed, _ := pay(false)
+	ghost := orderID(t)
+	e.exec(`insert into orders (id, plan, method, amount, currency, state) values ($1, 'basic-30d', 'btc', 500, 'usd', 'settled')`, ghost)
+	e.exec(`insert into btc_invoices (order_id, address_index, address, amount_sats, rate, expires_at)
+		values ($1, nextval('btc_address_index'), $1, 10000, 5000000, now())`, ghost)
+	e.exec(`insert into btc_payments (outpoint, order_id, amount_sats, seen_at) values ($1, $2, 10000, now())`, strings.Repeat("ab", 32)+":0", ghost)
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	r := &reconcile.Reconciler{Books: e.books, Processors: []reconcile.Processor{&reconcile.Chain{RPC: node.RPC, Payments: e.books.BTCPayments}}}
+	rep, err := r.Run(ctx, day, day.AddDate(0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := kinds(rep.Exceptions)
+	want := []string{string(reconcile.BTCUnconfirmed) + ":" + ghost, string(reconcile.BTCUnconfirmed) + ":" + unconfirmed}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("exceptions %q, want %q (confirmed order %s)", got, want, confirmed)
+	}
+	node.MustMine(1)
+	rep, err = r.Run(ctx, day, day.AddDate(0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(rep.Exceptions); !slices.Equal(got, []string{string(reconcile.BTCUnconfirmed) + ":" + ghost}) {
+		t.Fatalf("after a block: %q", got)
+	}
+}
+
+func TestOrdersCSV(t *testing.T) {
+	at := time.Date(2026, 11, 22, 3, 4, 5, 0, time.UTC)
+	rows := []reconcile.Row{
+		{ID: "a", CreatedAt: at, Plan: "basic-30d", Method: "card", Amount: 500, Currency: "usd", State: "settled", Flags: payments.FlagPaidOver, License: "active", MintRound: 7, LedgerIndex: 3, Linked: true, PaymentRef: "pi_1", SettledAt: at},
+		{ID: "b", CreatedAt: at, Plan: "=cmd|' /C calc'!A0", Method: "btc", Amount: 500, Currency: "usd", State: "new", LedgerIndex: -1},
+	}
+	var buf bytes.Buffer
+	if err := reconcile.WriteOrdersCSV(&buf, rows); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		reconcile.OrdersCSVHeader,
+		{"a", "2026-11-22T03:04:05Z", "basic-30d", "card", "500", "usd", "settled", "paid_over", "active", "7", "3", "pi_1", "false", "", "2026-11-22T03:04:05Z"},
+		{"b", "2026-11-22T03:04:05Z", "'=cmd|' /C calc'!A0", "btc", "500", "usd", "new", "", "", "", "", "", "false", "", ""},
+	}
+	if len(recs) != len(want) {
+		t.Fatalf("%d records, want %d", len(recs), len(want))
+	}
+	for i := range want {
+		if !slices.Equal(recs[i], want[i]) {
+			t.Errorf("record %d: %q, want %q", i, recs[i], want[i])
+		}
+	}
+}
+
+// FuzzExceptionsCSV checks that any exception survives the CSV round trip
+// (with formula-looking text defused by a leading apostrophe).
+func FuzzExceptionsCSV(f *testing.F) {
+	f.Add("paid_not_minted", "abc", int64(3), "pi_1", "settled at 2026-11-22")
+	f.Add("stripe_unknown", "", int64(0), "=HYPERLINK(\"x\")", "a,b\n\"c\"")
+	f.Add("round_mismatch", "", int64(-1), "@x", "\r\n")
+	f.Fuzz(func(t *testing.T, kind, order string, round int64, ref, detail string) {
+		var buf bytes.Buffer
+		ex := []reconcile.Exception{{Kind: reconcile.Kind(kind), OrderID: order, Round: round, Ref: ref, Detail: detail}}
+		if err := reconcile.WriteExceptionsCSV(&buf, ex); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := csv.NewReader(&buf).ReadAll()
+		if err != nil {
+			t.Fatalf("unreadable CSV: %v\n%q", err, buf.String())
+		}
+		if len(recs) != 2 || len(recs[1]) != len(reconcile.CSVHeader) {
+			t.Fatalf("records %q", recs)
+		}
+		got := recs[1]
+		norm := func(s string) string { return strings.ReplaceAll(s, "\r", "") } // encoding/csv drops carriage returns before newlines
+		unsafe := func(s string) bool { return s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) }
+		for i, want := range map[int]string{3: ref, 4: detail} {
+			if unsafe(want) {
+				want = "'" + want
+			}
+			if norm(got[i]) != norm(want) {
+				t.Fatalf("field %d: %q, want %q", i, got[i], want)
+			}
+		}
+		if got[0] != kind || got[1] != order {
+			t.Fatalf("kind/order %q %q", got[0], got[1])
+		}
+	})
+}
