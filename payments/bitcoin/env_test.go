@@ -36,7 +36,7 @@ const planPrice = 10_000 // sats for basic-30d
 // env is a payments service with the Bitcoin method on its own database, a
 // running ledger sequencer, and its own btcd.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	db     *pgxpool.Pool
 	svc    *payments.Service
 	ledger *ledger.Ledger
@@ -56,9 +56,11 @@ type envOptions struct {
 	rates         bitcoin.RateSource
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
-	t.Parallel() // each test has its own btcd and database
+	if tt, ok := t.(*testing.T); ok {
+		tt.Parallel() // each test has its own btcd and database
+	}
 	e := &env{t: t, db: pgtest.Pool(t)}
 	e.node = btcdtest.Start(t, btcdtest.Options{Net: o.net})
 	skey, _, err := note.GenerateKey(rand.Reader, "test.example/ledger")
@@ -276,7 +278,7 @@ func isCode(err error, code string) bool {
 	return errors.As(err, &c) && c.Code() == code
 }
 
-func newAddress(t *testing.T) string {
+func newAddress(t testing.TB) string {
 	acct, err := issuer.NewAccount(rand.Reader)
 	if err != nil {
 		t.Fatal(err)

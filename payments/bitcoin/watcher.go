@@ -646,7 +646,17 @@ func (w *watch) tick(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return w.evaluate(ctx, tx, dedupe(append(ids, dropped...)), tip, "btc: periodic check")
+		if err := w.evaluate(ctx, tx, dedupe(append(ids, dropped...)), tip, "btc: periodic check"); err != nil {
+			return err
+		}
+		var unused int64
+		if err := tx.QueryRow(ctx, `select coalesce((select max(address_index) from btc_invoices), -1) -
+			coalesce((select max(i.address_index) from btc_invoices i
+				where exists (select 1 from btc_payments p where p.order_id = i.order_id)), -1)`).Scan(&unused); err != nil {
+			return err
+		}
+		w.unused.Set(float64(unused))
+		return nil
 	})
 }
 

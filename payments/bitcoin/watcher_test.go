@@ -3,6 +3,7 @@ package bitcoin_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -282,4 +283,31 @@ func TestInvoiceFromAnotherProcess(t *testing.T) {
 	e.pay(inv, planPrice)
 	e.node.MustMine(1)
 	e.waitOrder(o.ID, payments.StateSettled, 0)
+}
+
+// BenchmarkCatchUp measures how fast a restarted watcher processes the
+// blocks it missed (one database transaction and one rescanblocks entry per
+// block), with one invoice paid in the last block.
+func BenchmarkCatchUp(b *testing.B) {
+	for _, blocks := range []int{100, 500} {
+		b.Run(fmt.Sprintf("blocks=%d", blocks), func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				e := newEnv(b, envOptions{})
+				id, inv := e.order()
+				e.stopWatcher()
+				start := e.tip()
+				e.node.MustMine(blocks - 1)
+				e.pay(inv, planPrice)
+				e.node.MustMine(1)
+				e.newMethod()
+				b.StartTimer()
+				e.startWatcher()
+				e.waitFor("caught up", func() bool { return e.tip() == start+int32(blocks) })
+				e.waitOrder(id, payments.StateSettled, 0)
+				b.StopTimer()
+			}
+			b.ReportMetric(float64(blocks*b.N)/b.Elapsed().Seconds(), "blocks/s")
+		})
+	}
 }
