@@ -464,3 +464,55 @@ func TestCustomerEndToEnd(t *testing.T) {
 	t.Logf("license scan: %s", strings.TrimSpace(scan))
 	srv.stop(t)
 }
+
+// TestDevCardPayment: `licensed dev` takes a card order through stripe-mock
+// and its dev checkout page, and mints the license.
+func TestDevCardPayment(t *testing.T) {
+	dataDir, err := os.MkdirTemp("", "licensed-dev-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dataDir) })
+	cmd, url, logs := startDev(t, dataDir)
+	acct, _ := issuer.NewAccount(rand.Reader)
+	body, _ := json.Marshal(map[string]string{"plan": "basic-30d", "address": acct.Address().String(), "method": "card"})
+	resp, err := http.Post(url+"/v1/orders", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created map[string]any
+	json.NewDecoder(resp.Body).Decode(&created)
+	resp.Body.Close()
+	id, _ := created["order_id"].(string)
+	if resp.StatusCode != http.StatusCreated || created["checkout_url"] != "/dev/checkout/"+id {
+		t.Fatalf("POST /v1/orders: %d %v; logs:\n%s", resp.StatusCode, created, logs)
+	}
+	resp, err = http.PostForm(url+"/dev/checkout/"+id+"/complete", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), `id="paid"`) {
+		t.Fatalf("after the test payment: %d\n%s", resp.StatusCode, page)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(url + "/v1/orders/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o map[string]any
+		json.NewDecoder(resp.Body).Decode(&o)
+		resp.Body.Close()
+		if o["status"] == "settled" && o["minted"] == true {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order not minted after 20 s: %v", o)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+}
