@@ -26,6 +26,7 @@ import (
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/ledger/relay"
 	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/ringverify"
 	"github.com/licensed/licensed/web"
@@ -254,6 +255,32 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("admit %d: %d %q %s", i, code, out, errs)
 		}
 	}
+	// A relay verifying locally, from its mirror of the ledger, admits the
+	// same proofs.
+	rc := &relay.Client{URL: srv.url}
+	mirror, err := relay.NewMirror(rc, srv.vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mirror.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	local, err := relay.NewLocal(mirror, admission.Config{Network: "dev", Quota: func(plan string) (uint32, bool) { return testQuota, plan == testPlan }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, file := range proofs {
+		b, _ := os.ReadFile(file)
+		req, err := admission.DecodeRequest(b)
+		if err != nil {
+			t.Fatalf("proof %d does not decode as an admission request: %v", i, err)
+		}
+		res, err := local.Admit(t.Context(), req)
+		if err != nil || !res.Admitted || res.Plan != testPlan {
+			t.Fatalf("local relay on proof %d: %+v %v", i, res, err)
+		}
+	}
+
 	// A retry of the same proof is admitted again; a proof reusing a tag
 	// for another message is refused, and so is a tampered one.
 	if code, _, errs = runLicense(t, "", "admit", proofs[0]); code != 0 {
