@@ -14,6 +14,7 @@ import (
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/bitcoin"
 	"github.com/licensed/licensed/payments/bitcoin/regtest"
+	"github.com/licensed/licensed/payments/stripemock"
 )
 
 func TestExactPaymentSettlesAfterConfirmationsAndMintsOnce(t *testing.T) {
@@ -228,9 +229,18 @@ func TestServerRestart(t *testing.T) {
 	e.waitMinted(id)
 }
 
+// TestRateSourceDown: with no price, btc orders are refused with
+// btc_unavailable (503) and leave nothing behind, while card orders on the
+// same service keep working.
 func TestRateSourceDown(t *testing.T) {
 	e := newEnv(t, envOptions{rates: bitcoin.StaticRate{}}) // no usd price
-	_, _, err := e.svc.CreateOrder(context.Background(), "basic-30d", newAddress(t), "btc")
+	card, err := payments.NewCard(payments.CardConfig{SecretKey: "sk_test_123", WebhookSecret: "whsec_test",
+		APIURL: stripemock.Start(t), SuccessURL: "http://127.0.0.1/ok", CancelURL: "http://127.0.0.1/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.AddMethod(card)
+	_, _, err = e.svc.CreateOrder(context.Background(), "basic-30d", newAddress(t), "btc")
 	if !isCode(err, "btc_unavailable") {
 		t.Fatalf("err %v, want btc_unavailable", err)
 	}
@@ -238,6 +248,10 @@ func TestRateSourceDown(t *testing.T) {
 	e.db.QueryRow(context.Background(), `select count(*) from orders`).Scan(&n)
 	if n != 0 {
 		t.Fatalf("%d orders left behind by a refused btc order", n)
+	}
+	o, pay, err := e.svc.CreateOrder(context.Background(), "basic-30d", newAddress(t), "card")
+	if err != nil || o.Method != "card" || pay["checkout_url"] == nil {
+		t.Fatalf("card order while Bitcoin is unavailable: %v, %v, %v", o, pay, err)
 	}
 }
 
