@@ -308,3 +308,29 @@ func TestLockSerialises(t *testing.T) {
 		t.Fatalf("counter = %d, want %d: a read-modify-write was lost", got, n)
 	}
 }
+
+// BenchmarkOpen is the cost of opening an account file: one Argon2id run
+// with the parameters the file records, then the AEAD and JSON decoding.
+func BenchmarkOpen(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		p    Params
+	}{{"params=default", DefaultParams}, {"params=cheap", cheap}} {
+		b.Run(tc.name, func(b *testing.B) {
+			k, err := DeriveKey([]byte("pass"), tc.p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			file, err := k.Seal(sample(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := Open(file, []byte("pass")); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
