@@ -443,3 +443,29 @@ func boolIndex(b bool) int {
 	}
 	return 0
 }
+
+func TestFailedWebhooksQueue(t *testing.T) {
+	s := newShop(t, shopOptions{})
+	c := s.client()
+	a := c.do(http.MethodPost, "/v1/webhooks/stripe", url.Values{"not": {"an event"}}, map[string]string{"Stripe-Signature": "t=1,v1=00"})
+	if a.status != http.StatusBadRequest {
+		t.Fatalf("forged webhook: %d", a.status)
+	}
+	ex, err := reconcile.NewBooks(s.db).Queues(context.Background(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex) != 1 || ex[0].Kind != reconcile.WebhookFailed || !strings.Contains(ex[0].Detail, "HTTP 400 webhook_signature") {
+		t.Fatalf("queues %+v", ex)
+	}
+	// Nothing of the delivery itself is kept.
+	var cols int
+	s.db.QueryRow(context.Background(), `select count(*) from information_schema.columns where table_name = 'webhook_failures'`).Scan(&cols)
+	if cols != 5 {
+		t.Fatalf("webhook_failures has %d columns: review what it stores", cols)
+	}
+	c.login()
+	if home := c.get("/ops"); !strings.Contains(home.body, "webhook_failed</a>: <strong>1</strong>") {
+		t.Fatalf("dashboard:\n%s", home.body)
+	}
+}

@@ -60,7 +60,8 @@ type Row struct {
 	// LedgerIndex is the index of the license entry while the link is kept.
 	LedgerIndex int64
 	Linked      bool
-	// PaymentRef is the processor's reference (the Stripe PaymentIntent).
+	// PaymentRef is the processor's reference: the Stripe PaymentIntent, or
+	// the outpoints ("txid:vout") that paid a Bitcoin invoice.
 	PaymentRef string
 	Refunded   bool
 	Dispute    string
@@ -99,7 +100,9 @@ func (b *Books) Orders(ctx context.Context, f Filter) ([]Row, error) {
 		limit = MaxRows
 	}
 	sql := `select o.id, o.plan, o.method, o.amount, o.currency, o.state, o.flags, coalesce(o.license_state, ''),
-		coalesce(o.mint_round, 0), coalesce(l.ledger_index, -1), coalesce(o.stripe_payment_intent, ''),
+		coalesce(o.mint_round, 0), coalesce(l.ledger_index, -1),
+		coalesce(o.stripe_payment_intent, (select string_agg(p.outpoint, ' ' order by p.seen_at, p.outpoint)
+			from btc_payments p where p.order_id = o.id and not p.dropped), ''),
 		o.refunded, coalesce(o.dispute, ''), o.created_at, o.settled_at
 		from orders o left join order_links l on l.order_id = o.id`
 	if len(where) > 0 {
@@ -250,7 +253,35 @@ func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, er
 			add(BTCLate, "paid after the invoice expired: settle it by hand if the payment is good")
 		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	wf, err := b.db.Query(ctx, `select at, source, status, code from webhook_failures where at >= $1 and at < $2 order by at, id`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: couldn't read the webhook failures: %w", err)
+	}
+	defer wf.Close()
+	for wf.Next() {
+		var at time.Time
+		var source, code string
+		var status int
+		if err := wf.Scan(&at, &source, &status, &code); err != nil {
+			return nil, err
+		}
+		out = append(out, Exception{Kind: WebhookFailed, Ref: source,
+			Detail: fmt.Sprintf("%s webhook refused at %s: HTTP %d %s", source, at.UTC().Format(time.RFC3339), status, code)})
+	}
+	return out, wf.Err()
+}
+
+// RecordWebhookFailure notes a refused webhook delivery: when, from which
+// processor ("stripe"), the HTTP status and the error code. Nothing else.
+func (b *Books) RecordWebhookFailure(ctx context.Context, source string, status int, code string) error {
+	_, err := b.db.Exec(ctx, `insert into webhook_failures (at, source, status, code) values ($1, $2, $3, $4)`, b.Now(), source, status, code)
+	if err != nil {
+		return fmt.Errorf("reconcile: couldn't record a webhook failure: %w", err)
+	}
+	return nil
 }
 
 // AuditEntry is one operator action.

@@ -419,7 +419,7 @@ func TestChainProcessor(t *testing.T) {
 		e.exec(`insert into btc_payments (outpoint, order_id, amount_sats, seen_at) values ($1, $2, 10000, now())`, txid+":0", id)
 		return id, txid
 	}
-	confirmed, _ := pay(true)
+	confirmed, confirmedTx := pay(true)
 	unconfirmed, _ := pay(false)
 	ghost := orderID(t)
 	e.exec(`insert into orders (id, plan, method, amount, currency, state) values ($1, 'basic-30d', 'btc', 500, 'usd', 'settled')`, ghost)
@@ -431,6 +431,10 @@ func TestChainProcessor(t *testing.T) {
 	rep, err := r.Run(ctx, day, day.AddDate(0, 0, 1))
 	if err != nil {
 		t.Fatal(err)
+	}
+	rows, err := e.books.Orders(ctx, reconcile.Filter{ID: confirmed})
+	if err != nil || len(rows) != 1 || rows[0].PaymentRef != confirmedTx+":0" {
+		t.Fatalf("the order's payment reference: %+v, %v", rows, err)
 	}
 	got := kinds(rep.Exceptions)
 	want := []string{string(reconcile.BTCUnconfirmed) + ":" + ghost, string(reconcile.BTCUnconfirmed) + ":" + unconfirmed}
