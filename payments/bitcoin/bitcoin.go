@@ -77,6 +77,7 @@ type Bitcoin struct {
 	orders Orders
 
 	mu      sync.Mutex
+	client  *rpcclient.Client // the watcher's connection while it is set up
 	watched map[string]string // address → order id
 	fresh   []btcutil.Address // addresses not yet in btcd's filter
 	maxIdx  int64             // highest address index loaded from the database
@@ -205,14 +206,26 @@ func (b *Bitcoin) Begin(ctx context.Context, tx pgx.Tx, o *payments.Order, p pay
 	return out, nil
 }
 
-// watch adds an address to the in-memory set and queues it for btcd's filter.
+// watch adds an address to the in-memory set and to btcd's filter. The
+// filter is updated before Begin returns (when the watcher is connected), so
+// a payment the customer sends right away is not missed in the mempool; the
+// address is also queued, in case btcd is away.
 func (b *Bitcoin) watch(addr btcutil.Address, orderID string) {
 	b.mu.Lock()
 	if _, ok := b.watched[addr.EncodeAddress()]; !ok {
 		b.watched[addr.EncodeAddress()] = orderID
 		b.fresh = append(b.fresh, addr)
 	}
+	c := b.client
 	b.mu.Unlock()
+	if c != nil {
+		done := make(chan error, 1)
+		go func() { done <- c.LoadTxFilter(false, []btcutil.Address{addr}, nil) }()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second): // btcd is slow or away: the watcher adds it later
+		}
+	}
 	poke(b.wake)
 }
 

@@ -70,7 +70,12 @@ func (b *Bitcoin) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, rpc.Shutdown)
 	defer stop()
 	defer rpc.Shutdown()
-	defer b.up.Set(0)
+	defer func() {
+		b.up.Set(0)
+		b.mu.Lock()
+		b.client = nil
+		b.mu.Unlock()
+	}()
 	w := &watch{Bitcoin: b, rpc: rpc}
 	tick := time.NewTicker(b.cfg.Tick)
 	defer tick.Stop()
@@ -85,6 +90,9 @@ func (b *Bitcoin) Run(ctx context.Context) error {
 			} else {
 				ready = true
 				b.up.Set(1)
+				b.mu.Lock()
+				b.client = rpc
+				b.mu.Unlock()
 			}
 		}
 		if ready {
@@ -105,6 +113,9 @@ func (b *Bitcoin) Run(ctx context.Context) error {
 		case <-b.connected:
 			ready = false
 			b.up.Set(0)
+			b.mu.Lock()
+			b.client = nil
+			b.mu.Unlock()
 		case <-b.wake:
 		case raw := <-b.txs:
 			if ready {
