@@ -17,7 +17,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/licensed/licensed/payments"
-	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
 )
 
 // The browser tests drive a real Chromium (headless, one per test binary,
@@ -155,7 +154,6 @@ func waitFor(t *testing.T, ctx context.Context, what, cond string, d time.Durati
 }
 
 func TestBrowser(t *testing.T) {
-	t.Cleanup(btcdtest.Cleanup) // the test binary's TestMain is pgtest's
 	s := newShop(t, shopOptions{btc: true, devWallet: true})
 	browser := startBrowser(t)
 	const quick = 10 * time.Second
