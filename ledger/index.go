@@ -158,7 +158,7 @@ func (ix *Index) apply(start uint64, entries [][]byte) error {
 	}
 	for i, data := range entries {
 		idx := start + uint64(i)
-		e, err := ParseEntry(data)
+		e, err := parseEntry(data, false)
 		var key [KeySize]byte
 		var plan uint16
 		var nb, na uint32

@@ -234,8 +234,15 @@ func TestSequencerKilled(t *testing.T) {
 	wg := produce(ctx, app, a, 8, stop)
 	stalled.wait(t, "stalling")
 	stalled.kill()
+	// Each of the 8 producers has one Append in flight (some may commit
+	// their enqueue only now): all of them end up pending, none on the log.
 	var entries, pending int
-	db.QueryRow(ctx, `select (select count(*) from ledger_entries), (select count(*) from ledger_pending)`).Scan(&entries, &pending)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		db.QueryRow(ctx, `select (select count(*) from ledger_entries), (select count(*) from ledger_pending)`).Scan(&entries, &pending)
+		if entries != 0 || pending == 8 {
+			break
+		}
+	}
 	if entries != 0 || pending != 8 || len(a.got) != 0 {
 		t.Fatalf("after a kill mid-round: %d entries, %d pending, %d acknowledged; want 0, 8, 0", entries, pending, len(a.got))
 	}

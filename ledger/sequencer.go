@@ -345,15 +345,12 @@ func (l *Ledger) RunSequencer(ctx context.Context) error {
 		case n > 0:
 			l.cfg.Log.Debug("ledger: round committed", "entries", n, "duration_ms", time.Since(start).Milliseconds())
 		}
+		// After a round (or a failed one), wait out the period; when nothing
+		// was pending, look again soon: the last round started at least a
+		// period ago, so rounds never start closer than Period.
 		wait := l.cfg.Period - time.Since(start)
 		if n == 0 && err == nil {
-			// Nothing pending: look again soon, but never start rounds
-			// closer than Period.
-			wait = max(wait, 0)
-			wait = min(wait, l.cfg.Period/10)
-			if wait == 0 {
-				wait = l.cfg.Period / 10
-			}
+			wait = l.cfg.Period / 10
 		}
 		select {
 		case <-ctx.Done():
