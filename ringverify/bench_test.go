@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/gtank/ristretto255"
 )
@@ -125,5 +126,57 @@ func BenchmarkFloorOwn(b *testing.B) {
 		L.VarTimeDoubleScalarBaseMult(c, P, s)
 		varTimeDoubleMult(&R, s, H, c, &tTable)
 		cs.next(c, &L, &R)
+	}
+}
+
+// BenchmarkVerifyVsFloor alternates one Verifier.Verify over a ring of n
+// members with n rounds of BenchmarkFloor's work, timing each separately,
+// and reports their ratio: a measure of "Verify per member ÷ floor" that
+// stays fair when other processes load the machine, since both halves see
+// the same load.
+func BenchmarkVerifyVsFloor(b *testing.B) {
+	for _, n := range []int{16, 64} {
+		b.Run(fmt.Sprintf("ring=%d", n), func(b *testing.B) {
+			r := rand.NewChaCha8([32]byte{'b', 'r'})
+			xs, ring := testRing(r, n)
+			msg := []byte("block hash")
+			p, err := Sign(r, xs[1], ring, 1, "net/2026-11-22", 3, msg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			members, idx := ledgerFor(ring)
+			v, err := NewVerifier(VerifierConfig{Members: members, MinRingSize: MinAllowedRingSize, MaxRingSize: MaxRingSize})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := v.Verify(idx, "net/2026-11-22", 3, msg, p, testNow); err != nil {
+				b.Fatal(err)
+			}
+			P, H, T := ring[0], ring[1], ring[2]
+			cs := newChallengeState("net/2026-11-22", 3, P.Bytes(), T, msg)
+			s, c := randomScalar(r), randomScalar(r)
+			var L, R ristretto255.Element
+			ss := []*ristretto255.Scalar{s, c}
+			pp := []*ristretto255.Element{H, T}
+			var verify, floor time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				if _, err := v.Verify(idx, "net/2026-11-22", 3, msg, p, testNow); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				for range n {
+					L.VarTimeDoubleScalarBaseMult(c, P, s)
+					ss[1] = c
+					R.VarTimeMultiScalarMult(ss, pp)
+					cs.next(c, &L, &R)
+				}
+				verify += t1.Sub(t0)
+				floor += time.Since(t1)
+			}
+			b.ReportMetric(float64(verify)/float64(b.N)/float64(n), "verify-ns/member")
+			b.ReportMetric(float64(floor)/float64(b.N)/float64(n), "floor-ns/member")
+			b.ReportMetric(float64(verify)/float64(floor), "verify/floor")
+		})
 	}
 }
