@@ -86,7 +86,8 @@ type Node struct {
 func Build(ctx context.Context, dir string) (string, error) {
 	out := filepath.Join(dir, "btcd")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/btcsuite/btcd")
-	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GOFLAGS=-mod=mod")
+	// -mod=readonly: building the tool must never rewrite go.mod or go.sum.
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("regtest: couldn't build btcd: %v\n%s", err, b)
 	}
