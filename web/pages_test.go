@@ -390,3 +390,20 @@ func TestStaticAssets(t *testing.T) {
 		})
 	}
 }
+
+func TestScanCommand(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		l    *LedgerDeps
+		want string
+	}{
+		{"no ledger served", nil, "license scan --server https://shop.example"},
+		{"key to pin", &LedgerDeps{VerifierKey: "shop.example/ledger+0a1b2c3d+AbCd"}, "license scan --server https://shop.example --ledger-key shop.example/ledger+0a1b2c3d+AbCd"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := scanCommand("https://shop.example", tt.l); got != tt.want {
+				t.Errorf("scanCommand = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -276,7 +276,7 @@ func (s *Server) invoicePage(c echo.Context) error {
 		v.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
 		v.SecondsLeft = v.Status.SecondsLeft
 	}
-	v.ScanCommand = "license scan --server " + s.publicURL(c)
+	v.ScanCommand = scanCommand(s.publicURL(c), s.deps.Ledger)
 	v.DevWallet = inv != nil && s.deps.BitcoinDev != nil
 	return s.render(c, http.StatusOK, "invoice", "Order "+o.ID, v)
 }
@@ -328,4 +328,14 @@ func (s btcInvoices) Invoice(ctx context.Context, orderID string) (Invoice, erro
 		}
 	}
 	return out, nil
+}
+
+// scanCommand is the exact `license scan` command for this server: the
+// first scan must pin the ledger's verifier key.
+func scanCommand(server string, l *LedgerDeps) string {
+	cmd := "license scan --server " + server
+	if l != nil && l.VerifierKey != "" {
+		cmd += " --ledger-key " + l.VerifierKey
+	}
+	return cmd
 }
