@@ -245,6 +245,10 @@ func TestSettlementStormSIGKILL(t *testing.T) {
 		mu.Unlock()
 		var stop atomic.Bool
 		var wg sync.WaitGroup
+		// Every fourth trial is killed right after its first new settlement
+		// is acknowledged, before the next round can commit it; the others
+		// at a random moment.
+		firstNew := make(chan struct{}, orders)
 		for c := 0; c < 8; c++ {
 			wg.Add(1)
 			go func(url string) {
@@ -255,8 +259,10 @@ func TestSettlementStormSIGKILL(t *testing.T) {
 					// A new settlement, or a redelivery of an
 					// acknowledged one.
 					var i int
+					isNew := false
 					select {
 					case i = <-fresh:
+						isNew = true
 					default:
 						mu.Lock()
 						i = mrand.IntN(orders)
@@ -274,13 +280,24 @@ func TestSettlementStormSIGKILL(t *testing.T) {
 						mu.Lock()
 						acked[i] = true
 						mu.Unlock()
+						if isNew {
+							firstNew <- struct{}{}
+						}
 					} else {
 						time.Sleep(5 * time.Millisecond)
 					}
 				}
 			}(srv.url)
 		}
-		time.Sleep(100*time.Millisecond + time.Duration(mrand.IntN(1400))*time.Millisecond)
+		if trial%4 == 0 {
+			select {
+			case <-firstNew:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no new settlement acknowledged within 10 s")
+			}
+		} else {
+			time.Sleep(100*time.Millisecond + time.Duration(mrand.IntN(1400))*time.Millisecond)
+		}
 		srv.kill()
 		stop.Store(true)
 		wg.Wait()
