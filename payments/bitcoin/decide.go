@@ -20,6 +20,7 @@ type Payment struct {
 type Verdict struct {
 	State     payments.State
 	Flags     payments.Flags
+	Amount    int64 // the invoice's amount
 	Seen      int64 // sats paid by live payments, confirmed or not
 	Confirmed int64 // sats with at least the required confirmations
 }
@@ -44,7 +45,7 @@ func decide(amount int64, expires time.Time, pays []Payment, tip int32, confs in
 		}
 	}
 	sort.SliceStable(live, func(i, j int) bool { return live[i].SeenAt.Before(live[j].SeenAt) })
-	var v Verdict
+	v := Verdict{Amount: amount}
 	var paidAt time.Time
 	for _, p := range live {
 		v.Seen += p.Sats

@@ -704,6 +704,16 @@ func (w *watch) apply(ctx context.Context, tx pgx.Tx, id string, v Verdict, reas
 		return nil
 	}
 	to, flags := v.State, v.Flags
+	if o.Flags&payments.FlagMarked != 0 && to == payments.StateExpired && flags&payments.FlagPaidLate != 0 {
+		// An operator accepted the late payment: it counts as one in time.
+		to = payments.StateProcessing
+		if v.Confirmed >= v.Amount {
+			to = payments.StateSettled
+		}
+	}
+	if o.State == to && o.Flags&flags == flags {
+		return nil
+	}
 	if o.State == payments.StateExpired && (to == payments.StateProcessing || to == payments.StateSettled) {
 		// Paid in time, but the order already expired (the watcher was
 		// down): only an operator may settle it now.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/bitcoin"
@@ -87,6 +88,19 @@ func TestLatePayment(t *testing.T) {
 	e.stays(id, payments.StateExpired, payments.FlagPaidLate)
 	if n := e.licenses(); n != 0 {
 		t.Fatalf("%d license entries for a late payment (only an operator may settle it)", n)
+	}
+	// The operator accepts it; later blocks must not take it back.
+	if err := pgx.BeginFunc(context.Background(), e.db, func(tx pgx.Tx) error {
+		_, err := e.svc.Transition(context.Background(), tx, id, payments.StateSettled, payments.FlagMarked, "operator")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.node.MustMine(2)
+	e.stays(id, payments.StateSettled, payments.FlagPaidLate|payments.FlagMarked)
+	e.waitMinted(id)
+	if n := e.licenses(); n != 1 {
+		t.Fatalf("%d license entries, want 1", n)
 	}
 }
 
