@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -667,8 +668,20 @@ func TestScanResumesAfterInterrupt(t *testing.T) {
 		t.Fatalf("interrupted scan: %d %q %q", code, stdout.String(), stderr.String())
 	}
 	scanAfterBatch = nil
-	code, out, errs := runLicense(t, "", "scan")
-	if code != 0 || !strings.Contains(out, "Scanned 45 new ledger entries (301 in all): 1 new license(s) found") {
-		t.Fatalf("resumed scan: %d %q %s", code, out, errs)
+	// Resume on a terminal: the progress bar shows, with a rate and an ETA.
+	master, slave := openPTY(t)
+	var screen syncBuffer
+	go io.Copy(&screen, master)
+	stdout.Reset()
+	code = runWithInput(t.Context(), []string{"scan"}, strings.NewReader(""), &stdout, slave)
+	if code != 0 || !strings.Contains(stdout.String(), "Scanned 45 new ledger entries (301 in all): 1 new license(s) found") {
+		t.Fatalf("resumed scan: %d %q %q", code, stdout.String(), screen.String())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(screen.String(), "45/45") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := screen.String(); !strings.Contains(s, "scanning") || !strings.Contains(s, "entries/s") || !strings.Contains(s, "45/45") {
+		t.Fatalf("no progress bar with count and rate on the terminal: %q", s)
 	}
 }

@@ -81,12 +81,14 @@ a scan keeps its progress; the next scan resumes where it stopped.`, args, stder
 			progressbar.OptionSetItsString("entries"),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
 		)
 	}
 	found, revoked, scanErr := scanLedger(ctx, l, acct, c, bar, stderr, func() error { return g.save(k, c) })
 	if bar != nil {
-		bar.Finish()
+		if scanErr == nil {
+			bar.Finish() // leaves the final count and rate on the screen
+		}
+		fmt.Fprintln(stderr)
 	}
 	if err := g.save(k, c); err != nil {
 		return err
