@@ -108,9 +108,14 @@ func TestDescribe(t *testing.T) {
 		{"expired partly paid", payments.StateExpired, payments.FlagPaidPartial, expired, "Expired, partly paid", "only part of the amount", true, 0},
 		{"failed", payments.StateInvalid, 0, nil, "Payment failed", "Nothing was charged", true, 0},
 		{"card processing", payments.StateProcessing, 0, nil, "waiting for confirmation", "turns green", false, 0},
+		{"card waiting", payments.StateNew, 0, nil, "Waiting for your payment", "card payment page", false, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			st := describe(&payments.Order{State: tt.state, Flags: tt.flags}, tt.inv, now)
+			method := payments.MethodBTC
+			if tt.inv == nil {
+				method = payments.MethodCard
+			}
+			st := describe(&payments.Order{Method: method, State: tt.state, Flags: tt.flags}, tt.inv, now)
 			if !strings.Contains(st.Title, tt.title) || !strings.Contains(st.Message, tt.message) {
 				t.Errorf("describe = %q / %q, want title with %q and message with %q", st.Title, st.Message, tt.title, tt.message)
 			}

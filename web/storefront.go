@@ -189,6 +189,9 @@ func describe(o *payments.Order, inv *Invoice, now time.Time) payStatus {
 	case payments.StateNew:
 		st.Title = "Waiting for your payment"
 		st.Message = "Send the exact amount to the address below before the countdown ends."
+		if o.Method == payments.MethodCard {
+			st.Message = "Finish paying on the card payment page. This page turns green as soon as the payment is confirmed; you can leave it open."
+		}
 		if partial && inv != nil {
 			st.Title = "Partly paid"
 			st.Message = fmt.Sprintf("We received %s BTC of %s BTC. Send the remaining %s BTC to the same address before the countdown ends.",
