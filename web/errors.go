@@ -37,6 +37,7 @@ var statusOf = map[string]int{
 	"rate_limited":       http.StatusTooManyRequests,
 	"unavailable":        http.StatusServiceUnavailable,
 	"btc_unavailable":    http.StatusServiceUnavailable,
+	"card_unavailable":   http.StatusServiceUnavailable,
 	"body_too_large":     http.StatusRequestEntityTooLarge,
 	"unauthorized":       http.StatusUnauthorized,
 	"forbidden":          http.StatusForbidden,

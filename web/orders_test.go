@@ -1,11 +1,17 @@
 package web
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/licensed/licensed/issuer"
+	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
 )
 
@@ -71,5 +77,39 @@ func TestOrdersAPI(t *testing.T) {
 	}
 	if n := e.count(`select count(*) from orders`); n != 1 {
 		t.Fatalf("%d orders stored, want 1", n)
+	}
+}
+
+// TestOrderCardUnavailable: when Stripe does not answer, the customer gets a
+// 503 with a code, and no order is left behind.
+func TestOrderCardUnavailable(t *testing.T) {
+	db := pgtest.Pool(t)
+	plans, _ := payments.ParsePlans([]byte(payments.SamplePlans))
+	card, err := payments.NewCard(payments.CardConfig{SecretKey: "sk_test_123", WebhookSecret: testWebhookSecret,
+		APIURL: "http://127.0.0.1:1", SuccessURL: "http://127.0.0.1/ok", CancelURL: "http://127.0.0.1/cancel"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	minter := issuer.NewMinter(nil)
+	svc, err := payments.New(db, payments.Config{Plans: plans, Methods: []payments.Method{card}, Minter: minter, ParseAddress: minter.CheckAddress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(New(Config{}, Deps{DB: db, Payments: svc}, slog.New(slog.DiscardHandler)).Handler())
+	defer ts.Close()
+	body, _ := json.Marshal(map[string]string{"plan": "basic-30d", "address": newTestAddress(t), "method": "card"})
+	resp, err := http.Post(ts.URL+"/v1/orders", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != http.StatusServiceUnavailable || out["code"] != "card_unavailable" {
+		t.Fatalf("got %d %v, want 503 card_unavailable", resp.StatusCode, out)
+	}
+	var n int
+	if err := db.QueryRow(context.Background(), `select count(*) from orders`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d orders stored (%v), want none", n, err)
 	}
 }
