@@ -1,12 +1,16 @@
 package web
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/licensed/licensed/ledger"
@@ -43,6 +47,18 @@ func (s *Server) ledgerRoutes() {
 	e.GET("/v1/ledger/entries", s.ledgerEntries)
 	e.GET("/v1/ledger/proof/inclusion", s.ledgerInclusion)
 	e.GET("/v1/ledger/proof/consistency", s.ledgerConsistency)
+	store := s.deps.Ledger.Store
+	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "licensed_ledger_size", Help: "Entries in the ledger's latest checkpoint.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		c, err := store.Latest(ctx)
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(c.Size)
+	}))
 }
 
 // ledgerCheckpoint is GET /ledger/checkpoint: the latest signed checkpoint
