@@ -58,6 +58,8 @@ type shopOptions struct {
 	// devWallet serves the regtest dev wallet pages (with btc).
 	devWallet bool
 	expiry    time.Duration // of Bitcoin invoices
+	// opsNow is the dashboard's clock (default time.Now).
+	opsNow func() time.Time
 }
 
 // opsHash is computed once: bcrypt at MinCost keeps the tests fast.
@@ -122,7 +124,7 @@ func newShop(t testing.TB, o shopOptions) *shop {
 		go func() { defer close(runDone); s.btc.Run(ctx) }()
 		t.Cleanup(func() { cancel(); <-runDone })
 	}
-	ops, err := NewOps(OpsConfig{PasswordHash: opsHash})
+	ops, err := NewOps(OpsConfig{PasswordHash: opsHash, Now: o.opsNow})
 	if err != nil {
 		t.Fatal(err)
 	}

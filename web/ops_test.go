@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,7 +79,10 @@ func TestOpsLogin(t *testing.T) {
 }
 
 func TestOpsLoginSlowedDown(t *testing.T) {
-	s := newShop(t, shopOptions{})
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := newShop(t, shopOptions{opsNow: clock})
 	c := s.client()
 	var statuses []int
 	var retry string
@@ -100,7 +104,9 @@ func TestOpsLoginSlowedDown(t *testing.T) {
 	if a.status != http.StatusTooManyRequests || !strings.Contains(a.body, "Too many failed attempts") {
 		t.Fatalf("the right password during the wait: %d, want 429", a.status)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	mu.Lock()
+	now = now.Add(1100 * time.Millisecond)
+	mu.Unlock()
 	a = c.post("/ops/login", url.Values{"csrf": {c.csrf("/ops/login")}, "password": {"guess"}})
 	if a.status != http.StatusUnauthorized || !strings.Contains(a.body, "wait 2 seconds") {
 		t.Fatalf("the 4th checked failure: %d, want 401 and a 2 s wait", a.status)
