@@ -70,9 +70,9 @@ func ReadBundle(ctx context.Context, s Store, t Tile) ([]byte, error) {
 	if end > c.Size {
 		return nil, &notFoundError{fmt.Sprintf("no entry bundle %s at log size %d", t.Path(), c.Size)}
 	}
-	// A partial bundle is served only at a width some checkpoint published;
-	// any width below the log size would do, but C2SP clients ask only for
-	// those.
+	// Any width within the latest checkpoint is served: entries never
+	// change, so every bundle is immutable (C2SP clients ask only for the
+	// widths of checkpoints).
 	es, err := s.ReadEntries(ctx, start, t.Width)
 	if err != nil {
 		return nil, err
