@@ -269,7 +269,7 @@ The output is the JSON body of POST /v1/admit; send it with 'license admit'.`, a
 		seen[v] = true
 	}
 	if !seen[lic.Index] {
-		return sayf("the server does not list your license %d as valid: it may be suspended or revoked; run 'license scan', or quote its receipt to the issuer.", lic.Index)
+		return sayf("the server does not list your license %d as valid: it is too new for the list (wait a minute), or suspended or revoked (run 'license scan', or quote its receipt to the issuer).", lic.Index)
 	}
 	ring, pi, err := pickRing(rand.Reader, valid.Indices, lic.Index, ringSize)
 	if err != nil {
