@@ -300,6 +300,9 @@ func (s *Server) opsExport(c echo.Context) error {
 		return Errorf(http.StatusNotFound, "not_found", "Export orders.csv, payments.csv or exceptions.csv.")
 	}
 	name := strings.TrimSuffix(what, ".csv") + "_" + pv.From + "_" + pv.To + ".csv"
+	if err := s.audit(ctx, sessionOf(c).Label, "export", "", name); err != nil {
+		return err
+	}
 	c.Response().Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	return c.Blob(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
 }

@@ -359,6 +359,19 @@ func TestOpsListsAndCSV(t *testing.T) {
 	if a := c.get("/ops/export/secrets.csv"); a.status != http.StatusNotFound {
 		t.Fatalf("unknown export: %d", a.status)
 	}
+	audit, err := reconcile.NewBooks(s.db).Audit(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exports []string
+	for _, e := range audit {
+		if e.Action == "export" {
+			exports = append(exports, e.Detail)
+		}
+	}
+	if len(exports) != 3 || !strings.HasPrefix(exports[2], "orders_"+today+"_"+today) {
+		t.Fatalf("exports in the audit log: %q", exports)
+	}
 	// The dashboard counts the refunded-but-valid license, and the chart
 	// has today's revenue (the refunded order is not revenue).
 	if home := c.get("/ops"); !strings.Contains(home.body, "refunded_but_valid</a>: <strong>1</strong>") {

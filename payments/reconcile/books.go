@@ -35,7 +35,7 @@ func (b *Books) DB() *pgxpool.Pool { return b.db }
 
 // Filter selects orders. Zero fields select everything.
 type Filter struct {
-	ID     string // one order
+	ID     string // one order: its id, Stripe PaymentIntent or Bitcoin txid
 	State  string
 	Method string
 	Plan   string
@@ -78,7 +78,11 @@ func (b *Books) Orders(ctx context.Context, f Filter) ([]Row, error) {
 	var args []any
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
 	if f.ID != "" {
-		where = append(where, "o.id = "+arg(f.ID))
+		// An order id, a Stripe PaymentIntent or a Bitcoin txid: what a
+		// customer writing to support can quote.
+		a := arg(f.ID)
+		where = append(where, "(o.id = "+a+" or o.stripe_payment_intent = "+a+
+			" or exists (select 1 from btc_payments p where p.order_id = o.id and split_part(p.outpoint, ':', 1) = "+a+"))")
 	}
 	if f.State != "" {
 		where = append(where, "o.state = "+arg(f.State))

@@ -231,6 +231,7 @@ func TestOrdersAndRevenue(t *testing.T) {
 		{"today", reconcile.Filter{From: time.Now().UTC().Truncate(24 * time.Hour)}, []string{a, c, open}},
 		{"until today", reconcile.Filter{To: time.Now().UTC().Truncate(24 * time.Hour)}, []string{b}},
 		{"one", reconcile.Filter{ID: open}, []string{open}},
+		{"by PaymentIntent", reconcile.Filter{ID: payments.DevPaymentIntent(b)}, []string{b}},
 		{"limit", reconcile.Filter{Limit: 1}, nil}, // checked by count below
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -435,6 +436,10 @@ func TestChainProcessor(t *testing.T) {
 	rows, err := e.books.Orders(ctx, reconcile.Filter{ID: confirmed})
 	if err != nil || len(rows) != 1 || rows[0].PaymentRef != confirmedTx+":0" {
 		t.Fatalf("the order's payment reference: %+v, %v", rows, err)
+	}
+	// Support finds the order by the txid the customer quotes.
+	if rows, err := e.books.Orders(ctx, reconcile.Filter{ID: confirmedTx}); err != nil || len(rows) != 1 || rows[0].ID != confirmed {
+		t.Fatalf("orders by txid: %+v, %v", rows, err)
 	}
 	got := kinds(rep.Exceptions)
 	want := []string{string(reconcile.BTCUnconfirmed) + ":" + ghost, string(reconcile.BTCUnconfirmed) + ":" + unconfirmed}
