@@ -685,3 +685,55 @@ func TestScanResumesAfterInterrupt(t *testing.T) {
 		t.Fatalf("no progress bar with count and rate on the terminal: %q", s)
 	}
 }
+
+// TestTwoCustomers: two accounts, each with a license among decoys, each
+// finds only its own license, and both are admitted with proofs whose rings
+// may share members.
+func TestTwoCustomers(t *testing.T) {
+	srv := startServer(t)
+	useAccount(t)
+	t.Setenv(envLicenseServer, srv.url)
+	t.Setenv(envLicenseLedgerKey, srv.vkey)
+	dir := t.TempDir()
+	accounts := []string{filepath.Join(dir, "alice"), filepath.Join(dir, "bob")}
+	var addrs []issuer.Address
+	for _, a := range accounts {
+		if code, _, errs := runLicense(t, "", "account", "new", "--account", a); code != 0 {
+			t.Fatal(errs)
+		}
+		_, out, _ := runLicense(t, "", "account", "address", "--account", a)
+		addr, err := issuer.ParseAddress(strings.TrimSpace(out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, addr)
+	}
+	idx := srv.mint(t, append(append(randomAddresses(t, 15), addrs[0]), append(randomAddresses(t, 15), addrs[1])...))
+	owned := []uint64{idx[15], idx[31]}
+	scope := "dev/" + time.Now().UTC().Format(time.DateOnly)
+	tags := map[string]bool{}
+	for i, a := range accounts {
+		code, out, errs := runLicense(t, "", "scan", "--account", a)
+		if code != 0 || !strings.Contains(out, "1 new license(s) found") {
+			t.Fatalf("scan %d: %q %s", i, out, errs)
+		}
+		_, out, _ = runLicense(t, "", "list", "--account", a)
+		if !strings.Contains(out, fmt.Sprintf("\n%d ", owned[i])) || strings.Contains(out, fmt.Sprintf("\n%d ", owned[1-i])) {
+			t.Fatalf("account %d lists %q, want only %d", i, out, owned[i])
+		}
+		file := filepath.Join(dir, fmt.Sprint("proof", i))
+		if code, _, errs := runLicense(t, "", "prove", "--account", a, "--scope", scope, "--message", "beef", "--out", file); code != 0 {
+			t.Fatal(errs)
+		}
+		b, _ := os.ReadFile(file)
+		var req admitRequest
+		json.Unmarshal(b, &req)
+		tags[string(req.Tag)] = true
+		if code, out, errs := runLicense(t, "", "admit", file); code != 0 || !strings.Contains(out, `"admitted":true`) {
+			t.Fatalf("admit %d: %q %s", i, out, errs)
+		}
+	}
+	if len(tags) != 2 {
+		t.Fatal("two licenses made the same tag for the same scope and counter")
+	}
+}
