@@ -633,6 +633,14 @@ func TestProveWithPoW(t *testing.T) {
 			t.Fatalf("%s: admit: exit %d, %q %q; want %d and %q", st.name, code, out, errs, st.code, st.answer)
 		}
 	}
+	// Through a pipe: prove writes the request to stdout, admit reads "-".
+	code, proof, errs := runLicense(t, "", "prove", "--scope", scope, "--message", "05", "--pow-bits", "10", "--free")
+	if code != 0 || !json.Valid([]byte(proof)) {
+		t.Fatalf("prove to stdout: %d %q %s", code, proof, errs)
+	}
+	if code, out, errs := runLicense(t, proof, "admit", "-"); code != 0 || !strings.Contains(out, `"plan":"free"`) {
+		t.Fatalf("admit -: %d %q %s", code, out, errs)
+	}
 }
 
 // TestScanResumesAfterInterrupt interrupts a scan after its first batch
