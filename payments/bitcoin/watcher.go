@@ -609,7 +609,9 @@ func (w *watch) rescanRecent(ctx context.Context, n int) error {
 		var ids []string
 		for i, o := range outs {
 			if _, err := tx.Exec(ctx, `insert into btc_payments (outpoint, order_id, amount_sats, seen_at, block_hash, block_height)
-				values ($1, $2, $3, $4, $5, $6) on conflict (outpoint) do nothing`,
+				values ($1, $2, $3, $4, $5, $6)
+				on conflict (outpoint) do update set block_hash = excluded.block_hash, block_height = excluded.block_height, dropped = false
+				where btc_payments.block_hash is null`,
 				o.outpoint, o.orderID, o.sats, now, at[i], heights[at[i]]); err != nil {
 				return err
 			}

@@ -339,3 +339,40 @@ func BenchmarkCatchUp(b *testing.B) {
 		})
 	}
 }
+
+// TestTwoWatchers runs a second server process's watcher on the same
+// database: blocks are processed once (the chain state only moves from the
+// block each expected), and the order settles and mints once.
+func TestTwoWatchers(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	btc2, err := bitcoin.New(e.db, e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	btc2.SetOrders(e.newService(btc2))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); btc2.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	start := e.tip()
+	var ids []string
+	for range 3 {
+		id, inv := e.order()
+		e.pay(inv, planPrice)
+		ids = append(ids, id)
+		e.node.MustMine(1)
+	}
+	for _, id := range ids {
+		e.waitOrder(id, payments.StateSettled, 0)
+		e.waitMinted(id)
+	}
+	e.waitFor("both watchers at the tip", func() bool { return e.tip() == start+3 })
+	var blocks int
+	e.db.QueryRow(context.Background(), `select count(*) from btc_blocks where height > $1`, start).Scan(&blocks)
+	if blocks != 3 {
+		t.Fatalf("%d block rows above the start, want 3", blocks)
+	}
+	if n := e.licenses(); n != 3 {
+		t.Fatalf("%d license entries, want 3", n)
+	}
+}
