@@ -24,13 +24,26 @@ type storeLedger struct {
 const readChunk = 1000
 
 func (l *storeLedger) LicensesPerRound(ctx context.Context, from, to time.Time) (map[int64]int, error) {
+	return l.count(ctx, func(r ledger.RoundInfo) bool { return !r.CommittedAt.Before(from) && r.CommittedAt.Before(to) })
+}
+
+func (l *storeLedger) LicensesInRounds(ctx context.Context, rounds []int64) (map[int64]int, error) {
+	want := map[int64]bool{}
+	for _, r := range rounds {
+		want[r] = true
+	}
+	return l.count(ctx, func(r ledger.RoundInfo) bool { return want[r.Round] })
+}
+
+// count counts the license entries of the rounds keep selects.
+func (l *storeLedger) count(ctx context.Context, keep func(ledger.RoundInfo) bool) (map[int64]int, error) {
 	rounds, err := l.s.Rounds(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := map[int64]int{}
 	for _, r := range rounds {
-		if r.CommittedAt.Before(from) || !r.CommittedAt.Before(to) {
+		if !keep(r) {
 			continue
 		}
 		n := 0

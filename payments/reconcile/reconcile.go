@@ -36,6 +36,9 @@ type Ledger interface {
 	// LicensesPerRound returns how many license entries each sequencer
 	// round committed, for the rounds committed in [from, to).
 	LicensesPerRound(ctx context.Context, from, to time.Time) (map[int64]int, error)
+	// LicensesInRounds is the same for the given rounds, whenever they were
+	// committed; a round the ledger does not have is left out.
+	LicensesInRounds(ctx context.Context, rounds []int64) (map[int64]int, error)
 	// EntryAt says whether the entry at index is a license entry and
 	// whether a revoke entry targets it.
 	EntryAt(ctx context.Context, index uint64) (isLicense, revoked bool, err error)
@@ -139,10 +142,22 @@ func (r *Reconciler) checkLedger(ctx context.Context, rows []Row, from, to time.
 	if err != nil {
 		return nil, 0, err
 	}
-	// Orders minted in rounds the ledger does not list for the period.
+	// Rounds that orders of the period claim but that were committed
+	// outside it (an order made just before the end of the period and minted
+	// just after), or that the ledger does not have at all.
+	var claimed []int64
 	for round := range orders {
 		if _, ok := perRound[round]; !ok {
-			perRound[round] = 0
+			claimed = append(claimed, round)
+		}
+	}
+	if len(claimed) > 0 {
+		more, err := r.Ledger.LicensesInRounds(ctx, claimed)
+		if err != nil {
+			return nil, 0, fmt.Errorf("reconcile: couldn't count ledger entries per round: %w", err)
+		}
+		for _, round := range claimed {
+			perRound[round] = more[round]
 			rounds = append(rounds, round)
 		}
 	}

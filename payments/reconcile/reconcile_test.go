@@ -521,3 +521,29 @@ func FuzzExceptionsCSV(f *testing.F) {
 		}
 	})
 }
+
+// An order made just before the end of the period and minted just after is
+// matched with its round, though the round was committed outside the period.
+func TestReconcileRoundAfterPeriod(t *testing.T) {
+	e := newEnv(t)
+	id := e.paidCard("basic-30d")
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	e.exec(`update orders set created_at = $2 where id = $1`, id, day.Add(-time.Minute))
+	r := &reconcile.Reconciler{Books: e.books, Ledger: reconcile.LedgerStore(e.ledger.Store())}
+	rep, err := r.Run(context.Background(), day.AddDate(0, 0, -1), day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Orders != 1 || rep.Rounds != 1 || len(rep.Exceptions) != 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	// A round the ledger does not have at all is a mismatch.
+	e.exec(`update orders set mint_round = 999999 where id = $1`, id)
+	rep, err = r.Run(context.Background(), day.AddDate(0, 0, -1), day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(rep.Exceptions); !slices.Equal(got, []string{string(reconcile.RoundMismatch) + ":"}) || rep.Exceptions[0].Round != 999999 {
+		t.Fatalf("exceptions %+v", rep.Exceptions)
+	}
+}
