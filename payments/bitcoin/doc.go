@@ -41,6 +41,15 @@
 // catch-up; mempool transactions paying a watched address (relevanttxaccepted)
 // are recorded as unconfirmed payments.
 //
+// Several server processes may run the watcher on one database: a block is
+// committed by whichever watcher advances the chain state from the block it
+// expected (the others reload), and a watcher that learns of invoices made
+// by another process rescans the last 6 blocks for them. An address is added
+// to btcd's filter before Begin returns, so a payment sent at once is seen in
+// the mempool by the process that made the invoice; other processes see it
+// when it confirms. rpcclient reconnects with a backoff of 5 s growing to a
+// minute while btcd is away.
+//
 // Payments are rows keyed "txid:vout". An unconfirmed payment whose
 // transaction btcd no longer knows (replaced under BIP125, or double spent)
 // is marked dropped and counts for nothing. getrawtransaction tells a dropped
