@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/payments/stripemock"
 )
 
 func TestReconcileCommand(t *testing.T) {
@@ -52,10 +53,14 @@ func TestReconcileCommand(t *testing.T) {
 		{"table", []string{"--from", day, "--to", day}, 1, []string{"paid_not_minted", id, "1 exceptions"}},
 		{"csv", []string{"--from", day, "--to", day, "--csv"}, 1, []string{"kind,order_id,round,ref,detail\npaid_not_minted," + id + ","}},
 		{"another period", []string{"--from", "2020-01-01", "--to", "2020-01-31"}, 0, []string{"no exceptions"}},
+		{"with Stripe", []string{"--from", day, "--to", day, "--stripe-api-url", stripemock.Start(t)}, 1, []string{"[database ledger stripe]", "stripe_unknown", "txn_"}},
 		{"bad date", []string{"--from", "yesterday"}, 2, nil},
 		{"backwards", []string{"--from", day, "--to", "2020-01-01"}, 2, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.name == "with Stripe" {
+				t.Setenv("STRIPE_SECRET_KEY", "sk_test_123")
+			}
 			code, out, stderr := reconcile(tt.args...)
 			if code != tt.code {
 				t.Fatalf("exit %d, want %d\n%s%s", code, tt.code, out, stderr)
