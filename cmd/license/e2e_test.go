@@ -721,7 +721,7 @@ func TestTwoCustomers(t *testing.T) {
 	scope := "dev/" + time.Now().UTC().Format(time.DateOnly)
 	tags := map[string]bool{}
 	for i, a := range accounts {
-		code, out, errs := runLicense(t, "", "scan", "--account", a)
+		code, out, errs := runLicense(t, "", "--account", a, "scan") // a global flag before the verb
 		if code != 0 || !strings.Contains(out, "1 new license(s) found") {
 			t.Fatalf("scan %d: %q %s", i, out, errs)
 		}

@@ -209,3 +209,27 @@ func TestRootCause(t *testing.T) {
 		})
 	}
 }
+
+func TestHoistGlobalFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"none", "scan --quiet", "scan --quiet"},
+		{"server first", "--server http://x scan --quiet", "scan --server http://x --quiet"},
+		{"equals form", "--account=/a -ledger-key k list", "list --account=/a -ledger-key k"},
+		{"account sub-verb", "--account /a account new --restore", "account new --account /a --restore"},
+		{"account help", "--account /a account --help", "account --help --account /a"},
+		{"unknown flag stays", "--nope scan", "--nope scan"},
+		{"missing value", "--server", "--server"},
+		{"no verb", "--server http://x", "--server http://x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.Join(hoistGlobalFlags(strings.Fields(tt.in)), " "); got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
