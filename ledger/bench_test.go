@@ -45,12 +45,12 @@ func durableLedger(b *testing.B) *pgxpool.Pool {
 }
 
 // BenchmarkSustainedAppend measures the ledger's sustained throughput with
-// fsync on: four producers enqueue b.N license entries in transactions of
+// fsync on: eight producers enqueue b.N license entries in transactions of
 // 500 (one Enqueue per entry, or one EnqueueBatch per transaction) while the
 // sequencer runs its one-second rounds; the clock stops when the last entry
 // is in a committed round.
 //
-//	go test ./ledger -run '^$' -bench SustainedAppend -benchtime 200000x
+//	go test ./ledger -run '^$' -bench SustainedAppend -benchtime 300000x
 func BenchmarkSustainedAppend(b *testing.B) {
 	b.Run("enqueue=each", func(b *testing.B) { benchmarkSustainedAppend(b, false) })
 	b.Run("enqueue=batch", func(b *testing.B) { benchmarkSustainedAppend(b, true) })
@@ -73,7 +73,7 @@ func benchmarkSustainedAppend(b *testing.B, batch bool) {
 	go func() { seqDone <- l.RunSequencer(ctx) }()
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range 4 {
+	for range 8 {
 		wg.Go(func() {
 			for {
 				lo := next.Add(500) - 500
