@@ -53,6 +53,9 @@ func usage(w io.Writer) {
 	for _, name := range verbOrder {
 		fmt.Fprintf(w, "  %-10s %s\n", name, verbs[name].summary)
 	}
+	fmt.Fprintln(w, "\nGlobal flags, before or after the verb: --server URL (LICENSE_SERVER), --account FILE (LICENSE_ACCOUNT),")
+	fmt.Fprintln(w, "--ledger-key KEY (LICENSE_LEDGER_KEY), --passphrase-file FILE (LICENSE_PASSPHRASE_FILE; or LICENSE_PASSPHRASE).")
+	fmt.Fprintln(w, "Run 'license VERB --help' for the flags of each verb.")
 }
 
 // usageError is a mistake on the command line (exit status 2).
