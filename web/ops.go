@@ -15,6 +15,10 @@ import (
 	"github.com/licensed/licensed/payments/reconcile"
 )
 
+// pageRows is how many orders a list shows; the CSV exports have them all
+// (up to reconcile.MaxRows).
+const pageRows = 500
+
 // opsRoutes registers the operator dashboard.
 func (s *Server) opsRoutes() {
 	e := s.echo
@@ -114,6 +118,8 @@ type ordersView struct {
 	Rows    []reconcile.Row
 	Query   template.URL // the filter as a query string (url.Values.Encode)
 	Payment bool         // the payments view
+	// Truncated is set when more rows match than the page shows.
+	Truncated bool
 }
 
 func (s *Server) orderFilter(c echo.Context, days int) (reconcile.Filter, periodView, error) {
@@ -121,7 +127,7 @@ func (s *Server) orderFilter(c echo.Context, days int) (reconcile.Filter, period
 	if err != nil {
 		return reconcile.Filter{}, periodView{}, err
 	}
-	f := reconcile.Filter{State: c.QueryParam("state"), Method: c.QueryParam("method"), Plan: c.QueryParam("plan"), From: from, To: to, Limit: 500}
+	f := reconcile.Filter{State: c.QueryParam("state"), Method: c.QueryParam("method"), Plan: c.QueryParam("plan"), From: from, To: to, Limit: pageRows + 1}
 	if f.State != "" && !payments.State(f.State).Valid() {
 		return f, periodView{}, Errorf(http.StatusBadRequest, "bad_filter", "Unknown state: use new, processing, settled, expired or invalid.")
 	}
@@ -143,6 +149,10 @@ func (s *Server) listView(c echo.Context, payment bool) (ordersView, error) {
 	if err != nil {
 		return ordersView{}, err
 	}
+	truncated := len(rows) > pageRows
+	if truncated {
+		rows = rows[:pageRows]
+	}
 	if payment {
 		rows = paymentsOf(rows)
 	}
@@ -156,7 +166,7 @@ func (s *Server) listView(c echo.Context, payment bool) (ordersView, error) {
 	if s.deps.Payments != nil {
 		plans = s.deps.Payments.Plans().IDs()
 	}
-	return ordersView{Period: pv, Filter: f, Rows: rows, Query: template.URL(q.Encode()), Payment: payment, Plans: plans,
+	return ordersView{Period: pv, Filter: f, Rows: rows, Query: template.URL(q.Encode()), Payment: payment, Plans: plans, Truncated: truncated,
 		States:  []string{"new", "processing", "settled", "expired", "invalid"},
 		Methods: []string{payments.MethodCard, payments.MethodBTC}}, nil
 }

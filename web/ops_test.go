@@ -488,3 +488,21 @@ func TestFailedWebhooksQueue(t *testing.T) {
 		t.Fatalf("dashboard:\n%s", home.body)
 	}
 }
+
+func TestOpsListTruncated(t *testing.T) {
+	s := newShop(t, shopOptions{})
+	if _, err := s.db.Exec(context.Background(), `insert into orders (id, plan, method, amount, currency)
+		select substr(md5(i::text), 1, 26), 'basic-30d', 'card', 500, 'usd' from generate_series(1, $1) i`, pageRows+1); err != nil {
+		t.Fatal(err)
+	}
+	c := s.client()
+	c.login()
+	a := c.get("/ops/orders")
+	if n := strings.Count(a.body, `<tr data-order="`); n != pageRows || !strings.Contains(a.body, "Showing the newest 500 orders") {
+		t.Fatalf("%d rows shown", n)
+	}
+	recs, err := csv.NewReader(strings.NewReader(c.get("/ops/export/orders.csv").body)).ReadAll()
+	if err != nil || len(recs) != pageRows+2 {
+		t.Fatalf("orders.csv has %d records, want all %d orders and the header (%v)", len(recs), pageRows+1, err)
+	}
+}

@@ -394,6 +394,13 @@ func TestStaticAssets(t *testing.T) {
 			}
 		})
 	}
+	for _, path := range []string{"/static/", "/static/nothing.css", "/static/../pages.go"} {
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, rec.Code)
+		}
+	}
 }
 
 func TestScanCommand(t *testing.T) {
