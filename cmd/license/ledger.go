@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
@@ -18,16 +19,24 @@ import (
 
 // runLedger is `license ledger verify`.
 func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "verify" {
+	// The sub-verb may follow global flags hoisted before it
+	// ("license --server URL ledger verify").
+	at := slices.Index(args, "verify")
+	if at < 0 {
 		return usageError("usage: license ledger verify --server URL --key VERIFIER_KEY [--state FILE] [--full]")
 	}
+	args = slices.Delete(slices.Clone(args), at, at+1)
 	fs := flag.NewFlagSet("license ledger verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	server := fs.String("server", os.Getenv("LICENSE_SERVER"), "base URL of the license server (env LICENSE_SERVER)")
 	key := fs.String("key", os.Getenv("LICENSE_LEDGER_KEY"), "the ledger's verifier key to pin, as the server's README shows it (env LICENSE_LEDGER_KEY)")
+	fs.StringVar(key, "ledger-key", *key, "the same as --key (the global flag's name)")
 	state := fs.String("state", os.Getenv("LICENSE_LEDGER_STATE"), "file keeping the last verified checkpoint; default in the user config folder (env LICENSE_LEDGER_STATE)")
 	full := fs.Bool("full", false, "check every entry, not only those added since the last verified checkpoint")
-	if err := fs.Parse(args[1:]); err != nil {
+	// The other global flags are accepted and not used.
+	fs.String("account", "", "not used by ledger verify")
+	fs.String("passphrase-file", "", "not used by ledger verify")
+	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}

@@ -128,6 +128,11 @@ func TestLedgerVerify(t *testing.T) {
 	if code, out = verify(t, tl.url, vkey, state); code != 0 || !strings.Contains(out, "0 entries checked") {
 		t.Fatalf("third run: exit %d\n%s", code, out)
 	}
+	// Global flags before the verb, and --ledger-key for --key.
+	var o, e bytes.Buffer
+	if code := run(context.Background(), []string{"--server", tl.url, "--ledger-key", vkey, "ledger", "verify", "--state", state}, &o, &e); code != 0 || !strings.Contains(o.String(), "consistent") {
+		t.Fatalf("global flags: exit %d\n%s%s", code, o.String(), e.String())
+	}
 	// Another key is refused.
 	_, other := keys(t, "verify.test/ledger")
 	if code, out = verify(t, tl.url, other, filepath.Join(t.TempDir(), "s")); code != 1 || !strings.Contains(out, "does not verify") {
