@@ -217,7 +217,9 @@ var ErrDropped = errors.New("ledger: the sequencer dropped the entry (its key P 
 
 // Append appends e and returns its index once its round has committed. It
 // works whichever process sequences. It is for tests and tools: the server
-// enqueues inside its own transactions with Enqueue.
+// enqueues inside its own transactions with Enqueue. If ctx ends first, the
+// entry is still appended by a later round (it was queued), and its result
+// row stays in ledger_append_results (a ref and an index, nothing else).
 func (l *Ledger) Append(ctx context.Context, e Entry) (uint64, error) {
 	var rnd [16]byte
 	rand.Read(rnd[:])
