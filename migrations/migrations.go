@@ -5,10 +5,10 @@
 // private Postgres cluster from the installed server binaries, and pgtest
 // gives each test its own migrated database on such a cluster.
 //
-// Files are named NNN_what.sql. A migration is never edited once it has
-// landed; changes come as a new file. Numbers reserved per area: 001 base,
-// 002–009 ledger, 010–019 payments, 020–029 Bitcoin, 030–039 admission,
-// 040–049 operators.
+// Files are named NNN_what.sql and numbered without gaps (tern applies
+// version N from the file numbered N; TestFilesContiguous checks it). A new
+// migration takes the next free number. A migration is never edited once it
+// has landed; changes come as a new file.
 package migrations
 
 import (

@@ -3,6 +3,10 @@ package migrations_test
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -38,6 +42,25 @@ func connect(t *testing.T, u string) *pgx.Conn {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
+}
+
+// TestFilesContiguous checks the numbering rule tern relies on: the files are
+// numbered 1…N without a gap or a duplicate.
+func TestFilesContiguous(t *testing.T) {
+	names, err := fs.Glob(migrations.FS(), "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		n, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
+		if err != nil || n != i+1 {
+			t.Errorf("migration %q is at position %d: files must be numbered 1…N without gaps; rename it %03d_…", name, i+1, i+1)
+		}
+	}
+	if int32(len(names)) != migrations.Latest() {
+		t.Errorf("%d files but Latest() = %d", len(names), migrations.Latest())
+	}
 }
 
 func TestUpTwiceIsNoop(t *testing.T) {
