@@ -67,6 +67,9 @@ type Service struct {
 	min   int
 	max   int
 	count sync.Map // outcome code → *atomic.Int64
+	// cpu bounds the verifications running at once to Workers: more only
+	// interleave on the same cores, and cost preemptions and cache misses.
+	cpu chan struct{}
 }
 
 // New returns a Service checking proofs against lic and recording tags in
@@ -109,7 +112,7 @@ func New(lic Licenses, tags TagStore, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admission: %w", err)
 	}
-	s := &Service{cfg: cfg, lic: lic, tags: tags, v: v}
+	s := &Service{cfg: cfg, lic: lic, tags: tags, v: v, cpu: make(chan struct{}, cfg.Workers)}
 	s.min, s.max = v.RingSizeBounds()
 	return s, nil
 }
@@ -158,8 +161,13 @@ type checked struct {
 // result of an admission, an *Error for a refusal, or another error when the
 // store fails.
 func (s *Service) Admit(ctx context.Context, r *Request) (*Result, error) {
-	now := s.cfg.Now()
-	c, err := s.check(r, now)
+	select {
+	case s.cpu <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	c, err := s.check(r, s.cfg.Now())
+	<-s.cpu
 	if err != nil {
 		s.outcome(err)
 		return nil, err
@@ -199,7 +207,9 @@ func (s *Service) AdmitBatch(ctx context.Context, reqs []*Request) ([]Result, er
 					results[i] = refusal(ErrMalformed)
 					continue
 				}
+				s.cpu <- struct{}{}
 				c, err := s.check(reqs[i], now)
+				<-s.cpu
 				if err != nil {
 					results[i] = refusal(err)
 					continue

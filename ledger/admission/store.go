@@ -2,6 +2,7 @@ package admission
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -40,6 +41,10 @@ type TagStore interface {
 // one statement pair per database round trip (group commit), so the cost per
 // admission falls as the load rises.
 type PostgresTags struct {
+	// Linger is how long a round trip waits for more uses to join it when
+	// fewer than 8 are pending (default 0: none).
+	Linger time.Duration
+
 	db *pgxpool.Pool
 
 	mu       sync.Mutex
@@ -54,8 +59,12 @@ type recordCall struct {
 	done     chan struct{}
 }
 
-// maxFlush bounds the uses merged into one round trip.
-const maxFlush = 2048
+// maxFlush bounds the uses merged into one round trip; with fewer than
+// lingerBelow calls pending, a round trip lingers (PostgresTags.Linger).
+const (
+	maxFlush    = 2048
+	lingerBelow = 8
+)
 
 // NewPostgresTags returns the store on db.
 func NewPostgresTags(db *pgxpool.Pool) *PostgresTags { return &PostgresTags{db: db} }
@@ -88,6 +97,17 @@ func (s *PostgresTags) Record(ctx context.Context, uses []Use) ([]bool, error) {
 
 func (s *PostgresTags) flushLoop() {
 	for {
+		// Linger a little while few uses wait, so that under load one
+		// statement carries several: the database's cost per admission
+		// falls, for at most Linger more latency.
+		if s.Linger > 0 {
+			s.mu.Lock()
+			few := len(s.pending) < lingerBelow
+			s.mu.Unlock()
+			if few {
+				time.Sleep(s.Linger)
+			}
+		}
 		s.mu.Lock()
 		var calls []*recordCall
 		n := 0
@@ -123,9 +143,9 @@ func (s *PostgresTags) flushLoop() {
 	}
 }
 
-// record inserts every use (first wins: ON CONFLICT DO NOTHING), then reads
-// the stored message hash of every key back and compares it, in one round
-// trip.
+// record inserts every use (first wins: ON CONFLICT DO NOTHING) and
+// compares the message hash stored under each key with the use's, in one
+// statement (normally one round trip).
 func (s *PostgresTags) record(ctx context.Context, uses []Use) ([]bool, error) {
 	var (
 		tScope, fScope []string
@@ -143,69 +163,95 @@ func (s *PostgresTags) record(ctx context.Context, uses []Use) ([]bool, error) {
 		}
 		tScope, tCounter, tTag, tHash, tDay, tIdx = append(tScope, u.Scope), append(tCounter, int64(u.Counter)), append(tTag, u.Tag[:]), append(tHash, u.MsgHash[:]), append(tDay, u.Day), append(tIdx, i)
 	}
-	b := &pgx.Batch{}
-	if len(tIdx) > 0 {
-		b.Queue(`insert into admission_tags (scope, counter, tag, msg_hash, day)
-			select * from unnest($1::text[], $2::bigint[], $3::bytea[], $4::bytea[], $5::date[])
-			on conflict do nothing`, tScope, tCounter, tTag, tHash, tDay)
-		b.Queue(`select t.i, a.msg_hash
-			from unnest($1::text[], $2::bigint[], $3::bytea[]) with ordinality as t(scope, counter, tag, i)
-			join admission_tags a on a.scope = t.scope and a.counter = t.counter and a.tag = t.tag`, tScope, tCounter, tTag)
-	}
-	if len(fIdx) > 0 {
-		b.Queue(`insert into admission_free (scope, msg_hash, day)
-			select * from unnest($1::text[], $2::bytea[], $3::date[])
-			on conflict do nothing`, fScope, fHash, fDay)
-		b.Queue(`select t.i from unnest($1::text[], $2::bytea[]) with ordinality as t(scope, msg_hash, i)
-			join admission_free a on a.scope = t.scope and a.msg_hash = t.msg_hash`, fScope, fHash)
-	}
-	br := s.db.SendBatch(ctx, b)
-	defer br.Close()
 	admitted := make([]bool, len(uses))
+	if len(tIdx) == 1 && len(fIdx) == 0 {
+		// One use alone (a light load): a plain insert, cheaper for the
+		// database than the general statement below.
+		u := &uses[0]
+		var inserted bool
+		err := s.db.QueryRow(ctx, `insert into admission_tags (scope, counter, tag, msg_hash, day)
+			values ($1, $2, $3, $4, $5) on conflict do nothing returning true`,
+			u.Scope, int64(u.Counter), u.Tag[:], u.MsgHash[:], u.Day).Scan(&inserted)
+		switch {
+		case err == nil:
+			admitted[0] = true
+			return admitted, nil
+		case !errors.Is(err, pgx.ErrNoRows):
+			return nil, fmt.Errorf("admission: couldn't record a tag: %w", err)
+		}
+		var h []byte
+		err = s.db.QueryRow(ctx, `select msg_hash from admission_tags where scope = $1 and counter = $2 and tag = $3`,
+			u.Scope, int64(u.Counter), u.Tag[:]).Scan(&h)
+		if err != nil {
+			return nil, fmt.Errorf("admission: couldn't read a tag back: %w", err)
+		}
+		admitted[0] = string(h) == string(u.MsgHash[:])
+		return admitted, nil
+	}
 	if len(tIdx) > 0 {
-		if _, err := br.Exec(); err != nil {
+		// One statement inserts what is new and returns, for every use, the
+		// hash stored under its key: the one it inserted, or the one already
+		// there (visible in the statement's snapshot). A row committed by
+		// another process after the snapshot but before the insert is
+		// neither: its hash comes back NULL and is read again below.
+		rows, err := s.db.Query(ctx, `with input as (
+				select * from unnest($1::text[], $2::bigint[], $3::bytea[], $4::bytea[], $5::date[])
+					with ordinality as t(scope, counter, tag, msg_hash, day, i)),
+			ins as (
+				insert into admission_tags (scope, counter, tag, msg_hash, day)
+				select scope, counter, tag, msg_hash, day from input
+				on conflict do nothing
+				returning scope, counter, tag, msg_hash)
+			select input.i, coalesce(ins.msg_hash, a.msg_hash)
+			from input
+			left join ins on ins.scope = input.scope and ins.counter = input.counter and ins.tag = input.tag
+			left join admission_tags a on a.scope = input.scope and a.counter = input.counter and a.tag = input.tag`,
+			tScope, tCounter, tTag, tHash, tDay)
+		if err != nil {
 			return nil, fmt.Errorf("admission: couldn't record tags: %w", err)
 		}
-		rows, err := br.Query()
-		if err != nil {
-			return nil, fmt.Errorf("admission: couldn't read tags back: %w", err)
-		}
+		var again []int
 		for rows.Next() {
 			var i int64
 			var h []byte
 			if err := rows.Scan(&i, &h); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("admission: couldn't read tags back: %w", err)
+				return nil, fmt.Errorf("admission: couldn't record tags: %w", err)
 			}
 			j := tIdx[i-1]
+			if h == nil {
+				again = append(again, j)
+				continue
+			}
 			admitted[j] = string(h) == string(uses[j].MsgHash[:])
 		}
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("admission: couldn't read tags back: %w", err)
+			return nil, fmt.Errorf("admission: couldn't record tags: %w", err)
+		}
+		for _, j := range again {
+			u := &uses[j]
+			var h []byte
+			err := s.db.QueryRow(ctx, `select msg_hash from admission_tags where scope = $1 and counter = $2 and tag = $3`,
+				u.Scope, int64(u.Counter), u.Tag[:]).Scan(&h)
+			if err != nil {
+				return nil, fmt.Errorf("admission: couldn't read a tag back: %w", err)
+			}
+			admitted[j] = string(h) == string(u.MsgHash[:])
 		}
 	}
 	if len(fIdx) > 0 {
-		if _, err := br.Exec(); err != nil {
+		// The key is the message itself: a repeat is the same use, so
+		// every free use is admitted once its row exists.
+		if _, err := s.db.Exec(ctx, `insert into admission_free (scope, msg_hash, day)
+			select * from unnest($1::text[], $2::bytea[], $3::date[])
+			on conflict do nothing`, fScope, fHash, fDay); err != nil {
 			return nil, fmt.Errorf("admission: couldn't record free uses: %w", err)
 		}
-		rows, err := br.Query()
-		if err != nil {
-			return nil, fmt.Errorf("admission: couldn't read free uses back: %w", err)
-		}
-		for rows.Next() {
-			var i int64
-			if err := rows.Scan(&i); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("admission: couldn't read free uses back: %w", err)
-			}
-			// The key is the message itself: a repeat is the same use.
-			admitted[fIdx[i-1]] = true
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("admission: couldn't read free uses back: %w", err)
+		for _, j := range fIdx {
+			admitted[j] = true
 		}
 	}
-	return admitted, br.Close()
+	return admitted, nil
 }
 
 // Prune implements TagStore.

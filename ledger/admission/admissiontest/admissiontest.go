@@ -71,7 +71,13 @@ type Ledger struct {
 	// another plan.
 	Special map[string]uint64
 	Today   time.Time
+
+	stopSeq func()
 }
+
+// StopSequencer stops the fixture's sequencer (benchmarks: it polls the
+// database while idle). Nothing can be appended afterwards.
+func (f *Ledger) StopSequencer() { f.stopSeq() }
 
 // New appends decoys valid basic licenses (minted to decoys/3+1 accounts),
 // the two customers' and the special ones, waits for them to be sequenced
@@ -94,11 +100,13 @@ func New(t testing.TB, db *pgxpool.Pool, decoys int) *Ledger {
 	lg := ledger.New(db, ledger.Config{Signer: signer, Period: 50 * time.Millisecond})
 	seqDone := make(chan struct{})
 	go func() { lg.RunSequencer(ctx); close(seqDone) }()
-	t.Cleanup(func() { cancel(); <-seqDone })
+	var stopOnce sync.Once
+	stop := func() { stopOnce.Do(func() { cancel(); <-seqDone }) }
+	t.Cleanup(stop)
 
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	valid := issuer.Payload{Plan: Basic, NotBefore: today.AddDate(0, 0, -10), NotAfter: today.AddDate(0, 0, 30), DailyQuota: BasicQuota}
-	f := &Ledger{DB: db, Ledger: lg, Index: ledger.NewIndex(), Verifier: verifier, VerifierKey: vkey, SignerKey: skey, Special: map[string]uint64{}, Today: today}
+	f := &Ledger{DB: db, Ledger: lg, Index: ledger.NewIndex(), Verifier: verifier, VerifierKey: vkey, SignerKey: skey, Special: map[string]uint64{}, Today: today, stopSeq: stop}
 
 	type job struct {
 		acct    *issuer.Account
