@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -36,7 +37,8 @@ type Client struct {
 	Server string
 	// Verifier is the pinned checkpoint key; its name is the log's origin.
 	Verifier note.Verifier
-	// HTTP is the client to use (default http.DefaultClient).
+	// HTTP is the client to use (default: one with a 30 s timeout per
+	// request).
 	HTTP *http.Client
 
 	mu    sync.Mutex
@@ -61,6 +63,8 @@ type Result struct {
 
 const maxBody = 1 << 20
 
+var defaultHTTP = &http.Client{Timeout: 30 * time.Second}
+
 func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.Server, "/")+"/ledger/"+path, nil)
 	if err != nil {
@@ -68,7 +72,7 @@ func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 	}
 	hc := c.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = defaultHTTP
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
