@@ -63,6 +63,18 @@
 // admitted as plan "free" until the end of its scope's day; its (scope,
 // message) is recorded, so replaying it admits nothing new.
 //
+// # The valid list
+//
+// Valid (GET /v1/licenses/valid) lists the licenses of a plan valid on the
+// current UTC day, neither revoked nor suspended, sorted: the set clients
+// draw decoys from, uniformly. It is the same for every client at any one
+// time (package web keeps each answer for 10 s; clients may cache it 60 s),
+// but not all day: licenses minted today appear as they are sequenced, and
+// revocations and suspensions remove members. A ring drawn from a later
+// list may therefore hint at when its list was fetched. A day-long snapshot
+// would close that, but would leave today's new licenses out of the list,
+// so their owners' rings would stand out until midnight; it is not done.
+//
 // # Answers
 //
 // Success is {"admitted": true, "plan": P, "valid_until": T} where T is the
