@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/licensed/licensed/ringverify"
 )
@@ -76,15 +77,13 @@ the server's reason on standard error. PROOF.json may be - for standard input.`,
 }
 
 // refusalSentence is the server's reason for a refusal, as the end of a
-// sentence.
+// sentence: its message and its code.
 func refusalSentence(r *refusal) string {
-	msg := r.Message
+	msg := strings.TrimSpace(r.Message)
 	if msg == "" {
 		msg = http.StatusText(r.Status)
 	}
-	for len(msg) > 0 && (msg[len(msg)-1] == '.' || msg[len(msg)-1] == ' ') {
-		msg = msg[:len(msg)-1]
-	}
+	msg = strings.TrimRight(msg, ". ")
 	if r.Code == "" {
 		return fmt.Sprintf("%s (HTTP %d).", msg, r.Status)
 	}

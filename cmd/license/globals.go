@@ -216,15 +216,7 @@ type refusal struct {
 }
 
 func (e *refusal) Error() string {
-	msg := strings.TrimSpace(e.Message)
-	if msg == "" {
-		msg = http.StatusText(e.Status)
-	}
-	msg = strings.TrimSuffix(msg, ".")
-	if e.Code == "" {
-		return fmt.Sprintf("the server refused the request: %s (HTTP %d).", msg, e.Status)
-	}
-	return fmt.Sprintf("the server refused the request: %s (%s).", msg, e.Code)
+	return "the server refused the request: " + refusalSentence(e)
 }
 
 // do sends a request and returns the body of a 200 answer, a *refusal
