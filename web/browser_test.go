@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,6 +89,8 @@ func tab(t *testing.T, browser context.Context) context.Context {
 	return ctx
 }
 
+var shots atomic.Int64
+
 func screenshot(t *testing.T, ctx context.Context) {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -100,7 +103,7 @@ func screenshot(t *testing.T, ctx context.Context) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		dir = os.TempDir()
 	}
-	name := filepath.Join(dir, regexp.MustCompile(`[^A-Za-z0-9_.-]+`).ReplaceAllString(t.Name(), "_")+".png")
+	name := filepath.Join(dir, fmt.Sprintf("%s_%d.png", regexp.MustCompile(`[^A-Za-z0-9_.-]+`).ReplaceAllString(t.Name(), "_"), shots.Add(1)))
 	if err := os.WriteFile(name, png, 0o644); err != nil {
 		t.Logf("couldn't save the screenshot: %v", err)
 		return
@@ -151,6 +154,15 @@ func waitFor(t *testing.T, ctx context.Context, what, cond string, d time.Durati
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// clickToLoad clicks sel, which submits a form or follows a link, and waits
+// for the next page to load (a mark set on the old page is gone).
+func clickToLoad(t *testing.T, ctx context.Context, what, sel string) {
+	t.Helper()
+	run(t, ctx, what+": mark the page", chromedp.Evaluate[bool](`(window.__before = true)`))
+	step(t, ctx, what, 10*time.Second, chromedp.Click(chromedp.CSS(sel)))
+	waitFor(t, ctx, what+": the next page", `window.__before !== true && document.readyState === "complete"`, 10*time.Second)
 }
 
 func TestBrowser(t *testing.T) {
@@ -222,24 +234,18 @@ func TestBrowser(t *testing.T) {
 		// Pay half from the dev wallet in another tab: the invoice page says
 		// so in plain words, by itself.
 		wallet := tab(t, browser)
-		step(t, wallet, "pay half from the dev wallet", quick,
+		step(t, wallet, "open the dev wallet", quick,
 			chromedp.Navigate(s.URL+"/dev/btc/"+btcOrder),
-			chromedp.SetValue(chromedp.CSS(`input[name=sats]`), "5000"),
-			chromedp.Click(chromedp.CSS("#pay")),
-			chromedp.WaitVisible(chromedp.CSS("#seen")),
-		)
+			chromedp.SetValue(chromedp.CSS(`input[name=sats]`), "5000"))
+		clickToLoad(t, wallet, "pay half from the dev wallet", "#pay")
 		step(t, ctx, "the page shows the partial payment", 20*time.Second,
 			chromedp.WaitVisible(chromedp.CSS(`#invoice[data-flags="paid_partial"]`)))
 		if msg := run(t, ctx, "status", chromedp.Text(chromedp.CSS("#status"))); !strings.Contains(msg, "Partly paid") || !strings.Contains(msg, "remaining 0.00005 BTC") {
 			t.Fatalf("status %q", msg)
 		}
-		step(t, wallet, "pay the rest and mine a block", quick,
-			chromedp.Navigate(s.URL+"/dev/btc/"+btcOrder),
-			chromedp.Click(chromedp.CSS("#pay")),
-			chromedp.WaitVisible(chromedp.CSS("#mine")),
-			chromedp.Click(chromedp.CSS("#mine")),
-			chromedp.WaitVisible(chromedp.CSS("#seen")),
-		)
+		step(t, wallet, "open the dev wallet", quick, chromedp.Navigate(s.URL+"/dev/btc/"+btcOrder))
+		clickToLoad(t, wallet, "pay the rest", "#pay")
+		clickToLoad(t, wallet, "mine a block", "#mine")
 		step(t, ctx, "the page turns settled", 30*time.Second,
 			chromedp.WaitVisible(chromedp.CSS(`#invoice[data-state="settled"]`)),
 			chromedp.WaitVisible(chromedp.CSS("#scan-command")))
