@@ -126,7 +126,7 @@ func deliver(client *http.Client, url string, payload []byte) bool {
 // entry without a settled order, every round balances, no license address is
 // left, and `licensed ledger fsck` finds the log sound.
 func TestSettlementStormSIGKILL(t *testing.T) {
-	const orders, trials = 150, 20
+	const orders, trials = 100, 20
 	dbURL := pgtest.URL(t)
 	dataDir := t.TempDir()
 	if out, err := exec.Command(binary(t), "keygen", "--data-dir", dataDir).CombinedOutput(); err != nil {
@@ -227,8 +227,9 @@ func TestSettlementStormSIGKILL(t *testing.T) {
 	}
 	killedWithPending := 0
 	// Each trial: a few new settlements among a continuous stream of
-	// redeliveries, until SIGKILL 0.1–1.5 s in (sequencer rounds run every
-	// second, so some kills land inside a round).
+	// redeliveries, until SIGKILL 0.05–0.8 s in (the sequencer looks for
+	// pending entries every 100 ms and runs rounds at most every second, so
+	// kills land before, inside and after rounds).
 	for trial := 0; trial < trials; trial++ {
 		if srv == nil {
 			srv = startServe(t, dbURL, dataDir, plansFile, stripeURL)
@@ -296,7 +297,7 @@ func TestSettlementStormSIGKILL(t *testing.T) {
 				t.Fatal("no new settlement acknowledged within 10 s")
 			}
 		} else {
-			time.Sleep(100*time.Millisecond + time.Duration(mrand.IntN(1400))*time.Millisecond)
+			time.Sleep(50*time.Millisecond + time.Duration(mrand.IntN(750))*time.Millisecond)
 		}
 		srv.kill()
 		stop.Store(true)
