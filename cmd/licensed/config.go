@@ -51,11 +51,12 @@ type Config struct {
 	LedgerKeyFile string // signer key file; env LICENSED_LEDGER_KEY_FILE
 
 	// Operators (issue 8): the dashboard under /ops.
-	// OpsPasswordHash is the bcrypt hash of the operator password (secret,
-	// no flag): env LICENSED_OPS_PASSWORD_HASH or
-	// LICENSED_OPS_PASSWORD_HASH_FILE. Empty turns the dashboard off, except
-	// under `dev`, which makes a password on first run, keeps it in
-	// DATA_DIR/ops-password (mode 0600) and prints it once.
+	// OpsPasswordHash is the bcrypt hash of the operator password (make one
+	// with `licensed ops-hash`; secret, no flag): env
+	// LICENSED_OPS_PASSWORD_HASH or LICENSED_OPS_PASSWORD_HASH_FILE. Empty
+	// turns the dashboard off, except under `dev`, which makes a password on
+	// first run, keeps it in DATA_DIR/ops-password (mode 0600) and prints it
+	// once.
 	OpsPasswordHash string
 
 	// Payments (issue 5).

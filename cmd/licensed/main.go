@@ -39,10 +39,12 @@ var commands = map[string]struct {
 
 	"reconcile": {"compare orders, payments, the ledger and the processors; exit 1 on exceptions", runReconcile},
 	"ledger":    {"ledger tools: 'ledger fsck' rebuilds and checks every tile, root and checkpoint", runLedger},
+
+	"ops-hash": {"print the bcrypt hash of an operator password (for LICENSED_OPS_PASSWORD_HASH)", runOpsPassword},
 }
 
 // order of the verbs in the usage text.
-var commandOrder = []string{"serve", "dev", "migrate", "keygen", "reconcile", "ledger"}
+var commandOrder = []string{"serve", "dev", "migrate", "keygen", "reconcile", "ledger", "ops-hash"}
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: licensed COMMAND [flags]")

@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/btcsuite/btcd/rpcclient"
+	"golang.org/x/term"
 
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
@@ -118,4 +122,58 @@ func devOpsPassword(dataDir string, stdout interface{ Write([]byte) (int, error)
 		return "", fmt.Errorf("%s is empty: remove it to make a new dev operator password", path)
 	}
 	return web.HashPassword(pw)
+}
+
+// opsPasswordInput is where `licensed ops-hash` reads the password
+// (tests replace it).
+var opsPasswordInput io.Reader = os.Stdin
+
+// MinOpsPassword is the shortest operator password ops-hash accepts.
+const MinOpsPassword = 12
+
+// runOpsPassword is `licensed ops-hash`: it reads the operator password
+// (twice, without echo, from a terminal; else the first line of standard
+// input) and prints its bcrypt hash for LICENSED_OPS_PASSWORD_HASH.
+func runOpsPassword(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if _, err := parseFlags("ops-hash", args, stderr, func(fs *flag.FlagSet) {
+		fs.Usage = func() {
+			fmt.Fprintln(stderr, "usage: licensed ops-hash < password\n\nPrints the bcrypt hash of the operator password for LICENSED_OPS_PASSWORD_HASH.")
+		}
+	}); err != nil {
+		return err
+	}
+	var pw string
+	if f, ok := opsPasswordInput.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "Operator password: ")
+		a, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stderr, "Again: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return err
+		}
+		if string(a) != string(b) {
+			return usageError("the two passwords differ")
+		}
+		pw = string(a)
+	} else {
+		line, err := bufio.NewReader(opsPasswordInput).ReadString('\n')
+		if err != nil && err != io.EOF {
+			return err
+		}
+		pw = strings.TrimRight(line, "\r\n")
+	}
+	if len(pw) < MinOpsPassword || len(pw) > 72 {
+		return usageError(fmt.Sprintf("the operator password must be %d to 72 characters long", MinOpsPassword))
+	}
+	h, err := web.HashPassword(pw)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, h)
+	return nil
 }

@@ -101,3 +101,32 @@ func TestDevOpsPassword(t *testing.T) {
 		t.Fatalf("second run: %v, printed %q", err, out.String())
 	}
 }
+
+func TestOpsHash(t *testing.T) {
+	for _, tt := range []struct {
+		name, input string
+		code        int
+	}{
+		{"good", "a long enough password\n", 0},
+		{"no newline", "a long enough password", 0},
+		{"too short", "short\n", 2},
+		{"empty", "", 2},
+		{"too long for bcrypt", strings.Repeat("x", 73) + "\n", 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			opsPasswordInput = strings.NewReader(tt.input)
+			t.Cleanup(func() { opsPasswordInput = os.Stdin })
+			var out, errb strings.Builder
+			if code := run(context.Background(), []string{"ops-hash"}, &out, &errb); code != tt.code {
+				t.Fatalf("exit %d, want %d: %s", code, tt.code, errb.String())
+			}
+			if tt.code != 0 {
+				return
+			}
+			h := strings.TrimSpace(out.String())
+			if err := bcrypt.CompareHashAndPassword([]byte(h), []byte(strings.TrimSpace(tt.input))); err != nil {
+				t.Fatalf("%q is not the hash of the password: %v", h, err)
+			}
+		})
+	}
+}
