@@ -25,6 +25,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/licensed/licensed/issuer"
+	"github.com/licensed/licensed/issuer/wallet"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/admission"
 	"github.com/licensed/licensed/ledger/relay"
@@ -221,6 +222,14 @@ func TestEndToEnd(t *testing.T) {
 	code, out, _ = runLicense(t, "", "list")
 	if code != 0 || !strings.Contains(out, fmt.Sprintf("\n%d ", idx2[250])) {
 		t.Fatalf("list misses the second license %d: %q", idx2[250], out)
+	}
+	// The census of the three scans counts every license entry once.
+	contents, _, err := wallet.Load(os.Getenv(envLicenseAccount), []byte(os.Getenv(envPassphrase)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := contents.CensusValid(testPlan, dayNumber(time.Now())); n != 292 {
+		t.Fatalf("census counts %d valid licenses, want 292", n)
 	}
 
 	// Prove and admit.

@@ -136,6 +136,20 @@ func pickRing(rnd io.Reader, valid []uint64, own uint64, n int) (ring []uint64, 
 	return ring, pi, nil
 }
 
+// checkValidList refuses a list of valid licenses much shorter than the
+// census of the ledger says it should be. A server could otherwise hand one
+// client a short list of its choosing, so that the client's rings stand out
+// or are made of licenses whose owners the issuer still knows. Suspensions
+// and revocations legitimately shorten the list, hence the margin (a tenth,
+// plus a ring's worth).
+func checkValidList(plan string, listed int, census uint64) error {
+	const slack = ringverify.DefaultRingSize
+	if census > slack && uint64(listed) < census-census/10-slack {
+		return sayf("the server lists only %d valid %q licenses where the ledger holds %d: the list may be made up for you, so no proof was made; try again later or ask the operator.", listed, plan, census)
+	}
+	return nil
+}
+
 // randIntn returns a uniform integer in [0, n) from rnd.
 func randIntn(rnd io.Reader, n int) (int, error) {
 	v, err := rand.Int(rnd, big.NewInt(int64(n)))
@@ -267,6 +281,13 @@ The output is the JSON body of POST /v1/admit; send it with 'license admit'.`, a
 			return sayf("the server's list of valid licenses repeats index %d; it is broken.", v)
 		}
 		seen[v] = true
+	}
+	day := dayNumber(now)
+	if at, err := time.Parse(time.DateOnly, valid.At); err == nil {
+		day = dayNumber(at)
+	}
+	if err := checkValidList(lic.Plan, len(valid.Indices), c.CensusValid(lic.Plan, day)); err != nil {
+		return err
 	}
 	if !seen[lic.Index] {
 		return sayf("the server does not list your license %d as valid: it is too new for the list (wait a minute), or suspended or revoked (run 'license scan', or quote its receipt to the issuer).", lic.Index)

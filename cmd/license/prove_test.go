@@ -237,3 +237,28 @@ func TestHoistGlobalFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckValidList(t *testing.T) {
+	tests := []struct {
+		name   string
+		listed int
+		census uint64
+		ok     bool
+	}{
+		{"nothing scanned", 16, 0, true},
+		{"small ledger", 3, 16, true},
+		{"equal", 1000, 1000, true},
+		{"more listed than scanned", 1200, 1000, true},
+		{"a tenth and a ring missing", 884, 1000, true},
+		{"one more missing", 883, 1000, false},
+		{"tailored list", 16, 100000, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkValidList("basic", tt.listed, tt.census)
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}

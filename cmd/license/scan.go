@@ -159,6 +159,7 @@ func scanLedger(ctx context.Context, l *auditedLedger, acct *issuer.Account, c *
 				}
 				switch e := e.(type) {
 				case *ledger.LicenseEntry:
+					c.CountLicense(e.Plan, dayNumber(e.NotBefore), dayNumber(e.NotAfter))
 					outs = append(outs, issuer.Output{R: e.R, P: e.P, ViewTag: e.ViewTag, Sealed: e.Sealed})
 					outIndex = append(outIndex, uint64(idx))
 				case *ledger.RevokeEntry:
@@ -302,4 +303,13 @@ suspended license shows as valid here and fails at 'license prove'.`, args, stde
 			l.NotAfter.Format(time.DateOnly), l.DailyQuota, licenseState(l, now), hex.EncodeToString(l.Receipt))
 	}
 	return tw.Flush()
+}
+
+// dayNumber is the number of whole days from 1970-01-01 UTC to t.
+func dayNumber(t time.Time) uint32 {
+	sec := t.Unix()
+	if sec < 0 {
+		return 0
+	}
+	return uint32(sec / 86400)
 }

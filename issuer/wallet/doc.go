@@ -43,6 +43,9 @@
 // needs: the seed (everything else about the account is derived from it),
 // the pinned ledger key and last audited checkpoint, how far the ledger was
 // scanned, the licenses found (index, plan, validity, quota, receipt,
-// one-time key, secret) and, per license and scope, the next unused
-// counter. Counters of past scopes are dropped (PruneUses).
+// one-time key, secret), per license and scope the next unused counter
+// (counters of past scopes are dropped, PruneUses), and a census of the
+// license entries seen per plan and validity (public, and small: licenses
+// are minted by whole days), used to check the server's list of valid
+// licenses before drawing decoys from it.
 package wallet

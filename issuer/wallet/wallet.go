@@ -76,6 +76,47 @@ type Contents struct {
 	Licenses []License `json:"licenses"`
 	// Uses are the next unused counters per license and scope.
 	Uses []Use `json:"uses"`
+	// Census counts the license entries scanned per plan and validity.
+	Census []Census `json:"census,omitempty"`
+}
+
+// Census is how many license entries of one plan and validity the scan saw.
+// It is public data (every entry's plan and validity are in clear on the
+// ledger), a few dozen rows since licenses are minted by whole days; it lets
+// the tool check that the server's list of valid licenses, from which decoys
+// are drawn, is not a short list made up for this client.
+type Census struct {
+	Plan string `json:"plan"`
+	// From and Until are the validity in days since 1970-01-01 UTC: valid
+	// on days From ≤ d < Until.
+	From  uint32 `json:"from"`
+	Until uint32 `json:"until"`
+	Count uint64 `json:"count"`
+}
+
+// CountLicense adds one license entry of plan valid on days [from, until)
+// to the census.
+func (c *Contents) CountLicense(plan string, from, until uint32) {
+	for i := range c.Census {
+		if r := &c.Census[i]; r.Plan == plan && r.From == from && r.Until == until {
+			r.Count++
+			return
+		}
+	}
+	c.Census = append(c.Census, Census{Plan: plan, From: from, Until: until, Count: 1})
+}
+
+// CensusValid is the number of license entries of plan valid on day that
+// the scan saw, revoked or not: an upper bound of the valid licenses of plan
+// among the entries scanned.
+func (c *Contents) CensusValid(plan string, day uint32) uint64 {
+	var n uint64
+	for _, r := range c.Census {
+		if r.Plan == plan && r.From <= day && day < r.Until {
+			n += r.Count
+		}
+	}
+	return n
 }
 
 // LedgerState is the audited view of the ledger: the pinned verifier key, the
@@ -212,6 +253,11 @@ func (c *Contents) validate() error {
 	for _, u := range c.Uses {
 		if u.Scope == "" {
 			return errors.New("empty scope")
+		}
+	}
+	for _, r := range c.Census {
+		if r.Plan == "" || r.From >= r.Until || r.Count == 0 {
+			return errors.New("bad census row")
 		}
 	}
 	return nil

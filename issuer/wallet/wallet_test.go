@@ -33,6 +33,7 @@ func sample(t testing.TB) *Contents {
 		})
 	}
 	c.SetNextCounter(7, "dev/2026-11-22", 2)
+	c.CountLicense("basic", 20000, 20030)
 	return c
 }
 
@@ -64,6 +65,9 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if n := got.NextCounter(7, "dev/2026-11-22"); n != 2 {
 		t.Fatalf("counter = %d, want 2", n)
+	}
+	if n := got.CensusValid("basic", 20010); n != 1 {
+		t.Fatalf("census = %d after round trip, want 1", n)
 	}
 	if k2.Params() != cheap {
 		t.Fatalf("params = %+v", k2.Params())
@@ -155,6 +159,8 @@ func TestSealRefusesInvalid(t *testing.T) {
 		{"empty validity", func(c *Contents) { c.Licenses[0].NotAfter = c.Licenses[0].NotBefore }},
 		{"duplicate index", func(c *Contents) { c.Licenses[1].Index = c.Licenses[0].Index }},
 		{"empty scope", func(c *Contents) { c.Uses[0].Scope = "" }},
+		{"empty census interval", func(c *Contents) { c.Census[0].Until = c.Census[0].From }},
+		{"census without plan", func(c *Contents) { c.Census[0].Plan = "" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -262,6 +268,40 @@ func TestCounters(t *testing.T) {
 	}
 	if c.AddLicense(License{Index: 42}) {
 		t.Fatal("duplicate license added")
+	}
+}
+
+func TestCensus(t *testing.T) {
+	var c Contents
+	for range 3 {
+		c.CountLicense("basic", 100, 130)
+	}
+	c.CountLicense("basic", 110, 140)
+	c.CountLicense("pro", 100, 130)
+	tests := []struct {
+		name string
+		plan string
+		day  uint32
+		want uint64
+	}{
+		{"before", "basic", 99, 0},
+		{"first day", "basic", 100, 3},
+		{"overlap", "basic", 115, 4},
+		{"last day of the first", "basic", 129, 4},
+		{"first excluded day", "basic", 130, 1},
+		{"after", "basic", 140, 0},
+		{"other plan", "pro", 115, 1},
+		{"unknown plan", "gold", 115, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := c.CensusValid(tt.plan, tt.day); got != tt.want {
+				t.Fatalf("got %d, want %d", got, tt.want)
+			}
+		})
+	}
+	if len(c.Census) != 3 {
+		t.Fatalf("census has %d rows, want 3 (one per plan and validity)", len(c.Census))
 	}
 }
 
