@@ -307,8 +307,8 @@ The output is the JSON body of POST /v1/admit; send it with 'license admit'.`, a
 	keys := make([]*ristretto255.Element, len(ring))
 	for i, idx := range ring {
 		e, ok := entries[idx].(*ledger.LicenseEntry)
-		if !ok || e.Plan != lic.Plan {
-			return sayf("the server lists ledger entry %d as a valid %q license, but the ledger says otherwise; it is broken.", idx, lic.Plan)
+		if !ok || e.Plan != lic.Plan || day < dayNumber(e.NotBefore) || day >= dayNumber(e.NotAfter) {
+			return sayf("the server lists ledger entry %d as a %q license valid today, but the ledger says otherwise; it is broken.", idx, lic.Plan)
 		}
 		keys[i], err = ristretto255.NewIdentityElement().SetCanonicalBytes(e.P[:])
 		if err != nil {
