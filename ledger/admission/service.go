@@ -211,6 +211,9 @@ func (s *Service) AdmitBatch(ctx context.Context, reqs []*Request) ([]Result, er
 				c, err := s.check(reqs[i], now)
 				<-s.cpu
 				if err != nil {
+					if Code(err) == "" {
+						s.cfg.Log.Error("admission failed", "err", err)
+					}
 					results[i] = refusal(err)
 					continue
 				}
