@@ -754,3 +754,40 @@ func TestTwoCustomers(t *testing.T) {
 		t.Fatal("two licenses made the same tag for the same scope and counter")
 	}
 }
+
+// TestScanWarnsOnMismatch: a license whose sealed payload and public fields
+// disagree is kept with the public fields (those relays check), with a
+// warning.
+func TestScanWarnsOnMismatch(t *testing.T) {
+	srv := startServer(t)
+	useAccount(t)
+	t.Setenv(envLicenseServer, srv.url)
+	t.Setenv(envLicenseLedgerKey, srv.vkey)
+	if code, _, errs := runLicense(t, "", "account", "new"); code != 0 {
+		t.Fatal(errs)
+	}
+	_, out, _ := runLicense(t, "", "account", "address")
+	addr, err := issuer.ParseAddress(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	p := issuer.Payload{Plan: testPlan, NotBefore: today, NotAfter: today.AddDate(0, 0, 30), DailyQuota: 2}
+	o, err := issuer.Mint(rand.Reader, addr, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shorter := today.AddDate(0, 0, 10)
+	if _, err := srv.ledger.Append(t.Context(), &ledger.LicenseEntry{Plan: p.Plan, NotBefore: p.NotBefore, NotAfter: shorter,
+		R: o.R, P: o.P, ViewTag: o.ViewTag, Sealed: o.Sealed}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runLicense(t, "", "scan")
+	if code != 0 || !strings.Contains(out, "1 new license(s) found") || !strings.Contains(errs, "warning: your license at ledger entry 0") {
+		t.Fatalf("scan: %d %q %q", code, out, errs)
+	}
+	_, out, _ = runLicense(t, "", "list")
+	if !strings.Contains(out, shorter.Format(time.DateOnly)) {
+		t.Fatalf("list does not show the public validity %s: %q", shorter.Format(time.DateOnly), out)
+	}
+}

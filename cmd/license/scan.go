@@ -145,6 +145,7 @@ func scanLedger(ctx context.Context, l *auditedLedger, acct *issuer.Account, c *
 		first, last, tiles := b.first, b.last, b.tiles
 		var outs []issuer.Output
 		var outIndex []uint64
+		var outEntry []*ledger.LicenseEntry
 		var revokes []uint64
 		for i, bundle := range tiles {
 			base := (first + int64(i)) * ledger.TileWidth
@@ -162,6 +163,7 @@ func scanLedger(ctx context.Context, l *auditedLedger, acct *issuer.Account, c *
 					c.CountLicense(e.Plan, dayNumber(e.NotBefore), dayNumber(e.NotAfter))
 					outs = append(outs, issuer.Output{R: e.R, P: e.P, ViewTag: e.ViewTag, Sealed: e.Sealed})
 					outIndex = append(outIndex, uint64(idx))
+					outEntry = append(outEntry, e)
 				case *ledger.RevokeEntry:
 					revokes = append(revokes, e.Target)
 				}
@@ -178,9 +180,18 @@ func scanLedger(ctx context.Context, l *auditedLedger, acct *issuer.Account, c *
 				fmt.Fprintf(warn, "warning: ledger entry %d is addressed to this account but its payload does not open; tell the issuer.\n", idx)
 				continue
 			}
-			lic := f.License
+			lic, pub := f.License, outEntry[f.Position]
+			if lic.Payload.Plan != pub.Plan || !lic.Payload.NotBefore.Equal(pub.NotBefore) || !lic.Payload.NotAfter.Equal(pub.NotAfter) {
+				// Relays go by the public fields; keep those, and say so.
+				if bar != nil {
+					bar.Clear()
+				}
+				fmt.Fprintf(warn, "warning: your license at ledger entry %d says plan %q from %s to %s, but the ledger shows plan %q from %s to %s, which relays go by; tell the issuer.\n",
+					idx, lic.Payload.Plan, lic.Payload.NotBefore.Format(time.DateOnly), lic.Payload.NotAfter.Format(time.DateOnly),
+					pub.Plan, pub.NotBefore.Format(time.DateOnly), pub.NotAfter.Format(time.DateOnly))
+			}
 			if c.AddLicense(wallet.License{
-				Index: idx, Plan: lic.Payload.Plan, NotBefore: lic.Payload.NotBefore, NotAfter: lic.Payload.NotAfter,
+				Index: idx, Plan: pub.Plan, NotBefore: pub.NotBefore, NotAfter: pub.NotAfter,
 				DailyQuota: lic.Payload.DailyQuota, Receipt: lic.Payload.Receipt[:],
 				Key: lic.P.Bytes(), Secret: lic.Secret.Bytes(),
 			}) {
