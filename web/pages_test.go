@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -418,4 +419,27 @@ func TestScanCommand(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzOpsPeriod checks the dashboard's date range reader: any query gives
+// either a client error or a non-empty range of whole UTC days.
+func FuzzOpsPeriod(f *testing.F) {
+	f.Add("2026-11-01", "2026-11-22")
+	f.Add("", "")
+	f.Add("2026-11-22", "2026-11-01")
+	f.Add("22-11-2026", "9999-12-31")
+	f.Fuzz(func(t *testing.T, from, to string) {
+		q := url.Values{"from": {from}, "to": {to}}
+		c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/ops?"+q.Encode(), nil), httptest.NewRecorder())
+		f, tt, err := opsPeriod(c, 30)
+		if err != nil {
+			if e, ok := err.(*Error); !ok || e.Status != http.StatusBadRequest || e.Code != "bad_date" {
+				t.Fatalf("error %v is not a bad_date client error", err)
+			}
+			return
+		}
+		if !f.Before(tt) || f.Location() != time.UTC || tt.Location() != time.UTC || f.Truncate(24*time.Hour) != f || tt.Truncate(24*time.Hour) != tt {
+			t.Fatalf("range %v – %v", f, tt)
+		}
+	})
 }
