@@ -8,6 +8,15 @@
 //	license ledger verify --server URL   audit the public ledger from outside
 //
 // Run `license VERB -h` for the flags of each verb.
+//
+// The account verbs keep everything in one encrypted account file (package
+// issuer/wallet). They trust the server for nothing they can check: scan and
+// prove read the ledger only through C2SP tiles verified against a checkpoint
+// signed by the pinned ledger key and consistent with the last one seen;
+// prove draws its decoys uniformly (crypto/rand) from the server's list of
+// valid licenses after checking that list against the census of the ledger
+// the scans took, and records each counter in the account file before it
+// prints the proof, so no counter ever signs two messages.
 package main
 
 import (
