@@ -119,7 +119,8 @@ var validLists = validCache{entries: make(map[validKey]validCacheEntry)}
 const validCacheFor = 10 * time.Second
 
 // validLicenses is GET /v1/licenses/valid?plan=P: the ledger indices of the
-// licenses of P valid today, sorted; the same for every client.
+// licenses of P valid today, sorted; the same bytes for every client within
+// each 10-second window (see package admission, "The valid list").
 func (s *Server) validLicenses(c echo.Context) error {
 	plan := c.QueryParam("plan")
 	if plan == "" {
