@@ -143,7 +143,7 @@ func (s *Server) validLicenses(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		e = validCacheEntry{body: body, expires: now.Add(validCacheFor)}
+		e = validCacheEntry{body: body, expires: now.Truncate(validCacheFor).Add(validCacheFor)}
 		validLists.mu.Lock()
 		validLists.entries[key] = e
 		validLists.mu.Unlock()
