@@ -275,6 +275,8 @@ func TestBrowser(t *testing.T) {
 			chromedp.Click(chromedp.CSS("#login-submit")),
 			chromedp.WaitVisible(chromedp.CSS("ul.queues")),
 		)
+		// The revenue chart (an SVG behind the session) is drawn.
+		waitFor(t, ctx, "the revenue chart", `document.querySelector("img.chart").complete && document.querySelector("img.chart").naturalWidth === 720`, quick)
 		// Chromium keeps the Secure __Host- cookie on http://127.0.0.1.
 		cookies := run(t, ctx, "cookies", chromedp.Action[network.GetCookiesResult](func(ctx context.Context, tg *chromedp.Target) (network.GetCookiesResult, error) {
 			return cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{URLs: []string{s.URL + "/ops"}})
