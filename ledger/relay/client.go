@@ -19,7 +19,8 @@
 //	res, err := c.Admit(ctx, req)               // ask the server
 //
 //	m, _ := relay.NewMirror(c, verifierKey)     // or verify locally
-//	_ = m.Sync(ctx)                             // and again every minute
+//	_ = m.Sync(ctx)                             // then keep it current:
+//	go m.Follow(ctx, time.Minute, logger)
 //	quotas, _ := c.Quotas(ctx)
 //	local, _ := relay.NewLocal(m, admission.Config{Network: "main", Quota: relay.QuotaFunc(quotas)})
 //	res, err = local.Admit(ctx, req)

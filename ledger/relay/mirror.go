@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -137,6 +138,30 @@ func (m *Mirror) Sync(ctx context.Context) error {
 		}
 	}
 	return m.apply(cp, old.Size, entries)
+}
+
+// Follow calls Sync every period (default one minute) until ctx is done,
+// logging failures (ErrFork among them) to log; the mirror keeps serving its
+// last verified state meanwhile.
+func (m *Mirror) Follow(ctx context.Context, period time.Duration, log *slog.Logger) {
+	if period <= 0 {
+		period = time.Minute
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		if err := m.Sync(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("relay: couldn't sync the ledger mirror", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // apply adds entries (proven, starting at index start) and moves to cp.

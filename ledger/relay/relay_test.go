@@ -132,6 +132,20 @@ func TestMirrorSync(t *testing.T) {
 	if err := m.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Follow picks up what comes next.
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { m.Follow(fctx, 20*time.Millisecond, nil); close(done) }()
+	more := l.appendLicenses(t, 2, "basic", today)
+	deadline := time.Now().Add(10 * time.Second)
+	for m.Checkpoint().Size <= int64(max(more[0], more[1])) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	<-done
+	if _, err := m.Member(max(more[0], more[1])); err != nil {
+		t.Fatalf("Follow did not pick up new entries: %v", err)
+	}
 }
 
 // TestMirrorAudit refuses a checkpoint under another key, a rewritten log
