@@ -69,7 +69,9 @@ func (m *Main) reconciler(books *reconcile.Books) (*reconcile.Reconciler, error)
 	cfg := &m.Config
 	r := &reconcile.Reconciler{Books: books, Ledger: reconcile.LedgerStore(ledger.NewPostgresStore(books.DB()))}
 	if cfg.StripeSecretKey != "" {
-		r.Processors = append(r.Processors, reconcile.NewStripe(cfg.StripeSecretKey, cfg.StripeAPIURL, nil))
+		st := reconcile.NewStripe(cfg.StripeSecretKey, cfg.StripeAPIURL, nil)
+		st.Books = books
+		r.Processors = append(r.Processors, st)
 	}
 	if bc := cfg.Bitcoin; bc.RPCHost != "" {
 		cc := &rpcclient.ConnConfig{Host: bc.RPCHost, User: bc.RPCUser, Pass: bc.RPCPass, HTTPPostMode: true, DisableTLS: bc.RPCCert == ""}

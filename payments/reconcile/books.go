@@ -103,14 +103,19 @@ func (b *Books) Orders(ctx context.Context, f Filter) ([]Row, error) {
 	if limit <= 0 || limit > MaxRows {
 		limit = MaxRows
 	}
+	return b.orders(ctx, strings.Join(where, " and "), args, limit)
+}
+
+// orders runs the order query with the condition where ("" for all).
+func (b *Books) orders(ctx context.Context, where string, args []any, limit int) ([]Row, error) {
 	sql := `select o.id, o.plan, o.method, o.amount, o.currency, o.state, o.flags, coalesce(o.license_state, ''),
 		coalesce(o.mint_round, 0), coalesce(l.ledger_index, -1),
 		coalesce(o.stripe_payment_intent, (select string_agg(p.outpoint, ' ' order by p.seen_at, p.outpoint)
 			from btc_payments p where p.order_id = o.id and not p.dropped), ''),
 		o.refunded, coalesce(o.dispute, ''), o.created_at, o.settled_at
 		from orders o left join order_links l on l.order_id = o.id`
-	if len(where) > 0 {
-		sql += " where " + strings.Join(where, " and ")
+	if where != "" {
+		sql += " where " + where
 	}
 	sql += fmt.Sprintf(" order by o.created_at desc, o.id limit %d", limit)
 	rows, err := b.db.Query(ctx, sql, args...)
@@ -130,6 +135,25 @@ func (b *Books) Orders(ctx context.Context, f Filter) ([]Row, error) {
 		}
 		return r, err
 	})
+}
+
+// ByPaymentRef returns the orders paid with the given Stripe
+// PaymentIntents, whenever they were made.
+func (b *Books) ByPaymentRef(ctx context.Context, refs []string) ([]Row, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	var out []Row
+	for len(refs) > 0 {
+		n := min(len(refs), 1000)
+		rows, err := b.orders(ctx, "o.stripe_payment_intent = any($1)", []any{refs[:n]}, MaxRows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
+		refs = refs[n:]
+	}
+	return out, nil
 }
 
 // Revenue is what one plan earned on one UTC day, in one currency.
@@ -189,10 +213,11 @@ const (
 	RevokedNotOnLog  Kind = "revoked_not_on_log"  // revoked order, no revoke entry for its linked index
 	RevokedOnLogOnly Kind = "revoked_on_log_only" // revoke entry for a linked index, order's license not revoked
 	// Against the processors.
-	StripeMissing  Kind = "stripe_missing"  // a settled card order with no Stripe balance transaction
-	StripeUnknown  Kind = "stripe_unknown"  // a Stripe balance transaction no order accounts for
-	StripeAmount   Kind = "stripe_amount"   // the amounts differ
-	BTCUnconfirmed Kind = "btc_unconfirmed" // a recorded Bitcoin payment btcd does not confirm
+	StripeMissing          Kind = "stripe_missing"           // a settled card order with no Stripe balance transaction
+	StripeUnknown          Kind = "stripe_unknown"           // a Stripe balance transaction no order accounts for
+	StripeAmount           Kind = "stripe_amount"            // the amounts differ
+	StripeRefundUnrecorded Kind = "stripe_refund_unrecorded" // refunded at Stripe, not in the order
+	BTCUnconfirmed         Kind = "btc_unconfirmed"          // a recorded Bitcoin payment btcd does not confirm
 )
 
 // QueueKinds are the kinds of the exception queues of the dashboard, in

@@ -19,6 +19,9 @@ import (
 // "charge" (the money that actually arrived), read through the API.
 type Stripe struct {
 	api *client.API
+	// Books, when set, also checks Stripe's refunds of the period against
+	// the orders they refund, whenever those were made.
+	Books *Books
 	// Slack widens the period on both sides: a charge is created a little
 	// before or after its order (default 1 h).
 	Slack time.Duration
@@ -48,27 +51,82 @@ func (*Stripe) Name() string { return "stripe" }
 
 // Check implements Processor.
 func (s *Stripe) Check(ctx context.Context, rows []Row, from, to time.Time) ([]Exception, error) {
+	charges, err := s.list(ctx, "charge", from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := MatchCharges(rows, charges)
+	if s.Books == nil {
+		return out, nil
+	}
+	refunds, err := s.list(ctx, "refund", from, to)
+	if err != nil {
+		return nil, err
+	}
+	var intents []string
+	for _, r := range refunds {
+		if r.PaymentIntent != "" {
+			intents = append(intents, r.PaymentIntent)
+		}
+	}
+	refunded, err := s.Books.ByPaymentRef(ctx, intents)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, MatchRefunds(refunded, refunds)...), nil
+}
+
+// list reads the balance transactions of type typ created around [from, to).
+func (s *Stripe) list(ctx context.Context, typ string, from, to time.Time) ([]Charge, error) {
 	params := &stripe.BalanceTransactionListParams{
 		CreatedRange: &stripe.RangeQueryParams{GreaterThanOrEqual: from.Add(-s.Slack).Unix(), LesserThan: to.Add(s.Slack).Unix()},
-		Type:         stripe.String("charge"),
+		Type:         stripe.String(typ),
 	}
 	params.Context = ctx
 	params.AddExpand("data.source")
 	params.Limit = stripe.Int64(100)
-	var charges []Charge
+	var out []Charge
 	it := s.api.BalanceTransactions.List(params)
 	for it.Next() {
 		bt := it.BalanceTransaction()
 		c := Charge{ID: bt.ID, Amount: bt.Amount, Currency: string(bt.Currency)}
-		if bt.Source != nil && bt.Source.Charge != nil && bt.Source.Charge.PaymentIntent != nil {
-			c.PaymentIntent = bt.Source.Charge.PaymentIntent.ID
+		if src := bt.Source; src != nil {
+			switch {
+			case src.Charge != nil && src.Charge.PaymentIntent != nil:
+				c.PaymentIntent = src.Charge.PaymentIntent.ID
+			case src.Refund != nil && src.Refund.PaymentIntent != nil:
+				c.PaymentIntent = src.Refund.PaymentIntent.ID
+			}
 		}
-		charges = append(charges, c)
+		out = append(out, c)
 	}
 	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("couldn't list balance transactions: %w", err)
+		return nil, fmt.Errorf("couldn't list %s balance transactions: %w", typ, err)
 	}
-	return MatchCharges(rows, charges), nil
+	return out, nil
+}
+
+// MatchRefunds checks Stripe's refunds of the period against the orders
+// they refund (found by PaymentIntent, whenever they were made): a refund
+// the order does not record leaves its license valid.
+func MatchRefunds(orders []Row, refunds []Charge) []Exception {
+	byIntent := map[string]Row{}
+	for _, o := range orders {
+		byIntent[o.PaymentRef] = o
+	}
+	var out []Exception
+	for _, r := range refunds {
+		o, ok := byIntent[r.PaymentIntent]
+		switch {
+		case r.PaymentIntent == "" || !ok:
+			out = append(out, Exception{Kind: StripeUnknown, Ref: r.ID,
+				Detail: fmt.Sprintf("refund of %d %s that no order accounts for", -r.Amount, r.Currency)})
+		case !o.Refunded:
+			out = append(out, Exception{Kind: StripeRefundUnrecorded, OrderID: o.ID, Ref: r.ID,
+				Detail: fmt.Sprintf("Stripe refunded it, the order is not marked refunded (license %s)", o.License)})
+		}
+	}
+	return out
 }
 
 // Charge is a Stripe balance transaction of type charge.

@@ -16,8 +16,10 @@
 // the retention, nothing ties a paid order to one entry.
 //
 // Matching Stripe is by PaymentIntent: every settled card order in the
-// period needs a charge balance transaction of the same amount, and every
-// charge balance transaction needs an order. Matching Bitcoin asks btcd,
+// period needs a charge balance transaction of the same amount, every
+// charge balance transaction needs an order, and every refund of the period
+// must be recorded in the order it refunds, whenever that was made (else
+// its license is still valid). Matching Bitcoin asks btcd,
 // through its RPC, how many confirmations each recorded payment has.
 package reconcile
 

@@ -355,13 +355,16 @@ func TestStripeProcessor(t *testing.T) {
 	// balance transaction whose source is not a PaymentIntent's charge. The
 	// real order is therefore missing at Stripe, and Stripe's transaction
 	// is unknown to the books.
-	r := &reconcile.Reconciler{Books: e.books, Processors: []reconcile.Processor{reconcile.NewStripe("sk_test_123", stripemock.Start(t), nil)}}
+	// Its refund list is the same fixture: a refund no order accounts for.
+	st := reconcile.NewStripe("sk_test_123", stripemock.Start(t), nil)
+	st.Books = e.books
+	r := &reconcile.Reconciler{Books: e.books, Processors: []reconcile.Processor{st}}
 	rep, err := r.Run(ctx, day, day.AddDate(0, 0, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := kinds(rep.Exceptions)
-	want := []string{string(reconcile.StripeMissing) + ":" + id, string(reconcile.StripeUnknown) + ":"}
+	want := []string{string(reconcile.StripeMissing) + ":" + id, string(reconcile.StripeUnknown) + ":", string(reconcile.StripeUnknown) + ":"}
 	if !slices.Equal(got, want) || !slices.Contains(rep.Sources, "stripe") {
 		t.Fatalf("exceptions %q, want %q", got, want)
 	}
@@ -395,6 +398,42 @@ func TestMatchCharges(t *testing.T) {
 				t.Fatalf("exceptions %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestMatchRefunds(t *testing.T) {
+	orders := []reconcile.Row{
+		{ID: "a", PaymentRef: "pi_a", Refunded: true, License: "revoked"},
+		{ID: "b", PaymentRef: "pi_b", License: "active"},
+	}
+	for _, tt := range []struct {
+		name    string
+		refunds []reconcile.Charge
+		want    []string
+	}{
+		{"recorded refund", []reconcile.Charge{{ID: "txn_1", PaymentIntent: "pi_a", Amount: -500}}, nil},
+		{"refund the order does not know", []reconcile.Charge{{ID: "txn_2", PaymentIntent: "pi_b", Amount: -500}}, []string{"stripe_refund_unrecorded:b"}},
+		{"refund of no order", []reconcile.Charge{{ID: "txn_3", PaymentIntent: "pi_x", Amount: -500}}, []string{"stripe_unknown:"}},
+		{"refund without PaymentIntent", []reconcile.Charge{{ID: "txn_4", Amount: -500}}, []string{"stripe_unknown:"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := kinds(reconcile.MatchRefunds(orders, tt.refunds)); !slices.Equal(got, tt.want) {
+				t.Fatalf("exceptions %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestByPaymentRef(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.paidCard("basic-30d"), e.paidCard("pro-365d")
+	e.exec(`update orders set created_at = now() - interval '400 days' where id = $1`, a)
+	rows, err := e.books.ByPaymentRef(context.Background(), []string{payments.DevPaymentIntent(a), "pi_nobody"})
+	if err != nil || len(rows) != 1 || rows[0].ID != a {
+		t.Fatalf("rows %+v, %v (want only %s, not %s)", rows, err, a, b)
+	}
+	if rows, err := e.books.ByPaymentRef(context.Background(), nil); err != nil || len(rows) != 0 {
+		t.Fatalf("no refs: %+v, %v", rows, err)
 	}
 }
 
