@@ -235,9 +235,17 @@ func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, er
 	rows, err := b.db.Query(ctx, `select o.id, o.state, o.flags, coalesce(o.license_state, ''), coalesce(o.mint_round, 0),
 		o.refunded, coalesce(o.dispute, ''), o.settled_at, l.order_id is not null
 		from orders o left join order_links l on l.order_id = o.id
-		where o.created_at >= $1 and o.created_at < $2
-		and (o.state = 'settled' or o.mint_round is not null or o.flags <> 0 or o.refunded or o.dispute is not null)
-		order by o.created_at, o.id`, from, to)
+		where o.created_at >= $1 and o.created_at < $2 and (
+			(o.state = 'settled' and o.mint_round is null and o.settled_at < $3)
+			or (o.mint_round is not null and o.state not in ('settled', 'processing'))
+			or ((o.refunded or o.dispute = 'lost') and o.license_state in ('active', 'suspended'))
+			or (o.dispute = 'open' and o.license_state = 'active')
+			or (o.license_state = 'revoked' and o.mint_round is not null and l.order_id is null)
+			or (o.flags & $4 <> 0 and o.state <> 'settled')
+			or (o.flags & $5 <> 0)
+			or (o.flags & $6 <> 0 and o.flags & $7 = 0 and o.state <> 'settled'))
+		order by o.created_at, o.id`, from, to, now.Add(-grace),
+		int(payments.FlagPaidPartial), int(payments.FlagPaidOver), int(payments.FlagPaidLate), int(payments.FlagMarked))
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: couldn't read orders: %w", err)
 	}
@@ -272,7 +280,7 @@ func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, er
 		if license == string(payments.LicenseRevoked) && round != 0 && !linked {
 			add(RevokeUnreachable, "revoked after the order → entry link was erased: the entry stays valid on the ledger")
 		}
-		if flags&payments.FlagPaidPartial != 0 {
+		if flags&payments.FlagPaidPartial != 0 && state != payments.StateSettled {
 			add(BTCPartial, "paid less than the amount, order "+string(state))
 		}
 		if flags&payments.FlagPaidOver != 0 {

@@ -162,6 +162,8 @@ func TestQueues(t *testing.T) {
 		{"dispute open, suspended", order{state: "settled", license: "suspended", dispute: "open", round: 3, settledAgo: time.Hour}, nil},
 		{"revoked after the link was erased", order{state: "settled", license: "revoked", refunded: true, round: 4, settledAgo: time.Hour}, []reconcile.Kind{reconcile.RevokeUnreachable}},
 		{"partly paid", order{state: "new", flags: payments.FlagPaidPartial}, []reconcile.Kind{reconcile.BTCPartial}},
+		{"partly paid, expired", order{state: "expired", flags: payments.FlagPaidPartial}, []reconcile.Kind{reconcile.BTCPartial}},
+		{"partly paid, then the rest", order{state: "settled", license: "active", flags: payments.FlagPaidPartial, round: 5, settledAgo: time.Hour}, nil},
 		{"overpaid", order{state: "settled", license: "active", flags: payments.FlagPaidOver, round: 5, settledAgo: time.Hour}, []reconcile.Kind{reconcile.BTCOver}},
 		{"paid late", order{state: "expired", flags: payments.FlagPaidLate}, []reconcile.Kind{reconcile.BTCLate}},
 		{"paid late, settled by hand", order{state: "settled", license: "active", flags: payments.FlagPaidLate | payments.FlagMarked, round: 5, settledAgo: time.Hour}, nil},
