@@ -42,6 +42,8 @@ var statusOf = map[string]int{
 	"unauthorized":       http.StatusUnauthorized,
 	"forbidden":          http.StatusForbidden,
 	"method_not_allowed": http.StatusMethodNotAllowed,
+	"not_revocable":      http.StatusConflict, // the order's state or erased link forbids it
+	"not_settlable":      http.StatusConflict,
 }
 
 // toError turns any error into what the client may see. ok is false for
