@@ -243,8 +243,11 @@ func TestSequencerKilled(t *testing.T) {
 			break
 		}
 	}
-	if entries != 0 || pending != 8 || len(a.got) != 0 {
-		t.Fatalf("after a kill mid-round: %d entries, %d pending, %d acknowledged; want 0, 8, 0", entries, pending, len(a.got))
+	a.mu.Lock()
+	acked := len(a.got)
+	a.mu.Unlock()
+	if entries != 0 || pending != 8 || acked != 0 {
+		t.Fatalf("after a kill mid-round: %d entries, %d pending, %d acknowledged; want 0, 8, 0", entries, pending, acked)
 	}
 
 	// Killed at random moments.
