@@ -109,7 +109,10 @@ func (r RevokeReason) String() string {
 	return fmt.Sprintf("RevokeReason(%d)", byte(r))
 }
 
-// RevokeEntry revokes the license entry at index Target.
+// RevokeEntry revokes the license entry at index Target. Enqueue does not
+// look the target up (the caller knows it, e.g. from its order link); a
+// revoke whose target is not an earlier license entry has no effect on the
+// Index.
 //
 // Encoding (version 1): version (1) ‖ kind=2 (1) ‖ target (8, big-endian) ‖
 // reason (1).
