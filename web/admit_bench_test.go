@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -43,7 +44,11 @@ import (
 //	                  pair measured back to back five times (median); the
 //	                  verify side here parses the proof from its bytes
 //	                  (ParseProof) and verifies it, as a relay verifying
-//	                  in-process does
+//	                  in-process does. They also report the CPU time per
+//	                  proof on both sides (server, database and load
+//	                  generator) and cores_available, how many cores a
+//	                  trivial parallel loop got at the time: on a shared
+//	                  machine no speed-up can exceed it
 //
 // It signs 2048 distinct proofs (two customers, counters 0…1023, a quota
 // raised for the benchmark), sends them all once to warm the caches and
@@ -253,8 +258,9 @@ func BenchmarkAdmission(b *testing.B) {
 	// of both sides: on a shared machine the CPU ratio is the steadier
 	// measure of what the HTTP path costs on top of verification.
 	paired := func(b *testing.B, name string, base func() float64, other func(base float64) float64) {
-		var ratios, bases, others, cpuRatios []float64
+		var ratios, bases, others, cpuRatios, avail []float64
 		for range 5 {
+			avail = append(avail, coresAvailable(300*time.Millisecond))
 			x := base()
 			vcpu := verifyCPU
 			y := other(x)
@@ -271,7 +277,8 @@ func BenchmarkAdmission(b *testing.B) {
 		b.ReportMetric(median(others), name+"_proofs/s")
 		b.ReportMetric(median(ratios), name+"/base")
 		b.ReportMetric(median(cpuRatios), "base_cpu/"+name+"_cpu")
-		b.Logf("%s/base wall-clock ratios %.2f; CPU-per-proof ratios base/%s %.2f", name, ratios, name, cpuRatios)
+		b.ReportMetric(median(avail), "cores_available")
+		b.Logf("%s/base wall-clock ratios %.2f; CPU-per-proof ratios base/%s %.2f; cores available %.2f", name, ratios, name, cpuRatios, avail)
 	}
 	b.Run("paired/http-vs-verify-all-cores/ring=16", func(b *testing.B) {
 		paired(b, "http", func() float64 { return verifyFor(time.Second, runtime.GOMAXPROCS(0)) },
@@ -287,6 +294,32 @@ func BenchmarkAdmission(b *testing.B) {
 	b.Run("batch=256/ring=16", func(b *testing.B) {
 		b.ReportMetric(run(b, "/v1/admit/batch", batchFile, max(b.N/256, 4), 2), "proofs/s")
 	})
+}
+
+// coresAvailable measures how many cores this process can get right now:
+// the work GOMAXPROCS goroutines hashing for d get done, over one
+// goroutine's. On a machine shared with other work it is below GOMAXPROCS,
+// and bounds every parallel speed-up measured at that time.
+func coresAvailable(d time.Duration) float64 {
+	burn := func() int {
+		n := 0
+		var h [32]byte
+		for end := time.Now().Add(d); time.Now().Before(end); n++ {
+			for range 64 {
+				h = sha256.Sum256(h[:])
+			}
+		}
+		return n
+	}
+	one := burn()
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() { defer wg.Done(); total.Add(int64(burn())) }()
+	}
+	wg.Wait()
+	return float64(total.Load()) / float64(max(one, 1))
 }
 
 // selfCPU is the CPU time this process has used.
