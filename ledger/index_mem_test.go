@@ -69,3 +69,39 @@ func BenchmarkIndexMemory(b *testing.B) {
 		b.ReportMetric(float64(apply.Nanoseconds()), "apply-ns/license")
 	}
 }
+
+// TestMemberAllocs checks that Member, called once per ring member on every
+// admission, does not allocate.
+func TestMemberAllocs(t *testing.T) {
+	ix := NewIndex()
+	var batch [][]byte
+	for range 100 {
+		b, _ := testLicense(t, "pro").MarshalBinary()
+		batch = append(batch, b)
+	}
+	if err := ix.apply(0, batch); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(1000, func() {
+		if _, err := ix.Member(42); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("Member allocates %v times", n)
+	}
+}
+
+// BenchmarkMember is the index's cost per ring member.
+func BenchmarkMember(b *testing.B) {
+	ix := NewIndex()
+	var batch [][]byte
+	for range 1000 {
+		e, _ := testLicense(b, "pro").MarshalBinary()
+		batch = append(batch, e)
+	}
+	ix.apply(0, batch)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		ix.Member(uint64(i % 1000))
+	}
+}
