@@ -30,7 +30,8 @@
 // MarshalBinary produces. Validity is whole UTC days, so entries of one plan
 // and day are indistinguishable by their public fields; the key P of a
 // license entry is a canonical non-identity ristretto255 element, unique
-// across the ledger (enforced by a unique index, checked by Enqueue).
+// across the ledger (a unique index; Enqueue refuses a P already pending,
+// and a round drops an entry whose P is already on the ledger).
 //
 // # The log
 //

@@ -243,7 +243,7 @@ func TestEnqueueExactlyOnce(t *testing.T) {
 	if enqueue(t, db, "mint:1", e) {
 		t.Fatal("second enqueue of the same ref queued")
 	}
-	// Another ref with the same key P is refused, pending or sequenced.
+	// Another ref with the same key P is refused while it is pending.
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { _, err := ledger.Enqueue(ctx, tx, "mint:2", e); return err })
 	if !errors.Is(err, ledger.ErrDuplicateKey) {
 		t.Fatalf("duplicate P while pending: %v", err)
@@ -255,15 +255,14 @@ func TestEnqueueExactlyOnce(t *testing.T) {
 	if n, err := l.Round(ctx); err != nil || n != 1 {
 		t.Fatalf("Round = %d, %v; want 1", n, err)
 	}
-	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { _, err := ledger.Enqueue(ctx, tx, "mint:2", e); return err })
-	if !errors.Is(err, ledger.ErrDuplicateKey) {
-		t.Fatalf("duplicate P once sequenced: %v", err)
+	// A P already on the ledger is queued, then dropped by its round.
+	if !enqueue(t, db, "mint:2", e) {
+		t.Fatal("enqueue of a sequenced P under a new ref not queued")
 	}
 	if n, err := l.Round(ctx); err != nil || n != 0 {
-		t.Fatalf("empty Round = %d, %v", n, err)
+		t.Fatalf("Round with a taken key pending = %d, %v; want 0", n, err)
 	}
-	// The race Enqueue cannot see (P pending again while its first round
-	// commits), made by hand: the round drops that entry and goes on.
+	// Along with other entries: only the taken one is dropped.
 	dup, _ := e.MarshalBinary()
 	if _, err := db.Exec(ctx, `insert into ledger_pending (ref, data, p) values ('mint:4', $1, $2)`, dup, e.P[:]); err != nil {
 		t.Fatal(err)
@@ -271,6 +270,26 @@ func TestEnqueueExactlyOnce(t *testing.T) {
 	enqueue(t, db, "mint:5", newLicense("pro", 20000, 20030))
 	if n, err := l.Round(ctx); err != nil || n != 1 {
 		t.Fatalf("Round with a taken key pending = %d, %v; want 1", n, err)
+	}
+	// Append learns of the drop.
+	done := make(chan error, 1)
+	go func() { _, err := l.Append(ctx, e); done <- err }()
+	var appendErr error
+	for waiting := true; waiting; {
+		select {
+		case appendErr = <-done:
+			waiting = false
+		case <-time.After(20 * time.Millisecond):
+			if _, err := l.Round(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !errors.Is(appendErr, ledger.ErrDropped) {
+		t.Fatalf("Append of a taken key: %v, want ErrDropped", appendErr)
+	}
+	if n, err := l.Round(ctx); err != nil || n != 0 {
+		t.Fatalf("empty Round = %d, %v", n, err)
 	}
 	// Once sequenced, the ref is forgotten (privacy): no table keeps it.
 	var refs int

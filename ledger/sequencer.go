@@ -92,9 +92,10 @@ func (l *Ledger) SetOnSequenced(f func(ctx context.Context, tx pgx.Tx, round int
 func (l *Ledger) Store() Store { return l.store }
 
 // ErrDuplicateKey is returned by Enqueue for a license entry whose P is
-// already on the ledger or pending. When P is pending under another ref the
-// caller's transaction is aborted (a unique violation); P is a fresh random
-// key, so this happens only when a caller enqueues one output twice.
+// already pending under another ref; the caller's transaction is then
+// aborted (a unique violation). P is a fresh random key, so this happens
+// only when a caller enqueues one output twice. A P already on the ledger is
+// caught by the round instead, which drops the entry (ErrDropped).
 var ErrDuplicateKey = &codedError{"duplicate_key", "ledger: the license key P is already on the ledger"}
 
 type codedError struct{ code, msg string }
@@ -106,7 +107,10 @@ func (e *codedError) Code() string  { return e.code }
 // the entry is queued exactly when the caller's change commits. ref is the
 // caller's idempotency key (e.g. "mint:<order id>"): a ref already pending
 // is a no-op with queued false. A ref is remembered only while pending: once
-// its round commits (and OnSequenced has seen it) the ledger forgets it.
+// its round commits (and OnSequenced has seen it) the ledger forgets it, so
+// not enqueueing twice after that is the caller's to ensure (its own state,
+// such as an order already settled). A license entry whose P is already on
+// the ledger is dropped by its round: its ref never reaches OnSequenced.
 func Enqueue(ctx context.Context, tx pgx.Tx, ref string, e Entry) (queued bool, err error) {
 	if ref == "" {
 		return false, errors.New("ledger: Enqueue needs a ref")
@@ -119,10 +123,11 @@ func Enqueue(ctx context.Context, tx pgx.Tx, ref string, e Entry) (queued bool, 
 	if le, ok := e.(*LicenseEntry); ok {
 		p = le.P[:]
 	}
-	// One statement in the common case: insert unless the ref is pending
-	// or P is already on the ledger.
-	tag, err := tx.Exec(ctx, `insert into ledger_pending (ref, data, p)
-		select $1, $2, $3 where $3::bytea is null or not exists (select 1 from ledger_entries where p = $3)
+	// One statement: a pending ref makes it a no-op. Whether P is already
+	// on the ledger is not looked up here (an index probe into a large
+	// random B-tree for every entry): the round that meets such an entry
+	// drops it (see ErrDropped).
+	tag, err := tx.Exec(ctx, `insert into ledger_pending (ref, data, p) values ($1, $2, $3)
 		on conflict (ref) do nothing`, ref, data, p)
 	if err != nil {
 		var pe *pgconn.PgError
@@ -131,23 +136,15 @@ func Enqueue(ctx context.Context, tx pgx.Tx, ref string, e Entry) (queued bool, 
 		}
 		return false, fmt.Errorf("ledger: couldn't enqueue: %w", err)
 	}
-	if tag.RowsAffected() == 0 && p != nil {
-		var pending bool
-		if err := tx.QueryRow(ctx, `select exists (select 1 from ledger_pending where ref = $1)`, ref).Scan(&pending); err != nil {
-			return false, fmt.Errorf("ledger: couldn't enqueue: %w", err)
-		}
-		if !pending {
-			return false, ErrDuplicateKey
-		}
-	}
 	return tag.RowsAffected() == 1, nil
 }
 
 // EnqueueBatch queues many entries in one statement inside the caller's
 // transaction, for callers that settle in bulk (imports, tools,
 // benchmarks). It returns the refs it queued: an entry whose ref is already
-// pending or whose key P is already on the ledger is skipped (compare with
-// refs). refs and es must have the same length.
+// pending is skipped (compare with refs); as with Enqueue, one whose key P
+// is already on the ledger is dropped by its round. refs and es must have
+// the same length.
 func EnqueueBatch(ctx context.Context, tx pgx.Tx, refs []string, es []Entry) (queued []string, err error) {
 	if len(refs) != len(es) {
 		return nil, errors.New("ledger: EnqueueBatch needs one ref per entry")
@@ -167,7 +164,6 @@ func EnqueueBatch(ctx context.Context, tx pgx.Tx, refs []string, es []Entry) (qu
 	}
 	rows, err := tx.Query(ctx, `insert into ledger_pending (ref, data, p)
 		select b.ref, b.data, b.p from unnest($1::text[], $2::bytea[], $3::bytea[]) with ordinality as b(ref, data, p, ord)
-		where b.p is null or not exists (select 1 from ledger_entries e where e.p = b.p)
 		order by b.ord
 		on conflict (ref) do nothing
 		returning ref`, refs, datas, keys)
@@ -211,8 +207,8 @@ func Unsuspend(ctx context.Context, tx pgx.Tx, index uint64) error {
 	return nil
 }
 
-// ErrDropped is returned by Append when the sequencer refused the entry (its
-// key P was appended by someone else in the meantime).
+// ErrDropped is returned by Append when the sequencer refused the entry: its
+// key P is already on the ledger.
 var ErrDropped = errors.New("ledger: the sequencer dropped the entry (its key P is already on the ledger)")
 
 // Append appends e and returns its index once its round has committed. It
@@ -392,9 +388,8 @@ type pendingRow struct {
 func (l *Ledger) round(ctx context.Context, conn *pgx.Conn) (int, error) {
 	n, err := l.roundOnce(ctx, conn, false)
 	if errors.Is(err, ErrConflict) && strings.Contains(err.Error(), "ledger_entries_p_key") {
-		// A key P got pending again while its first entry's round was
-		// committing (Enqueue checked before that commit). Rare: redo the
-		// round checking every key.
+		// A pending entry's key P is already on the ledger (Enqueue does
+		// not look it up). Rare: redo the round checking every key.
 		n, err = l.roundOnce(ctx, conn, true)
 	}
 	return n, err
@@ -510,8 +505,8 @@ func (l *Ledger) roundOnce(ctx context.Context, conn *pgx.Conn, checkKeys bool) 
 }
 
 // dropTakenKeys removes from batch the license entries whose P is already on
-// the ledger (possible only when two Enqueues of one P race with a round);
-// Append callers learn it through a -1 result.
+// the ledger (Enqueue does not look); Append callers learn it through a -1
+// result.
 func (l *Ledger) dropTakenKeys(ctx context.Context, tx pgx.Tx, batch []pendingRow) ([]pendingRow, error) {
 	var keys [][]byte
 	for _, r := range batch {
