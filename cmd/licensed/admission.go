@@ -36,7 +36,11 @@ func (m *Main) openAdmission(ctx context.Context, deps *web.Deps) error {
 	if err := index.Sync(ctx, store); err != nil {
 		return fmt.Errorf("couldn't load the license index: %w", err)
 	}
-	svc, err := admission.New(index, admission.NewPostgresTags(m.DB), admission.Config{
+	tags := admission.NewPostgresTags(m.DB)
+	// Under load, let a tag round trip wait up to 1 ms for company: fewer
+	// statements per admission, for 1 ms more latency only when busy.
+	tags.Linger = time.Millisecond
+	svc, err := admission.New(index, tags, admission.Config{
 		Network:        cfg.Network,
 		ClockSkew:      cfg.ClockSkew,
 		MinRingSize:    cfg.RingMin,

@@ -42,7 +42,8 @@ type TagStore interface {
 // admission falls as the load rises.
 type PostgresTags struct {
 	// Linger is how long a round trip waits for more uses to join it when
-	// fewer than 8 are pending (default 0: none).
+	// fewer than 8 are pending and the previous round trip had just ended
+	// with uses waiting (default 0: never).
 	Linger time.Duration
 
 	db *pgxpool.Pool
@@ -96,11 +97,13 @@ func (s *PostgresTags) Record(ctx context.Context, uses []Use) ([]bool, error) {
 }
 
 func (s *PostgresTags) flushLoop() {
-	for {
-		// Linger a little while few uses wait, so that under load one
-		// statement carries several: the database's cost per admission
-		// falls, for at most Linger more latency.
-		if s.Linger > 0 {
+	for round := 0; ; round++ {
+		// Under load (uses arrived while the last round trip ran), linger
+		// a little while few wait, so that one statement carries several:
+		// the database's cost per admission falls, for at most Linger more
+		// latency. The first round never waits, so a lone use is not
+		// delayed.
+		if s.Linger > 0 && round > 0 {
 			s.mu.Lock()
 			few := len(s.pending) < lingerBelow
 			s.mu.Unlock()
