@@ -36,7 +36,7 @@ import (
 //	                  throughput
 //	admit/in-process  admission.Service.Admit on all cores, tags in Postgres
 //	http              POST /v1/admit, load from a second process
-//	                  (testdata/loadgen) on loopback, 8 connections
+//	                  (testdata/loadgen) on loopback, 16 connections
 //	batch=256         POST /v1/admit/batch with 256 proofs per request, load
 //	                  from a second process, 2 connections
 //	paired/...        the README ratios: HTTP admit against all-core verify,
@@ -58,15 +58,16 @@ import (
 //	go test ./web -run '^$' -bench BenchmarkAdmission -benchtime 4000x
 //	go test ./web -run '^$' -bench 'BenchmarkAdmission/paired' -benchtime 1x -v
 //
-// ADMIT_LINGER=0 sets PostgresTags.Linger for the run (default 1ms, as
-// licensed serve runs).
+// ADMIT_LINGER=0 sets PostgresTags.Linger for the run (default 3ms, as
+// licensed serve runs by default: --admit-linger), ADMIT_CONNS the load
+// generator's connections for the HTTP figures (default 16).
 func BenchmarkAdmission(b *testing.B) {
 	ctx := context.Background()
 	f := admissiontest.New(b, pgtest.Pool(b), 40)
 	f.StopSequencer()
 	quota := func(plan string) (uint32, bool) { return 1 << 20, plan == admissiontest.Basic }
 	tags := admission.NewPostgresTags(f.DB)
-	tags.Linger = time.Millisecond // as licensed serve runs
+	tags.Linger = 3 * time.Millisecond // as licensed serve runs by default
 	if d, err := time.ParseDuration(os.Getenv("ADMIT_LINGER")); err == nil {
 		tags.Linger = d
 	}
@@ -283,14 +284,14 @@ func BenchmarkAdmission(b *testing.B) {
 	}
 	b.Run("paired/http-vs-verify-all-cores/ring=16", func(b *testing.B) {
 		paired(b, "http", func() float64 { return verifyFor(time.Second, runtime.GOMAXPROCS(0)) },
-			func(base float64) float64 { return run(b, "/v1/admit", singleFile, int(base)+100, 8) })
+			func(base float64) float64 { return run(b, "/v1/admit", singleFile, int(base)+100, httpConns) })
 	})
 	b.Run("paired/batch-vs-verify-one-core/ring=16", func(b *testing.B) {
 		paired(b, "batch", func() float64 { return verifyFor(time.Second, 1) },
 			func(base float64) float64 { return run(b, "/v1/admit/batch", batchFile, max(int(2*base)/256, 2), 2) })
 	})
 	b.Run("http/ring=16", func(b *testing.B) {
-		b.ReportMetric(run(b, "/v1/admit", singleFile, max(b.N, 200), 8), "proofs/s")
+		b.ReportMetric(run(b, "/v1/admit", singleFile, max(b.N, 200), httpConns), "proofs/s")
 	})
 	b.Run("batch=256/ring=16", func(b *testing.B) {
 		b.ReportMetric(run(b, "/v1/admit/batch", batchFile, max(b.N/256, 4), 2), "proofs/s")
@@ -362,6 +363,16 @@ func treeCPU(pid int) time.Duration {
 	}
 	return time.Duration(ticks) * (time.Second / 100) // USER_HZ
 }
+
+// httpConns is the load generator's connections for POST /v1/admit (env
+// ADMIT_CONNS): enough requests in flight that both cores always have a
+// proof to verify while others wait for their tag's round trip.
+var httpConns = func() int {
+	if n, err := strconv.Atoi(os.Getenv("ADMIT_CONNS")); err == nil && n > 0 {
+		return n
+	}
+	return 16
+}()
 
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)

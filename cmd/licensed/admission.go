@@ -37,9 +37,9 @@ func (m *Main) openAdmission(ctx context.Context, deps *web.Deps) error {
 		return fmt.Errorf("couldn't load the license index: %w", err)
 	}
 	tags := admission.NewPostgresTags(m.DB)
-	// Under load, let a tag round trip wait up to 1 ms for company: fewer
-	// statements per admission, for 1 ms more latency only when busy.
-	tags.Linger = time.Millisecond
+	// Under load, a tag round trip waits a little for company: fewer
+	// statements per admission, for that much more latency only when busy.
+	tags.Linger = cfg.AdmitLinger
 	svc, err := admission.New(index, tags, admission.Config{
 		Network:        cfg.Network,
 		ClockSkew:      cfg.ClockSkew,

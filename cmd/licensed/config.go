@@ -107,6 +107,11 @@ type Config struct {
 	// "free" with a proof of work of that many bits (the free tier). Env
 	// LICENSED_FREE_DIFFICULTY.
 	FreeDifficulty int
+	// AdmitLinger is how long, under load, a tag round trip to the database
+	// waits for more admissions to join it (never for a lone one): fewer
+	// statements per admission for that much more latency. Env
+	// LICENSED_ADMIT_LINGER.
+	AdmitLinger time.Duration
 
 	// Bitcoin (issue 6): see BitcoinConfig in btcd.go.
 	Bitcoin BitcoinConfig
@@ -151,6 +156,7 @@ func (cfg *Config) register(fs *flag.FlagSet, dev bool) {
 	fs.IntVar(&cfg.PoWDifficulty, "pow-difficulty", int(envInt("LICENSED_POW_DIFFICULTY", 0)), "leading zero bits of the proof of work every admission needs; 0: none (env LICENSED_POW_DIFFICULTY)")
 	fs.DurationVar(&cfg.PoWWindow, "pow-window", envDuration("LICENSED_POW_WINDOW", 5*time.Minute), "how far a proof of work's timestamp may be from the server's clock (env LICENSED_POW_WINDOW)")
 	fs.IntVar(&cfg.FreeDifficulty, "free-difficulty", int(envInt("LICENSED_FREE_DIFFICULTY", 0)), "proof-of-work bits that admit a block without a license (free tier); 0: no free tier (env LICENSED_FREE_DIFFICULTY)")
+	fs.DurationVar(&cfg.AdmitLinger, "admit-linger", envDuration("LICENSED_ADMIT_LINGER", 3*time.Millisecond), "under load, how long a tag round trip waits for more admissions to join it (env LICENSED_ADMIT_LINGER)")
 }
 
 func env(name, def string) string {
