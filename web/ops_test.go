@@ -205,7 +205,7 @@ func TestOpsRevoke(t *testing.T) {
 	}
 	// Twice is refused, and no second revoke entry is made.
 	a = c.post("/ops/orders/"+id+"/revoke", url.Values{"csrf": {c.csrf("/ops/orders/" + id)}})
-	if a.status != http.StatusBadRequest || !strings.Contains(a.body, "not_revocable") {
+	if a.status != http.StatusConflict || !strings.Contains(a.body, "not_revocable") {
 		t.Fatalf("second revoke: %d %s", a.status, a.body)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -228,7 +228,7 @@ func TestOpsRevokeAfterLinkErased(t *testing.T) {
 		t.Fatalf("the order page offers a revoke without a link:\n%s", page.body)
 	}
 	a := c.post("/ops/orders/"+id+"/revoke", url.Values{"csrf": {c.csrf("/ops")}})
-	if a.status != http.StatusBadRequest || !strings.Contains(a.body, "not_revocable") {
+	if a.status != http.StatusConflict || !strings.Contains(a.body, "not_revocable") {
 		t.Fatalf("revoke: %d %s", a.status, a.body)
 	}
 }
@@ -250,7 +250,7 @@ func TestOpsMarkSettled(t *testing.T) {
 		t.Fatal("an unpaid expired order offers to be settled")
 	}
 	a := c.post("/ops/orders/"+unpaid+"/settle", url.Values{"csrf": {c.csrf("/ops")}})
-	if a.status != http.StatusBadRequest || !strings.Contains(a.body, "not_settlable") {
+	if a.status != http.StatusConflict || !strings.Contains(a.body, "not_settlable") {
 		t.Fatalf("settle unpaid: %d %s", a.status, a.body)
 	}
 	if !strings.Contains(c.get("/ops/orders/"+late).body, `id="settle-form"`) {
