@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"encoding/base64"
-	"encoding/hex"
 	"math"
 	"net/http"
 	"strconv"
@@ -123,8 +122,8 @@ type EntryJSON struct {
 	Plan      string `json:"plan,omitempty"`
 	NotBefore string `json:"not_before,omitempty"` // YYYY-MM-DD, inclusive
 	NotAfter  string `json:"not_after,omitempty"`  // YYYY-MM-DD, exclusive
-	R         string `json:"r,omitempty"`          // hex
-	P         string `json:"p,omitempty"`          // hex
+	R         string `json:"r,omitempty"`          // base64, like every binary field of the API
+	P         string `json:"p,omitempty"`          // base64
 	ViewTag   *int   `json:"view_tag,omitempty"`
 	Sealed    string `json:"sealed,omitempty"` // base64
 	// Revoke entries.
@@ -178,7 +177,7 @@ func entryJSON(idx int64, b []byte) EntryJSON {
 		tag := int(e.ViewTag)
 		j.Kind, j.Plan = "license", e.Plan
 		j.NotBefore, j.NotAfter = e.NotBefore.Format("2006-01-02"), e.NotAfter.Format("2006-01-02")
-		j.R, j.P, j.ViewTag = hex.EncodeToString(e.R[:]), hex.EncodeToString(e.P[:]), &tag
+		j.R, j.P, j.ViewTag = base64.StdEncoding.EncodeToString(e.R[:]), base64.StdEncoding.EncodeToString(e.P[:]), &tag
 		j.Sealed = base64.StdEncoding.EncodeToString(e.Sealed)
 	case *ledger.RevokeEntry:
 		target := e.Target

@@ -155,8 +155,13 @@ func TestLedgerEndpoints(t *testing.T) {
 				t.Fatalf("tree size %d, %d entries", out.TreeSize, len(out.Entries))
 			}
 			lic := out.Entries[0]
-			if lic.Index != 2 || lic.Kind != "license" || lic.Plan != "pro" || lic.NotBefore != "2025-11-22" || lic.NotAfter != "2025-12-22" || len(lic.P) != 64 {
+			if lic.Index != 2 || lic.Kind != "license" || lic.Plan != "pro" || lic.NotBefore != "2025-11-22" || lic.NotAfter != "2025-12-22" {
 				t.Fatalf("license entry %+v", lic)
+			}
+			parsed, _ := ledger.ParseEntry(mustDecode(t, lic.Raw))
+			le := parsed.(*ledger.LicenseEntry)
+			if lic.P != base64.StdEncoding.EncodeToString(le.P[:]) || lic.R != base64.StdEncoding.EncodeToString(le.R[:]) {
+				t.Fatalf("r/p are not the standard base64 of the entry's keys: %+v", lic)
 			}
 			raw, _ := store.ReadEntries(ctx, 2, 1)
 			if lic.Raw != base64.StdEncoding.EncodeToString(raw[0]) {
@@ -257,4 +262,13 @@ func TestLedgerEmpty(t *testing.T) {
 	if resp.StatusCode != 404 {
 		t.Fatalf("bundle of an empty ledger: %d", resp.StatusCode)
 	}
+}
+
+func mustDecode(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
