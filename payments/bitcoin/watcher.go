@@ -30,6 +30,13 @@ const rescanBatch = 50
 // watcher expected (another watcher advanced it): reload and retry.
 var errMoved = errors.New("bitcoin: the chain state moved under the watcher")
 
+// errUnknownInvoices means a block was about to be recorded while the
+// database held invoices whose addresses were not in this watcher's btcd
+// filter when the block was read: recording it would lose their payments for
+// every watcher (the chain state is shared), so the watcher loads them and
+// reads the block again.
+var errUnknownInvoices = errors.New("bitcoin: invoices unknown to this watcher")
+
 // Run watches the chain until ctx ends: it connects to btcd's websocket RPC
 // (reconnecting when it drops), subscribes to block notifications, loads the
 // transaction filter with the watched invoice addresses, and after every
@@ -166,12 +173,11 @@ func (w *watch) setup(ctx context.Context) error {
 // loadAddresses reads invoice addresses from the database: all watched ones
 // (all) or only those newer than the last load (made by other processes).
 func (w *watch) loadAddresses(ctx context.Context, all bool) error {
-	w.mu.Lock()
-	from := w.maxIdx
-	w.mu.Unlock()
-	if all {
-		from = -1
-	}
+	// Always the whole window, whatever all says: address indices come from
+	// a sequence and commit out of order, so "above the highest index seen"
+	// would skip an invoice whose transaction committed late.
+	from := int64(-1)
+	_ = all
 	rows, err := w.db.Query(ctx, `select address_index, address, order_id from btc_invoices
 		where address_index > $1 and created_at > $2 order by address_index`, from, w.cfg.Now().Add(-w.cfg.WatchFor))
 	if err != nil {
@@ -272,6 +278,12 @@ func (w *watch) sync(ctx context.Context) error {
 			return nil
 		}
 		err = w.connectBatch(ctx, tip, min(bestHeight, tip.height+rescanBatch))
+		if errors.Is(err, errUnknownInvoices) {
+			if err := w.loadAddresses(ctx, true); err != nil {
+				return err
+			}
+			continue // connectBatch adds them to the filter and reads again
+		}
 		if err != nil && !errors.Is(err, errMoved) {
 			// A reorg during the batch shows up as a rescan error: go round.
 			var rpcErr *btcjson.RPCError
@@ -286,6 +298,12 @@ func (w *watch) sync(ctx context.Context) error {
 
 // connectBatch processes the blocks after tip up to height to.
 func (w *watch) connectBatch(ctx context.Context, tip tipState, to int32) error {
+	// The addresses btcd's filter holds when it reads the blocks: connect
+	// refuses to record a block if the database knows other invoices.
+	if err := w.addFresh(); err != nil {
+		return err
+	}
+	known := w.filtered()
 	first, err := chainhash.NewHashFromStr(tip.hash)
 	if err != nil {
 		return err
@@ -320,12 +338,30 @@ func (w *watch) connectBatch(ctx context.Context, tip tipState, to int32) error 
 			}
 			blockTime = hdr.Timestamp
 		}
-		if err := w.connect(ctx, prev, tipState{height, hash.String()}, blockTime, txs); err != nil {
+		if err := w.connect(ctx, prev, tipState{height, hash.String()}, blockTime, txs, known); err != nil {
 			return err
 		}
 		prev = tipState{height, hash.String()}
 	}
 	return nil
+}
+
+// filtered returns the watched addresses that are in btcd's filter (watched
+// and not waiting in fresh).
+func (w *watch) filtered() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	pending := make(map[string]bool, len(w.fresh))
+	for _, a := range w.fresh {
+		pending[a.EncodeAddress()] = true
+	}
+	out := make([]string, 0, len(w.watched))
+	for a := range w.watched {
+		if !pending[a] {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // output is an output of a transaction that pays a watched address.
@@ -378,7 +414,7 @@ func advance(ctx context.Context, tx pgx.Tx, prev, next tipState) error {
 // connect records block next (child of prev) with its relevant transactions
 // (hex), and re-evaluates the invoices whose confirmations it changes, in
 // one transaction.
-func (w *watch) connect(ctx context.Context, prev, next tipState, blockTime time.Time, txsHex []string) error {
+func (w *watch) connect(ctx context.Context, prev, next tipState, blockTime time.Time, txsHex []string, known []string) error {
 	var outs []output
 	for _, h := range txsHex {
 		raw, err := decodeHex(h)
@@ -398,6 +434,17 @@ func (w *watch) connect(ctx context.Context, prev, next tipState, blockTime time
 	return pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
 		if err := advance(ctx, tx, prev, next); err != nil {
 			return err
+		}
+		// advance locked the chain row, so no other watcher records a block
+		// meanwhile; an invoice committed before the block was read is
+		// visible here.
+		var unknown bool
+		if err := tx.QueryRow(ctx, `select exists(select 1 from btc_invoices where created_at > $1 and not (address = any($2)))`,
+			w.cfg.Now().Add(-w.cfg.WatchFor), known).Scan(&unknown); err != nil {
+			return err
+		}
+		if unknown {
+			return errUnknownInvoices
 		}
 		for _, o := range outs {
 			if _, err := tx.Exec(ctx, `insert into btc_payments (outpoint, order_id, amount_sats, seen_at, block_hash, block_height)
