@@ -450,14 +450,10 @@ func TestLedgerAudit(t *testing.T) {
 	}
 }
 
-// TestPoWMatchesServer checks the client's proof-of-work hash against the
-// server's.
+// TestPoWMatchesServer checks that the client's proof-of-work search gives
+// what the server accepts.
 func TestPoWMatchesServer(t *testing.T) {
 	msg, tag := []byte("block"), bytes.Repeat([]byte{9}, 32)
-	nonce := []byte{1, 2, 3, 4, 5, 6, 7, 8}
-	if powHash(msg, tag, 1763776000, nonce) != admission.PoWHash(msg, tag, 1763776000, nonce) {
-		t.Fatal("client and server compute different proof-of-work hashes")
-	}
 	p, err := solvePoW(t.Context(), msg, tag, 1763776000, 10)
 	if err != nil {
 		t.Fatal(err)

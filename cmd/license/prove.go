@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"math/bits"
 	"net/url"
 	"os"
 	"strings"
@@ -21,66 +19,21 @@ import (
 
 	"github.com/licensed/licensed/issuer/wallet"
 	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/ledger/relay"
 	"github.com/licensed/licensed/ringverify"
 )
 
-// admitRequest is the body of POST /v1/admit. Binary fields are standard
-// base64 with padding (encoding/json's []byte).
-type admitRequest struct {
-	Scope     string    `json:"scope"`
-	Counter   uint32    `json:"counter"`
-	Message   []byte    `json:"message"`
-	Ring      []uint64  `json:"ring,omitempty"`
-	Tag       []byte    `json:"tag,omitempty"`
-	Signature []byte    `json:"signature,omitempty"`
-	PoW       *powStamp `json:"pow,omitempty"`
-}
-
-// powStamp is the optional proof of work of an admission request.
-type powStamp struct {
-	Timestamp int64  `json:"timestamp"`
-	Nonce     []byte `json:"nonce"`
-}
-
-// validList is the answer of GET /v1/licenses/valid.
-type validList struct {
-	Plan    string   `json:"plan"`
-	At      string   `json:"at"`
-	Indices []uint64 `json:"indices"`
-}
+// The wire format is the server's own (package admission): one definition
+// of the request and of the proof-of-work hash for both sides.
+type (
+	admitRequest = admission.Request
+	powStamp     = admission.PoW
+	validList    = relay.ValidList
+)
 
 // maxMessage is the longest message the admission endpoint takes.
-const maxMessage = 1024
-
-// powLabel prefixes the proof-of-work hash.
-const powLabel = "lic/v1/pow"
-
-// powHash is SHA-256("lic/v1/pow" ‖ u16be(len(message)) ‖ message ‖ tag ‖
-// u64be(timestamp) ‖ nonce).
-func powHash(message, tag []byte, timestamp int64, nonce []byte) [sha256.Size]byte {
-	h := sha256.New()
-	h.Write([]byte(powLabel))
-	h.Write(binary.BigEndian.AppendUint16(nil, uint16(len(message))))
-	h.Write(message)
-	h.Write(tag)
-	h.Write(binary.BigEndian.AppendUint64(nil, uint64(timestamp)))
-	h.Write(nonce)
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
-}
-
-// leadingZeroBits counts the leading zero bits of h.
-func leadingZeroBits(h []byte) int {
-	n := 0
-	for _, b := range h {
-		if b != 0 {
-			return n + bits.LeadingZeros8(b)
-		}
-		n += 8
-	}
-	return n
-}
+const maxMessage = admission.MaxMessageSize
 
 // solvePoW finds a nonce whose hash has at least difficulty leading zero
 // bits, starting from a random nonce.
@@ -96,8 +49,7 @@ func solvePoW(ctx context.Context, message, tag []byte, timestamp int64, difficu
 			return nil, ctx.Err()
 		}
 		binary.BigEndian.PutUint64(nonce, n)
-		h := powHash(message, tag, timestamp, nonce)
-		if leadingZeroBits(h[:]) >= difficulty {
+		if admission.LeadingZeroBits(admission.PoWHash(message, tag, timestamp, nonce)) >= difficulty {
 			return &powStamp{Timestamp: timestamp, Nonce: nonce}, nil
 		}
 		n++
