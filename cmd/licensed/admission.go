@@ -7,7 +7,6 @@ import (
 
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/admission"
-	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/web"
 )
 
@@ -17,19 +16,13 @@ import (
 // tags. Without plans (serve without a plans file) admission stays off.
 func (m *Main) openAdmission(ctx context.Context, deps *web.Deps) error {
 	cfg := &m.Config
-	var plans *payments.Plans
-	var err error
-	switch {
-	case cfg.PlansFile != "":
-		plans, err = payments.LoadPlans(cfg.PlansFile)
-	case m.Dev:
-		plans, err = payments.ParsePlans([]byte(payments.SamplePlans))
-	default:
-		m.Log.Info("admission is off: no plans file (--plans-file)")
-		return nil
-	}
+	plans, err := m.loadPlans()
 	if err != nil {
 		return err
+	}
+	if plans == nil {
+		m.Log.Info("admission is off: no plans file (--plans-file)")
+		return nil
 	}
 	index := ledger.NewIndex()
 	store := ledger.NewPostgresStore(m.DB)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/licensed/licensed/migrations"
 	"github.com/licensed/licensed/migrations/pgcluster"
+	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/web"
 )
 
@@ -37,6 +38,7 @@ type Main struct {
 	DB           *pgxpool.Pool
 	Server       *web.Server
 	listener     net.Listener
+	plans        *payments.Plans // see loadPlans
 	closers      []func()
 }
 
@@ -135,6 +137,25 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.listener = l
 	m.URL = "http://" + l.Addr().String()
 	return nil
+}
+
+// loadPlans returns the plans on sale, read once and shared by payments and
+// admission: the plans file, under dev the sample plans, otherwise nil (the
+// server then runs without orders and admission).
+func (m *Main) loadPlans() (*payments.Plans, error) {
+	if m.plans != nil || (m.Config.PlansFile == "" && !m.Dev) {
+		return m.plans, nil
+	}
+	var err error
+	if m.Config.PlansFile != "" {
+		m.plans, err = payments.LoadPlans(m.Config.PlansFile)
+	} else {
+		m.plans, err = payments.ParsePlans([]byte(payments.SamplePlans))
+	}
+	if err != nil {
+		return nil, usageError(err.Error())
+	}
+	return m.plans, nil
 }
 
 // startCluster starts the managed Postgres in DataDir/postgres (initialised on

@@ -127,19 +127,13 @@ func (sm *stripeMock) Stop() {
 // plans (serve without a plans file) payments stay off.
 func (m *Main) openPayments(ctx context.Context, deps *web.Deps, led *ledger.Ledger) error {
 	cfg := &m.Config
-	var plans *payments.Plans
-	var err error
-	switch {
-	case cfg.PlansFile != "":
-		plans, err = payments.LoadPlans(cfg.PlansFile)
-	case m.Dev:
-		plans, err = payments.ParsePlans([]byte(payments.SamplePlans))
-	default:
+	plans, err := m.loadPlans()
+	if err != nil {
+		return err
+	}
+	if plans == nil {
 		m.Log.Info("payments are off: no plans file (--plans-file)")
 		return nil
-	}
-	if err != nil {
-		return usageError(err.Error())
 	}
 	public := strings.TrimSuffix(cfg.PublicURL, "/")
 	if public == "" {
