@@ -84,7 +84,16 @@ func TestAdmitChecks(t *testing.T) {
 		{"other network", func() *admission.Request { return prove(ring, pi, "other/"+noon.Format(time.DateOnly), 0) }, "scope_not_current"},
 		{"not a date", func() *admission.Request { return prove(ring, pi, admissiontest.Network+"/2026-1-1", 0) }, "scope_not_current"},
 		{"counter over quota", func() *admission.Request { return prove(ring, pi, scope, admissiontest.BasicQuota) }, "counter_over_quota"},
-		{"ring too small", func() *admission.Request { return prove(ring[:15], min(pi, 14), scope, 0) }, "ring_size_bounds"},
+		{"ring too small", func() *admission.Request {
+			// Drop one decoy, never the signer (who may sit at any position).
+			drop := (pi + 1) % len(ring)
+			r := append(append([]uint64(nil), ring[:drop]...), ring[drop+1:]...)
+			p := pi
+			if drop < pi {
+				p--
+			}
+			return prove(r, p, scope, 0)
+		}, "ring_size_bounds"},
 		{"revoked member", func() *admission.Request { r, p := withMember(f.Special["revoked"]); return prove(r, p, scope, 0) }, "member_revoked"},
 		{"expired member", func() *admission.Request { r, p := withMember(f.Special["expired"]); return prove(r, p, scope, 0) }, "member_expired"},
 		{"suspended member", func() *admission.Request { r, p := withMember(f.Special["suspended"]); return prove(r, p, scope, 0) }, "member_suspended"},
