@@ -21,7 +21,7 @@ func (s *Server) paymentRoutes() {
 	e.POST("/v1/orders", s.createOrder, s.rateLimiter("orders", s.cfg.OrderLimit))
 	e.GET("/v1/orders/:id", s.getOrder)
 	// Stripe.
-	e.POST("/v1/webhooks/stripe", s.stripeWebhook)
+	e.POST(webhookPath, s.stripeWebhook)
 	// Dev mode only: the stand-in for Stripe's hosted checkout.
 	if s.deps.DevCheckout != nil {
 		e.GET("/dev/checkout/:id", s.devCheckoutPage)

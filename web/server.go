@@ -99,7 +99,13 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 		Name: "licensed_rate_limited_total", Help: "Requests refused by a rate limit, by endpoint group.",
 	}, []string{"group"})
 	s.reg.MustRegister(s.requests, s.duration, s.rateLimited)
-	s.echo.Use(middleware.Recover(), s.observe, middleware.BodyLimit(strconv.FormatInt(cfg.BodyLimit, 10)+"B"))
+	s.echo.Use(middleware.Recover(), s.observe, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit: strconv.FormatInt(cfg.BodyLimit, 10) + "B",
+		// The Stripe webhook reads at most payments.MaxWebhookBody itself and
+		// answers a larger body with its own 400 webhook_too_large, which is
+		// what Stripe's delivery log should show.
+		Skipper: func(c echo.Context) bool { return c.Path() == webhookPath },
+	}))
 	s.routes()
 	return s
 }

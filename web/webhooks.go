@@ -8,6 +8,9 @@ import (
 	"github.com/licensed/licensed/payments"
 )
 
+// webhookPath is where Stripe delivers events.
+const webhookPath = "/v1/webhooks/stripe"
+
 // stripeWebhook is POST /v1/webhooks/stripe. The body is read up to
 // payments.MaxWebhookBody (a longer one is a 400), verified and applied in
 // one transaction. It answers 200 for every verified event, handled or

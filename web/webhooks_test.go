@@ -348,6 +348,8 @@ func TestWebhookRejects(t *testing.T) {
 	good := payments.CheckoutSessionEvent("evt_reject_1", "checkout.session.completed", id, payments.DevPaymentIntent(id), true)
 	oldAPI := bytes.Replace(good, []byte(`"2023-10-16"`), []byte(`"2020-08-27"`), 1)
 	huge := append(bytes.TrimSuffix(good, []byte("}")), []byte(`,"pad":"`+strings.Repeat("x", 300<<10)+`"}`)...)
+	// Over the server-wide body limit (1 MiB) too: still the webhook's 400.
+	huger := append(bytes.TrimSuffix(good, []byte("}")), []byte(`,"pad":"`+strings.Repeat("x", 2<<20)+`"}`)...)
 	tests := []struct {
 		name    string
 		payload []byte
@@ -359,6 +361,7 @@ func TestWebhookRejects(t *testing.T) {
 		{"stale timestamp", good, payments.SignEvent(good, testWebhookSecret, time.Now().Add(-6*time.Minute)), "webhook_signature"},
 		{"wrong API version", oldAPI, payments.SignEvent(oldAPI, testWebhookSecret, time.Time{}), "webhook_api_version"},
 		{"oversized body", huge, payments.SignEvent(huge, testWebhookSecret, time.Time{}), "webhook_too_large"},
+		{"body over the server-wide limit", huger, payments.SignEvent(huger, testWebhookSecret, time.Time{}), "webhook_too_large"},
 		{"tampered body", bytes.Replace(good, []byte(`"paid"`), []byte(`"unpaid"`), 1), payments.SignEvent(good, testWebhookSecret, time.Time{}), "webhook_signature"},
 	}
 	for _, tt := range tests {
