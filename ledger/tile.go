@@ -3,6 +3,7 @@ package ledger
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -135,6 +136,12 @@ func ParseTilePath(path string) (Tile, error) {
 			return Tile{}, bad
 		}
 		n = n*1000 + int64(d)
+	}
+	// No tile beyond what an int64 entry index can reach: a bundle's first
+	// entry is N·TileWidth, which must not overflow (a wrapped product would
+	// serve another bundle under a bogus, immutably cached path).
+	if n > math.MaxInt64/TileWidth-1 {
+		return Tile{}, bad
 	}
 	t.N = n
 	return t, nil

@@ -143,6 +143,8 @@ func TestLedgerEndpoints(t *testing.T) {
 		}},
 		{"entry bundle beyond the log", "/ledger/tile/entries/001.p/50", 404, "not_found", "", nil},
 		{"bad tile path", "/ledger/tile/0/0001", 400, "bad_tile_path", "", nil},
+		{"bundle index past int64 (wraps to -2^63)", "/ledger/tile/entries/x036/x028/x797/x018/x963/968", 400, "bad_tile_path", "", nil},
+		{"bundle index past int64 (wraps to 0)", "/ledger/tile/entries/x072/x057/x594/x037/x927/936", 400, "bad_tile_path", "", nil},
 		{"entries", "/v1/ledger/entries?start=2&count=301", 200, "", "public, max-age=5", func(t *testing.T, b []byte) {
 			var out struct {
 				TreeSize int64       `json:"tree_size"`
