@@ -387,7 +387,7 @@ type pendingRow struct {
 // OnSequenced.
 func (l *Ledger) round(ctx context.Context, conn *pgx.Conn) (int, error) {
 	n, err := l.roundOnce(ctx, conn, false)
-	if errors.Is(err, ErrConflict) && strings.Contains(err.Error(), "ledger_entries_p_key") {
+	if pe := (*pgconn.PgError)(nil); errors.Is(err, ErrConflict) && errors.As(err, &pe) && pe.ConstraintName == "ledger_entries_p_key" {
 		// A pending entry's key P is already on the ledger (Enqueue does
 		// not look it up). Rare: redo the round checking every key.
 		n, err = l.roundOnce(ctx, conn, true)

@@ -339,7 +339,7 @@ func (s *PostgresStore) WriteRound(ctx context.Context, tx pgx.Tx, r *RoundRecor
 func conflict(what string, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation
-		return fmt.Errorf("%w: %s already stored (%s)", ErrConflict, what, pe.ConstraintName)
+		return fmt.Errorf("%w: %s already stored: %w", ErrConflict, what, err)
 	}
 	return fmt.Errorf("ledger: couldn't write the round's %s: %w", what, err)
 }
