@@ -44,7 +44,7 @@ func newEnv(t *testing.T, withStripe bool) *env {
 
 // newEnvOpts is newEnv; without run, no sequencer runs: the test calls
 // e.round().
-func newEnvOpts(t *testing.T, withStripe, run bool) *env {
+func newEnvOpts(t *testing.T, withStripe, run bool, mods ...func(*payments.Config)) *env {
 	t.Helper()
 	e := &env{t: t, db: pgtest.Pool(t), index: ledger.NewIndex()}
 	skey, vkey, err := note.GenerateKey(rand.Reader, "test.example/ledger")
@@ -72,10 +72,14 @@ func newEnvOpts(t *testing.T, withStripe, run bool) *env {
 	}
 	methods = append(methods, card)
 	minter := issuer.NewMinter(nil)
-	e.svc, err = payments.New(e.db, payments.Config{
+	cfg := payments.Config{
 		Plans: plans, Methods: methods, Minter: minter, ParseAddress: minter.CheckAddress,
 		Now: e.clock,
-	})
+	}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	e.svc, err = payments.New(e.db, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

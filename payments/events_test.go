@@ -3,6 +3,7 @@ package payments_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/payments"
@@ -118,4 +119,96 @@ func TestEventsBeforeTheRound(t *testing.T) {
 	}
 	e.balanced()
 	e.fsck()
+}
+
+// TestEventsWhileProcessing: a refund or a dispute that arrives while the
+// payment is still processing decides the license's state when the payment
+// then succeeds: the license is minted revoked or suspended, never active.
+func TestEventsWhileProcessing(t *testing.T) {
+	e := newEnvOpts(t, false, false)
+	refunded := e.insertOrder(newAccount(t).Address(), "basic-30d")
+	disputed := e.insertOrder(newAccount(t).Address(), "basic-30d")
+	for _, id := range []string{refunded, disputed} {
+		e.mustDeliver(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), false))
+		if o := e.order(id); o.State != payments.StateProcessing {
+			t.Fatalf("order %s after an unpaid completion: %s", id, o.State)
+		}
+	}
+	e.mustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true))
+	e.mustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(disputed), "needs_response"))
+	for _, id := range []string{refunded, disputed} {
+		e.mustDeliver(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.async_payment_succeeded", id, payments.DevPaymentIntent(id), true))
+	}
+	if o := e.order(refunded); o.State != payments.StateSettled || o.License != payments.LicenseRevoked {
+		t.Fatalf("refunded order: %s, license %s; want settled and revoked", o.State, o.License)
+	}
+	if o := e.order(disputed); o.State != payments.StateSettled || o.License != payments.LicenseSuspended {
+		t.Fatalf("disputed order: %s, license %s; want settled and suspended", o.State, o.License)
+	}
+	e.round() // the two licenses; the hook enqueues the revoke
+	e.round() // the revoke
+	ri, ok1 := e.link(refunded)
+	di, ok2 := e.link(disputed)
+	if !ok1 || !ok2 {
+		t.Fatal("no links after the rounds")
+	}
+	if m, _ := e.index.Member(ri); m.State != ringverify.Revoked {
+		t.Fatalf("refunded license on the index: %v, want revoked", m.State)
+	}
+	if m, _ := e.index.Member(di); m.State != ringverify.Suspended {
+		t.Fatalf("disputed license on the index: %v, want suspended", m.State)
+	}
+	e.mustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", payments.DevPaymentIntent(disputed), "lost"))
+	e.round()
+	if m, _ := e.index.Member(di); m.State != ringverify.Revoked {
+		t.Fatalf("license after the dispute was lost: %v, want revoked", m.State)
+	}
+	e.balanced()
+	e.fsck()
+}
+
+// TestSuspendedBeforeTheRoundWithoutRetention: with no retention (Bitcoin's
+// default), a license suspended by a reorg before its entry commits is
+// restored on the ledger when the payment confirms again.
+func TestSuspendedBeforeTheRoundWithoutRetention(t *testing.T) {
+	e := newEnvOpts(t, false, false, func(c *payments.Config) {
+		c.Retention = map[string]time.Duration{payments.MethodCard: 0, payments.MethodBTC: 0}
+	})
+	id := e.insertOrder(newAccount(t).Address(), "basic-30d")
+	e.settle(id)
+	ctx := context.Background()
+	transition := func(to payments.State) {
+		t.Helper()
+		tx, err := e.db.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		if _, err := e.svc.Transition(ctx, tx, id, to, 0, "test reorg"); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	transition(payments.StateProcessing) // the payment left the chain before the round
+	if o := e.order(id); o.License != payments.LicenseSuspended {
+		t.Fatalf("license after the reorg: %s, want suspended", o.License)
+	}
+	e.round()
+	idx, ok := e.link(id)
+	if !ok {
+		t.Fatal("a license suspended when its entry committed has no link")
+	}
+	if m, _ := e.index.Member(idx); m.State != ringverify.Suspended {
+		t.Fatalf("index: %v, want suspended", m.State)
+	}
+	transition(payments.StateSettled) // confirmed again
+	e.round()
+	if m, _ := e.index.Member(idx); m.State != ringverify.Active {
+		t.Fatalf("index after the payment confirmed again: %v, want active", m.State)
+	}
+	if n, err := e.svc.ForgetLinks(ctx); err != nil || n != 1 {
+		t.Fatalf("ForgetLinks: %d, %v; want the link gone once the license is active again", n, err)
+	}
 }

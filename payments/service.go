@@ -277,7 +277,17 @@ func (s *Service) mint(ctx context.Context, tx pgx.Tx, o *Order, paidAt time.Tim
 	if _, err := s.cfg.Minter.MintLicense(ctx, tx, MintRef(o.ID), o.Address, p.ID, paidAt, p.DurationDays, p.DailyQuota); err != nil {
 		return fmt.Errorf("payments: couldn't enqueue the license of order %s: %w", o.ID, err)
 	}
-	_, err := tx.Exec(ctx, `update orders set license_state = 'active' where id = $1`, o.ID)
+	// A refund or dispute that came while the order was still processing
+	// (revoke and suspend only record it then) decides the license's state
+	// from the start; OnSequenced tells the ledger when the entry commits.
+	state, why := LicenseActive, ""
+	switch {
+	case o.Refunded || o.Dispute == "lost":
+		state = LicenseRevoked
+	case o.Dispute == "open":
+		state, why = LicenseSuspended, "dispute"
+	}
+	_, err := tx.Exec(ctx, `update orders set license_state = $2, suspended_for = nullif($3, '') where id = $1`, o.ID, string(state), why)
 	return err
 }
 
@@ -374,9 +384,9 @@ func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq [
 		if !ok {
 			continue
 		}
-		var method, license string
+		var method, license, dispute string
 		err := tx.QueryRow(ctx, `update orders set mint_round = $2, address = null where id = $1
-			returning method, coalesce(license_state, '')`, id, round).Scan(&method, &license)
+			returning method, coalesce(license_state, ''), coalesce(dispute, '')`, id, round).Scan(&method, &license, &dispute)
 		if err == pgx.ErrNoRows {
 			// Not an order of ours (e.g. an entry a tool appended).
 			continue
@@ -385,7 +395,10 @@ func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq [
 			return fmt.Errorf("payments: couldn't record the round of order %s: %w", id, err)
 		}
 		ret := s.cfg.Retention[method]
-		if ret > 0 {
+		// A license suspended when its entry commits keeps its link whatever
+		// the retention: lifting the suspension later needs the index.
+		// ForgetLinks drops it once the license is no longer suspended.
+		if ret > 0 || LicenseState(license) == LicenseSuspended {
 			if _, err := tx.Exec(ctx, `insert into order_links (order_id, ledger_index, forget_after) values ($1, $2, $3)
 				on conflict (order_id) do nothing`, id, int64(e.Index), now.Add(ret)); err != nil {
 				return fmt.Errorf("payments: couldn't link order %s: %w", id, err)
@@ -393,7 +406,11 @@ func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq [
 		}
 		switch LicenseState(license) {
 		case LicenseRevoked:
-			if _, err := s.cfg.Minter.RevokeLicense(ctx, tx, RevokeRef(id), e.Index, "refund"); err != nil {
+			reason := "refund"
+			if dispute == "lost" {
+				reason = "dispute_lost"
+			}
+			if _, err := s.cfg.Minter.RevokeLicense(ctx, tx, RevokeRef(id), e.Index, reason); err != nil {
 				return err
 			}
 		case LicenseSuspended:
