@@ -121,6 +121,7 @@ func TestDevWalletPaysAndMines(t *testing.T) {
 		{"bad amount", "/dev/btc/" + id + "/pay", url.Values{"sats": {"-5"}}, 400, "bad_amount"},
 		{"too many blocks", "/dev/btc/mine", url.Values{"blocks": {"11"}}, 400, "bad_blocks"},
 		{"unknown order", "/dev/btc/nosuchorder/pay", nil, 404, "not_found"},
+		{"order id not UTF-8 (reaches Postgres)", "/dev/btc/%FF/pay", nil, 400, "bad_encoding"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := devBTCDo(t, "POST", hs.URL+tc.path, tc.form, tc.status)

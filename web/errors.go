@@ -2,8 +2,10 @@ package web
 
 import (
 	"errors"
+	"io"
 	"net/http"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 )
 
@@ -71,6 +73,17 @@ func toError(err error) (e *Error, ok bool) {
 			}
 			return Errorf(he.Code, "bad_request", msg), true
 		}
+	}
+	// Client input that only fails deep down: a body cut short of its
+	// Content-Length, or text that is not UTF-8 reaching Postgres (ids and
+	// query values go to SQL as text). Both are the client's to fix, from any
+	// handler.
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return Errorf(http.StatusBadRequest, "malformed", "The request body ended before its declared length; send it whole."), true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "22021" || pe.Code == "22P05") { // character_not_in_repertoire, untranslatable_character
+		return Errorf(http.StatusBadRequest, "bad_encoding", "The request holds text that is not valid UTF-8."), true
 	}
 	var c coded
 	if errors.As(err, &c) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 )
 
@@ -27,6 +29,10 @@ func TestErrorAnswers(t *testing.T) {
 		return codedErr{"tag_used", "This tag was already used for another message."}
 	})
 	s.echo.GET("/coded-unlisted", func(c echo.Context) error { return codedErr{"bad_plan", "Unknown plan."} })
+	s.echo.GET("/truncated", func(c echo.Context) error { return fmt.Errorf("reading: %w", io.ErrUnexpectedEOF) })
+	s.echo.GET("/not-utf8", func(c echo.Context) error {
+		return fmt.Errorf("query: %w", &pgconn.PgError{Code: "22021", Message: `invalid byte sequence for encoding "UTF8": 0xff`})
+	})
 	s.echo.POST("/body", func(c echo.Context) error {
 		_, err := io.ReadAll(c.Request().Body)
 		if err != nil {
@@ -45,6 +51,8 @@ func TestErrorAnswers(t *testing.T) {
 		{"unknown route", "GET", "/nothing-here", "", 404, "not_found"},
 		{"wrong method", "DELETE", "/coded", "", 405, "method_not_allowed"},
 		{"body over the limit", "POST", "/body", strings.Repeat("x", 65), 413, "body_too_large"},
+		{"body cut short", "GET", "/truncated", "", 400, "malformed"},
+		{"text that is not UTF-8", "GET", "/not-utf8", "", 400, "bad_encoding"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
