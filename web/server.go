@@ -24,6 +24,9 @@ import (
 type Config struct {
 	// BodyLimit bounds every request body, in bytes (default 1 MiB).
 	BodyLimit int64
+	// ShutdownTimeout bounds how long requests in flight may finish after
+	// the server is told to stop (default 10 s).
+	ShutdownTimeout time.Duration
 	// TrustProxy takes the client address from X-Forwarded-For (set it only
 	// behind a reverse proxy that sets that header); otherwise the address
 	// of the connection is used. It only feeds the in-memory rate limits.
@@ -78,6 +81,9 @@ type Server struct {
 func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 1 << 20
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
 	}
 	s := &Server{cfg: cfg, deps: deps, log: log, echo: echo.New(), reg: prometheus.NewRegistry(), clientKey: newClientKey()}
 	s.echo.HideBanner = true
@@ -180,7 +186,7 @@ func (s *Server) readyz(c echo.Context) error {
 }
 
 // Serve answers requests on l until ctx is done, then shuts down gracefully,
-// letting requests in flight finish for up to 10 seconds.
+// letting requests in flight finish for up to Config.ShutdownTimeout.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.echo,
@@ -196,7 +202,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return err

@@ -124,10 +124,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.Server = web.New(web.Config{
-		BodyLimit:  cfg.BodyLimit,
-		TrustProxy: cfg.TrustProxy,
-		OrderLimit: web.RateLimit{PerSecond: cfg.OrderRate, Burst: cfg.OrderBurst},
-		AdmitLimit: web.RateLimit{PerSecond: cfg.AdmitRate, Burst: cfg.AdmitBurst},
+		BodyLimit:       cfg.BodyLimit,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		TrustProxy:      cfg.TrustProxy,
+		OrderLimit:      web.RateLimit{PerSecond: cfg.OrderRate, Burst: cfg.OrderBurst},
+		AdmitLimit:      web.RateLimit{PerSecond: cfg.AdmitRate, Burst: cfg.AdmitBurst},
 	}, deps, m.Log)
 
 	l, err := net.Listen("tcp", cfg.Addr)

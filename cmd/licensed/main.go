@@ -67,6 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	err := cmd.run(ctx, args[1:], stdout, stderr)
+	var exit exitError
 	switch {
 	case err == nil:
 		return 0
@@ -75,8 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, new(usageError)):
 		fmt.Fprintf(stderr, "licensed %s: %v\n", args[0], err)
 		return 2
-	case errors.As(err, new(exitError)):
-		return int(err.(exitError))
+	case errors.As(err, &exit):
+		return int(exit)
 	default:
 		fmt.Fprintf(stderr, "licensed %s: %v\n", args[0], err)
 		return 1

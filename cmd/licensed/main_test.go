@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,15 +46,15 @@ func binary(t *testing.T) string {
 var urlLine = regexp.MustCompile(`running at (http://127\.0\.0\.1:\d+)/`)
 
 // startDev runs `licensed dev` on dataDir and returns the process and its URL.
-func startDev(t *testing.T, dataDir string) (*exec.Cmd, string, *strings.Builder) {
+func startDev(t *testing.T, dataDir string) (*exec.Cmd, string, *logBuffer) {
 	t.Helper()
 	cmd := exec.Command(binary(t), "dev", "--data-dir", dataDir, "--addr", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &strings.Builder{}
-	cmd.Stderr = &syncWriter{w: logs}
+	logs := &logBuffer{}
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -81,11 +82,24 @@ func startDev(t *testing.T, dataDir string) (*exec.Cmd, string, *strings.Builder
 	return nil, "", nil
 }
 
-type syncWriter struct {
-	w io.Writer
+// logBuffer collects a process's stderr; os/exec writes it from its own
+// goroutine, so reads take the lock.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
 }
 
-func (s *syncWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 func get(t *testing.T, url string) int {
 	t.Helper()
@@ -171,15 +185,15 @@ func TestDevLifecycle(t *testing.T) {
 	if string(key1) != string(key2) {
 		t.Fatal("second start replaced the ledger key")
 	}
-	if strings.Contains(logs.String(), "migrated the database") {
-		t.Fatalf("second start migrated again:\n%s", logs)
-	}
 	pid = postmasterPid(t, dataDir)
 
 	// SIGKILL: postgres must not outlive licensed.
 	cmd.Process.Kill()
-	cmd.Wait()
+	cmd.Wait() // also waits until all of its stderr is in logs
 	waitGone(t, pid)
+	if strings.Contains(logs.String(), "migrated the database") {
+		t.Fatalf("second start migrated again:\n%s", logs)
+	}
 
 	// And it starts again after the crash.
 	cmd, url, _ = startDev(t, dataDir)
