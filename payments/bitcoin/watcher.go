@@ -534,8 +534,13 @@ func (w *watch) mempoolTx(ctx context.Context, raw []byte) error {
 	now := w.cfg.Now()
 	return pgx.BeginFunc(ctx, w.db, func(dbtx pgx.Tx) error {
 		for _, o := range outs {
+			// A replacement (a fee bump) takes the time the payment it
+			// replaces was first seen: paying on time and bumping the fee
+			// after the expiry is not a late payment.
 			if _, err := dbtx.Exec(ctx, `insert into btc_payments (outpoint, order_id, amount_sats, seen_at)
-				values ($1, $2, $3, $4) on conflict (outpoint) do update set dropped = false`,
+				values ($1, $2, $3, least($4::timestamptz, (select min(seen_at) from btc_payments
+					where order_id = $2 and dropped and block_hash is null)))
+				on conflict (outpoint) do update set dropped = false`,
 				o.outpoint, o.orderID, o.sats, now); err != nil {
 				return err
 			}

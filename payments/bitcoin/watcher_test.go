@@ -207,6 +207,28 @@ func TestRBFReplacementPayingLess(t *testing.T) {
 	}
 }
 
+// TestRBFFeeBumpAfterExpiry: a payment made in time whose fee is bumped
+// (BIP125 replacement, same amount) after the invoice expired is not late.
+func TestRBFFeeBumpAfterExpiry(t *testing.T) {
+	e := newEnv(t, envOptions{expiry: 3 * time.Second})
+	id, inv := e.order()
+	tx := e.pay(inv, planPrice)
+	e.waitOrder(id, payments.StateProcessing, 0)
+	got, _ := e.btc.Invoice(context.Background(), id)
+	time.Sleep(time.Until(got.ExpiresAt) + 500*time.Millisecond)
+	addr, _ := btcutil.DecodeAddress(inv["address"].(string), e.node.Params())
+	if _, err := e.node.Wallet.Replace(tx, regtest.Output{Address: addr, Sats: planPrice}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the replacement recorded", func() bool {
+		got, _ := e.btc.Invoice(context.Background(), id)
+		return len(got.Payments) == 2
+	})
+	e.node.MustMine(1)
+	e.waitOrder(id, payments.StateSettled, 0)
+	e.waitMinted(id)
+}
+
 // TestBtcdRestart restarts btcd under a running watcher (simnet, whose chain
 // survives a restart) and pays while the watcher is reconnecting.
 func TestBtcdRestart(t *testing.T) {
