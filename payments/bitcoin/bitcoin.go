@@ -80,7 +80,6 @@ type Bitcoin struct {
 	client  *rpcclient.Client // the watcher's connection while it is set up
 	watched map[string]string // address → order id
 	fresh   []btcutil.Address // addresses not yet in btcd's filter
-	maxIdx  int64             // highest address index loaded from the database
 
 	wake      chan struct{}
 	connected chan struct{}
@@ -121,7 +120,7 @@ func New(db *pgxpool.Pool, cfg Config) (*Bitcoin, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	b := &Bitcoin{db: db, cfg: cfg, log: cfg.Log, watched: map[string]string{}, maxIdx: -1,
+	b := &Bitcoin{db: db, cfg: cfg, log: cfg.Log, watched: map[string]string{},
 		wake: make(chan struct{}, 1), connected: make(chan struct{}, 1), txs: make(chan []byte, 1024)}
 	b.unused = prometheus.NewGauge(prometheus.GaugeOpts{Name: "licensed_btc_unused_addresses",
 		Help: "Invoice addresses after the last one that received a payment; above the gap limit a restored wallet misses payments."})

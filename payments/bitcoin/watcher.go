@@ -148,7 +148,7 @@ type watch struct {
 
 // setup (re)subscribes and reloads the filter with every watched address.
 func (w *watch) setup(ctx context.Context) error {
-	if err := w.loadAddresses(ctx, true); err != nil {
+	if err := w.loadAddresses(ctx); err != nil {
 		return err
 	}
 	if err := w.rpc.NotifyBlocks(); err != nil {
@@ -170,16 +170,14 @@ func (w *watch) setup(ctx context.Context) error {
 	return nil
 }
 
-// loadAddresses reads invoice addresses from the database: all watched ones
-// (all) or only those newer than the last load (made by other processes).
-func (w *watch) loadAddresses(ctx context.Context, all bool) error {
-	// Always the whole window, whatever all says: address indices come from
-	// a sequence and commit out of order, so "above the highest index seen"
-	// would skip an invoice whose transaction committed late.
-	from := int64(-1)
-	_ = all
-	rows, err := w.db.Query(ctx, `select address_index, address, order_id from btc_invoices
-		where address_index > $1 and created_at > $2 order by address_index`, from, w.cfg.Now().Add(-w.cfg.WatchFor))
+// loadAddresses reads the addresses of every invoice of the watch window
+// (made by this process or another) and queues the new ones for btcd's
+// filter. It reads the whole window: address indices come from a sequence
+// and commit out of order, so "above the highest index seen" would skip an
+// invoice whose transaction committed late.
+func (w *watch) loadAddresses(ctx context.Context) error {
+	rows, err := w.db.Query(ctx, `select address, order_id from btc_invoices where created_at > $1`,
+		w.cfg.Now().Add(-w.cfg.WatchFor))
 	if err != nil {
 		return err
 	}
@@ -187,9 +185,8 @@ func (w *watch) loadAddresses(ctx context.Context, all bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for rows.Next() {
-		var idx int64
 		var addr, id string
-		if err := rows.Scan(&idx, &addr, &id); err != nil {
+		if err := rows.Scan(&addr, &id); err != nil {
 			return err
 		}
 		if _, ok := w.watched[addr]; !ok {
@@ -198,7 +195,6 @@ func (w *watch) loadAddresses(ctx context.Context, all bool) error {
 				w.fresh = append(w.fresh, a)
 			}
 		}
-		w.maxIdx = max(w.maxIdx, idx)
 	}
 	return rows.Err()
 }
@@ -279,7 +275,7 @@ func (w *watch) sync(ctx context.Context) error {
 		}
 		err = w.connectBatch(ctx, tip, min(bestHeight, tip.height+rescanBatch))
 		if errors.Is(err, errUnknownInvoices) {
-			if err := w.loadAddresses(ctx, true); err != nil {
+			if err := w.loadAddresses(ctx); err != nil {
 				return err
 			}
 			continue // connectBatch adds them to the filter and reads again
@@ -679,7 +675,7 @@ func (w *watch) tick(ctx context.Context) error {
 	w.mu.Lock()
 	before := len(w.watched)
 	w.mu.Unlock()
-	if err := w.loadAddresses(ctx, false); err != nil {
+	if err := w.loadAddresses(ctx); err != nil {
 		return err
 	}
 	w.mu.Lock()
