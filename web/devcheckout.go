@@ -2,11 +2,9 @@ package web
 
 import (
 	"bytes"
-	"fmt"
 	"html/template"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -52,7 +50,7 @@ func (s *Server) devCheckoutPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := devCheckoutView{OrderID: o.ID, Plan: o.Plan, Price: formatPrice(o.Amount, o.Currency),
+	v := devCheckoutView{OrderID: o.ID, Plan: o.Plan, Price: formatMoney(o.Amount, o.Currency),
 		Status: string(o.State), License: string(o.License), Minted: o.Minted()}
 	var buf bytes.Buffer
 	if err := devCheckoutTmpl.Execute(&buf, v); err != nil {
@@ -82,10 +80,4 @@ func (s *Server) devCheckoutComplete(c echo.Context) error {
 		return Errorf(http.StatusBadGateway, "dev_webhook_failed", "The server's webhook refused the test payment: see the server log.")
 	}
 	return c.Redirect(http.StatusSeeOther, "/dev/checkout/"+o.ID)
-}
-
-// formatPrice writes minor units as a decimal amount with the currency code.
-// Every currency is shown with two decimals; the dev page only needs a hint.
-func formatPrice(minor int64, currency string) string {
-	return fmt.Sprintf("%d.%02d %s", minor/100, minor%100, strings.ToUpper(currency))
 }

@@ -5,7 +5,6 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -38,48 +37,6 @@ func TestFormatMoney(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestFormatBTC(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		sat  int64
-		want string
-	}{
-		{"one sat", 1, "0.00000001"},
-		{"ten thousand", 10000, "0.0001"},
-		{"one coin", 1e8, "1"},
-		{"coin and a half", 15e7, "1.5"},
-		{"zero", 0, "0"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := formatBTC(tt.sat); got != tt.want {
-				t.Errorf("formatBTC(%d) = %q, want %q", tt.sat, got, tt.want)
-			}
-		})
-	}
-}
-
-// FuzzFormatBTC checks that the amount written into BIP21 URIs reads back as
-// exactly the same number of satoshis.
-func FuzzFormatBTC(f *testing.F) {
-	for _, s := range []int64{0, 1, 10000, 1e8, 21e14, 123456789} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, sat int64) {
-		if sat < 0 {
-			return
-		}
-		s := formatBTC(sat)
-		r, ok := new(big.Rat).SetString(s)
-		if !ok {
-			t.Fatalf("formatBTC(%d) = %q is not a number", sat, s)
-		}
-		r.Mul(r, big.NewRat(1e8, 1))
-		if !r.IsInt() || r.Num().Int64() != sat {
-			t.Fatalf("formatBTC(%d) = %q reads back as %s sats", sat, s, r.RatString())
-		}
-	})
 }
 
 func TestDescribe(t *testing.T) {

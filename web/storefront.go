@@ -40,14 +40,7 @@ type Invoice struct {
 // BIP21 returns the payment URI of the invoice (BIP 21), with the amount in
 // BTC written exactly.
 func (inv Invoice) BIP21() string {
-	return "bitcoin:" + inv.Address + "?amount=" + formatBTC(inv.AmountSat)
-}
-
-// formatBTC writes satoshis as BTC without trailing zeros ("0.00012").
-func formatBTC(sat int64) string {
-	s := fmt.Sprintf("%d.%08d", sat/1e8, sat%1e8)
-	s = strings.TrimRight(s, "0")
-	return strings.TrimSuffix(s, ".")
+	return bitcoin.URI{Address: inv.Address, Sats: inv.AmountSat}.String()
 }
 
 type checkoutForm struct {
@@ -195,7 +188,7 @@ func describe(o *payments.Order, inv *Invoice, now time.Time) payStatus {
 		if partial && inv != nil {
 			st.Title = "Partly paid"
 			st.Message = fmt.Sprintf("We received %s BTC of %s BTC. Send the remaining %s BTC to the same address before the countdown ends.",
-				formatBTC(inv.PaidSat), formatBTC(inv.AmountSat), formatBTC(max(0, inv.AmountSat-inv.PaidSat)))
+				bitcoin.FormatBTC(inv.PaidSat), bitcoin.FormatBTC(inv.AmountSat), bitcoin.FormatBTC(max(0, inv.AmountSat-inv.PaidSat)))
 		}
 		if inv != nil && !now.Before(inv.ExpiresAt) {
 			st.Title = "Expiring"
@@ -270,7 +263,7 @@ func (s *Server) invoicePage(c echo.Context) error {
 	plan, _ := s.deps.Payments.Plans().Get(o.Plan)
 	v := invoiceView{Order: o, Plan: plan, Invoice: inv, Status: describe(o, inv, time.Now())}
 	if inv != nil {
-		v.BTC, v.PaidBTC, v.DueBTC = formatBTC(inv.AmountSat), formatBTC(inv.PaidSat), formatBTC(max(0, inv.AmountSat-inv.PaidSat))
+		v.BTC, v.PaidBTC, v.DueBTC = bitcoin.FormatBTC(inv.AmountSat), bitcoin.FormatBTC(inv.PaidSat), bitcoin.FormatBTC(max(0, inv.AmountSat-inv.PaidSat))
 		v.URI = template.URL(inv.BIP21())
 		png, err := qrcode.Encode(inv.BIP21(), qrcode.Medium, 256)
 		if err != nil {
