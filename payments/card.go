@@ -243,9 +243,15 @@ func (s *Service) applyStripe(ctx context.Context, tx pgx.Tx, ev stripe.Event) e
 			return err
 		}
 		if sess.PaymentIntent != nil && sess.PaymentIntent.ID != "" {
-			if _, err := tx.Exec(ctx, `update orders set stripe_payment_intent = $2 where id = $1 and stripe_payment_intent is null`,
-				id, sess.PaymentIntent.ID); err != nil {
+			tag, err := tx.Exec(ctx, `update orders set stripe_payment_intent = $2 where id = $1 and stripe_payment_intent is null`,
+				id, sess.PaymentIntent.ID)
+			if err != nil {
 				return err
+			}
+			if tag.RowsAffected() == 1 {
+				if err := s.applyUnmatched(ctx, tx, id, sess.PaymentIntent.ID); err != nil {
+					return err
+				}
 			}
 		}
 		to := StateSettled
@@ -276,8 +282,14 @@ func (s *Service) applyStripe(ctx context.Context, tx pgx.Tx, ev stripe.Event) e
 			return ErrWebhookMalformed
 		}
 		o, err := s.orderByPaymentIntent(ctx, tx, ch.PaymentIntent)
-		if o == nil || err != nil {
+		if err != nil {
 			return err
+		}
+		if o == nil {
+			if ch.Refunded && ch.PaymentIntent != nil && ch.PaymentIntent.ID != "" {
+				return rememberUnmatched(ctx, tx, ch.PaymentIntent.ID, true, "")
+			}
+			return nil
 		}
 		if !ch.Refunded {
 			// A partial refund keeps the license: the customer still paid
@@ -296,10 +308,73 @@ func (s *Service) applyStripe(ctx context.Context, tx pgx.Tx, ev stripe.Event) e
 		}
 		pi := d.PaymentIntent
 		o, err := s.orderByPaymentIntent(ctx, tx, pi)
-		if o == nil || err != nil {
+		if err != nil {
 			return err
 		}
+		if o == nil {
+			if pi == nil || pi.ID == "" {
+				return nil
+			}
+			switch {
+			case d.Status == stripe.DisputeStatusLost:
+				return rememberUnmatched(ctx, tx, pi.ID, false, "lost")
+			case d.Status == stripe.DisputeStatusWon || d.Status == stripe.DisputeStatusWarningClosed:
+				return rememberUnmatched(ctx, tx, pi.ID, false, "won")
+			case ev.Type == "charge.dispute.created":
+				return rememberUnmatched(ctx, tx, pi.ID, false, "open")
+			}
+			return nil
+		}
 		return s.applyDispute(ctx, tx, o, ev.Type, d.Status)
+	}
+	return nil
+}
+
+// rememberUnmatched keeps what a charge event decided for a PaymentIntent no
+// order holds yet (see migration stripe_unmatched_charges). Like an order's,
+// the dispute only moves forward: open → won or lost, and lost is final.
+func rememberUnmatched(ctx context.Context, tx pgx.Tx, pi string, refunded bool, dispute string) error {
+	_, err := tx.Exec(ctx, `insert into stripe_unmatched_charges (payment_intent, refunded, dispute)
+		values ($1, $2, nullif($3, ''))
+		on conflict (payment_intent) do update set
+			refunded = stripe_unmatched_charges.refunded or excluded.refunded,
+			dispute = case
+				when excluded.dispute is null or stripe_unmatched_charges.dispute = 'lost' then stripe_unmatched_charges.dispute
+				when excluded.dispute = 'open' and stripe_unmatched_charges.dispute is not null then stripe_unmatched_charges.dispute
+				else excluded.dispute end`, pi, refunded, dispute)
+	return err
+}
+
+// applyUnmatched gives order id what earlier charge events decided for its
+// PaymentIntent, now that the order is known to hold it. Before the license
+// exists this only marks the order (mint then starts the license revoked or
+// suspended); after, it revokes or suspends as the events would have.
+func (s *Service) applyUnmatched(ctx context.Context, tx pgx.Tx, id, pi string) error {
+	var refunded bool
+	var dispute string
+	err := tx.QueryRow(ctx, `delete from stripe_unmatched_charges where payment_intent = $1
+		returning refunded, coalesce(dispute, '')`, pi).Scan(&refunded, &dispute)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `update orders set refunded = refunded or $2, dispute = coalesce(nullif($3, ''), dispute),
+		updated_at = now() where id = $1`, id, refunded, dispute); err != nil {
+		return err
+	}
+	o, err := getOrder(ctx, tx, id, true)
+	if err != nil {
+		return err
+	}
+	switch {
+	case refunded:
+		return s.revoke(ctx, tx, o, "refund")
+	case dispute == "lost":
+		return s.revoke(ctx, tx, o, "dispute_lost")
+	case dispute == "open":
+		return s.suspend(ctx, tx, o, "dispute")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package payments_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -211,4 +212,54 @@ func TestSuspendedBeforeTheRoundWithoutRetention(t *testing.T) {
 	if n, err := e.svc.ForgetLinks(ctx); err != nil || n != 1 {
 		t.Fatalf("ForgetLinks: %d, %v; want the link gone once the license is active again", n, err)
 	}
+}
+
+// TestChargeEventsBeforeCheckout: Stripe does not order its events, so a
+// refund or a dispute may come before the checkout event that tells which
+// order its PaymentIntent paid. It is kept and applied when that event
+// arrives: the license is never minted active.
+func TestChargeEventsBeforeCheckout(t *testing.T) {
+	e := newEnvOpts(t, false, false)
+	refunded := e.insertOrder(newAccount(t).Address(), "basic-30d")
+	lost := e.insertOrder(newAccount(t).Address(), "basic-30d")
+	open := e.insertOrder(newAccount(t).Address(), "basic-30d")
+	e.mustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true))
+	e.mustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(lost), "needs_response"))
+	e.mustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", payments.DevPaymentIntent(lost), "lost"))
+	e.mustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(open), "needs_response"))
+	for _, id := range []string{refunded, lost, open} {
+		e.settle(id)
+	}
+	for id, want := range map[string]payments.LicenseState{refunded: payments.LicenseRevoked, lost: payments.LicenseRevoked, open: payments.LicenseSuspended} {
+		if o := e.order(id); o.State != payments.StateSettled || o.License != want {
+			t.Fatalf("order %s: %s, license %s; want settled, %s", id, o.State, o.License, want)
+		}
+	}
+	e.round() // the licenses; the hook enqueues two revokes
+	e.round() // the revokes
+	for id, want := range map[string]ringverify.State{refunded: ringverify.Revoked, lost: ringverify.Revoked, open: ringverify.Suspended} {
+		idx, ok := e.link(id)
+		if !ok {
+			t.Fatalf("order %s has no link", id)
+		}
+		if m, _ := e.index.Member(idx); m.State != want {
+			t.Fatalf("order %s on the index: %v, want %v", id, m.State, want)
+		}
+	}
+	var reasons []ledger.RevokeReason
+	for _, en := range e.entries() {
+		if r, ok := en.(*ledger.RevokeEntry); ok {
+			reasons = append(reasons, r.Reason)
+		}
+	}
+	if len(reasons) != 2 || !slices.Contains(reasons, ledger.RevokeRefund) || !slices.Contains(reasons, ledger.RevokeDispute) {
+		t.Fatalf("revoke reasons %v, want one refund and one dispute", reasons)
+	}
+	var left int
+	e.db.QueryRow(context.Background(), `select count(*) from stripe_unmatched_charges`).Scan(&left)
+	if left != 0 {
+		t.Fatalf("%d unmatched charges left after their orders were found", left)
+	}
+	e.balanced()
+	e.fsck()
 }

@@ -434,6 +434,9 @@ func (s *Service) ForgetLinks(ctx context.Context) (int64, error) {
 	}
 	// Stripe retries an event for up to 3 days: ids older than 30 days
 	// cannot come back.
+	if _, err := s.db.Exec(ctx, `delete from stripe_unmatched_charges where received_at < $1`, s.cfg.Now().Add(-30*24*time.Hour)); err != nil {
+		return 0, fmt.Errorf("payments: couldn't forget unmatched charges: %w", err)
+	}
 	if _, err := s.db.Exec(ctx, `delete from stripe_events where received_at < $1`, s.cfg.Now().Add(-30*24*time.Hour)); err != nil {
 		return 0, fmt.Errorf("payments: couldn't forget old Stripe event ids: %w", err)
 	}
