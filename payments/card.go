@@ -268,13 +268,23 @@ func (s *Service) applyStripe(ctx context.Context, tx pgx.Tx, ev stripe.Event) e
 		// Card payments only move forward: a late "completed, unpaid" after
 		// the payment succeeded must not take the order back to processing
 		// (that edge of the machine is for Bitcoin reorgs).
-		if o, err := getOrder(ctx, tx, id, true); err != nil {
+		o, err := getOrder(ctx, tx, id, true)
+		if err != nil {
 			return err
-		} else if stripeRank[to] <= stripeRank[o.State] {
+		}
+		if stripeRank[to] <= stripeRank[o.State] {
 			s.log.Debug("stale stripe event ignored", "event_id", ev.ID, "order_id", id, "state", o.State, "to", to)
 			return nil
 		}
-		_, err := s.Transition(ctx, tx, id, to, 0, "stripe "+string(ev.Type))
+		if to == StateInvalid && o.State == StateNew {
+			// An async payment fails only after its checkout completed: the
+			// completion is still on its way. Pass through processing, so
+			// the order ends invalid and the late completion is stale.
+			if _, err := s.Transition(ctx, tx, id, StateProcessing, 0, "stripe "+string(ev.Type)); err != nil {
+				return err
+			}
+		}
+		_, err = s.Transition(ctx, tx, id, to, 0, "stripe "+string(ev.Type))
 		return err
 	case "charge.refunded":
 		var ch stripe.Charge

@@ -49,10 +49,12 @@
 // the same transaction as the change it causes, so a redelivery changes
 // nothing. Card events only move an order forward (new < processing <
 // settled/expired/invalid): a late "completed, unpaid" cannot undo a payment.
-// One consequence, on the safe side: an async_payment_failed delivered before
-// its checkout.session.completed leaves the order processing, with no license.
-// Events of other types, and events about orders this server does not know,
-// are acknowledged and ignored. Event ids are forgotten after 30 days (Stripe
+// An async_payment_failed delivered before its checkout.session.completed
+// takes the order through processing to invalid, so the late completion is
+// stale. Refunds and disputes delivered before the checkout event that names
+// their PaymentIntent's order are kept (stripe_unmatched_charges) and applied
+// when it comes. Events of other types, and events about orders this server
+// does not know, are acknowledged and ignored. Event ids are forgotten after 30 days (Stripe
 // retries for 3).
 //
 // # Minting exactly once, and what is kept

@@ -36,7 +36,7 @@ func TestStripeEvents(t *testing.T) {
 		{"async paid", []ev{completedUnpaid, asyncOK}, payments.StateSettled, payments.LicenseActive},
 		{"async paid, events reordered", []ev{asyncOK, completedUnpaid}, payments.StateSettled, payments.LicenseActive},
 		{"async failed", []ev{completedUnpaid, asyncFailed}, payments.StateInvalid, payments.LicenseNone},
-		{"async failed, events reordered", []ev{asyncFailed, completedUnpaid}, payments.StateProcessing, payments.LicenseNone},
+		{"async failed, events reordered", []ev{asyncFailed, completedUnpaid}, payments.StateInvalid, payments.LicenseNone},
 		{"waiting for async payment", []ev{completedUnpaid}, payments.StateProcessing, payments.LicenseNone},
 		{"expired", []ev{expired}, payments.StateExpired, payments.LicenseNone},
 		{"expired, then a stale completion", []ev{expired, completedPaid}, payments.StateExpired, payments.LicenseNone},
