@@ -160,7 +160,6 @@ func scanLedger(ctx context.Context, l *auditedLedger, acct *issuer.Account, c *
 				}
 				switch e := e.(type) {
 				case *ledger.LicenseEntry:
-					c.CountLicense(e.Plan, dayNumber(e.NotBefore), dayNumber(e.NotAfter))
 					outs = append(outs, issuer.Output{R: e.R, P: e.P, ViewTag: e.ViewTag, Sealed: e.Sealed})
 					outIndex = append(outIndex, uint64(idx))
 					outEntry = append(outEntry, e)
@@ -207,6 +206,11 @@ func scanLedger(ctx context.Context, l *auditedLedger, acct *issuer.Account, c *
 		done := min((last+1)*ledger.TileWidth, l.cp.Size)
 		if bar != nil {
 			bar.Add64(done - c.Ledger.Scanned)
+		}
+		// The census counts a batch only with the progress that covers it,
+		// so a batch cut short by an error is never counted twice.
+		for _, e := range outEntry {
+			c.CountLicense(e.Plan, dayNumber(e.NotBefore), dayNumber(e.NotAfter))
 		}
 		c.Ledger.Scanned = done
 		if scanAfterBatch != nil {
