@@ -32,14 +32,15 @@ type Main struct {
 	Log    *slog.Logger
 
 	// Set by Open.
-	URL          string // base URL the server answers on
-	LedgerSigner note.Signer
-	Cluster      *pgcluster.Cluster
-	DB           *pgxpool.Pool
-	Server       *web.Server
-	listener     net.Listener
-	plans        *payments.Plans // see loadPlans
-	closers      []func()
+	URL               string // base URL the server answers on
+	LedgerSigner      note.Signer
+	LedgerVerifierKey string // the public key auditors pin
+	Cluster           *pgcluster.Cluster
+	DB                *pgxpool.Pool
+	Server            *web.Server
+	listener          net.Listener
+	plans             *payments.Plans // see loadPlans
+	closers           []func()
 }
 
 // Open prepares everything the server needs, in order: the data folder, the
@@ -81,11 +82,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 
-	signer, err := loadLedgerKey(cfg.ledgerKeyFile(), cfg.LedgerOrigin, m.Dev)
+	m.LedgerSigner, m.LedgerVerifierKey, err = loadLedgerKey(cfg.ledgerKeyFile(), cfg.LedgerOrigin, m.Dev)
 	if err != nil {
 		return err
 	}
-	m.LedgerSigner = signer
 
 	deps := web.Deps{DB: m.DB}
 	// -- ledger wiring (issue 4) --

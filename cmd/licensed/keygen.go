@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/licensed/licensed/ledger"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -51,39 +52,36 @@ func createLedgerKey(path, origin string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
 		return "", err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	err = writeNew(path, skey)
 	if errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("%s already exists; remove it first if you really mean to replace the ledger key", path)
 	}
-	if err != nil {
-		return "", err
-	}
-	if _, err := f.WriteString(skey + "\n"); err != nil {
-		f.Close()
-		return "", err
-	}
-	return vkey, f.Close()
+	return vkey, err
 }
 
-// loadLedgerKey reads the signer key at path; under dev a missing key is
-// created first.
-func loadLedgerKey(path, origin string, create bool) (note.Signer, error) {
+// loadLedgerKey reads the signer key at path, once, and returns it with its
+// public verifier key; under dev a missing key is created first.
+func loadLedgerKey(path, origin string, create bool) (note.Signer, string, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) && create {
 		if _, err := createLedgerKey(path, origin); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		b, err = os.ReadFile(path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("couldn't read the ledger key (make one with 'licensed keygen'): %w", err)
+		return nil, "", fmt.Errorf("couldn't read the ledger key (make one with 'licensed keygen'): %w", err)
 	}
 	s, err := note.NewSigner(strings.TrimSpace(string(b)))
 	if err != nil {
-		return nil, fmt.Errorf("the ledger key in %s is not a note signer key: %w", path, err)
+		return nil, "", fmt.Errorf("the ledger key in %s is not a note signer key: %w", path, err)
 	}
 	if s.Name() != origin {
-		return nil, fmt.Errorf("the ledger key in %s is for origin %q but the configured origin is %q", path, s.Name(), origin)
+		return nil, "", fmt.Errorf("the ledger key in %s is for origin %q but the configured origin is %q", path, s.Name(), origin)
 	}
-	return s, nil
+	vkey, err := ledger.VerifierKey(string(b))
+	if err != nil {
+		return nil, "", err
+	}
+	return s, vkey, nil
 }

@@ -21,23 +21,11 @@ import (
 // startSequencer once Open has succeeded, so that every hook is set before
 // the first round) and the public endpoints.
 func (m *Main) openLedger(ctx context.Context, deps *web.Deps) (*ledger.Ledger, error) {
-	vkey, err := m.ledgerVerifierKey()
-	if err != nil {
-		return nil, err
-	}
+	vkey := m.LedgerVerifierKey
 	led := ledger.New(m.DB, ledger.Config{Signer: m.LedgerSigner, Log: m.Log})
 	deps.Ledger = &web.LedgerDeps{Store: led.Store(), VerifierKey: vkey}
 	m.Log.Info("ledger", "origin", m.LedgerSigner.Name(), "verifier_key", vkey)
 	return led, nil
-}
-
-// ledgerVerifierKey derives the public verifier key from the signer key file.
-func (m *Main) ledgerVerifierKey() (string, error) {
-	b, err := os.ReadFile(m.Config.ledgerKeyFile())
-	if err != nil {
-		return "", fmt.Errorf("couldn't read the ledger key: %w", err)
-	}
-	return ledger.VerifierKey(string(b))
 }
 
 // startSequencer runs the sequencer until Close. Every server process runs

@@ -51,7 +51,7 @@ func TestLedgerFsck(t *testing.T) {
 	if _, err := createLedgerKey(keyFile, origin); err != nil {
 		t.Fatal(err)
 	}
-	signer, err := loadLedgerKey(keyFile, origin, false)
+	signer, _, err := loadLedgerKey(keyFile, origin, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,16 +103,8 @@ func devOpsPassword(dataDir string, stdout interface{ Write([]byte) (int, error)
 			return "", err
 		}
 		pw := base64.RawURLEncoding.EncodeToString(r[:])
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
+		if err := writeNew(path, pw); err != nil {
 			return "", fmt.Errorf("couldn't create the dev operator password file: %w", err)
-		}
-		if _, err := f.WriteString(pw + "\n"); err != nil {
-			f.Close()
-			return "", err
-		}
-		if err := f.Close(); err != nil {
-			return "", err
 		}
 		fmt.Fprintf(stdout, "operator dashboard: /ops, password %s (shown once; kept in %s)\n", pw, path)
 		b = []byte(pw)
