@@ -65,8 +65,10 @@ func ParseCheckpoint(text []byte) (Checkpoint, error) {
 		return Checkpoint{}, &checkpointError{"checkpoint size is not a canonical decimal"}
 	}
 	c.Size = n
+	// Go's base64 decoders skip '\r' and '\n' even in Strict mode: only the
+	// exact encoding of the decoded bytes is canonical.
 	root, err := base64.StdEncoding.Strict().DecodeString(string(lines[2]))
-	if err != nil || len(root) != tlog.HashSize {
+	if err != nil || len(root) != tlog.HashSize || base64.StdEncoding.EncodeToString(root) != string(lines[2]) {
 		return Checkpoint{}, &checkpointError{"checkpoint root is not a base64 SHA-256 hash"}
 	}
 	copy(c.Root[:], root)
