@@ -39,22 +39,32 @@
 // restart of the server or of btcd therefore misses nothing: the catch-up
 // starts from the last block committed. Block notifications only wake the
 // catch-up; mempool transactions paying a watched address (relevanttxaccepted)
-// are recorded as unconfirmed payments.
+// are recorded as unconfirmed payments. btcd notifies only what it accepts
+// after the filter is loaded, so every (re)connection also reads btcd's
+// mempool (getrawmempool, then getrawtransaction 500 at a time) and records
+// the payments waiting there: a payment sent while the server was down or
+// reconnecting is seen before its block, in time.
 //
 // Several server processes may run the watcher on one database: a block is
 // committed by whichever watcher advances the chain state from the block it
-// expected (the others reload), and a watcher that learns of invoices made
-// by another process rescans the last 6 blocks for them. An address is added
+// expected (the others reload). A watcher refuses to record a block while the
+// database holds invoices (of the watch window) that were not in its filter
+// when it read the block: it loads them and reads the block again, so no
+// watcher records a block past a payment it could not see. An address is added
 // to btcd's filter before Begin returns, so a payment sent at once is seen in
 // the mempool by the process that made the invoice; other processes see it
 // when it confirms. rpcclient reconnects with a backoff of 5 s growing to a
 // minute while btcd is away.
 //
-// Payments are rows keyed "txid:vout". An unconfirmed payment whose
-// transaction btcd no longer knows (replaced under BIP125, or double spent)
-// is marked dropped and counts for nothing. getrawtransaction tells a dropped
-// transaction from a confirmed one only with btcd's --txindex, which the
-// watcher expects.
+// Payments are rows keyed "txid:vout". An unconfirmed payment keeps its raw
+// transaction (erased once it is in a block). When btcd no longer knows an
+// unconfirmed payment's transaction, the watcher sends it to btcd again:
+// btcd does not keep its mempool across a restart and may evict, and a
+// forgotten payment is still a payment. Only if btcd refuses it (its inputs
+// are spent by another transaction: replaced under BIP125, or double spent)
+// is it marked dropped, and then it counts for nothing. A transaction that
+// is already in a block is answered as such, so this does not rely on
+// --txindex (reconciliation, which looks up confirmed payments, does).
 //
 // # States
 //
@@ -77,7 +87,8 @@
 //
 // The invoice (order id, address index, address, amount, rate, expiry) and
 // the outputs that paid it (outpoint, amount, first seen, block). Nothing
-// about the payer: no input addresses, no IP.
+// about the payer beyond the public transaction itself, and that only while
+// it is unconfirmed (to offer it to btcd again): no IP.
 //
 // Sub-package regtest runs a btcd on loopback and pays from a single-key
 // wallet (dev mode); btcdtest gives each test its own btcd.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/btcsuite/btcd/btcjson"
@@ -48,8 +49,15 @@ func (b *Bitcoin) Run(ctx context.Context) error {
 	if b.orders == nil {
 		return errors.New("bitcoin: SetOrders was not called")
 	}
+	// rpcclient calls OnClientConnected once for the first connection and
+	// again after every reconnection; only the latter need a new setup.
+	var connects atomic.Int64
 	handlers := &rpcclient.NotificationHandlers{
-		OnClientConnected:           func() { poke(b.connected) },
+		OnClientConnected: func() {
+			if connects.Add(1) > 1 {
+				poke(b.connected)
+			}
+		},
 		OnFilteredBlockConnected:    func(int32, *wire.BlockHeader, []*btcutil.Tx) { poke(b.wake) },
 		OnFilteredBlockDisconnected: func(int32, *wire.BlockHeader) { poke(b.wake) },
 		OnRelevantTxAccepted: func(tx []byte) {
@@ -146,7 +154,8 @@ type watch struct {
 	rpc *rpcclient.Client
 }
 
-// setup (re)subscribes and reloads the filter with every watched address.
+// setup (re)subscribes, reloads the filter with every watched address and
+// records the payments already waiting in btcd's mempool.
 func (w *watch) setup(ctx context.Context) error {
 	if err := w.loadAddresses(ctx); err != nil {
 		return err
@@ -166,15 +175,72 @@ func (w *watch) setup(ctx context.Context) error {
 	if err := w.rpc.LoadTxFilter(true, addrs, nil); err != nil {
 		return fmt.Errorf("loadtxfilter: %w", err)
 	}
+	if err := w.scanMempool(ctx); err != nil {
+		return err
+	}
 	w.log.Info("bitcoin: watching the chain", "addresses", len(addrs), "account", w.cfg.Account.Fingerprint())
 	return nil
 }
 
+// mempoolBatch is how many getrawtransaction calls scanMempool has in flight.
+const mempoolBatch = 500
+
+// scanMempool records the payments to watched addresses that wait in btcd's
+// mempool. btcd notifies only the transactions it accepts after the filter
+// is loaded, so without this a payment broadcast while the watcher was not
+// connected (a server restart, a btcd reconnection) would be seen first in
+// its block, possibly after the invoice expired.
+func (w *watch) scanMempool(ctx context.Context) error {
+	hashes, err := w.rpc.GetRawMempool()
+	if err != nil {
+		return fmt.Errorf("getrawmempool: %w", err)
+	}
+	found := 0
+	for start := 0; start < len(hashes) && ctx.Err() == nil; start += mempoolBatch {
+		batch := hashes[start:min(len(hashes), start+mempoolBatch)]
+		futures := make([]rpcclient.FutureGetRawTransactionResult, len(batch))
+		for i, h := range batch {
+			futures[i] = w.rpc.GetRawTransactionAsync(h)
+		}
+		for _, f := range futures {
+			tx, err := f.Receive()
+			if isNoTxInfo(err) {
+				continue // mined or evicted since getrawmempool
+			}
+			if err != nil {
+				return fmt.Errorf("getrawtransaction: %w", err)
+			}
+			if len(w.matchTx(tx.MsgTx())) == 0 {
+				continue
+			}
+			var raw bytes.Buffer
+			if err := tx.MsgTx().Serialize(&raw); err != nil {
+				return err
+			}
+			if err := w.recordMempool(ctx, tx.MsgTx(), raw.Bytes()); err != nil {
+				return err
+			}
+			found++
+		}
+	}
+	if found > 0 {
+		w.log.Info("bitcoin: found payments waiting in btcd's mempool", "transactions", found)
+	}
+	return ctx.Err()
+}
+
+func isNoTxInfo(err error) bool {
+	var rpcErr *btcjson.RPCError
+	return errors.As(err, &rpcErr) && rpcErr.Code == btcjson.ErrRPCNoTxInfo
+}
+
 // loadAddresses reads the addresses of every invoice of the watch window
-// (made by this process or another) and queues the new ones for btcd's
-// filter. It reads the whole window: address indices come from a sequence
-// and commit out of order, so "above the highest index seen" would skip an
-// invoice whose transaction committed late.
+// (made by this process or another), queues the new ones for btcd's filter
+// and forgets those that left the window (btcd's filter keeps them until the
+// next reconnection; payments to them are no longer matched). It reads the
+// whole window: address indices come from a sequence and commit out of
+// order, so "above the highest index seen" would skip an invoice whose
+// transaction committed late.
 func (w *watch) loadAddresses(ctx context.Context) error {
 	rows, err := w.db.Query(ctx, `select address, order_id from btc_invoices where created_at > $1`,
 		w.cfg.Now().Add(-w.cfg.WatchFor))
@@ -182,13 +248,25 @@ func (w *watch) loadAddresses(ctx context.Context) error {
 		return err
 	}
 	defer rows.Close()
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	inWindow := map[string]string{}
 	for rows.Next() {
 		var addr, id string
 		if err := rows.Scan(&addr, &id); err != nil {
 			return err
 		}
+		inWindow[addr] = id
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for addr := range w.watched {
+		if _, ok := inWindow[addr]; !ok {
+			delete(w.watched, addr)
+		}
+	}
+	for addr, id := range inWindow {
 		if _, ok := w.watched[addr]; !ok {
 			w.watched[addr] = id
 			if a, err := btcutil.DecodeAddress(addr, w.cfg.Params); err == nil {
@@ -196,7 +274,7 @@ func (w *watch) loadAddresses(ctx context.Context) error {
 			}
 		}
 	}
-	return rows.Err()
+	return nil
 }
 
 // addFresh adds newly watched addresses to btcd's filter.
@@ -446,7 +524,7 @@ func (w *watch) connect(ctx context.Context, prev, next tipState, blockTime time
 			if _, err := tx.Exec(ctx, `insert into btc_payments (outpoint, order_id, amount_sats, seen_at, block_hash, block_height)
 				values ($1, $2, $3, $4, $5, $6)
 				on conflict (outpoint) do update set block_hash = excluded.block_hash, block_height = excluded.block_height,
-					dropped = false, seen_at = least(btc_payments.seen_at, excluded.seen_at)`,
+					dropped = false, seen_at = least(btc_payments.seen_at, excluded.seen_at), raw_tx = null`,
 				o.outpoint, o.orderID, o.sats, seen, next.hash, next.height); err != nil {
 				return err
 			}
@@ -513,6 +591,13 @@ func (w *watch) mempoolTx(ctx context.Context, raw []byte) error {
 	if err != nil {
 		return err
 	}
+	return w.recordMempool(ctx, tx, raw)
+}
+
+// recordMempool records the outputs of the unconfirmed transaction tx (raw
+// is its serialisation) that pay watched addresses, and re-decides their
+// invoices. Recording a payment again changes nothing but its dropped flag.
+func (w *watch) recordMempool(ctx context.Context, tx *wire.MsgTx, raw []byte) error {
 	outs := w.matchTx(tx)
 	if len(outs) == 0 {
 		return nil
@@ -533,11 +618,12 @@ func (w *watch) mempoolTx(ctx context.Context, raw []byte) error {
 			// A replacement (a fee bump) takes the time the payment it
 			// replaces was first seen: paying on time and bumping the fee
 			// after the expiry is not a late payment.
-			if _, err := dbtx.Exec(ctx, `insert into btc_payments (outpoint, order_id, amount_sats, seen_at)
+			if _, err := dbtx.Exec(ctx, `insert into btc_payments (outpoint, order_id, amount_sats, seen_at, raw_tx)
 				values ($1, $2, $3, least($4::timestamptz, (select min(seen_at) from btc_payments
-					where order_id = $2 and dropped and block_hash is null)))
-				on conflict (outpoint) do update set dropped = false`,
-				o.outpoint, o.orderID, o.sats, now); err != nil {
+					where order_id = $2 and dropped and block_hash is null)), $5)
+				on conflict (outpoint) do update set dropped = false,
+					raw_tx = case when btc_payments.block_hash is null then excluded.raw_tx end`,
+				o.outpoint, o.orderID, o.sats, now, raw); err != nil {
 				return err
 			}
 			w.paymentsC.WithLabelValues("seen").Inc()
@@ -551,8 +637,10 @@ func (w *watch) mempoolTx(ctx context.Context, raw []byte) error {
 }
 
 // checkDropped marks as dropped the unconfirmed payments (of the given
-// orders, or all when ids is nil) whose transaction btcd no longer knows:
-// replaced (BIP125) or double spent.
+// orders, or all when ids is nil) that btcd no longer knows and refuses to
+// take again: replaced (BIP125) or double spent. A payment btcd merely forgot
+// (its mempool is not kept across a restart, and it may evict) is sent to it
+// again from the stored raw transaction and stays a payment.
 func (w *watch) checkDropped(ctx context.Context, ids []string) (dropped []string, err error) {
 	q := `select outpoint from btc_payments where block_hash is null and not dropped`
 	args := []any{}
@@ -571,125 +659,87 @@ func (w *watch) checkDropped(ctx context.Context, ids []string) (dropped []strin
 			continue
 		}
 		_, err = w.rpc.GetRawTransactionVerbose(h)
-		var rpcErr *btcjson.RPCError
-		if errors.As(err, &rpcErr) && rpcErr.Code == btcjson.ErrRPCNoTxInfo {
-			var id string
-			err := w.db.QueryRow(ctx, `update btc_payments set dropped = true where outpoint = $1 and block_hash is null returning order_id`, op).Scan(&id)
-			if errors.Is(err, pgx.ErrNoRows) {
-				continue // confirmed meanwhile
-			}
-			if err != nil {
-				return nil, err
-			}
-			dropped = append(dropped, id)
-			w.paymentsC.WithLabelValues("dropped").Inc()
-			w.log.Info("bitcoin: an unconfirmed payment left the mempool (replaced or double spent)")
-		} else if err != nil {
+		if err == nil {
+			continue
+		}
+		if !isNoTxInfo(err) {
 			return nil, fmt.Errorf("getrawtransaction: %w", err)
 		}
+		gone, err := w.resend(ctx, op, h)
+		if err != nil {
+			return nil, err
+		}
+		if !gone {
+			continue
+		}
+		var id string
+		err = w.db.QueryRow(ctx, `update btc_payments set dropped = true where outpoint = $1 and block_hash is null returning order_id`, op).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue // confirmed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		dropped = append(dropped, id)
+		w.paymentsC.WithLabelValues("dropped").Inc()
+		w.log.Info("bitcoin: an unconfirmed payment left the mempool (replaced or double spent)")
 	}
 	return dedupe(dropped), nil
 }
 
-// recentBlocks is how many processed blocks are rescanned when invoices made
-// by another process appear.
-const recentBlocks = 6
-
-// rescanRecent rescans the last n processed blocks for payments to watched
-// addresses and records them (idempotent: payments are keyed by outpoint).
-func (w *watch) rescanRecent(ctx context.Context, n int) error {
-	rows, err := w.db.Query(ctx, `select height, hash from btc_blocks order by height desc limit $1`, n)
+// resend offers btcd again the stored transaction of the unconfirmed payment
+// op (transaction h), which btcd does not know. It reports whether the
+// payment is gone: btcd refused it (its inputs are spent by another
+// transaction, in a block or in the mempool) and does not hold it either.
+// A payment without a stored transaction (recorded from a block, then
+// unconfirmed by a reorg, and evicted) counts as gone, as before.
+func (w *watch) resend(ctx context.Context, op string, h *chainhash.Hash) (gone bool, err error) {
+	var raw []byte
+	if err := w.db.QueryRow(ctx, `select raw_tx from btc_payments where outpoint = $1`, op).Scan(&raw); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, nil
+		}
+		return false, err
+	}
+	if raw == nil {
+		return true, nil
+	}
+	tx, err := decodeTx(raw)
 	if err != nil {
-		return err
+		return false, err
 	}
-	type blk struct {
-		height int32
-		hash   string
+	_, err = w.rpc.SendRawTransaction(tx, true)
+	if err == nil {
+		w.paymentsC.WithLabelValues("resent").Inc()
+		w.log.Info("bitcoin: btcd had forgotten an unconfirmed payment (restarted or evicted); sent it again")
+		return false, nil
 	}
-	blocks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (blk, error) {
-		var b blk
-		return b, r.Scan(&b.height, &b.hash)
-	})
-	if err != nil || len(blocks) == 0 {
-		return err
+	var rpcErr *btcjson.RPCError
+	if !errors.As(err, &rpcErr) {
+		return false, fmt.Errorf("sendrawtransaction: %w", err)
 	}
-	hashes := make([]chainhash.Hash, 0, len(blocks))
-	heights := map[string]int32{}
-	for i := len(blocks) - 1; i >= 0; i-- {
-		h, err := chainhash.NewHashFromStr(blocks[i].hash)
-		if err != nil {
-			return err
-		}
-		hashes = append(hashes, *h)
-		heights[blocks[i].hash] = blocks[i].height
+	if rpcErr.Code == btcjson.ErrRPCTxAlreadyInChain {
+		return false, nil // confirmed: the catch-up records its block
 	}
-	found, err := w.rpc.RescanBlocks(hashes)
-	if err != nil {
-		return err // a reorg under way: the next catch-up handles it
+	// Refused. btcd may have taken it meanwhile from a peer or a notification.
+	if _, err := w.rpc.GetRawTransactionVerbose(h); err == nil {
+		return false, nil
 	}
-	var outs []output
-	var at []string
-	for _, b := range found {
-		for _, h := range b.Transactions {
-			raw, err := decodeHex(h)
-			if err != nil {
-				return err
-			}
-			tx, err := decodeTx(raw)
-			if err != nil {
-				return err
-			}
-			for _, o := range w.matchTx(tx) {
-				outs = append(outs, o)
-				at = append(at, b.Hash)
-			}
-		}
-	}
-	if len(outs) == 0 {
-		return nil
-	}
-	now := w.cfg.Now()
-	return pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
-		var tip int32
-		if err := tx.QueryRow(ctx, `select height from btc_chain for update`).Scan(&tip); err != nil {
-			return err
-		}
-		var ids []string
-		for i, o := range outs {
-			if _, err := tx.Exec(ctx, `insert into btc_payments (outpoint, order_id, amount_sats, seen_at, block_hash, block_height)
-				values ($1, $2, $3, $4, $5, $6)
-				on conflict (outpoint) do update set block_hash = excluded.block_hash, block_height = excluded.block_height, dropped = false
-				where btc_payments.block_hash is null`,
-				o.outpoint, o.orderID, o.sats, now, at[i], heights[at[i]]); err != nil {
-				return err
-			}
-			ids = append(ids, o.orderID)
-		}
-		return w.evaluate(ctx, tx, dedupe(ids), tip, "btc: rescan of recent blocks")
-	})
+	return true, nil
 }
 
 // tick picks up invoices made by other processes, notices dropped
 // transactions and expires unpaid invoices.
 func (w *watch) tick(ctx context.Context) error {
-	w.mu.Lock()
-	before := len(w.watched)
-	w.mu.Unlock()
+	// Invoices another process made: a block is never recorded while the
+	// database holds invoices outside the filter (see connect), so their
+	// payments in blocks are not missed; this makes their mempool payments
+	// seen sooner.
 	if err := w.loadAddresses(ctx); err != nil {
 		return err
 	}
-	w.mu.Lock()
-	fromDB := len(w.watched) > before
-	w.mu.Unlock()
 	if err := w.addFresh(); err != nil {
 		return err
-	}
-	if fromDB {
-		// Invoices another process made may have been paid in blocks this
-		// watcher processed before it knew their addresses.
-		if err := w.rescanRecent(ctx, recentBlocks); err != nil {
-			return err
-		}
 	}
 	dropped, err := w.checkDropped(ctx, nil)
 	if err != nil {

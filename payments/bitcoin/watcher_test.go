@@ -245,6 +245,68 @@ func TestBtcdRestart(t *testing.T) {
 	e.waitOrder(id2, payments.StateSettled, 0)
 }
 
+// TestBtcdRestartKeepsMempoolPayment: btcd does not keep its mempool across
+// a restart. A payment made in time and still unconfirmed is sent to btcd
+// again (not marked dropped), the order stays processing past the invoice's
+// expiry, and it settles when the payment is mined.
+func TestBtcdRestartKeepsMempoolPayment(t *testing.T) {
+	e := newEnv(t, envOptions{net: "simnet", expiry: 3 * time.Second})
+	id, inv := e.order()
+	tx := e.pay(inv, planPrice)
+	e.waitOrder(id, payments.StateProcessing, 0)
+	e.node.Restart()
+	txid := tx.TxHash()
+	e.waitFor("the payment back in btcd's mempool", func() bool {
+		_, err := e.node.RPC.GetRawTransactionVerbose(&txid)
+		return err == nil
+	})
+	got, err := e.btc.Invoice(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(got.ExpiresAt) + 500*time.Millisecond)
+	e.stays(id, payments.StateProcessing, 0)
+	got, _ = e.btc.Invoice(context.Background(), id)
+	if len(got.Payments) != 1 || got.Payments[0].Dropped {
+		t.Fatalf("payments %+v: want the one payment, not dropped", got.Payments)
+	}
+	e.node.MustMine(1)
+	e.waitOrder(id, payments.StateSettled, 0)
+	e.waitMinted(id)
+}
+
+// TestMempoolPaymentWhileWatcherDown: a payment broadcast while no watcher
+// runs is found in btcd's mempool when one starts, before any block, so it
+// counts as paid in time; its raw transaction is kept only until it confirms.
+func TestMempoolPaymentWhileWatcherDown(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	id, inv := e.order()
+	before := e.tip()
+	e.stopWatcher()
+	e.pay(inv, planPrice)
+	e.newMethod()
+	e.startWatcher()
+	e.waitOrder(id, payments.StateProcessing, 0)
+	if e.tip() != before {
+		t.Fatal("a block was processed; the payment must be found in the mempool")
+	}
+	rawKept := func() int {
+		var n int
+		if err := e.db.QueryRow(context.Background(), `select count(*) from btc_payments where order_id = $1 and raw_tx is not null`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := rawKept(); n != 1 {
+		t.Fatalf("%d unconfirmed payments keep their transaction, want 1", n)
+	}
+	e.node.MustMine(1)
+	e.waitOrder(id, payments.StateSettled, 0)
+	if n := rawKept(); n != 0 {
+		t.Fatalf("%d confirmed payments still keep their transaction, want 0", n)
+	}
+}
+
 // TestServerRestart stops the watcher, lets blocks pass with a payment in
 // them, and starts a new one (a restarted server): it catches up from the
 // last processed block.
