@@ -83,14 +83,25 @@ func NewCard(cfg CardConfig) (*Card, error) {
 	return &Card{cfg: cfg, api: client.New(cfg.SecretKey, backends)}, nil
 }
 
+// Card begins its payments outside the order's transaction.
+var _ Preparer = (*Card)(nil)
+
 // Name returns "card".
 func (c *Card) Name() string { return MethodCard }
 
-// Begin creates the order's Stripe Checkout Session, with the idempotency key
-// "licensed-order-<order id>" so a retried call cannot make a second session.
-// Stripe learns the order id, the plan and the amount; never the license
-// address. It returns {"checkout_url": …}.
-func (c *Card) Begin(ctx context.Context, tx pgx.Tx, o *Order, p Plan) (map[string]any, error) {
+// Prepare creates the order's Stripe Checkout Session, before the order is
+// stored and outside any database transaction (see Preparer), with the
+// idempotency key "licensed-order-<order id>" so that stripe-go's retries of
+// the call cannot make a second session. Stripe learns the order id, the plan
+// and the amount; never the license address. When Stripe fails it returns
+// the card_unavailable error (HTTP 503) and CreateOrder stores nothing.
+//
+// The returned begin stores the session id with the order, in the order's
+// transaction, and returns {"checkout_url": …}. If that transaction fails,
+// the session stays at Stripe unused: its URL was never given out, it
+// expires after 24 hours, and its expiry event names an order this server
+// does not know, which HandleStripe acknowledges and ignores.
+func (c *Card) Prepare(ctx context.Context, o *Order, p Plan) (BeginFunc, error) {
 	params := &stripe.CheckoutSessionParams{
 		Mode:              stripe.String(string(stripe.CheckoutSessionModePayment)),
 		ClientReferenceID: stripe.String(o.ID),
@@ -114,14 +125,23 @@ func (c *Card) Begin(ctx context.Context, tx pgx.Tx, o *Order, p Plan) (map[stri
 		c.cfg.Log.Warn("couldn't create a Stripe Checkout Session", "order_id", o.ID, "err", stripeErrSummary(err))
 		return nil, &Error{"card_unavailable", "Card payments are unavailable right now: try again in a minute, or pay with another method."}
 	}
-	if _, err := tx.Exec(ctx, `update orders set stripe_session = $2 where id = $1`, o.ID, sess.ID); err != nil {
-		return nil, err
-	}
 	u := sess.URL
 	if c.cfg.CheckoutURL != "" {
 		u = expand(c.cfg.CheckoutURL, o.ID)
 	}
-	return map[string]any{"checkout_url": u}, nil
+	return func(ctx context.Context, tx pgx.Tx) (map[string]any, error) {
+		if _, err := tx.Exec(ctx, `update orders set stripe_session = $2 where id = $1`, o.ID, sess.ID); err != nil {
+			return nil, fmt.Errorf("payments: couldn't store the Checkout Session of order %s: %w", o.ID, err)
+		}
+		return map[string]any{"checkout_url": u}, nil
+	}, nil
+}
+
+// Begin refuses: card payments begin with Prepare, which CreateOrder calls
+// outside the order's transaction. Making the Stripe call here would hold the
+// caller's transaction for as long as Stripe takes to answer.
+func (c *Card) Begin(ctx context.Context, tx pgx.Tx, o *Order, p Plan) (map[string]any, error) {
+	return nil, fmt.Errorf("%w: card payments begin with Card.Prepare, outside the order's transaction", errInternal)
 }
 
 func expand(tmpl, orderID string) string {

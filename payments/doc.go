@@ -42,10 +42,20 @@
 //
 // Card creates a Checkout Session per order with the idempotency key
 // "licensed-order-<order id>"; Stripe learns the order id, plan name and
-// price, never the license address. Webhooks are verified with stripe-go's
-// webhook package (HMAC over the exact body, timestamp at most 300 s old),
-// must carry the API version stripe-go v76 reads (2023-10-16), and bodies
-// are bounded (MaxWebhookBody). Each event id is recorded in stripe_events in
+// price, never the license address. The call to Stripe holds no database
+// connection or transaction: Card is a Preparer, so CreateOrder fixes the
+// order id, calls Card.Prepare (the Stripe call) first, and only then opens
+// the transaction that inserts the order together with its session id.
+// When Stripe fails or is slow, nothing is stored and no connection waits
+// (the customer gets card_unavailable, HTTP 503). When the transaction
+// fails after Stripe answered, the session is left unused at Stripe: nobody
+// got its URL, it expires after 24 hours, and its expiry event is about an
+// unknown order and ignored. Bitcoin's Begin, by contrast, runs inside the
+// transaction, since its address index is taken atomically with the order.
+//
+// Webhooks are verified with stripe-go's webhook package (HMAC over the
+// exact body, timestamp at most 300 s old), must carry the API version
+// stripe-go v76 reads (2023-10-16), and bodies are bounded (MaxWebhookBody). Each event id is recorded in stripe_events in
 // the same transaction as the change it causes, so a redelivery changes
 // nothing. Card events only move an order forward (new < processing <
 // settled/expired/invalid): a late "completed, unpaid" cannot undo a payment.

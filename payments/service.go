@@ -19,8 +19,31 @@ type Method interface {
 	Name() string // "card" or "btc"
 	// Begin runs inside the order's creation transaction and returns what the
 	// customer needs to pay (e.g. {"checkout_url": ...} or the invoice fields).
+	// It must not wait on anything outside the database: the transaction
+	// holds a pool connection for as long as Begin runs. A method that must
+	// call a payment provider implements Preparer.
 	Begin(ctx context.Context, tx pgx.Tx, o *Order, p Plan) (map[string]any, error)
 }
+
+// A Preparer is a Method that begins a payment with a call to a payment
+// provider (the card method's Stripe Checkout Session). CreateOrder calls
+// Prepare before it takes a database connection, with the order not yet
+// stored, and then calls the begin function Prepare returned, instead of
+// Method.Begin, inside the transaction that stores the order. So a slow or
+// failing provider holds no connection and no transaction, and when Prepare
+// fails nothing is stored.
+//
+// What Prepare made at the provider stays there if the transaction then
+// fails: it must be something nobody can pay without what begin returns
+// (the card method's session is reached only through its URL).
+type Preparer interface {
+	Method
+	Prepare(ctx context.Context, o *Order, p Plan) (begin BeginFunc, err error)
+}
+
+// A BeginFunc stores, inside the order's creation transaction, what Prepare
+// made for the order, and returns what the customer needs to pay.
+type BeginFunc func(ctx context.Context, tx pgx.Tx) (map[string]any, error)
 
 // A Minter turns settled orders into ledger entries inside the caller's
 // transaction (issuer.Minter is the implementation). Every call is exactly
@@ -123,8 +146,9 @@ func (s *Service) DB() *pgxpool.Pool { return s.db }
 
 // CreateOrder validates the request, stores a new order and begins its
 // payment with its method, all in one transaction: if the method fails, no
-// order is left behind. It returns the order and what the customer needs to
-// pay.
+// order is left behind. A Preparer's call to its payment provider comes
+// first, before any database connection is taken; if it fails, nothing is
+// stored either. It returns the order and what the customer needs to pay.
 func (s *Service) CreateOrder(ctx context.Context, plan, address, method string) (*Order, map[string]any, error) {
 	p, ok := s.cfg.Plans.Get(plan)
 	if !ok {
@@ -143,6 +167,15 @@ func (s *Service) CreateOrder(ctx context.Context, plan, address, method string)
 	}
 	o := &Order{ID: newOrderID(), Plan: p.ID, Method: method, Amount: p.Price, Currency: p.Currency,
 		State: StateNew, Address: addr}
+	var begin BeginFunc = func(ctx context.Context, tx pgx.Tx) (map[string]any, error) { return m.Begin(ctx, tx, o, p) }
+	pm, prepared := m.(Preparer)
+	if prepared {
+		// The order id is already fixed: the provider learns it (Stripe's
+		// idempotency key and client reference) before the row exists.
+		if begin, err = pm.Prepare(ctx, o, p); err != nil {
+			return nil, nil, err
+		}
+	}
 	var pay map[string]any
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `insert into orders (id, plan, method, amount, currency, address)
@@ -151,10 +184,15 @@ func (s *Service) CreateOrder(ctx context.Context, plan, address, method string)
 		if err != nil {
 			return fmt.Errorf("payments: couldn't store the order: %w", err)
 		}
-		pay, err = m.Begin(ctx, tx, o, p)
+		pay, err = begin(ctx, tx)
 		return err
 	})
 	if err != nil {
+		if prepared {
+			// Its payment was prepared at the provider but nobody got
+			// what it takes to pay it (see Preparer).
+			s.log.Warn("order not stored after its payment was prepared", "order_id", o.ID, "method", o.Method, "err", err)
+		}
 		return nil, nil, err
 	}
 	s.log.Info("order created", "order_id", o.ID, "plan", o.Plan, "method", o.Method)

@@ -1,17 +1,29 @@
 package payments_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/stripemock"
 	"github.com/licensed/licensed/ringverify"
 )
 
@@ -267,5 +279,210 @@ func TestTransitionRules(t *testing.T) {
 	})
 	if !errors.Is(err, payments.ErrOrderNotFound) {
 		t.Fatalf("unknown order: %v", err)
+	}
+}
+
+// stripeProxy stands between the card method and stripe-mock. On every call
+// it records the idempotency key, runs during (the test's look at the
+// database while the call is in flight), and then either answers with a
+// Stripe error (the first fail calls, or all when fail < 0) or forwards to
+// stripe-mock and records the session id stripe-mock created.
+type stripeProxy struct {
+	during func(ctx context.Context) error
+	status int // of the errors
+	fail   int
+
+	mu       sync.Mutex
+	keys     []string
+	sessions []string
+	errs     []error
+	proxy    *httputil.ReverseProxy
+}
+
+func newStripeProxy(t *testing.T, stripeMock string) (*stripeProxy, string) {
+	t.Helper()
+	u, err := url.Parse(stripeMock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stripeProxy{proxy: httputil.NewSingleHostReverseProxy(u)}
+	p.proxy.ModifyResponse = func(resp *http.Response) error {
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		var sess struct{ ID string }
+		json.Unmarshal(b, &sess)
+		p.mu.Lock()
+		p.sessions = append(p.sessions, sess.ID)
+		p.mu.Unlock()
+		return nil
+	}
+	hs := httptest.NewServer(p)
+	t.Cleanup(hs.Close)
+	return p, hs.URL
+}
+
+func (p *stripeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.keys = append(p.keys, r.Header.Get("Idempotency-Key"))
+	fail := p.fail != 0
+	if p.fail > 0 {
+		p.fail--
+	}
+	p.mu.Unlock()
+	if p.during != nil {
+		if err := p.during(r.Context()); err != nil {
+			p.mu.Lock()
+			p.errs = append(p.errs, err)
+			p.mu.Unlock()
+		}
+	}
+	if fail {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(p.status)
+		io.WriteString(w, `{"error":{"type":"api_error","message":"the test's Stripe fails"}}`)
+		return
+	}
+	p.proxy.ServeHTTP(w, r)
+}
+
+// TestCardOrderStripeCall: the card method's call to Stripe (stripe-mock,
+// behind a proxy that can fail it) is made while the service holds no
+// database connection and the database has no open transaction, whether
+// Stripe answers, fails or needs a retry; retries carry the order's
+// idempotency key; a failure stores nothing and answers card_unavailable.
+func TestCardOrderStripeCall(t *testing.T) {
+	stripeMock := stripemock.Start(t)
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		status   int // of the proxy's errors
+		fail     int // how many calls fail, -1 all
+		attempts int
+		ok       bool
+	}{
+		{"stripe answers", 0, 0, 1, true},
+		{"stripe unavailable once, retried", http.StatusServiceUnavailable, 1, 2, true},
+		{"stripe unavailable", http.StatusServiceUnavailable, -1, 3, false},
+		{"stripe refuses", http.StatusBadRequest, -1, 1, false},
+		{"stripe fails, not retried", http.StatusInternalServerError, -1, 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dbURL := pgtest.URL(t)
+			// The service gets one connection: a call to Stripe made while
+			// it holds it leaves none for anyone else.
+			pc, err := pgxpool.ParseConfig(dbURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pc.MaxConns = 1
+			db, err := pgxpool.NewWithConfig(ctx, pc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(db.Close)
+			watcher, err := pgx.Connect(ctx, dbURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { watcher.Close(context.Background()) })
+
+			proxy, apiURL := newStripeProxy(t, stripeMock)
+			proxy.status, proxy.fail = tt.status, tt.fail
+			// Each look would fail on its own if the call were made inside
+			// the order's transaction.
+			proxy.during = func(ctx context.Context) error {
+				var errs []error
+				if n := db.Stat().AcquiredConns(); n != 0 {
+					errs = append(errs, fmt.Errorf("the service holds %d connection(s) during the Stripe call", n))
+				}
+				actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				if c, err := db.Acquire(actx); err != nil {
+					errs = append(errs, fmt.Errorf("no connection of the service's pool is free during the Stripe call: %v", err))
+				} else {
+					c.Release()
+				}
+				var open int
+				if err := watcher.QueryRow(ctx, `select count(*) from pg_stat_activity
+					where datname = current_database() and pid <> pg_backend_pid() and xact_start is not null`).Scan(&open); err != nil {
+					errs = append(errs, err)
+				} else if open != 0 {
+					errs = append(errs, fmt.Errorf("%d transaction(s) open in the database during the Stripe call", open))
+				}
+				return errors.Join(errs...)
+			}
+			plans, err := payments.ParsePlans([]byte(payments.SamplePlans))
+			if err != nil {
+				t.Fatal(err)
+			}
+			card, err := payments.NewCard(payments.CardConfig{SecretKey: "sk_test_123", WebhookSecret: webhookSecret, APIURL: apiURL,
+				SuccessURL: "http://127.0.0.1/done/{ORDER_ID}", CancelURL: "http://127.0.0.1/cancel/{ORDER_ID}"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			minter := issuer.NewMinter(nil)
+			svc, err := payments.New(db, payments.Config{Plans: plans, Methods: []payments.Method{card}, Minter: minter, ParseAddress: minter.CheckAddress})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			o, pay, err := svc.CreateOrder(ctx, "basic-30d", newAccount(t).Address().String(), "card")
+
+			proxy.mu.Lock()
+			defer proxy.mu.Unlock()
+			for _, err := range proxy.errs {
+				t.Error(err)
+			}
+			if len(proxy.keys) != tt.attempts {
+				t.Fatalf("%d calls to Stripe, want %d", len(proxy.keys), tt.attempts)
+			}
+			key := proxy.keys[0]
+			id, _ := strings.CutPrefix(key, "licensed-order-")
+			if !strings.HasPrefix(key, "licensed-order-") || !payments.ValidOrderID(id) {
+				t.Fatalf("idempotency key %q, want licensed-order-<order id>", key)
+			}
+			for _, k := range proxy.keys {
+				if k != key {
+					t.Fatalf("idempotency keys %q: a retry must repeat the first", proxy.keys)
+				}
+			}
+			var stored int
+			var session string
+			if err := watcher.QueryRow(ctx, `select count(*), coalesce(max(stripe_session), '') from orders`).Scan(&stored, &session); err != nil {
+				t.Fatal(err)
+			}
+			if !tt.ok {
+				var c interface{ Code() string }
+				if !errors.As(err, &c) || c.Code() != "card_unavailable" {
+					t.Fatalf("err = %v, want card_unavailable", err)
+				}
+				if stored != 0 {
+					t.Fatalf("%d orders stored after Stripe failed, want none", stored)
+				}
+				if _, err := svc.Order(ctx, id); !errors.Is(err, payments.ErrOrderNotFound) {
+					t.Fatalf("Order(%s) after Stripe failed: %v, want not found", id, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.ID != id {
+				t.Fatalf("order %s, idempotency key %q", o.ID, key)
+			}
+			if u, _ := pay["checkout_url"].(string); u == "" {
+				t.Fatalf("no checkout_url in %v", pay)
+			}
+			if len(proxy.sessions) != 1 || proxy.sessions[0] == "" || stored != 1 || session != proxy.sessions[0] {
+				t.Fatalf("%d orders stored with session %q; Stripe created %q", stored, session, proxy.sessions)
+			}
+			if got, err := svc.Order(ctx, o.ID); err != nil || got.State != payments.StateNew {
+				t.Fatalf("stored order %+v, %v; want state new", got, err)
+			}
+		})
 	}
 }
