@@ -1,12 +1,17 @@
 // Package stripemock runs the pinned stripe-mock (github.com/stripe/stripe-mock,
-// a tool line in go.mod) for tests: one process per test, on loopback only,
-// stopped when the test ends. stripe-mock is stateless and sends no webhooks;
-// tests sign their own events (payments.SignEvent).
+// a tool line in go.mod), a stateless fake of the Stripe API that sends no
+// webhooks: for tests (Start: one process per test, stopped when the test
+// ends; tests sign their own events with payments.SignEvent) and for
+// `licensed dev` (Run, whose dev checkout page stands in for the webhooks).
+// It listens on loopback only (by default stripe-mock binds every
+// interface) and dies with its parent, even on SIGKILL.
 package stripemock
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -14,7 +19,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -25,17 +29,22 @@ var (
 )
 
 // Binary returns the path of the stripe-mock binary: $LICENSED_STRIPE_MOCK_BIN,
-// or the module's pinned tool as `go tool -n stripe-mock` builds it (once,
-// then from the build cache).
+// then stripe-mock in PATH (`go install tool` puts it there), then the
+// module's pinned tool as `go tool -n stripe-mock` builds it (once, then from
+// the build cache).
 func Binary() (string, error) {
 	once.Do(func() {
 		if p := os.Getenv("LICENSED_STRIPE_MOCK_BIN"); p != "" {
 			binary = p
 			return
 		}
+		if p, err := exec.LookPath("stripe-mock"); err == nil {
+			binary = p
+			return
+		}
 		out, err := exec.Command("go", "tool", "-n", "stripe-mock").Output()
 		if err != nil {
-			binErr = fmt.Errorf("stripemock: couldn't build the pinned stripe-mock: %v", err)
+			binErr = fmt.Errorf("stripemock: couldn't find stripe-mock: run 'go install tool' in the repository, or set LICENSED_STRIPE_MOCK_BIN (%v)", err)
 			return
 		}
 		binary = strings.TrimSpace(string(out))
@@ -43,6 +52,27 @@ func Binary() (string, error) {
 	return binary, binErr
 }
 
+// A Process is a running stripe-mock.
+type Process struct {
+	URL  string // http://127.0.0.1:PORT
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+}
+
+// Stop ends stripe-mock and waits for it.
+func (p *Process) Stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// freePort returns a free TCP port on loopback (free when asked: another
+// process may take it before stripe-mock does; then stripe-mock exits and
+// Run says so).
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,68 +82,77 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Start starts a stripe-mock for this test and returns its API URL
-// (http://127.0.0.1:PORT). It fails the test if stripe-mock cannot run: it is
-// part of the test set-up, like Postgres.
-func Start(tb testing.TB) string {
-	tb.Helper()
+// errExited means stripe-mock exited at start, most likely because another
+// process took its port first: trying again may work.
+var errExited = errors.New("stripe-mock exited at start (port taken?)")
+
+// Run starts stripe-mock with its HTTP and HTTPS listeners on loopback and
+// waits until it answers. log receives its output (nil: discarded).
+func Run(ctx context.Context, log io.Writer) (*Process, error) {
 	bin, err := Binary()
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
-	for attempt := 0; ; attempt++ {
-		url, err := start(tb, bin)
-		if err == nil {
-			return url
-		}
-		if attempt == 3 {
-			tb.Fatalf("stripemock: %v", err)
-		}
-	}
-}
-
-func start(tb testing.TB, bin string) (string, error) {
 	hp, err := freePort()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	sp, err := freePort()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(hp)
 	cmd := exec.Command(bin, "-http-addr", addr, "-https-addr", "127.0.0.1:"+strconv.Itoa(sp))
+	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return "", err
+		return nil, fmt.Errorf("stripemock: couldn't start stripe-mock: %w", err)
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	stop := func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}
+	p := &Process{URL: "http://" + addr, cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			tb.Cleanup(stop)
-			return "http://" + addr, nil
+			return p, nil
 		}
 		select {
-		case <-done:
-			return "", errors.New("stripe-mock exited at start (port taken?)")
+		case <-p.done:
+			return nil, errExited
+		case <-ctx.Done():
+			p.Stop()
+			return nil, ctx.Err()
 		case <-time.After(25 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			stop()
-			return "", errors.New("stripe-mock did not answer within 30 s")
+			p.Stop()
+			return nil, errors.New("stripemock: stripe-mock did not answer within 30 s")
+		}
+	}
+}
+
+// TB is the part of testing.TB that Start uses.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
+// Start starts a stripe-mock for this test and returns its API URL
+// (http://127.0.0.1:PORT). It fails the test if stripe-mock cannot run: it is
+// part of the test set-up, like Postgres.
+func Start(tb TB) string {
+	tb.Helper()
+	for attempt := 0; ; attempt++ {
+		p, err := Run(context.Background(), nil)
+		if err == nil {
+			tb.Cleanup(p.Stop)
+			return p.URL
+		}
+		if !errors.Is(err, errExited) || attempt == 3 {
+			tb.Fatalf("stripemock: %v", err)
 		}
 	}
 }
