@@ -96,6 +96,19 @@ func (c *BitcoinConfig) params() (*chaincfg.Params, error) {
 	return nil, usageError(fmt.Sprintf("bad Bitcoin network %q: use mainnet, testnet3, signet, regtest or simnet", c.Network))
 }
 
+// rpcConfig is how to reach the configured btcd (HTTP POST mode; the watcher
+// switches it to the websocket endpoint).
+func (c *BitcoinConfig) rpcConfig() (*rpcclient.ConnConfig, error) {
+	cc := &rpcclient.ConnConfig{Host: c.RPCHost, User: c.RPCUser, Pass: c.RPCPass, HTTPPostMode: true, DisableTLS: c.RPCCert == ""}
+	if c.RPCCert != "" {
+		var err error
+		if cc.Certificates, err = os.ReadFile(c.RPCCert); err != nil {
+			return nil, fmt.Errorf("couldn't read btcd's RPC certificate: %w", err)
+		}
+	}
+	return cc, nil
+}
+
 func (c *BitcoinConfig) rates() (bitcoin.RateSource, error) {
 	switch {
 	case c.RateURL != "":
@@ -159,12 +172,10 @@ func (m *Main) openBitcoin(ctx context.Context, deps *web.Deps) (start func(), e
 		if cfg.RPCHost == "" {
 			return nil, usageError("Bitcoin payments need btcd: set LICENSED_BTCD_RPC_HOST (and the RPC user and password)")
 		}
-		rpc = &rpcclient.ConnConfig{Host: cfg.RPCHost, Endpoint: "ws", User: cfg.RPCUser, Pass: cfg.RPCPass, DisableTLS: cfg.RPCCert == ""}
-		if cfg.RPCCert != "" {
-			if rpc.Certificates, err = os.ReadFile(cfg.RPCCert); err != nil {
-				return nil, fmt.Errorf("couldn't read btcd's RPC certificate: %w", err)
-			}
+		if rpc, err = cfg.rpcConfig(); err != nil {
+			return nil, err
 		}
+		rpc.Endpoint, rpc.HTTPPostMode = "ws", false
 	}
 	acct, err := bitcoin.ParseAccount(xpub, params)
 	if err != nil {

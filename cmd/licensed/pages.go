@@ -27,13 +27,8 @@ import (
 func (m *Main) openPages(ctx context.Context, deps *web.Deps) error {
 	cfg := &m.Config
 	books := reconcile.NewBooks(m.DB)
-	rec, err := m.reconciler(books)
-	if err != nil {
-		return err
-	}
 	p := &web.Pages{
-		Books:      books,
-		Reconciler: rec,
+		Books: books,
 		// The explorer reads the ledger's tables; the minter is stateless
 		// and holds no secret (it enqueues the dashboard's revoke entries).
 		Explorer:  ledger.NewPostgresStore(m.DB),
@@ -54,6 +49,10 @@ func (m *Main) openPages(ctx context.Context, deps *web.Deps) error {
 			return err
 		}
 		p.Ops = ops
+		// Only the dashboard reconciles (with a btcd client of its own).
+		if p.Reconciler, err = m.reconciler(books); err != nil {
+			return err
+		}
 	} else {
 		m.Log.Info("operator dashboard off: set LICENSED_OPS_PASSWORD_HASH to turn it on")
 	}
@@ -74,12 +73,9 @@ func (m *Main) reconciler(books *reconcile.Books) (*reconcile.Reconciler, error)
 		r.Processors = append(r.Processors, st)
 	}
 	if bc := cfg.Bitcoin; bc.RPCHost != "" {
-		cc := &rpcclient.ConnConfig{Host: bc.RPCHost, User: bc.RPCUser, Pass: bc.RPCPass, HTTPPostMode: true, DisableTLS: bc.RPCCert == ""}
-		if bc.RPCCert != "" {
-			var err error
-			if cc.Certificates, err = os.ReadFile(bc.RPCCert); err != nil {
-				return nil, fmt.Errorf("couldn't read btcd's RPC certificate: %w", err)
-			}
+		cc, err := bc.rpcConfig()
+		if err != nil {
+			return nil, err
 		}
 		rpc, err := rpcclient.New(cc, nil)
 		if err != nil {
