@@ -21,56 +21,35 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/licensed/licensed/cmd/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	cli.Main(func(ctx context.Context) int { return run(ctx, os.Args[1:], os.Stdout, os.Stderr) })
 }
 
-// A verb is one command of the tool.
-type verb struct {
-	summary string
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-}
-
-// verbs are the commands of license; each lives in its own file.
-var verbs = map[string]verb{
-	"ledger": {"audit the public ledger: 'license ledger verify --server URL'", runLedger},
-	// The account verbs (issue 7) read standard input: see inputVerbs.
-	"account": {"make, restore or show the account: 'license account new|show|address'", nil},
-	"scan":    {"find your licenses on the ledger, checked against its signed checkpoint", nil},
-	"list":    {"list the licenses found, with their state", nil},
-	"prove":   {"make a ring proof: 'license prove --scope S --message HEX [--ring 16]'", nil},
-	"admit":   {"send a proof to the server's admission endpoint: 'license admit PROOF.json'", nil},
-}
-
-// verbOrder is the order of the verbs in the usage text.
-var verbOrder = []string{"account", "scan", "list", "prove", "admit", "ledger"}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: license VERB [flags]")
-	fmt.Fprintln(w)
-	for _, name := range verbOrder {
-		fmt.Fprintf(w, "  %-10s %s\n", name, verbs[name].summary)
-	}
-	fmt.Fprintln(w, "\nGlobal flags, before or after the verb: --server URL (LICENSE_SERVER), --account FILE (LICENSE_ACCOUNT),")
-	fmt.Fprintln(w, "--ledger-key KEY (LICENSE_LEDGER_KEY), --passphrase-file FILE (LICENSE_PASSPHRASE_FILE; or LICENSE_PASSPHRASE).")
-	fmt.Fprintln(w, "Run 'license VERB --help' for the flags of each verb.")
+// program is license and its verbs, in the order of the usage text; each
+// verb lives in its own file.
+var program = cli.Program{
+	Name: "license", Noun: "VERB",
+	Commands: []cli.Command{
+		cli.Verb("account", "make, restore or show the account: 'license account new|show|address'", runAccount),
+		cli.Verb("scan", "find your licenses on the ledger, checked against its signed checkpoint", runScan),
+		cli.Verb("list", "list the licenses found, with their state", runList),
+		cli.Verb("prove", "make a ring proof: 'license prove --scope S --message HEX [--ring 16]'", runProve),
+		cli.Verb("admit", "send a proof to the server's admission endpoint: 'license admit PROOF.json'", runAdmit),
+		cli.Verb("ledger", "audit the public ledger: 'license ledger verify --server URL'", cli.NoInput(runLedger)),
+	},
+	Footer: `Global flags, before or after the verb: --server URL (LICENSE_SERVER), --account FILE (LICENSE_ACCOUNT),
+--ledger-key KEY (LICENSE_LEDGER_KEY), --passphrase-file FILE (LICENSE_PASSPHRASE_FILE; or LICENSE_PASSPHRASE).
+Run 'license VERB --help' for the flags of each verb.`,
 }
 
 // usageError is a mistake on the command line (exit status 2).
-type usageError string
-
-func (e usageError) Error() string { return string(e) }
+type usageError = cli.UsageError
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return runWithInput(ctx, args, os.Stdin, stdout, stderr)
@@ -78,33 +57,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // runWithInput is run with the standard input given (tests pass their own).
 func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	args = hoistGlobalFlags(args) // "license --server URL VERB ..." (verbs.go)
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stdout)
-		return 0
-	}
-	v, ok := verbs[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "license: unknown verb %q\n\n", args[0])
-		usage(stderr)
-		return 2
-	}
-	var err error
-	if in, ok := inputVerbs[args[0]]; ok {
-		err = in(ctx, args[1:], stdin, stdout, stderr)
-	} else {
-		err = v.run(ctx, args[1:], stdout, stderr)
-	}
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, new(usageError)):
-		fmt.Fprintf(stderr, "license %s: %v\n", args[0], err)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "license %s: %v\n", args[0], err)
-		return 1
-	}
+	return program.Run(ctx, hoistGlobalFlags(args), stdin, stdout, stderr) // hoist: "license --server URL VERB ..." (verbs.go)
 }
