@@ -140,14 +140,43 @@ func (ix *Index) scanValid(plan string, day uint32) []uint64 {
 	return out
 }
 
-// apply adds entries starting at ledger index start (= ix's size).
-func (ix *Index) apply(start uint64, entries [][]byte) error {
+// Append adds entries from ledger index start on, which must be ix's size.
+// It is for entries the caller has proven to be the log's, such as a
+// relay's mirror that reads them from the public tiles (package
+// ledger/relay); the server's own index uses Sync. Unlike Sync, Append
+// decodes every license key (ParseEntry), as entries from outside the
+// server's database were not checked at enqueue: an entry that does not
+// parse takes a slot that holds no license. It adds every entry or, on
+// error, none.
+func (ix *Index) Append(start uint64, entries [][]byte) error {
+	return ix.apply(start, entries, true)
+}
+
+// apply adds entries starting at ledger index start (= ix's size), all or
+// none; checkP is parseEntry's.
+func (ix *Index) apply(start uint64, entries [][]byte, checkP bool) (err error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	ix.version++
 	if start != uint64(len(ix.plan)) {
 		return fmt.Errorf("ledger: index at %d cannot apply entries from %d", len(ix.plan), start)
 	}
+	n0, words0, plans0, bad0 := len(ix.plan), len(ix.revoked), len(ix.plans), ix.bad
+	var revoked []uint64 // the bits this call set
+	defer func() {
+		if err == nil {
+			return
+		}
+		ix.keys, ix.plan, ix.nb, ix.na = ix.keys[:n0], ix.plan[:n0], ix.nb[:n0], ix.na[:n0]
+		for _, t := range revoked {
+			ix.revoked[t/64] &^= 1 << (t % 64)
+		}
+		ix.revoked = ix.revoked[:words0]
+		for _, p := range ix.plans[plans0:] {
+			delete(ix.planIDs, p)
+		}
+		ix.plans, ix.bad = ix.plans[:plans0], bad0
+	}()
 	n := len(ix.plan) + len(entries)
 	ix.keys = slices.Grow(ix.keys, len(entries))
 	ix.plan = slices.Grow(ix.plan, len(entries))
@@ -158,7 +187,10 @@ func (ix *Index) apply(start uint64, entries [][]byte) error {
 	}
 	for i, data := range entries {
 		idx := start + uint64(i)
-		e, err := parseEntry(data, false)
+		e, err := parseEntry(data, checkP)
+		if err != nil {
+			e = nil // parseEntry's typed nil would match a case below
+		}
 		var key [KeySize]byte
 		var plan uint16
 		var nb, na uint32
@@ -176,13 +208,14 @@ func (ix *Index) apply(start uint64, entries [][]byte) error {
 			key, plan = e.P, id+1
 			nb, na = uint32(e.NotBefore.Unix()/86400), uint32(e.NotAfter.Unix()/86400)
 		case *RevokeEntry:
-			if e.Target < idx && ix.plan[e.Target] != 0 {
-				ix.revoked[e.Target/64] |= 1 << (e.Target % 64)
+			t := e.Target
+			if t < idx && ix.plan[t] != 0 && ix.revoked[t/64]&(1<<(t%64)) == 0 {
+				ix.revoked[t/64] |= 1 << (t % 64)
+				revoked = append(revoked, t)
 			}
 		default:
 			// A stored entry that does not parse means the database was
 			// tampered with; fsck says where. The slot holds no license.
-			_ = err
 			ix.bad++
 		}
 		ix.keys = append(ix.keys, key)
@@ -209,7 +242,7 @@ func (ix *Index) Sync(ctx context.Context, s Store) error {
 		if len(es) == 0 {
 			return fmt.Errorf("ledger: entries from %d are missing", size)
 		}
-		if err := ix.apply(size, es); err != nil {
+		if err := ix.apply(size, es, false); err != nil {
 			return err
 		}
 	}
