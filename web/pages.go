@@ -2,16 +2,21 @@ package web
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"embed"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/skip2/go-qrcode"
 
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/payments"
@@ -39,6 +44,9 @@ type Pages struct {
 	// PublicURL is the server's address as customers reach it, shown in the
 	// `license scan` command; default the address of the request.
 	PublicURL string
+
+	qrOnce sync.Once
+	qr     *qrCache // see invoiceQRs
 }
 
 // The HTML pages: server-rendered html/template, templates and static assets
@@ -180,4 +188,80 @@ func (s *Server) recordWebhookFailures(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return err
 	}
+}
+
+// invoiceQRs keeps the QR codes of the invoice pages. An invoice's BIP21 URI
+// never changes, and its page reloads itself every few seconds while the
+// customer waits: the code is encoded once, not on every load.
+func (p *Pages) invoiceQRs() *qrCache {
+	p.qrOnce.Do(func() { p.qr = newQRCache(qrCacheSize, encodeQR) })
+	return p.qr
+}
+
+// qrCacheSize bounds invoiceQRs: a code is about 1 KB as a data URL, and
+// more invoices than this are rarely open at once (each expires in 15
+// minutes by default); an evicted one is encoded again.
+const qrCacheSize = 1024
+
+// encodeQR makes the PNG of the invoice page's QR code.
+func encodeQR(text string) ([]byte, error) { return qrcode.Encode(text, qrcode.Medium, 256) }
+
+// qrCache is a bounded least-recently-used cache of QR codes as data URLs,
+// by the text they encode. It is safe for concurrent use.
+type qrCache struct {
+	encode  func(string) ([]byte, error)
+	size    int
+	encoded atomic.Int64 // codes made: the misses
+
+	mu    sync.Mutex
+	order *list.List // of *qrEntry, most recently used first
+	byKey map[string]*list.Element
+}
+
+type qrEntry struct {
+	text string
+	url  template.URL
+}
+
+func newQRCache(size int, encode func(string) ([]byte, error)) *qrCache {
+	return &qrCache{encode: encode, size: size, order: list.New(), byKey: map[string]*list.Element{}}
+}
+
+// dataURL returns the QR code of text as a data: URL of a PNG, encoding it
+// only when it is not cached. Two first loads at once may both encode; one
+// result is kept.
+func (c *qrCache) dataURL(text string) (template.URL, error) {
+	if u, ok := c.get(text); ok {
+		return u, nil
+	}
+	png, err := c.encode(text)
+	if err != nil {
+		return "", err
+	}
+	c.encoded.Add(1)
+	u := template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.byKey[text]; ok {
+		c.order.MoveToFront(e)
+		return e.Value.(*qrEntry).url, nil
+	}
+	c.byKey[text] = c.order.PushFront(&qrEntry{text, u})
+	if c.order.Len() > c.size {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.byKey, last.Value.(*qrEntry).text)
+	}
+	return u, nil
+}
+
+func (c *qrCache) get(text string) (template.URL, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byKey[text]
+	if !ok {
+		return "", false
+	}
+	c.order.MoveToFront(e)
+	return e.Value.(*qrEntry).url, true
 }

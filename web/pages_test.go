@@ -1,13 +1,18 @@
 package web
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/xml"
+	"html"
 	"html/template"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -397,6 +402,167 @@ func FuzzOpsPeriod(f *testing.F) {
 		}
 		if !f.Before(tt) || f.Location() != time.UTC || tt.Location() != time.UTC || f.Truncate(24*time.Hour) != f || tt.Truncate(24*time.Hour) != tt {
 			t.Fatalf("range %v – %v", f, tt)
+		}
+	})
+}
+
+// decodeQR checks that u is a data URL of a 256×256 PNG and returns the PNG.
+func decodeQR(t *testing.T, u template.URL) []byte {
+	t.Helper()
+	b64, ok := strings.CutPrefix(string(u), "data:image/png;base64,")
+	if !ok {
+		t.Fatalf("QR code %.40q… is not a PNG data URL", u)
+	}
+	b, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("QR code: %v", err)
+	}
+	if r := img.Bounds(); r.Dx() != 256 || r.Dy() != 256 {
+		t.Fatalf("QR code is %v, want 256×256", r)
+	}
+	return b
+}
+
+// TestQRCache: a text is encoded once while it is cached; the least recently
+// used text goes when the cache is full; a failed encoding is not kept.
+func TestQRCache(t *testing.T) {
+	var calls []string
+	c := newQRCache(2, func(text string) ([]byte, error) {
+		calls = append(calls, text)
+		return encodeQR(text)
+	})
+	a, b, d := "bitcoin:bcrt1qa?amount=0.0001", "bitcoin:bcrt1qb?amount=0.0002", "bitcoin:bcrt1qd?amount=0.0003"
+	urls := map[string]template.URL{}
+	for i, step := range []struct {
+		text  string
+		calls int // encodings so far
+	}{
+		{a, 1}, {a, 1}, // cached
+		{b, 2}, {a, 2}, // a is now the most recently used
+		{d, 3}, // full: b goes
+		{a, 3}, {d, 3},
+		{b, 4}, // encoded again; a goes
+		{a, 5},
+	} {
+		u, err := c.dataURL(step.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(calls) != step.calls {
+			t.Fatalf("step %d (%s): %d encodings %q, want %d", i, step.text, len(calls), calls, step.calls)
+		}
+		if c.encoded.Load() != int64(len(calls)) {
+			t.Fatalf("step %d: the cache counts %d encodings, made %d", i, c.encoded.Load(), len(calls))
+		}
+		if prev, ok := urls[step.text]; ok && prev != u {
+			t.Fatalf("step %d: another code for %s", i, step.text)
+		}
+		urls[step.text] = u
+		if c.order.Len() > 2 || len(c.byKey) != c.order.Len() {
+			t.Fatalf("step %d: %d entries, %d keys; the bound is 2", i, c.order.Len(), len(c.byKey))
+		}
+	}
+	want, err := encodeQR(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decodeQR(t, urls[a]); !bytes.Equal(got, want) {
+		t.Fatal("the cached code of a is not the code of a")
+	}
+	if urls[a] == urls[b] || urls[b] == urls[d] {
+		t.Fatal("two texts share a code")
+	}
+
+	// A text too long for a QR code fails every time and is not kept.
+	long := "bitcoin:" + strings.Repeat("q", 4000)
+	for range 2 {
+		if _, err := c.dataURL(long); err == nil {
+			t.Fatal("a 4000-character QR code was made")
+		}
+	}
+	if n := c.encoded.Load(); n != 5 || len(calls) != 7 {
+		t.Fatalf("after two failures: %d codes counted, %d calls; want 5 and 7", n, len(calls))
+	}
+	if _, ok := c.byKey[long]; ok {
+		t.Fatal("a failed code is cached")
+	}
+}
+
+var qrImg = regexp.MustCompile(`<img class="qr" src="([^"]+)"`)
+
+// TestInvoicePageQR: the invoice page of a real Bitcoin order (regtest btcd)
+// shows the QR code of the invoice's BIP21 URI, encoded on the first load
+// only; another invoice gets its own code.
+func TestInvoicePageQR(t *testing.T) {
+	s := newShop(t, shopOptions{btc: true})
+	c := s.client()
+	order := func() string {
+		a := c.post("/checkout", url.Values{"plan": {"basic-30d"}, "address": {newAddress(t)}, "method": {"btc"}})
+		id, ok := strings.CutPrefix(a.header.Get("Location"), "/invoice/")
+		if a.status != http.StatusSeeOther || !ok {
+			t.Fatalf("btc checkout: %d %q", a.status, a.header.Get("Location"))
+		}
+		return id
+	}
+	load := func(id string) template.URL {
+		t.Helper()
+		a := c.get("/invoice/" + id)
+		m := qrImg.FindStringSubmatch(a.body)
+		if a.status != http.StatusOK || m == nil {
+			t.Fatalf("invoice page %s: %d, no QR code\n%s", id, a.status, a.body)
+		}
+		return template.URL(html.UnescapeString(m[1]))
+	}
+	first, second := order(), order()
+	qrs := s.srv.deps.Pages.invoiceQRs()
+	for i, id := range []string{first, first, second, second, first} {
+		u := load(id)
+		inv, err := s.srv.deps.Pages.Invoices.Invoice(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := encodeQR(inv.BIP21())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(decodeQR(t, u), want) {
+			t.Fatalf("load %d: the page of %s does not show the code of its URI %s", i, id, inv.BIP21())
+		}
+	}
+	if n := qrs.encoded.Load(); n != 2 {
+		t.Fatalf("%d QR codes encoded for 5 loads of 2 invoices, want 2", n)
+	}
+}
+
+// BenchmarkInvoiceQR is the invoice page's QR code: made on the first load
+// of an invoice, then taken from the cache.
+func BenchmarkInvoiceQR(b *testing.B) {
+	const uri = "bitcoin:bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080?amount=0.0001"
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := newQRCache(1, encodeQR).dataURL(uri); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		c := newQRCache(1, encodeQR)
+		if _, err := c.dataURL(uri); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.dataURL(uri); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if n := c.encoded.Load(); n != 1 {
+			b.Fatalf("%d encodings, want 1", n)
 		}
 	})
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/skip2/go-qrcode"
 
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/payments"
@@ -265,11 +263,9 @@ func (s *Server) invoicePage(c echo.Context) error {
 	if inv != nil {
 		v.BTC, v.PaidBTC, v.DueBTC = bitcoin.FormatBTC(inv.AmountSat), bitcoin.FormatBTC(inv.PaidSat), bitcoin.FormatBTC(max(0, inv.AmountSat-inv.PaidSat))
 		v.URI = template.URL(inv.BIP21())
-		png, err := qrcode.Encode(inv.BIP21(), qrcode.Medium, 256)
-		if err != nil {
+		if v.QR, err = s.deps.Pages.invoiceQRs().dataURL(inv.BIP21()); err != nil {
 			return fmt.Errorf("web: couldn't make the QR code: %w", err)
 		}
-		v.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
 		v.SecondsLeft = v.Status.SecondsLeft
 	}
 	v.ScanCommand = scanCommand(s.publicURL(c), s.deps.Ledger)
