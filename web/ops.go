@@ -220,7 +220,7 @@ func (s *Server) opsOrder(c echo.Context) error {
 	v := opsOrderView{Row: r, CSRF: sessionOf(c).CSRF, Message: c.QueryParam("done")}
 	paid := r.Flags&(payments.FlagPaidLate|payments.FlagPaidPartial) != 0
 	v.Settlable = paid && (r.State == payments.StateExpired || r.State == payments.StateNew || r.State == payments.StateProcessing) && s.deps.Payments != nil
-	v.Revocable = r.Linked && (r.License == payments.LicenseActive || r.License == payments.LicenseSuspended) && s.deps.Pages.Minter != nil
+	v.Revocable = r.Linked && (r.License == payments.LicenseActive || r.License == payments.LicenseSuspended) && s.deps.Payments != nil
 	return s.render(c, http.StatusOK, "ops_order", "Order "+r.ID, v)
 }
 
@@ -245,12 +245,15 @@ func (s *Server) opsSettle(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/ops/orders/"+id+"?done=settled")
 }
 
+// opsRevoke revokes through the payments service's own revoke
+// (reconcile.Revoke, payments.Service.RevokeByOperator), with the service's
+// minter.
 func (s *Server) opsRevoke(c echo.Context) error {
-	if s.deps.Payments == nil || s.deps.Pages.Minter == nil {
+	if s.deps.Payments == nil {
 		return Errorf(http.StatusNotFound, "not_found", "Revocation is not configured.")
 	}
 	id := c.Param("id")
-	if err := reconcile.Revoke(c.Request().Context(), s.deps.Payments, s.deps.Pages.Minter, sessionOf(c).Label, id, opsNote(c)); err != nil {
+	if err := reconcile.Revoke(c.Request().Context(), s.deps.Payments, sessionOf(c).Label, id, opsNote(c)); err != nil {
 		return err
 	}
 	s.log.Info("operator revoked a license", "order_id", id)

@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -19,11 +18,9 @@ func (e *Error) Error() string { return e.msg }
 // Code returns the machine-readable code.
 func (e *Error) Code() string { return e.code }
 
-// The errors of the operator actions.
-var (
-	ErrNotRevocable = &Error{"not_revocable", "This order's license cannot be revoked here: it has no license, is already revoked, or its link to the ledger entry was erased after the retention."}
-	ErrNotSettlable = &Error{"not_settlable", "Only an expired or still open invoice that was paid (late or partly) can be settled by hand."}
-)
+// ErrNotSettlable refuses MarkSettled. (Revoke refuses with
+// payments.ErrNotRevocable.)
+var ErrNotSettlable = &Error{"not_settlable", "Only an expired or still open invoice that was paid (late or partly) can be settled by hand."}
 
 // Record appends an operator action to the audit log inside tx, so the
 // action and its record commit together.
@@ -64,37 +61,15 @@ func MarkSettled(ctx context.Context, svc *payments.Service, session, orderID, n
 	})
 }
 
-// Revoke revokes the license of an order while the order → entry link
-// exists: the order's license becomes revoked and a revoke entry (reason
-// operator, ref payments.RevokeRef, so at most one per order) is enqueued
-// for the next sequencer round, in one transaction with its audit record.
-func Revoke(ctx context.Context, svc *payments.Service, minter payments.Minter, session, orderID, note string) error {
+// Revoke revokes the license of an order on an operator's decision while
+// the order → entry link exists (payments.Service.RevokeByOperator: the
+// service's own revoke, with the ledger reason operator), in one
+// transaction with its audit record. It refuses with
+// payments.ErrNotRevocable what the service refuses.
+func Revoke(ctx context.Context, svc *payments.Service, session, orderID, note string) error {
 	return pgx.BeginFunc(ctx, svc.DB(), func(tx pgx.Tx) error {
-		o, err := svc.OrderTx(ctx, tx, orderID)
-		if err != nil {
+		if err := svc.RevokeByOperator(ctx, tx, orderID); err != nil {
 			return err
-		}
-		if o.License != payments.LicenseActive && o.License != payments.LicenseSuspended {
-			return ErrNotRevocable
-		}
-		var idx int64
-		err = tx.QueryRow(ctx, `select ledger_index from order_links where order_id = $1`, orderID).Scan(&idx)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotRevocable
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `update orders set license_state = 'revoked', suspended_for = null, updated_at = now() where id = $1`, orderID); err != nil {
-			return err
-		}
-		if o.License == payments.LicenseSuspended {
-			if err := minter.UnsuspendLicense(ctx, tx, uint64(idx)); err != nil {
-				return err
-			}
-		}
-		if _, err := minter.RevokeLicense(ctx, tx, payments.RevokeRef(orderID), uint64(idx), "operator"); err != nil {
-			return fmt.Errorf("reconcile: couldn't enqueue the revoke entry: %w", err)
 		}
 		return Record(ctx, tx, time.Now(), session, "revoke", orderID, note)
 	})
