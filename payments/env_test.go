@@ -17,6 +17,7 @@ import (
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/reconcile"
 	"github.com/licensed/licensed/payments/stripemock"
 )
 
@@ -244,9 +245,12 @@ func (e *env) fsck() {
 	}
 }
 
-func (e *env) balanced() []payments.RoundBalance {
+// balanced checks that every sequencer round has one license entry per
+// order minted in it.
+func (e *env) balanced() []reconcile.RoundBalance {
 	e.t.Helper()
-	bs, err := payments.ReconcileRounds(context.Background(), e.db)
+	r := &reconcile.Reconciler{Books: reconcile.NewBooks(e.db), Ledger: reconcile.LedgerStore(e.ledger.Store())}
+	bs, err := r.Rounds(context.Background(), time.Time{}, time.Time{})
 	if err != nil {
 		e.t.Fatal(err)
 	}

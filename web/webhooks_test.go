@@ -22,6 +22,7 @@ import (
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/reconcile"
 	"github.com/licensed/licensed/payments/stripemock"
 	"github.com/licensed/licensed/ringverify"
 )
@@ -216,7 +217,8 @@ func (e *payEnv) licenseEntries() (licenses, revokes int) {
 
 func (e *payEnv) reconcile() {
 	e.t.Helper()
-	bs, err := payments.ReconcileRounds(context.Background(), e.db)
+	r := &reconcile.Reconciler{Books: reconcile.NewBooks(e.db), Ledger: reconcile.LedgerStore(e.ledger.Store())}
+	bs, err := r.Rounds(context.Background(), time.Time{}, time.Time{})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -324,6 +324,23 @@ func TestReconcileLedger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The same two rounds, whatever the period.
+	bs, err := r.Rounds(ctx, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unbalanced []int64
+	for _, b := range bs {
+		if !b.Balanced() {
+			unbalanced = append(unbalanced, b.Round)
+		}
+	}
+	if wantRounds := []int64{min(round[ids[3]], other), max(round[ids[3]], other)}; !slices.Equal(unbalanced, wantRounds) {
+		t.Fatalf("unbalanced rounds %v, want %v (%+v)", unbalanced, wantRounds, bs)
+	}
+	if _, err := (&reconcile.Reconciler{Books: e.books}).Rounds(ctx, from, to); err == nil {
+		t.Fatal("rounds compared without a ledger")
+	}
 	got := kinds(rep.Exceptions)
 	want := []string{
 		string(reconcile.RevokedNotOnLog) + ":" + ids[0],
