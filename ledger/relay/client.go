@@ -2,18 +2,11 @@
 // either asks the server to admit each data block (Client.Admit,
 // Client.AdmitBatch), or verifies proofs itself (Local) against a Mirror of
 // the ledger, which it keeps in sync from the server's C2SP tiles under a
-// checkpoint it audits: signed by the pinned ledger key, and consistent with
-// every checkpoint the mirror saw before. Verifying locally needs no call to
-// the server per block, and tells the server nothing about the relay's
-// traffic.
-//
-// A Local relay runs exactly the checks of package ledger/admission, in the
-// same order, with the tags kept in memory (one relay process: tags are lost
-// at restart, and two relays do not share them). Two differences with the
-// server are inherent: the mirror knows revocations (they are ledger
-// entries) but not suspensions (kept by the server outside the ledger), so
-// it admits rings with suspended members; and it is only as current as its
-// last Sync.
+// checkpoint it audits with package ledger/tlogclient: signed by the pinned
+// ledger key, and consistent with every checkpoint the mirror saw before.
+// The mirror is a ledger.Index, the server's own index type, filled from
+// the public tiles. Verifying locally needs no call to the server per block,
+// and tells the server nothing about the relay's traffic.
 //
 //	c := &relay.Client{URL: "https://licenses.example"}
 //	res, err := c.Admit(ctx, req)               // ask the server
@@ -24,6 +17,29 @@
 //	quotas, _ := c.Quotas(ctx)
 //	local, _ := relay.NewLocal(m, admission.Config{Network: "main", Quota: relay.QuotaFunc(quotas)})
 //	res, err = local.Admit(ctx, req)
+//
+// # What a local relay does not see
+//
+// A Local relay runs exactly the checks of package ledger/admission, in the
+// same order, against what the public ledger says. The ledger holds
+// licenses and revocations, not suspensions: the server suspends a license
+// in its own database (an open card dispute, a Bitcoin payment a reorg took
+// back) and lifts the suspension or revokes the license later. So a local
+// relay:
+//
+//   - admits rings with suspended members, which the server refuses
+//     (member_suspended), for as long as the suspension lasts: until the
+//     license is revoked (a lost dispute appends a revoke entry, which the
+//     next Sync applies) or the suspension is lifted. Mirror.Valid lists
+//     suspended licenses too. A relay that must refuse them asks the server
+//     instead (Client.Admit, Client.AdmitBatch);
+//   - is only as current as its last Sync: a license minted or revoked
+//     since is unknown or still active to it;
+//   - keeps its tags in memory, for one relay process: they are lost at
+//     restart, and two relays do not share them.
+//
+// There is no protocol for a relay to learn suspensions: they are not in
+// the ledger, and only the server's own admission sees them.
 package relay
 
 import (
@@ -166,28 +182,4 @@ func (c *Client) Quotas(ctx context.Context) (map[string]uint32, error) {
 		q[p.ID] = p.DailyQuota
 	}
 	return q, nil
-}
-
-// get fetches a raw document (checkpoint, tile).
-func (c *Client) get(ctx context.Context, path string, max int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.URL, "/")+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.http().Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("relay: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, &Error{Status: resp.StatusCode, Code: "http_" + fmt.Sprint(resp.StatusCode), Message: "couldn't fetch " + path}
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("relay: couldn't fetch %s: %w", path, err)
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("relay: %s is larger than %d bytes", path, max)
-	}
-	return b, nil
 }

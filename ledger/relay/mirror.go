@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
-	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/admission"
@@ -21,31 +19,26 @@ import (
 // ErrFork is returned by Sync when the server's checkpoint is not
 // consistent with one the mirror verified before: the log was rewritten, or
 // the server shows different logs to different clients. Stop trusting it.
-var ErrFork = errors.New("relay: the ledger's new checkpoint is not consistent with the last one verified (the log was rewritten)")
+// It is tlogclient.ErrFork.
+var ErrFork = tlogclient.ErrFork
 
-// Mirror is a relay's copy of the license ledger's index: every license's
-// key, plan and validity, and the revocations. It implements
-// admission.Licenses, so a Local verifier checks rings against it. It is safe
-// for concurrent use; Sync may run while proofs are verified.
+// Mirror is a relay's copy of the license ledger's index (a ledger.Index):
+// every license's key, plan and validity, and the revocations, read with
+// package tlogclient from the public tiles under checkpoints it audits. It
+// implements admission.Licenses, so a Local verifier checks rings against
+// it. It knows no suspensions: they are the server's state, not ledger
+// entries, so a suspended license is valid here (see the package
+// documentation). It is safe for concurrent use; Sync may run while proofs
+// are verified.
 type Mirror struct {
 	c     *Client
-	v     note.Verifier
-	tiles *tlogclient.Client // hash tiles, kept once verified
+	log   *tlogclient.Client // keeps the hash tiles it verified
+	index *ledger.Index
 
 	syncMu sync.Mutex // one Sync at a time
 
-	mu      sync.RWMutex
-	cp      ledger.Checkpoint // last verified
-	members []mirrorEntry     // by ledger index
-	plans   []string
-	planIDs map[string]uint16
-}
-
-type mirrorEntry struct {
-	key     [ringverify.ElementSize]byte
-	plan    uint16 // plan id + 1; 0: not a license
-	nb, na  uint32 // days since 1970-01-01
-	revoked bool
+	mu sync.RWMutex
+	cp ledger.Checkpoint // last verified and applied
 }
 
 // NewMirror returns an empty mirror of c's ledger, whose checkpoints must
@@ -55,7 +48,7 @@ func NewMirror(c *Client, vkey string) (*Mirror, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: bad ledger verifier key: %w", err)
 	}
-	return &Mirror{c: c, v: v, tiles: &tlogclient.Client{Server: c.URL, Verifier: v, HTTP: c.HTTP}, planIDs: map[string]uint16{}}, nil
+	return &Mirror{c: c, log: &tlogclient.Client{Server: c.URL, Verifier: v, HTTP: c.HTTP}, index: ledger.NewIndex()}, nil
 }
 
 // Checkpoint returns the last checkpoint the mirror verified and applied.
@@ -66,78 +59,49 @@ func (m *Mirror) Checkpoint() ledger.Checkpoint {
 }
 
 // Sync fetches the server's latest checkpoint, checks its signature and its
-// consistency with the last one, then fetches the new entries in C2SP
-// entry bundles, checks each against the tree (the hash tiles are proven up
-// to the signed root), and applies them. On any error the mirror stays as it
-// was.
+// consistency with the last one (ErrFork if it is not an extension), then
+// fetches the new entries in C2SP entry bundles, checks each against the
+// tree (the hash tiles are proven up to the signed root), and applies them.
+// On any error the mirror stays as it was; a status other than 200 from the
+// server is an *Error.
 func (m *Mirror) Sync(ctx context.Context) error {
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
-	raw, err := m.c.get(ctx, "/ledger/checkpoint", 16<<10)
-	if err != nil {
-		return err
+	err := m.sync(ctx)
+	var he *tlogclient.HTTPError
+	if errors.As(err, &he) {
+		return &Error{Status: he.Status, Code: fmt.Sprint("http_", he.Status), Message: "couldn't fetch /ledger/" + he.Path}
 	}
-	cp, err := ledger.OpenCheckpoint(raw, m.v)
-	if err != nil {
-		return err
-	}
+	return err
+}
+
+func (m *Mirror) sync(ctx context.Context) error {
+	m.log.Server, m.log.HTTP = m.c.URL, m.c.HTTP
 	old := m.Checkpoint()
-	if cp.Size < old.Size {
-		return fmt.Errorf("%w: size went back from %d to %d", ErrFork, old.Size, cp.Size)
+	cp, _, err := m.log.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if err := m.log.Consistent(ctx, old, cp); err != nil {
+		return err
 	}
 	if cp.Size == old.Size {
-		if cp.Root != old.Root {
-			return fmt.Errorf("%w: two roots for size %d", ErrFork, cp.Size)
-		}
 		return nil
 	}
-	// The ledger's audit client reads the hash tiles; TileHashReader proves
-	// each against the signed root before use, and the client keeps those
-	// it proved for the next Sync.
-	m.tiles.Server = m.c.URL
-	hr := tlog.TileHashReader(tlog.Tree{N: cp.Size, Hash: cp.Root}, m.tiles)
-	if old.Size > 0 {
-		h, err := tlog.TreeHash(old.Size, hr)
-		if err != nil {
-			return fmt.Errorf("relay: couldn't check consistency: %w", err)
-		}
-		if h != old.Root {
-			return fmt.Errorf("%w: size %d", ErrFork, old.Size)
-		}
-	}
 	var entries [][]byte
-	for n := old.Size / ledger.TileWidth; n*ledger.TileWidth < cp.Size; n++ {
-		width := int(min(cp.Size-n*ledger.TileWidth, ledger.TileWidth))
-		t := ledger.Tile{Level: ledger.EntriesLevel, N: n, Width: width}
-		b, err := m.c.get(ctx, "/ledger/"+t.Path(), int64(width)*(2+ledger.MaxEntrySize))
+	for b, err := range m.log.Entries(ctx, cp, old.Size, cp.Size) {
 		if err != nil {
 			return err
 		}
-		bundle, err := ledger.ParseBundle(b)
-		if err != nil {
-			return err
-		}
-		if len(bundle) != width {
-			return fmt.Errorf("relay: entry bundle %s holds %d entries", t.Path(), len(bundle))
-		}
-		first := n * ledger.TileWidth
-		skip := max(old.Size-first, 0)
-		idx := make([]int64, 0, width)
-		for i := skip; i < int64(width); i++ {
-			idx = append(idx, tlog.StoredHashIndex(0, first+i))
-		}
-		hashes, err := hr.ReadHashes(idx)
-		if err != nil {
-			return fmt.Errorf("relay: couldn't prove entries of %s: %w", t.Path(), err)
-		}
-		for k, i := 0, skip; i < int64(width); k, i = k+1, i+1 {
-			if tlog.RecordHash(bundle[i]) != hashes[k] {
-				return fmt.Errorf("relay: entry %d does not match the signed tree", first+i)
-			}
-			entries = append(entries, bundle[i])
-		}
+		entries = append(entries, b.Entries...)
 	}
-	return m.apply(cp, old.Size, entries)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.index.Append(uint64(old.Size), entries); err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	m.cp = cp
+	return nil
 }
 
 // Follow calls Sync every period (default one minute) until ctx is done,
@@ -164,79 +128,16 @@ func (m *Mirror) Follow(ctx context.Context, period time.Duration, log *slog.Log
 	}
 }
 
-// apply adds entries (proven, starting at index start) and moves to cp.
-func (m *Mirror) apply(cp ledger.Checkpoint, start int64, entries [][]byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if int64(len(m.members)) != start {
-		return fmt.Errorf("relay: mirror at %d cannot apply entries from %d", len(m.members), start)
-	}
-	members := slices.Grow(m.members, len(entries))
-	var revoked []uint64
-	for i, data := range entries {
-		idx := uint64(start) + uint64(i)
-		var me mirrorEntry
-		switch e, _ := ledger.ParseEntry(data); e := e.(type) {
-		case *ledger.LicenseEntry:
-			id, ok := m.planIDs[e.Plan]
-			if !ok {
-				if len(m.plans) == 1<<16-1 {
-					return errors.New("relay: too many plans")
-				}
-				id = uint16(len(m.plans))
-				m.plans = append(m.plans, e.Plan)
-				m.planIDs[e.Plan] = id
-			}
-			me = mirrorEntry{key: e.P, plan: id + 1, nb: uint32(e.NotBefore.Unix() / 86400), na: uint32(e.NotAfter.Unix() / 86400)}
-		case *ledger.RevokeEntry:
-			if e.Target < idx {
-				revoked = append(revoked, e.Target)
-			}
-		}
-		// An entry that does not parse holds no license: it cannot be a
-		// ring member. (The server's fsck reports it.)
-		members = append(members, me)
-	}
-	for _, t := range revoked {
-		members[t].revoked = true
-	}
-	m.members, m.cp = members, cp
-	return nil
-}
-
-// Member implements ringverify.Members.
+// Member implements ringverify.Members. A suspended license is Active
+// here: the mirror does not know suspensions.
 func (m *Mirror) Member(index uint64) (ringverify.Member, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if index >= uint64(len(m.members)) || m.members[index].plan == 0 {
-		return ringverify.Member{}, fmt.Errorf("%w: %d", ringverify.ErrUnknownMember, index)
-	}
-	e := &m.members[index]
-	st := ringverify.Active
-	if e.revoked {
-		st = ringverify.Revoked
-	}
-	return ringverify.Member{Key: e.key, Plan: m.plans[e.plan-1], NotBefore: ledger.Day(e.nb), NotAfter: ledger.Day(e.na), State: st}, nil
+	return m.index.Member(index)
 }
 
 // Valid implements admission.Licenses: the indices of the licenses of plan
-// valid at at and not revoked, sorted.
+// valid at at and not revoked, sorted (suspended ones included).
 func (m *Mirror) Valid(plan string, at time.Time) []uint64 {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	id, ok := m.planIDs[plan]
-	if !ok || at.Unix() < 0 {
-		return nil
-	}
-	day := uint32(at.Unix() / 86400)
-	var out []uint64
-	for i := range m.members {
-		e := &m.members[i]
-		if e.plan == id+1 && e.nb <= day && day < e.na && !e.revoked {
-			out = append(out, uint64(i))
-		}
-	}
-	return out
+	return m.index.Valid(plan, at)
 }
 
 var _ admission.Licenses = (*Mirror)(nil)

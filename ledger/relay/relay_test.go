@@ -1,7 +1,6 @@
 package relay_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -10,14 +9,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/relay"
+	"github.com/licensed/licensed/ledger/tlogclient"
 	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/ringverify"
 	"github.com/licensed/licensed/web"
@@ -27,6 +30,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // testLog is a real ledger on its own database, served by a real server.
 type testLog struct {
+	db  *pgxpool.Pool
 	lg  *ledger.Ledger
 	url string
 }
@@ -40,7 +44,7 @@ func newLog(t *testing.T, signer note.Signer, vkey string) *testLog {
 	go func() { lg.RunSequencer(ctx); close(seq) }()
 	srv := httptest.NewServer(web.New(web.Config{}, web.Deps{DB: db, Ledger: &web.LedgerDeps{Store: lg.Store(), VerifierKey: vkey}}, slog.New(slog.DiscardHandler)).Handler())
 	t.Cleanup(func() { srv.Close(); cancel(); <-seq })
-	return &testLog{lg: lg, url: srv.URL}
+	return &testLog{db: db, lg: lg, url: srv.URL}
 }
 
 func (l *testLog) appendLicenses(t *testing.T, n int, plan string, today time.Time) []uint64 {
@@ -182,30 +186,139 @@ func TestMirrorAudit(t *testing.T) {
 		}
 	})
 	t.Run("tampered bundle", func(t *testing.T) {
-		proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			resp, err := http.Get(a.url + r.URL.Path)
-			if err != nil {
-				http.Error(w, err.Error(), 502)
-				return
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if strings.HasPrefix(r.URL.Path, "/ledger/tile/entries/") {
-				body = bytes.Clone(body)
+		proxy := newProxy(t, a.url, func(path string, body []byte) []byte {
+			if strings.HasPrefix(path, "/ledger/tile/entries/") {
 				body[len(body)-1] ^= 1 // the last entry's sealed payload
 			}
-			w.WriteHeader(resp.StatusCode)
-			w.Write(body)
-		}))
-		defer proxy.Close()
-		m, _ := relay.NewMirror(&relay.Client{URL: proxy.URL}, vkey)
-		if err := m.Sync(ctx); err == nil || !strings.Contains(err.Error(), "does not match the signed tree") {
-			t.Fatalf("Sync of a tampered bundle: %v", err)
+			return body
+		})
+		m, _ := relay.NewMirror(&relay.Client{URL: proxy}, vkey)
+		var ee *tlogclient.EntryError
+		if err := m.Sync(ctx); !errors.As(err, &ee) || ee.Index != 19 || !errors.Is(err, tlogclient.ErrMismatch) {
+			t.Fatalf("Sync of a tampered bundle: %v, want entry 19 refused", err)
 		}
-		if m.Checkpoint().Size != 0 {
+		if m.Checkpoint().Size != 0 || m.Valid("basic", today) != nil {
 			t.Fatal("a refused Sync changed the mirror")
 		}
 	})
+	t.Run("tampered hash tile after a good sync", func(t *testing.T) {
+		var tamper atomic.Bool
+		proxy := newProxy(t, a.url, func(path string, body []byte) []byte {
+			if tamper.Load() && strings.HasPrefix(path, "/ledger/tile/0/") {
+				body[len(body)-1] ^= 1
+			}
+			return body
+		})
+		m, _ := relay.NewMirror(&relay.Client{URL: proxy}, vkey)
+		if err := m.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		before, valid := m.Checkpoint(), m.Valid("basic", today)
+		a.appendLicenses(t, 3, "basic", today)
+		tamper.Store(true)
+		if err := m.Sync(ctx); !errors.Is(err, tlogclient.ErrMismatch) {
+			t.Fatalf("Sync over a tampered hash tile: %v", err)
+		}
+		if m.Checkpoint() != before || !equal(m.Valid("basic", today), valid) {
+			t.Fatal("a refused Sync changed the mirror")
+		}
+		tamper.Store(false)
+		if err := m.Sync(ctx); err != nil || m.Checkpoint().Size != before.Size+3 {
+			t.Fatalf("Sync once the tiles are right again: %v, size %d", err, m.Checkpoint().Size)
+		}
+	})
+	t.Run("server error", func(t *testing.T) {
+		proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}))
+		defer proxy.Close()
+		m, _ := relay.NewMirror(&relay.Client{URL: proxy.URL}, vkey)
+		var e *relay.Error
+		if err := m.Sync(ctx); !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || e.Code != "http_503" {
+			t.Fatalf("Sync against a failing server: %v", err)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		arrived := make(chan struct{}, 1)
+		proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/ledger/tile/entries/") {
+				arrived <- struct{}{}
+				<-r.Context().Done() // held until the relay gives up
+				return
+			}
+			http.Redirect(w, r, a.url+r.URL.Path, http.StatusFound)
+		}))
+		defer proxy.Close()
+		m, _ := relay.NewMirror(&relay.Client{URL: proxy.URL}, vkey)
+		sctx, cancel := context.WithCancel(ctx)
+		errc := make(chan error, 1)
+		go func() { errc <- m.Sync(sctx) }()
+		<-arrived
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Sync after cancelling: %v", err)
+		}
+		if m.Checkpoint().Size != 0 {
+			t.Fatal("a cancelled Sync changed the mirror")
+		}
+	})
+}
+
+// TestMirrorSuspensions pins the limit the package documents: a suspension
+// is the server's state, not a ledger entry, so the mirror (and a Local
+// relay) still sees a suspended license as active, where the server's index
+// refuses it; a revocation, a ledger entry, it sees.
+func TestMirrorSuspensions(t *testing.T) {
+	ctx := context.Background()
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	signer, vkey := keys(t, "relay.test/ledger")
+	l := newLog(t, signer, vkey)
+	idx := l.appendLicenses(t, 2, "basic", today)
+	if err := pgx.BeginFunc(ctx, l.db, func(tx pgx.Tx) error { return ledger.Suspend(ctx, tx, idx[0]) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.lg.Append(ctx, &ledger.RevokeEntry{Target: idx[1], Reason: ledger.RevokeRefund}); err != nil {
+		t.Fatal(err)
+	}
+	index := ledger.NewIndex()
+	if err := index.Sync(ctx, l.lg.Store()); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := relay.NewMirror(&relay.Client{URL: l.url}, vkey)
+	if err := m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := index.Member(idx[0]); s.State != ringverify.Suspended {
+		t.Fatalf("the server's index has the suspended license as %v", s.State)
+	}
+	if s, _ := m.Member(idx[0]); s.State != ringverify.Active {
+		t.Fatalf("the mirror has the suspended license as %v; if it now sees suspensions, update the package documentation and the README", s.State)
+	}
+	if s, _ := m.Member(idx[1]); s.State != ringverify.Revoked {
+		t.Fatalf("the mirror has the revoked license as %v", s.State)
+	}
+	if v := m.Valid("basic", today); !equal(v, idx[:1]) {
+		t.Fatalf("the mirror's valid list is %v, want the suspended license %d alone", v, idx[0])
+	}
+}
+
+// newProxy serves target's answers, each body changed by change, and
+// returns its URL.
+func newProxy(t *testing.T, target string, change func(path string, body []byte) []byte) string {
+	t.Helper()
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := http.Get(target + r.URL.Path)
+		if err != nil {
+			http.Error(w, err.Error(), 502)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		w.Write(change(r.URL.Path, body))
+	}))
+	t.Cleanup(proxy.Close)
+	return proxy.URL
 }
 
 // TestClientErrors maps the server's refusals to *relay.Error.
