@@ -3,33 +3,26 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"sync"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/licensed/licensed/issuer/wallet"
 	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ledger/tlogclient"
 )
 
-// auditedLedger reads the ledger through its C2SP tiles, trusting nothing
-// the server says that it cannot check against a checkpoint signed with the
-// pinned key: every hash tile is verified up to the checkpoint's root by
-// tlog.TileHashReader, and every entry fetched is hashed and compared with
-// its verified leaf hash.
+// auditedLedger reads the ledger through its C2SP tiles with package
+// tlogclient, trusting nothing the server says that it cannot check against
+// a checkpoint signed with the pinned key: every hash tile is verified up
+// to the checkpoint's root, and every entry fetched is hashed and compared
+// with its verified leaf hash.
 type auditedLedger struct {
-	api  *apiClient
+	log  *tlogclient.Client
+	base string
 	cp   ledger.Checkpoint
-	tree tlog.Tree
-
-	mu    sync.Mutex
-	cache map[tlog.Tile][]byte // verified hash tiles above level 0
 }
-
-// maxCheckpointBytes bounds a signed checkpoint note.
-const maxCheckpointBytes = 16 << 10
 
 // auditLedger fetches the current checkpoint, checks its signature with the
 // ledger key (the one given, or the one pinned in st) and its consistency
@@ -48,34 +41,29 @@ func auditLedger(ctx context.Context, api *apiClient, st *wallet.LedgerState, ke
 	if err != nil {
 		return nil, sayf("the ledger key %q is not a note verifier key (origin+hash+base64).", key)
 	}
-	msg, err := api.do(ctx, http.MethodGet, "/ledger/checkpoint", nil, maxCheckpointBytes)
-	var r *refusal
-	if errors.As(err, &r) && r.Status == http.StatusNotFound {
+	l := &auditedLedger{log: &tlogclient.Client{Server: api.base, Verifier: verifier, HTTP: api.http}, base: api.base}
+	cp, _, err := l.log.Checkpoint(ctx)
+	var he *tlogclient.HTTPError
+	switch {
+	case errors.As(err, &he) && he.Status == http.StatusNotFound:
 		return nil, sayf("the server at %s has no ledger checkpoint: its ledger is empty, or it serves no ledger.", api.base)
-	}
-	if err != nil {
-		return nil, err
-	}
-	cp, err := ledger.OpenCheckpoint(msg, verifier)
-	if err != nil {
+	case errors.Is(err, tlogclient.ErrMismatch):
 		return nil, sayf("the ledger checkpoint from %s is not signed by the pinned ledger key %s; do not trust this server's ledger.", api.base, verifier.Name())
+	case err != nil:
+		return nil, l.failure(err)
 	}
-	l := &auditedLedger{api: api, cp: cp, tree: tlog.Tree{N: cp.Size, Hash: cp.Root}, cache: map[tlog.Tile][]byte{}}
+	l.cp = cp
 	if st.Size > cp.Size {
 		return nil, sayf("the ledger shrank from %d entries to %d: the server is showing a forked or rolled back ledger; do not trust it.", st.Size, cp.Size)
 	}
 	if len(st.Root) == len(tlog.Hash{}) && st.Size > 0 {
-		var old tlog.Hash
-		copy(old[:], st.Root)
-		got, err := tlog.TreeHash(st.Size, l.hashReader(ctx))
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, l.tileFailure(err)
-		}
-		if got != old {
+		old := ledger.Checkpoint{Origin: cp.Origin, Size: st.Size, Root: tlog.Hash(st.Root)}
+		err := l.log.Consistent(ctx, old, cp)
+		if errors.Is(err, tlogclient.ErrFork) {
 			return nil, sayf("the ledger at %d entries is not consistent with the one seen before: the server is showing a forked ledger; do not trust it.", cp.Size)
+		}
+		if err != nil {
+			return nil, l.failure(err)
 		}
 	}
 	st.Key = key
@@ -84,126 +72,33 @@ func auditLedger(ctx context.Context, api *apiClient, st *wallet.LedgerState, ke
 	return l, nil
 }
 
-// tileFailure turns an error from reading tiles into a sentence.
-func (l *auditedLedger) tileFailure(err error) error {
+// failure turns an error from reading the ledger into a sentence.
+func (l *auditedLedger) failure(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	var se *sentenceError
-	if errors.As(err, &se) {
-		return se
+	var ee *tlogclient.EntryError
+	var he *tlogclient.HTTPError
+	switch {
+	case errors.As(err, &ee):
+		return sayf("ledger entry %d from %s is not the one the signed checkpoint commits to: the server is showing a tampered ledger; do not trust it.", ee.Index, l.base)
+	case errors.Is(err, tlogclient.ErrMismatch):
+		return sayf("a ledger tile from %s does not match the signed checkpoint: the server is showing a tampered ledger; do not trust it.", l.base)
+	case errors.As(err, &he):
+		return sayf("the server at %s did not serve a ledger tile (HTTP %d %s).", l.base, he.Status, http.StatusText(he.Status))
 	}
-	var r *refusal
-	if errors.As(err, &r) {
-		return sayf("the server at %s did not serve a ledger tile (%s).", l.api.base, r.Message)
-	}
-	return sayf("a ledger tile from %s does not match the signed checkpoint: the server is showing a tampered ledger; do not trust it.", l.api.base)
-}
-
-// hashReader returns the verified hashes of the tree under the checkpoint.
-func (l *auditedLedger) hashReader(ctx context.Context) tlog.HashReader {
-	return tlog.TileHashReader(l.tree, &tileFetcher{ctx: ctx, l: l})
-}
-
-// tileFetcher is a tlog.TileReader over the server's C2SP tile paths, for
-// one call (it carries that call's context).
-type tileFetcher struct {
-	ctx context.Context
-	l   *auditedLedger
-}
-
-func (f *tileFetcher) Height() int { return ledger.TileHeight }
-
-func (f *tileFetcher) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
-	out := make([][]byte, len(tiles))
-	for i, t := range tiles {
-		f.l.mu.Lock()
-		b, ok := f.l.cache[t]
-		f.l.mu.Unlock()
-		if ok {
-			out[i] = b
-			continue
-		}
-		b, err := f.l.fetchTile(f.ctx, ledger.Tile{Level: t.L, N: t.N, Width: t.W}, t.W*tlog.HashSize)
-		if err != nil {
-			return nil, err
-		}
-		if len(b) != t.W*tlog.HashSize {
-			return nil, fmt.Errorf("tile %s has %d bytes", t.Path(), len(b))
-		}
-		out[i] = b
-	}
-	return out, nil
-}
-
-// SaveTiles is called with tiles TileHashReader has verified; those above
-// level 0 are kept (they are few and shared by every lookup).
-func (f *tileFetcher) SaveTiles(tiles []tlog.Tile, data [][]byte) {
-	f.l.mu.Lock()
-	defer f.l.mu.Unlock()
-	for i, t := range tiles {
-		if t.L > 0 {
-			f.l.cache[t] = data[i]
-		}
-	}
-}
-
-// fetchTile fetches a tile by its C2SP path. A partial tile the server no
-// longer has is read as the prefix of the full tile, which holds the same
-// data first. The result may be longer than asked for; callers cut it.
-func (l *auditedLedger) fetchTile(ctx context.Context, t ledger.Tile, limit int) ([]byte, error) {
-	const maxTileBytes = ledger.TileWidth * (2 + ledger.MaxEntrySize)
-	b, err := l.api.do(ctx, http.MethodGet, "/ledger/"+t.Path(), nil, maxTileBytes)
-	var r *refusal
-	if errors.As(err, &r) && r.Status == http.StatusNotFound && t.Width < ledger.TileWidth {
-		full := t
-		full.Width = ledger.TileWidth
-		b, err = l.api.do(ctx, http.MethodGet, "/ledger/"+full.Path(), nil, maxTileBytes)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if t.Level >= 0 && len(b) > limit {
-		b = b[:limit]
-	}
-	return b, nil
+	return sayf("couldn't read the ledger from the server at %s (%s).", l.base, rootCause(err))
 }
 
 // entryTile returns the entries of entry tile n under the checkpoint, each
 // checked against its verified leaf hash. Entry i of the result has ledger
 // index n·256 + i.
 func (l *auditedLedger) entryTile(ctx context.Context, n int64) ([][]byte, error) {
-	start := n * ledger.TileWidth
-	width := min(l.cp.Size-start, ledger.TileWidth)
-	if width <= 0 {
-		return nil, fmt.Errorf("entry tile %d is beyond the checkpoint", n)
-	}
-	b, err := l.fetchTile(ctx, ledger.Tile{Level: ledger.EntriesLevel, N: n, Width: int(width)}, 0)
+	b, err := l.log.Bundle(ctx, l.cp, n)
 	if err != nil {
-		return nil, l.tileFailure(err)
+		return nil, l.failure(err)
 	}
-	entries, err := ledger.ParseBundle(b)
-	if err != nil || int64(len(entries)) < width {
-		return nil, sayf("the ledger's entry tile %d from %s is malformed: the server is broken or tampered with; do not trust it.", n, l.api.base)
-	}
-	entries = entries[:width]
-	indexes := make([]int64, width)
-	for i := range indexes {
-		indexes[i] = tlog.StoredHashIndex(0, start+int64(i))
-	}
-	hashes, err := l.hashReader(ctx).ReadHashes(indexes)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, l.tileFailure(err)
-	}
-	for i, e := range entries {
-		if tlog.RecordHash(e) != hashes[i] {
-			return nil, sayf("ledger entry %d from %s is not the one the signed checkpoint commits to: the server is showing a tampered ledger; do not trust it.", start+int64(i), l.api.base)
-		}
-	}
-	return entries, nil
+	return b.Entries, nil
 }
 
 // entriesAt returns the verified, parsed entries at the given indexes,
