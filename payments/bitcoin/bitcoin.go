@@ -78,7 +78,7 @@ type Bitcoin struct {
 
 	mu      sync.Mutex
 	client  *rpcclient.Client // the watcher's connection while it is set up
-	watched map[string]string // address → order id
+	watched map[string]watchedAddr // by address
 	fresh   []btcutil.Address // addresses not yet in btcd's filter
 
 	wake      chan struct{}
@@ -120,7 +120,7 @@ func New(db *pgxpool.Pool, cfg Config) (*Bitcoin, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	b := &Bitcoin{db: db, cfg: cfg, log: cfg.Log, watched: map[string]string{},
+	b := &Bitcoin{db: db, cfg: cfg, log: cfg.Log, watched: map[string]watchedAddr{},
 		wake: make(chan struct{}, 1), connected: make(chan struct{}, 1), txs: make(chan []byte, 1024)}
 	b.unused = prometheus.NewGauge(prometheus.GaugeOpts{Name: "licensed_btc_unused_addresses",
 		Help: "Invoice addresses after the last one that received a payment; above the gap limit a restored wallet misses payments."})
@@ -151,13 +151,27 @@ func (b *Bitcoin) Confirmations() int { return b.cfg.Confirmations }
 // Params is the network.
 func (b *Bitcoin) Params() *chaincfg.Params { return b.cfg.Params }
 
-// Begin implements payments.Method: inside the order's transaction it prices
-// the order in satoshis, takes the next address index, stores the invoice and
-// adds the address to the watcher's filter. It returns the invoice fields:
-// address, amount_sats, amount_btc, bip21, expires_at, confirmations (and
-// invoice_url when configured). When the rate source fails it returns
-// ErrUnavailable (503 btc_unavailable).
+// Begin implements payments.Method: Prepare, then its begin function.
 func (b *Bitcoin) Begin(ctx context.Context, tx pgx.Tx, o *payments.Order, p payments.Plan) (map[string]any, error) {
+	begin, err := b.Prepare(ctx, o, p)
+	if err != nil {
+		return nil, err
+	}
+	return begin(ctx, tx)
+}
+
+// Prepare implements payments.Preparer. Before the order's transaction it
+// prices the order in satoshis (the rate source may be a remote ticker),
+// takes the next address index (a sequence, which no transaction would roll
+// back anyway) and adds the address to the watcher's filter (btcd may be
+// slow): nothing outside the database is waited on while a transaction is
+// open. Its begin function stores the invoice in the order's transaction and
+// returns the invoice fields: address, amount_sats, amount_btc, bip21,
+// expires_at, confirmations (and invoice_url when configured). When the rate
+// source fails it returns ErrUnavailable (503 btc_unavailable). An order
+// that is then not stored leaves an unused address index, as a failed
+// transaction always did.
+func (b *Bitcoin) Prepare(ctx context.Context, o *payments.Order, p payments.Plan) (payments.BeginFunc, error) {
 	rate, err := b.cfg.Rates.Rate(ctx, o.Currency)
 	if err != nil {
 		b.log.Warn("bitcoin: no exchange rate; refusing btc orders", "currency", o.Currency, "err", err)
@@ -168,51 +182,59 @@ func (b *Bitcoin) Begin(ctx context.Context, tx pgx.Tx, o *payments.Order, p pay
 		return nil, err
 	}
 	var idx int64
-	if err := tx.QueryRow(ctx, `select nextval('btc_address_index')`).Scan(&idx); err != nil {
+	if err := b.db.QueryRow(ctx, `select nextval('btc_address_index')`).Scan(&idx); err != nil {
 		return nil, fmt.Errorf("bitcoin: couldn't take an address index: %w", err)
 	}
 	addr, err := b.cfg.Account.Address(uint32(idx))
 	if err != nil {
 		return nil, err
 	}
-	expires := b.cfg.Now().Add(b.cfg.Expiry).UTC().Truncate(time.Second)
-	if _, err := tx.Exec(ctx, `insert into btc_invoices (order_id, address_index, address, amount_sats, rate, expires_at) values ($1, $2, $3, $4, $5, $6)`,
-		o.ID, idx, addr.EncodeAddress(), sats, rate, expires); err != nil {
-		return nil, fmt.Errorf("bitcoin: couldn't store the invoice: %w", err)
-	}
-	var unused int64
-	if err := tx.QueryRow(ctx, `select $1 - coalesce((select max(i.address_index) from btc_invoices i
-		where exists (select 1 from btc_payments p where p.order_id = i.order_id)), -1)`, idx).Scan(&unused); err != nil {
-		return nil, err
-	}
-	b.unused.Set(float64(unused))
-	if unused > int64(b.cfg.GapLimit) {
-		b.log.Warn("bitcoin: unused invoice addresses exceed the gap limit; raise your wallet's gap limit to see every payment",
-			"unused", unused, "gap_limit", b.cfg.GapLimit)
-	}
 	b.watch(addr, o.ID)
-	out := map[string]any{
-		"address":       addr.EncodeAddress(),
-		"amount_sats":   sats,
-		"amount_btc":    FormatBTC(sats),
-		"bip21":         URI{Address: addr.EncodeAddress(), Sats: sats}.String(),
-		"expires_at":    expires,
-		"confirmations": b.cfg.Confirmations,
-	}
-	if b.cfg.InvoiceURL != "" {
-		out["invoice_url"] = strings.ReplaceAll(b.cfg.InvoiceURL, "{ORDER_ID}", o.ID)
-	}
-	return out, nil
+	return func(ctx context.Context, tx pgx.Tx) (map[string]any, error) {
+		expires := b.cfg.Now().Add(b.cfg.Expiry).UTC().Truncate(time.Second)
+		if _, err := tx.Exec(ctx, `insert into btc_invoices (order_id, address_index, address, amount_sats, rate, expires_at) values ($1, $2, $3, $4, $5, $6)`,
+			o.ID, idx, addr.EncodeAddress(), sats, rate, expires); err != nil {
+			return nil, fmt.Errorf("bitcoin: couldn't store the invoice: %w", err)
+		}
+		var unused int64
+		if err := tx.QueryRow(ctx, `select $1 - coalesce((select max(i.address_index) from btc_invoices i
+			where exists (select 1 from btc_payments p where p.order_id = i.order_id)), -1)`, idx).Scan(&unused); err != nil {
+			return nil, err
+		}
+		b.unused.Set(float64(unused))
+		if unused > int64(b.cfg.GapLimit) {
+			b.log.Warn("bitcoin: unused invoice addresses exceed the gap limit; raise your wallet's gap limit to see every payment",
+				"unused", unused, "gap_limit", b.cfg.GapLimit)
+		}
+		out := map[string]any{
+			"address":       addr.EncodeAddress(),
+			"amount_sats":   sats,
+			"amount_btc":    FormatBTC(sats),
+			"bip21":         URI{Address: addr.EncodeAddress(), Sats: sats}.String(),
+			"expires_at":    expires,
+			"confirmations": b.cfg.Confirmations,
+		}
+		if b.cfg.InvoiceURL != "" {
+			out["invoice_url"] = strings.ReplaceAll(b.cfg.InvoiceURL, "{ORDER_ID}", o.ID)
+		}
+		return out, nil
+	}, nil
+}
+
+// A watchedAddr is an address whose payments the watcher records.
+type watchedAddr struct {
+	orderID string
+	since   time.Time // when it was added to the set
 }
 
 // watch adds an address to the in-memory set and to btcd's filter. The
-// filter is updated before Begin returns (when the watcher is connected), so
+// filter is updated before the order is created (when the watcher is connected), so
 // a payment the customer sends right away is not missed in the mempool; the
 // address is also queued, in case btcd is away.
 func (b *Bitcoin) watch(addr btcutil.Address, orderID string) {
 	b.mu.Lock()
 	if _, ok := b.watched[addr.EncodeAddress()]; !ok {
-		b.watched[addr.EncodeAddress()] = orderID
+		b.watched[addr.EncodeAddress()] = watchedAddr{orderID, b.cfg.Now()}
 		b.fresh = append(b.fresh, addr)
 	}
 	c := b.client

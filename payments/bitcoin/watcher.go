@@ -261,14 +261,17 @@ func (w *watch) loadAddresses(ctx context.Context) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for addr := range w.watched {
-		if _, ok := inWindow[addr]; !ok {
+	// An address that Prepare added an instant ago may belong to an invoice
+	// not committed yet: only addresses watched for an hour are forgotten.
+	settled := w.cfg.Now().Add(-time.Hour)
+	for addr, wa := range w.watched {
+		if _, ok := inWindow[addr]; !ok && wa.since.Before(settled) {
 			delete(w.watched, addr)
 		}
 	}
 	for addr, id := range inWindow {
 		if _, ok := w.watched[addr]; !ok {
-			w.watched[addr] = id
+			w.watched[addr] = watchedAddr{id, w.cfg.Now()}
 			if a, err := btcutil.DecodeAddress(addr, w.cfg.Params); err == nil {
 				w.fresh = append(w.fresh, a)
 			}
@@ -456,8 +459,8 @@ func (w *watch) matchTx(tx *wire.MsgTx) []output {
 		if err != nil || len(addrs) != 1 || o.Value <= 0 {
 			continue
 		}
-		if id, ok := w.watched[addrs[0].EncodeAddress()]; ok {
-			out = append(out, output{fmt.Sprintf("%s:%d", txid, i), id, o.Value})
+		if wa, ok := w.watched[addrs[0].EncodeAddress()]; ok {
+			out = append(out, output{fmt.Sprintf("%s:%d", txid, i), wa.orderID, o.Value})
 		}
 	}
 	return out

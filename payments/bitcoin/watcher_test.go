@@ -11,7 +11,9 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/bitcoin"
 	"github.com/licensed/licensed/payments/bitcoin/regtest"
@@ -458,5 +460,69 @@ func TestTwoWatchers(t *testing.T) {
 	}
 	if n := e.licenses(); n != 3 {
 		t.Fatalf("%d license entries, want 3", n)
+	}
+}
+
+// probeRate is a rate source that, while it is asked, tries to take the one
+// connection of the order service's pool: the order's transaction must not
+// hold it during a call that may go to a remote ticker.
+type probeRate struct {
+	pool  *pgxpool.Pool
+	calls int
+	err   error
+}
+
+func (p *probeRate) Rate(ctx context.Context, currency string) (int64, error) {
+	p.calls++
+	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, err := p.pool.Acquire(actx)
+	if err != nil {
+		p.err = fmt.Errorf("the order service's only connection is busy during the rate call: %w", err)
+	} else {
+		c.Release()
+	}
+	return usdRate, nil
+}
+
+// TestRateAskedOutsideTransaction: a btc order prices itself (and takes its
+// address) before the order's transaction takes a connection.
+func TestRateAskedOutsideTransaction(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	pc := e.db.Config().Copy()
+	pc.MaxConns = 1
+	one, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	probe := &probeRate{pool: one}
+	cfg := e.cfg
+	cfg.Rates = probe
+	btc, err := bitcoin.New(e.db, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, err := payments.ParsePlans([]byte(payments.SamplePlans))
+	if err != nil {
+		t.Fatal(err)
+	}
+	minter := issuer.NewMinter(nil)
+	svc, err := payments.New(one, payments.Config{Plans: plans, Methods: []payments.Method{btc}, Minter: minter, ParseAddress: minter.CheckAddress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	btc.SetOrders(svc)
+	o, pay, err := svc.CreateOrder(ctx, "basic-30d", newAddress(t), "btc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if probe.calls != 1 || probe.err != nil {
+		t.Fatalf("rate asked %d times; %v", probe.calls, probe.err)
+	}
+	got, err := btc.Invoice(ctx, o.ID)
+	if err != nil || got.Address != pay["address"] || got.AmountSats != planPrice {
+		t.Fatalf("stored invoice %+v, %v; want the address %v and %d sats", got, err, pay["address"], planPrice)
 	}
 }
