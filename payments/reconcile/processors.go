@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -19,8 +20,9 @@ import (
 // "charge" (the money that actually arrived), read through the API.
 type Stripe struct {
 	api *client.API
-	// Books, when set, also checks Stripe's refunds of the period against
-	// the orders they refund, whenever those were made.
+	// Books are the orders Stripe's charges and refunds are matched with:
+	// a charge or refund of the period may be for an order made in another
+	// period (Slack, refunds months later). Check needs it.
 	Books *Books
 	// Slack widens the period on both sides: a charge is created a little
 	// before or after its order (default 1 h).
@@ -28,7 +30,7 @@ type Stripe struct {
 }
 
 // NewStripe returns the Stripe processor using secretKey; apiURL, when not
-// empty, replaces api.stripe.com (stripe-mock in tests).
+// empty, replaces api.stripe.com (stripe-mock in tests). Set its Books.
 func NewStripe(secretKey, apiURL string, hc *http.Client) *Stripe {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
@@ -49,17 +51,39 @@ func NewStripe(secretKey, apiURL string, hc *http.Client) *Stripe {
 // Name implements Processor.
 func (*Stripe) Name() string { return "stripe" }
 
-// Check implements Processor.
+// Check implements Processor. The charges and refunds created in the period
+// widened by Slack are matched with the orders of rows and, for the
+// PaymentIntents rows do not hold, with the orders of any period that do
+// (Books.ByPaymentRef): where the period boundary falls decides which
+// report a charge shows in, never whether its order is known.
 func (s *Stripe) Check(ctx context.Context, rows []Row, from, to time.Time) ([]Exception, error) {
-	charges, err := s.list(ctx, "charge", from, to)
+	if s.Books == nil {
+		return nil, errors.New("reconcile: the Stripe processor has no Books")
+	}
+	charges, err := s.list(ctx, stripe.BalanceTransactionTypeCharge, from, to)
 	if err != nil {
 		return nil, err
 	}
-	out := MatchCharges(rows, charges)
-	if s.Books == nil {
-		return out, nil
+	inRows := map[string]bool{}
+	for _, o := range rows {
+		if o.PaymentRef != "" {
+			inRows[o.PaymentRef] = true
+		}
 	}
-	refunds, err := s.list(ctx, "refund", from, to)
+	var others []string
+	for _, c := range charges {
+		if c.PaymentIntent != "" && !inRows[c.PaymentIntent] {
+			others = append(others, c.PaymentIntent)
+		}
+	}
+	// Orders of other periods are found only by a charge of this one, so
+	// they cannot be missing at Stripe here; their amounts are compared.
+	more, err := s.Books.ByPaymentRef(ctx, others)
+	if err != nil {
+		return nil, err
+	}
+	out := MatchCharges(append(rows[:len(rows):len(rows)], more...), charges)
+	refunds, err := s.list(ctx, stripe.BalanceTransactionTypeRefund, from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -77,10 +101,10 @@ func (s *Stripe) Check(ctx context.Context, rows []Row, from, to time.Time) ([]E
 }
 
 // list reads the balance transactions of type typ created around [from, to).
-func (s *Stripe) list(ctx context.Context, typ string, from, to time.Time) ([]Charge, error) {
+func (s *Stripe) list(ctx context.Context, typ stripe.BalanceTransactionType, from, to time.Time) ([]Charge, error) {
 	params := &stripe.BalanceTransactionListParams{
 		CreatedRange: &stripe.RangeQueryParams{GreaterThanOrEqual: from.Add(-s.Slack).Unix(), LesserThan: to.Add(s.Slack).Unix()},
-		Type:         stripe.String(typ),
+		Type:         stripe.String(string(typ)),
 	}
 	params.Context = ctx
 	params.AddExpand("data.source")
@@ -89,6 +113,10 @@ func (s *Stripe) list(ctx context.Context, typ string, from, to time.Time) ([]Ch
 	it := s.api.BalanceTransactions.List(params)
 	for it.Next() {
 		bt := it.BalanceTransaction()
+		if bt.Type != typ {
+			// Stripe filters by type; anything else is not read as one.
+			continue
+		}
 		c := Charge{ID: bt.ID, Amount: bt.Amount, Currency: string(bt.Currency)}
 		if src := bt.Source; src != nil {
 			switch {
@@ -173,7 +201,7 @@ func MatchCharges(rows []Row, charges []Charge) []Exception {
 	for _, c := range charges {
 		if c.PaymentIntent != "" && !known[c.PaymentIntent] {
 			out = append(out, Exception{Kind: StripeUnknown, Ref: c.ID,
-				Detail: fmt.Sprintf("charge of %d %s for PaymentIntent %s, no order of the period has it", c.Amount, c.Currency, c.PaymentIntent)})
+				Detail: fmt.Sprintf("charge of %d %s for PaymentIntent %s, no order has it", c.Amount, c.Currency, c.PaymentIntent)})
 		}
 	}
 	return out

@@ -15,12 +15,16 @@
 // mint_round is that round (Reconciler.Rounds). That is all the server keeps
 // on purpose: after the retention, nothing ties a paid order to one entry.
 //
-// Matching Stripe is by PaymentIntent: every settled card order in the
-// period needs a charge balance transaction of the same amount, every
-// charge balance transaction needs an order, and every refund of the period
-// must be recorded in the order it refunds, whenever that was made (else
-// its license is still valid). Matching Bitcoin asks btcd,
-// through its RPC, how many confirmations each recorded payment has.
+// Matching Stripe is by PaymentIntent, over Stripe's balance transactions
+// created in the period widened by Stripe.Slack on both sides. Every settled
+// card order of the period needs a charge of the same amount; every charge
+// needs an order, of the period or of any other (a charge in the hour before
+// the period is usually for an order of the period before), and is compared
+// with it. Every refund of the period must be recorded in the order it
+// refunds, whenever that was made (else its license is still valid).
+//
+// Matching Bitcoin asks btcd, through its RPC, how many confirmations each
+// recorded payment has.
 package reconcile
 
 import (
@@ -52,8 +56,9 @@ type Ledger interface {
 type Processor interface {
 	// Name is "stripe" or "btcd".
 	Name() string
-	// Check returns the mismatches between the processor and rows (the
-	// orders created in [from, to)).
+	// Check returns the mismatches between the processor's records of
+	// [from, to) and rows (the orders created in [from, to)); records of
+	// orders made in another period are matched with those orders.
 	Check(ctx context.Context, rows []Row, from, to time.Time) ([]Exception, error)
 }
 

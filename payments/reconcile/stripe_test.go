@@ -1,0 +1,257 @@
+package reconcile_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/reconcile"
+	"github.com/licensed/licensed/payments/stripemock"
+)
+
+// stripe-mock answers every request from one fixture per resource and
+// ignores the filters of a list: a balance transaction list is always the
+// bundled balance transaction, whose expanded source is always an
+// application fee (the first resource its spec allows), with no
+// PaymentIntent. To show the Stripe processor a charge or a refund of a
+// known PaymentIntent, stripeMock runs the pinned stripe-mock with the
+// bundled spec and fixtures edited for one case.
+
+var specs struct {
+	sync.Mutex
+	dir   string            // removed by TestMain
+	paths map[string]string // source type → spec listing it first
+}
+
+// stripeMockModule is the directory of the pinned stripe-mock module, which
+// holds the spec and fixtures stripe-mock embeds.
+var stripeMockModule = sync.OnceValues(func() (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/stripe/stripe-mock").Output()
+	return strings.TrimSpace(string(out)), err
+})
+
+// bundled returns the path of one of stripe-mock's bundled OpenAPI files.
+func bundled(t *testing.T, name string) string {
+	t.Helper()
+	dir, err := stripeMockModule()
+	if err != nil || dir == "" {
+		t.Fatalf("couldn't find the stripe-mock module: %v", err)
+	}
+	return filepath.Join(dir, "embedded", "openapi", name)
+}
+
+// specFor returns stripe-mock's spec with typ ("charge" or "refund") as the
+// first resource a balance transaction's source expands to.
+func specFor(t *testing.T, typ string) string {
+	t.Helper()
+	specs.Lock()
+	defer specs.Unlock()
+	if p, ok := specs.paths[typ]; ok {
+		return p
+	}
+	raw, err := os.ReadFile(bundled(t, "spec3.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec map[string]any
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		t.Fatal(err)
+	}
+	get := func(m any, key string) any { return m.(map[string]any)[key] }
+	src := get(get(get(get(get(spec, "components"), "schemas"), "balance_transaction"), "properties"), "source")
+	res := get(get(src, "x-expansionResources"), "oneOf").([]any)
+	first := "#/components/schemas/" + typ
+	slices.SortStableFunc(res, func(a, b any) int {
+		rank := func(r any) int {
+			if get(r, "$ref") == first {
+				return 0
+			}
+			return 1
+		}
+		return rank(a) - rank(b)
+	})
+	if get(res[0], "$ref") != first {
+		t.Fatalf("stripe-mock's spec has no %s source", typ)
+	}
+	if specs.dir == "" {
+		if specs.dir, err = os.MkdirTemp("", "reconcile-stripe-spec-"); err != nil {
+			t.Fatal(err)
+		}
+		specs.paths = map[string]string{}
+	}
+	p := filepath.Join(specs.dir, typ+".json")
+	if raw, err = json.Marshal(spec); err == nil {
+		err = os.WriteFile(p, raw, 0o600)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs.paths[typ] = p
+	return p
+}
+
+// stripeMock starts stripe-mock for this test with every balance
+// transaction of type typ ("charge" or "refund", its source expanding to
+// that resource) and the bundled fixtures changed by edits (resource →
+// field → value), and returns its API URL.
+func stripeMock(t *testing.T, typ string, edits map[string]map[string]any) string {
+	t.Helper()
+	spec := specFor(t, typ)
+	raw, err := os.ReadFile(bundled(t, "fixtures3.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx struct {
+		Resources map[string]map[string]any `json:"resources"`
+	}
+	if err := json.Unmarshal(raw, &fx); err != nil {
+		t.Fatal(err)
+	}
+	edits["balance_transaction"]["type"] = typ
+	edits["balance_transaction"]["source"] = fx.Resources[typ]["id"]
+	for res, fields := range edits {
+		if fx.Resources[res] == nil {
+			t.Fatalf("no %s fixture", res)
+		}
+		for k, v := range fields {
+			fx.Resources[res][k] = v
+		}
+	}
+	fixtures := filepath.Join(t.TempDir(), "fixtures.json")
+	if raw, err = json.Marshal(fx); err == nil {
+		err = os.WriteFile(fixtures, raw, 0o600)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := stripemock.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 0; ; attempt++ {
+		url, err := runStripeMock(t, bin, "-spec", spec, "-fixtures", fixtures)
+		if err == nil {
+			return url
+		}
+		if attempt == 3 {
+			t.Fatal(err)
+		}
+	}
+}
+
+// runStripeMock runs bin on two free loopback ports until the test ends.
+func runStripeMock(t *testing.T, bin string, args ...string) (string, error) {
+	var addrs []string
+	for range 2 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+		l.Close()
+	}
+	cmd := exec.Command(bin, append([]string{"-http-addr", addrs[0], "-https-addr", addrs[1]}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		if c, err := net.DialTimeout("tcp", addrs[0], time.Second); err == nil {
+			c.Close()
+			t.Cleanup(stop)
+			return "http://" + addrs[0], nil
+		}
+		select {
+		case <-done:
+			return "", errors.New("stripe-mock exited at start (port taken?)")
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+	stop()
+	return "", errors.New("stripe-mock did not answer within 30 s")
+}
+
+// removeSpecs removes the edited specs (TestMain).
+func removeSpecs() {
+	if specs.dir != "" {
+		os.RemoveAll(specs.dir)
+	}
+}
+
+// The charges the Stripe processor lists reach an hour past the period on
+// both sides; their orders may have been made in the neighbouring period.
+// They are known orders all the same, matched (amounts compared) and never
+// "unknown".
+func TestStripeChargeAcrossPeriodBoundary(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	from, to := day.AddDate(0, 0, -1), day // yesterday
+	// paid returns a settled, minted card order made at created, paid (its
+	// charge made) ten minutes later.
+	paid := func(created time.Time) string {
+		id := e.paidCard("basic-30d")
+		e.exec(`update orders set created_at = $2, settled_at = $3 where id = $1`, id, created, created.Add(10*time.Minute))
+		return id
+	}
+	before := paid(from.Add(-40 * time.Minute)) // the day before yesterday, charged 30 min before the period
+	after := paid(to.Add(20 * time.Minute))     // today, charged 30 min after the period
+	for _, tt := range []struct {
+		name   string
+		intent string
+		amount int64
+		at     time.Time
+		want   []string
+	}{
+		{"order of the period before, charge in the hour before", payments.DevPaymentIntent(before), 500, from.Add(-30 * time.Minute), nil},
+		{"order of the period after, charge in the hour after", payments.DevPaymentIntent(after), 500, to.Add(30 * time.Minute), nil},
+		// The order is found, not passed over: its amount is compared.
+		{"order of the period before, other amount", payments.DevPaymentIntent(before), 400, from.Add(-30 * time.Minute),
+			[]string{string(reconcile.StripeAmount) + ":" + before}},
+		{"no order has the PaymentIntent", "pi_nobody", 500, from.Add(-30 * time.Minute),
+			[]string{string(reconcile.StripeUnknown) + ":"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			url := stripeMock(t, "charge", map[string]map[string]any{
+				"balance_transaction": {"amount": tt.amount, "currency": "usd", "created": tt.at.Unix()},
+				"charge":              {"amount": tt.amount, "currency": "usd", "payment_intent": tt.intent, "created": tt.at.Unix()},
+			})
+			st := reconcile.NewStripe("sk_test_123", url, nil)
+			st.Books = e.books
+			r := &reconcile.Reconciler{Books: e.books, Processors: []reconcile.Processor{st}}
+			rep, err := r.Run(ctx, from, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Orders != 0 {
+				t.Fatalf("%d orders in the period, want none", rep.Orders)
+			}
+			if got := kinds(rep.Exceptions); !slices.Equal(got, tt.want) {
+				t.Fatalf("exceptions %q, want %q (%+v)", got, tt.want, rep.Exceptions)
+			}
+		})
+	}
+}
