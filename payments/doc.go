@@ -50,8 +50,9 @@
 // (the customer gets card_unavailable, HTTP 503). When the transaction
 // fails after Stripe answered, the session is left unused at Stripe: nobody
 // got its URL, it expires after 24 hours, and its expiry event is about an
-// unknown order and ignored. Bitcoin's Begin, by contrast, runs inside the
-// transaction, since its address index is taken atomically with the order.
+// unknown order and ignored. The Bitcoin method is a Preparer too: it asks
+// its rate source, takes an address index (a sequence) and adds the address
+// to btcd's filter before the transaction, which only stores the invoice.
 //
 // Webhooks are verified with stripe-go's webhook package (HMAC over the
 // exact body, timestamp at most 300 s old), must carry the API version
