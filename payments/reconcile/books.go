@@ -216,7 +216,8 @@ const (
 	StripeMissing          Kind = "stripe_missing"           // a settled card order with no Stripe balance transaction
 	StripeUnknown          Kind = "stripe_unknown"           // a Stripe balance transaction no order accounts for
 	StripeAmount           Kind = "stripe_amount"            // the amounts differ
-	StripeRefundUnrecorded Kind = "stripe_refund_unrecorded" // refunded at Stripe, not in the order
+	StripeRefundUnrecorded Kind = "stripe_refund_unrecorded" // the charge refunded in full at Stripe, the order not marked refunded
+	StripeRefundedPartly   Kind = "stripe_refunded_partly"   // the order marked refunded, the charge refunded only in part at Stripe
 	BTCUnconfirmed         Kind = "btc_unconfirmed"          // a recorded Bitcoin payment btcd does not confirm
 )
 

@@ -17,7 +17,8 @@ import (
 )
 
 // Stripe compares card orders with Stripe's balance transactions of type
-// "charge" (the money that actually arrived), read through the API.
+// "charge" (the money that actually arrived) and "refund", read through the
+// API.
 type Stripe struct {
 	api *client.API
 	// Books are the orders Stripe's charges and refunds are matched with:
@@ -107,7 +108,12 @@ func (s *Stripe) list(ctx context.Context, typ stripe.BalanceTransactionType, fr
 		Type:         stripe.String(string(typ)),
 	}
 	params.Context = ctx
-	params.AddExpand("data.source")
+	if typ == stripe.BalanceTransactionTypeRefund {
+		// The refunded charge as it is now: how much of it is refunded.
+		params.AddExpand("data.source.charge")
+	} else {
+		params.AddExpand("data.source")
+	}
 	params.Limit = stripe.Int64(100)
 	var out []Charge
 	it := s.api.BalanceTransactions.List(params)
@@ -122,8 +128,13 @@ func (s *Stripe) list(ctx context.Context, typ stripe.BalanceTransactionType, fr
 			switch {
 			case src.Charge != nil && src.Charge.PaymentIntent != nil:
 				c.PaymentIntent = src.Charge.PaymentIntent.ID
-			case src.Refund != nil && src.Refund.PaymentIntent != nil:
-				c.PaymentIntent = src.Refund.PaymentIntent.ID
+			case src.Refund != nil:
+				if src.Refund.PaymentIntent != nil {
+					c.PaymentIntent = src.Refund.PaymentIntent.ID
+				}
+				if ch := src.Refund.Charge; ch != nil && ch.Amount > 0 {
+					c.ChargeAmount, c.ChargeRefunded, c.FullyRefunded = ch.Amount, ch.AmountRefunded, ch.Refunded
+				}
 			}
 		}
 		out = append(out, c)
@@ -135,8 +146,25 @@ func (s *Stripe) list(ctx context.Context, typ stripe.BalanceTransactionType, fr
 }
 
 // MatchRefunds checks Stripe's refunds of the period against the orders
-// they refund (found by PaymentIntent, whenever they were made): a refund
-// the order does not record leaves its license valid.
+// they refund (found by PaymentIntent, whenever they were made). The rule is
+// the server's own for a charge.refunded event: a charge refunded in full
+// revokes the license (the order is marked refunded), a partial refund keeps
+// it (nothing is recorded). So, per refund:
+//
+//   - no order has its PaymentIntent: StripeUnknown;
+//   - its charge is refunded in full and the order is not marked refunded:
+//     StripeRefundUnrecorded, the server never applied it and the license
+//     is still valid;
+//   - its charge is refunded only in part and the order is marked refunded
+//     (license revoked): StripeRefundedPartly, e.g. a refund that failed
+//     after the server had revoked;
+//   - otherwise the order agrees with Stripe: a partial refund of an order
+//     not marked refunded is what the design expects, and a full refund of
+//     an order marked refunded is fine here (whether its license was then
+//     revoked is the database's RefundedValid).
+//
+// A refund whose charge Stripe did not send (ChargeAmount 0) counts as a
+// full refund: it is then reported rather than passed over.
 func MatchRefunds(orders []Row, refunds []Charge) []Exception {
 	byIntent := map[string]Row{}
 	for _, o := range orders {
@@ -145,24 +173,42 @@ func MatchRefunds(orders []Row, refunds []Charge) []Exception {
 	var out []Exception
 	for _, r := range refunds {
 		o, ok := byIntent[r.PaymentIntent]
+		full := r.FullyRefunded || r.ChargeAmount == 0
 		switch {
 		case r.PaymentIntent == "" || !ok:
 			out = append(out, Exception{Kind: StripeUnknown, Ref: r.ID,
 				Detail: fmt.Sprintf("refund of %d %s that no order accounts for", -r.Amount, r.Currency)})
-		case !o.Refunded:
+		case full && !o.Refunded:
 			out = append(out, Exception{Kind: StripeRefundUnrecorded, OrderID: o.ID, Ref: r.ID,
-				Detail: fmt.Sprintf("Stripe refunded it, the order is not marked refunded (license %s)", o.License)})
+				Detail: fmt.Sprintf("Stripe refunded the whole charge, the order is not marked refunded (license %s)", licenseText(o.License))})
+		case !full && o.Refunded:
+			out = append(out, Exception{Kind: StripeRefundedPartly, OrderID: o.ID, Ref: r.ID,
+				Detail: fmt.Sprintf("the order is marked refunded (license %s), Stripe refunded %d of the charge's %d", licenseText(o.License), r.ChargeRefunded, r.ChargeAmount)})
 		}
 	}
 	return out
 }
 
-// Charge is a Stripe balance transaction of type charge.
+func licenseText(l payments.LicenseState) string {
+	if l == "" {
+		return "none"
+	}
+	return string(l)
+}
+
+// Charge is a Stripe balance transaction of type charge or refund.
 type Charge struct {
 	ID            string // the balance transaction, txn_…
-	PaymentIntent string // "" when the source is not a charge of a PaymentIntent
-	Amount        int64
+	PaymentIntent string // "" when the source is not a charge or refund of a PaymentIntent
+	Amount        int64  // negative for a refund
 	Currency      string
+	// Of a refund, the charge it refunds as Stripe has it now (when Stripe
+	// sent it, ChargeAmount > 0): its amount, how much of it is refunded by
+	// this and any other refund, and whether that is all of it (Stripe's
+	// charge.refunded, which the server's charge.refunded handling reads).
+	ChargeAmount   int64
+	ChargeRefunded int64
+	FullyRefunded  bool
 }
 
 // MatchCharges pairs the card orders of rows with charges by PaymentIntent:

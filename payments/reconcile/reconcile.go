@@ -20,8 +20,22 @@
 // card order of the period needs a charge of the same amount; every charge
 // needs an order, of the period or of any other (a charge in the hour before
 // the period is usually for an order of the period before), and is compared
-// with it. Every refund of the period must be recorded in the order it
-// refunds, whenever that was made (else its license is still valid).
+// with it. Every refund is checked against the order it refunds, whenever
+// that was made, by the server's own rule for charge.refunded: a charge
+// refunded in full revokes the license and marks the order refunded, a
+// partial refund keeps the license and records nothing. "In full" is the
+// refunded charge as Stripe has it now (its refunded flag), not the refund's
+// own amount, so the last of several partial refunds is a full one. A
+// partial refund of an order not marked refunded is expected and no
+// exception; a full refund of an order not marked refunded is
+// stripe_refund_unrecorded (the license is still valid), an order marked
+// refunded whose charge Stripe refunded only in part is
+// stripe_refunded_partly, and a refund of no order is stripe_unknown. Since
+// a partial refund leaves no record, whether the server heard of one cannot
+// be checked, only that the order does not contradict it. Whether a recorded
+// refund's license was revoked is the database's refunded_but_valid,
+// reported with the order's own period (and on the dashboard, whatever the
+// period).
 //
 // Matching Bitcoin asks btcd, through its RPC, how many confirmations each
 // recorded payment has.

@@ -429,14 +429,23 @@ func TestMatchRefunds(t *testing.T) {
 		{ID: "a", PaymentRef: "pi_a", Refunded: true, License: "revoked"},
 		{ID: "b", PaymentRef: "pi_b", License: "active"},
 	}
+	refund := func(intent string, amount, refunded int64, full bool) reconcile.Charge {
+		return reconcile.Charge{ID: "txn_" + intent, PaymentIntent: intent, Amount: -amount, Currency: "usd",
+			ChargeAmount: 500, ChargeRefunded: refunded, FullyRefunded: full}
+	}
 	for _, tt := range []struct {
 		name    string
 		refunds []reconcile.Charge
 		want    []string
 	}{
-		{"recorded refund", []reconcile.Charge{{ID: "txn_1", PaymentIntent: "pi_a", Amount: -500}}, nil},
-		{"refund the order does not know", []reconcile.Charge{{ID: "txn_2", PaymentIntent: "pi_b", Amount: -500}}, []string{"stripe_refund_unrecorded:b"}},
-		{"refund of no order", []reconcile.Charge{{ID: "txn_3", PaymentIntent: "pi_x", Amount: -500}}, []string{"stripe_unknown:"}},
+		{"recorded full refund", []reconcile.Charge{refund("pi_a", 500, 500, true)}, nil},
+		{"last of partial refunds, recorded", []reconcile.Charge{refund("pi_a", 100, 500, true)}, nil},
+		{"full refund the order does not know", []reconcile.Charge{refund("pi_b", 500, 500, true)}, []string{"stripe_refund_unrecorded:b"}},
+		{"partial refund, license kept", []reconcile.Charge{refund("pi_b", 200, 200, false)}, nil},
+		{"two partial refunds, license kept", []reconcile.Charge{refund("pi_b", 200, 300, false), refund("pi_b", 100, 300, false)}, nil},
+		{"order refunded, Stripe only partly", []reconcile.Charge{refund("pi_a", 200, 200, false)}, []string{"stripe_refunded_partly:a"}},
+		{"refund whose charge Stripe did not send", []reconcile.Charge{{ID: "txn_5", PaymentIntent: "pi_b", Amount: -200}}, []string{"stripe_refund_unrecorded:b"}},
+		{"refund of no order", []reconcile.Charge{refund("pi_x", 200, 200, false)}, []string{"stripe_unknown:"}},
 		{"refund without PaymentIntent", []reconcile.Charge{{ID: "txn_4", Amount: -500}}, []string{"stripe_unknown:"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

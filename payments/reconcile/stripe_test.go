@@ -255,3 +255,71 @@ func TestStripeChargeAcrossPeriodBoundary(t *testing.T) {
 		})
 	}
 }
+
+// A refund is checked against its order by the server's own rule for
+// charge.refunded: a charge refunded in full revokes the license, a partial
+// refund keeps it. The orders here were made ten days before the period:
+// a refund comes after its order, whenever that was.
+func TestStripeRefunds(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	deliver := func(full bool, pi string) {
+		t.Helper()
+		ev := payments.ChargeRefundedEvent(payments.NewEventID(), pi, full)
+		if err := e.svc.HandleStripe(ctx, ev, payments.SignEvent(ev, webhookSecret, time.Time{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		// webhooks are the charge.refunded events the server got: false
+		// for a partial refund, true once all of the charge is refunded.
+		webhooks []bool
+		// Stripe's refund of the period and its charge now.
+		refund, refunded int64
+		full             bool
+		license          payments.LicenseState
+		want             []reconcile.Kind
+	}{
+		{"partial refund, license kept", []bool{false}, 200, 200, false, payments.LicenseActive, nil},
+		{"full refund, license revoked", []bool{true}, 500, 500, true, payments.LicenseRevoked, nil},
+		{"partial refunds that add up to all of it", []bool{false, true}, 300, 500, true, payments.LicenseRevoked, nil},
+		{"full refund the server never heard of", nil, 500, 500, true, payments.LicenseActive, []reconcile.Kind{reconcile.StripeRefundUnrecorded}},
+		{"revoked, but Stripe refunded only part of it", []bool{true}, 500, 200, false, payments.LicenseRevoked, []reconcile.Kind{reconcile.StripeRefundedPartly}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			id := e.paidCard("basic-30d")
+			pi := payments.DevPaymentIntent(id)
+			e.exec(`update orders set created_at = created_at - interval '10 days', settled_at = settled_at - interval '10 days' where id = $1`, id)
+			for _, full := range tt.webhooks {
+				deliver(full, pi)
+			}
+			if o, err := e.svc.Order(ctx, id); err != nil || o.License != tt.license {
+				t.Fatalf("license %v, %v; want %s", o.License, err, tt.license)
+			}
+			url := stripeMock(t, "refund", map[string]map[string]any{
+				"balance_transaction": {"amount": -tt.refund, "currency": "usd", "created": day.Add(time.Hour).Unix()},
+				"refund":              {"amount": tt.refund, "currency": "usd", "payment_intent": pi, "status": "succeeded"},
+				"charge":              {"amount": 500, "currency": "usd", "payment_intent": pi, "amount_refunded": tt.refunded, "refunded": tt.full},
+			})
+			st := reconcile.NewStripe("sk_test_123", url, nil)
+			st.Books = e.books
+			r := &reconcile.Reconciler{Books: e.books, Processors: []reconcile.Processor{st}}
+			rep, err := r.Run(ctx, day, day.AddDate(0, 0, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []reconcile.Kind
+			for _, x := range rep.Exceptions {
+				if x.OrderID != id || !strings.HasPrefix(x.Ref, "txn_") {
+					t.Errorf("exception %+v is not about order %s's refund", x, id)
+				}
+				got = append(got, x.Kind)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("exceptions %v, want %v (%+v)", got, tt.want, rep.Exceptions)
+			}
+		})
+	}
+}
