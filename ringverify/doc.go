@@ -131,10 +131,17 @@
 // # Verifier policy
 //
 // [Verifier.Verify] takes the ring as ledger indices, resolves them through
-// [Members], and stops at the first failure among these checks: first the
-// ring as a whole (size, proof size, scope, distinct indices), then each
-// member in ring order (known, valid at now, active, same plan as member 0,
-// key decodes), then distinct keys, the tag and the signature.
+// [Members], one lookup per member, and stops at the first failure among
+// these checks: first the ring as a whole (size, proof size, scope,
+// distinct indices), then each member in ring order (known, valid at now,
+// active, same plan as member 0), then each member's key decodes, then
+// distinct keys, the tag and the signature. It is [Verifier.Resolve] (the
+// ring and its members) then [Verifier.VerifyRing] (keys and signature),
+// which a caller can also call in turn, to check what depends on the ring's
+// plan in between (an admission service checks the counter against the
+// plan's quota) without resolving the ring twice. A failure due to one
+// member is a *[MemberError], which gives its ring position and ledger
+// index.
 //
 //	code                   error                  refused because
 //	ring_size_bounds       ErrRingBounds          n outside [MinRingSize, MaxRingSize] (default 16..16; bounds within 11..1024)

@@ -127,7 +127,9 @@ func (v *Verifier) RingSizeBounds() (minSize, maxSize int) { return v.min, v.max
 // Verify checks that p is a proof by one of the licenses at the ledger
 // indices ring (in the signer's order) over msg, scope and counter, and that
 // the ring is admissible at time now: size within bounds, members distinct,
-// known, of one plan, valid at now, and active. It returns the plan.
+// known, of one plan, valid at now, and active. It returns the plan. It is
+// Resolve then VerifyRing, with the checks of the proof's shape and the
+// scope first.
 //
 // The first failure is returned (the order is in the package
 // documentation), wrapping one of ErrRingBounds, ErrRingSize (proof and
@@ -135,57 +137,158 @@ func (v *Verifier) RingSizeBounds() (minSize, maxSize int) { return v.min, v.max
 // ErrMemberNotYetValid, ErrMemberExpired, ErrMemberSuspended,
 // ErrMemberRevoked, ErrMixedPlans, ErrMemberKey, ErrDuplicateKey,
 // ErrIdentityTag, ErrMalformedData or ErrBadSignature; or an internal error
-// from Members, for which Code returns "".
+// from Members, for which Code returns "". A failure due to one member is
+// a *MemberError, which says which.
 //
 // Verify does not record the tag: one use per (scope, counter) is the
 // caller's to enforce, with p.TagBytes().
 func (v *Verifier) Verify(ring []uint64, scope string, counter uint32, msg []byte, p *Proof, now time.Time) (plan string, err error) {
-	n := len(ring)
-	if n < v.min || n > v.max {
-		return "", fmt.Errorf("%w: %d members, want %d to %d", ErrRingBounds, n, v.min, v.max)
+	if err := v.checkBounds(len(ring)); err != nil {
+		return "", err
 	}
-	if p == nil {
-		return "", ErrMalformedData
-	}
-	if len(p.Responses) != n {
-		return "", fmt.Errorf("%w: proof does not have %d responses", ErrRingSize, n)
+	if err := checkProofFor(p, len(ring)); err != nil {
+		return "", err
 	}
 	if err := checkScope(scope); err != nil {
 		return "", err
 	}
-	if err := checkDistinctIndices(ring); err != nil {
+	var r Ring // on the stack, and ring not copied: r does not outlive Verify
+	if err := v.resolve(&r, ring, now); err != nil {
 		return "", err
+	}
+	if err := v.VerifyRing(&r, scope, counter, msg, p); err != nil {
+		return "", err
+	}
+	return r.plan, nil
+}
+
+// A Ring is a ring of ledger indices that Resolve found admissible at one
+// time: its members, their plan and earliest expiry. Only Resolve makes
+// one; VerifyRing checks proofs over it, for any scope and counter.
+type Ring struct {
+	indices  []uint64
+	keys     []byte // the members' key encodings, in ring order
+	plan     string
+	notAfter time.Time
+}
+
+// Plan is the plan every member of r has.
+func (r *Ring) Plan() string { return r.plan }
+
+// NotAfter is the earliest NotAfter among r's members: the ring is
+// admissible until then, unless a member is revoked or suspended first.
+func (r *Ring) NotAfter() time.Time { return r.notAfter }
+
+// A MemberError is a refusal due to one ring member: Err (a ringverify
+// error such as ErrMemberExpired, or an internal error from Members) about
+// the member at Position in the ring, ledger index Index.
+type MemberError struct {
+	Position int
+	Index    uint64
+	Err      error
+}
+
+func (e *MemberError) Error() string {
+	return fmt.Sprintf("%v (ring position %d, ledger index %d)", e.Err, e.Position, e.Index)
+}
+
+func (e *MemberError) Unwrap() error { return e.Err }
+
+// Resolve looks up each member of ring through Members, once, and checks
+// that the ring is admissible at now, stopping at the first failure: size
+// within bounds (ErrRingBounds), indices distinct (ErrDuplicateMember), then
+// each member in ring order known (ErrUnknownMember), valid at now
+// (ErrMemberNotYetValid, ErrMemberExpired), active (ErrMemberSuspended,
+// ErrMemberRevoked) and of member 0's plan (ErrMixedPlans). Failures about
+// one member are *MemberError. Resolve does not decode keys: VerifyRing
+// does.
+//
+// It lets a caller learn the ring's plan, to check what depends on it (a
+// quota), before the costlier signature check, with one lookup per member.
+func (v *Verifier) Resolve(ring []uint64, now time.Time) (*Ring, error) {
+	r := new(Ring)
+	if err := v.resolve(r, slices.Clone(ring), now); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// resolve is Resolve into r, which keeps ring.
+func (v *Verifier) resolve(r *Ring, ring []uint64, now time.Time) error {
+	if err := v.checkBounds(len(ring)); err != nil {
+		return err
+	}
+	if err := checkDistinctIndices(ring); err != nil {
+		return err
+	}
+	*r = Ring{indices: ring, keys: make([]byte, len(ring)*ElementSize)}
+	for i, idx := range ring {
+		m, err := v.members.Member(idx)
+		if err == nil {
+			err = checkMember(&m, now)
+		}
+		if err == nil && i > 0 && m.Plan != r.plan {
+			err = fmt.Errorf("%w: plan %q, position 0 has %q", ErrMixedPlans, m.Plan, r.plan)
+		}
+		if err != nil {
+			return &MemberError{Position: i, Index: idx, Err: err}
+		}
+		if i == 0 || m.NotAfter.Before(r.notAfter) {
+			r.notAfter = m.NotAfter
+		}
+		if i == 0 {
+			r.plan = m.Plan
+		}
+		copy(r.keys[i*ElementSize:], m.Key[:])
+	}
+	return nil
+}
+
+// VerifyRing checks that p is a proof over msg, scope and counter by one of
+// the members of r, a ring from Resolve, in its order. It fails with
+// ErrMalformedData, ErrRingSize or ErrScope for a proof or scope of the
+// wrong shape, then checks that every member key decodes (a *MemberError
+// wrapping ErrMemberKey) and the keys are distinct (ErrDuplicateKey), then
+// the signature (ErrIdentityTag, ErrBadSignature).
+func (v *Verifier) VerifyRing(r *Ring, scope string, counter uint32, msg []byte, p *Proof) error {
+	n := len(r.indices)
+	if err := checkProofFor(p, n); err != nil {
+		return err
+	}
+	if err := checkScope(scope); err != nil {
+		return err
 	}
 	keys := make([]*ristretto255.Element, n)
 	bases := make([]*ristretto255.Element, n)
-	ringEnc := make([]byte, n*ElementSize)
-	for i, idx := range ring {
-		m, err := v.members.Member(idx)
+	for i := range n {
+		e, err := v.cache.get(scope, counter, (*[ElementSize]byte)(r.keys[i*ElementSize:]))
 		if err != nil {
-			return "", fmt.Errorf("ringverify: ring position %d (ledger index %d): %w", i, idx, err)
-		}
-		if err := checkMember(&m, now); err != nil {
-			return "", fmt.Errorf("%w: ring position %d (ledger index %d)", err, i, idx)
-		}
-		if i == 0 {
-			plan = m.Plan
-		} else if m.Plan != plan {
-			return "", fmt.Errorf("%w: ring position %d (ledger index %d) has plan %q, position 0 has %q", ErrMixedPlans, i, idx, m.Plan, plan)
-		}
-		e, err := v.cache.get(scope, counter, &m.Key)
-		if err != nil {
-			return "", fmt.Errorf("%w: ring position %d (ledger index %d)", err, i, idx)
+			return &MemberError{Position: i, Index: r.indices[i], Err: err}
 		}
 		keys[i], bases[i] = e.key, e.base
-		copy(ringEnc[i*ElementSize:], m.Key[:])
 	}
-	if err := checkDistinct(ringEnc); err != nil {
-		return "", err
+	if err := checkDistinct(r.keys); err != nil {
+		return err
 	}
-	if err := verifyVarTime(keys, ringEnc, bases, scope, counter, msg, p); err != nil {
-		return "", err
+	return verifyVarTime(keys, r.keys, bases, scope, counter, msg, p)
+}
+
+func (v *Verifier) checkBounds(n int) error {
+	if n < v.min || n > v.max {
+		return fmt.Errorf("%w: %d members, want %d to %d", ErrRingBounds, n, v.min, v.max)
 	}
-	return plan, nil
+	return nil
+}
+
+// checkProofFor checks that p is there and has n responses.
+func checkProofFor(p *Proof, n int) error {
+	if p == nil {
+		return ErrMalformedData
+	}
+	if len(p.Responses) != n {
+		return fmt.Errorf("%w: proof does not have %d responses", ErrRingSize, n)
+	}
+	return nil
 }
 
 func checkMember(m *Member, now time.Time) error {
@@ -202,12 +305,16 @@ func checkMember(m *Member, now time.Time) error {
 	return nil
 }
 
+// checkDistinctIndices refuses a ring that lists an index twice, as a
+// *MemberError at the index's second position.
 func checkDistinctIndices(ring []uint64) error {
 	s := slices.Clone(ring)
 	slices.Sort(s)
 	for i := 1; i < len(s); i++ {
 		if s[i] == s[i-1] {
-			return fmt.Errorf("%w: ledger index %d", ErrDuplicateMember, s[i])
+			pos := slices.Index(ring, s[i])
+			pos += 1 + slices.Index(ring[pos+1:], s[i])
+			return &MemberError{Position: pos, Index: s[i], Err: ErrDuplicateMember}
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -278,4 +279,140 @@ func TestTagBytes(t *testing.T) {
 	if err != nil || string(b) != string(p.Bytes()) {
 		t.Errorf("MarshalBinary: %v", err)
 	}
+}
+
+// countingMembers counts lookups.
+type countingMembers struct {
+	Members
+	n int
+}
+
+func (c *countingMembers) Member(index uint64) (Member, error) {
+	c.n++
+	return c.Members.Member(index)
+}
+
+// TestResolveThenVerifyRing checks the two halves of Verify: Resolve looks
+// each member up once and gives the ring's plan and earliest expiry;
+// VerifyRing checks proofs over the resolved ring, for any scope and
+// counter, without looking members up again.
+func TestResolveThenVerifyRing(t *testing.T) {
+	r := rand.NewChaCha8([32]byte{'r', 'v'})
+	const n, pi = 16, 4
+	xs, ring := testRing(r, n)
+	members, idx := ledgerFor(ring)
+	soon := testNow.Add(36 * time.Hour)
+	e := members[idx[11]]
+	e.NotAfter = soon // still valid at testNow
+	members[idx[11]] = e
+	counting := &countingMembers{Members: members}
+	v, err := NewVerifier(VerifierConfig{Members: counting})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := v.Resolve(idx, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counting.n != n {
+		t.Fatalf("Resolve made %d lookups for %d members", counting.n, n)
+	}
+	if res.Plan() != "pro" || !res.NotAfter().Equal(soon) {
+		t.Fatalf("plan %q, NotAfter %v; want pro, %v", res.Plan(), res.NotAfter(), soon)
+	}
+	for counter := range uint32(3) {
+		p, err := Sign(r, xs[pi], ring, pi, testScope, counter, testMsg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.VerifyRing(res, testScope, counter, testMsg, p); err != nil {
+			t.Fatalf("counter %d: %v", counter, err)
+		}
+		if err := v.VerifyRing(res, testScope, counter+1, testMsg, p); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("counter %d verified as %d: %v", counter, counter+1, err)
+		}
+		if err := v.VerifyRing(res, testScope, counter, testMsg, nil); !errors.Is(err, ErrMalformedData) {
+			t.Fatalf("nil proof: %v", err)
+		}
+		if err := v.VerifyRing(res, "", counter, testMsg, p); !errors.Is(err, ErrScope) {
+			t.Fatalf("empty scope: %v", err)
+		}
+	}
+	if counting.n != n {
+		t.Fatalf("VerifyRing looked members up: %d lookups in all", counting.n)
+	}
+	counting.n = 0
+	p, _ := Sign(r, xs[pi], ring, pi, testScope, 0, testMsg)
+	if _, err := v.Verify(idx, testScope, 0, testMsg, p, testNow); err != nil || counting.n != n {
+		t.Fatalf("Verify: %v, %d lookups for %d members", err, counting.n, n)
+	}
+	// The Ring keeps its own copy of the indices.
+	in := slices.Clone(idx)
+	res, _ = v.Resolve(in, testNow)
+	in[0] = 5
+	if err := v.VerifyRing(res, testScope, 0, testMsg, p); err != nil {
+		t.Fatalf("after the caller changed its slice: %v", err)
+	}
+}
+
+// TestMemberError checks that a refusal due to one member says which:
+// its ring position and ledger index, with the member's code.
+func TestMemberError(t *testing.T) {
+	r := rand.NewChaCha8([32]byte{'m', 'e'})
+	xs, ring := testRing(r, 16)
+	members, idx := ledgerFor(ring)
+	p, _ := Sign(r, xs[0], ring, 0, testScope, 0, testMsg)
+	set := func(i int, f func(*Member)) memMembers {
+		m := memMembers{}
+		for k, e := range members {
+			m[k] = e
+		}
+		e := m[idx[i]]
+		f(&e)
+		m[idx[i]] = e
+		return m
+	}
+	dup := slices.Clone(idx)
+	dup[9] = idx[2]
+	unknown := slices.Clone(idx)
+	unknown[6] = 999999
+	cases := []struct {
+		name    string
+		members memMembers
+		ring    []uint64
+		pos     int
+		index   uint64
+		want    error
+	}{
+		{"unknown", members, unknown, 6, 999999, ErrUnknownMember},
+		{"duplicate", members, dup, 9, idx[2], ErrDuplicateMember},
+		{"expired", set(3, func(m *Member) { m.NotAfter = testNow }), idx, 3, idx[3], ErrMemberExpired},
+		{"suspended", set(12, func(m *Member) { m.State = Suspended }), idx, 12, idx[12], ErrMemberSuspended},
+		{"mixed plans", set(15, func(m *Member) { m.Plan = "basic" }), idx, 15, idx[15], ErrMixedPlans},
+		{"bad key", set(7, func(m *Member) { m.Key = [32]byte{1} }), idx, 7, idx[7], ErrMemberKey},
+		// Members are checked before keys: a bad key at 2 and an expired
+		// member at 5 is the expired member.
+		{"bad key, then expired", set(2, func(m *Member) { m.Key = [32]byte{1} }).with(idx[5], func(m *Member) { m.NotAfter = testNow }), idx, 5, idx[5], ErrMemberExpired},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v, _ := NewVerifier(VerifierConfig{Members: c.members})
+			_, err := v.Verify(c.ring, testScope, 0, testMsg, p, testNow)
+			var me *MemberError
+			if !errors.As(err, &me) || !errors.Is(err, c.want) || me.Position != c.pos || me.Index != c.index {
+				t.Fatalf("Verify = %v, want %v at position %d, index %d", err, c.want, c.pos, c.index)
+			}
+			if want := fmt.Sprintf("(ring position %d, ledger index %d)", c.pos, c.index); !strings.Contains(err.Error(), want) {
+				t.Fatalf("%q does not say %q", err, want)
+			}
+		})
+	}
+}
+
+// with returns m with the member at index changed by f.
+func (m memMembers) with(index uint64, f func(*Member)) memMembers {
+	e := m[index]
+	f(&e)
+	m[index] = e
+	return m
 }

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/licensed/licensed/ledger/admission"
 	"github.com/licensed/licensed/ledger/admission/admissiontest"
 	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/ringverify"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -591,3 +594,83 @@ func FuzzDecodeBatch(f *testing.F) {
 }
 
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// countingLicenses counts the ring members looked up.
+type countingLicenses struct {
+	admission.Licenses
+	lookups atomic.Int64
+}
+
+func (c *countingLicenses) Member(index uint64) (ringverify.Member, error) {
+	c.lookups.Add(1)
+	return c.Licenses.Member(index)
+}
+
+// TestAdmitLooksUpEachMemberOnce checks that a decision looks each ring
+// member up once (the checks of step 3 and the signature of step 5 share
+// them), stops looking at the first member refused, and names that member.
+func TestAdmitLooksUpEachMemberOnce(t *testing.T) {
+	f := admissiontest.New(t, pgtest.Pool(t), 40)
+	noon := f.Today.Add(12 * time.Hour)
+	lic := &countingLicenses{Licenses: f.Index}
+	svc, err := admission.New(lic, admission.NewMemoryTags(), admission.Config{Network: admissiontest.Network, Quota: admissiontest.Quota, Now: func() time.Time { return noon }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope := admissiontest.Scope(noon)
+	c := f.Customers[0]
+	ring, pi := f.Ring(t, c, 16)
+	at := (pi + 1) % 16 // where a decoy is replaced
+	withMember := func(index uint64) []uint64 {
+		r := slices.Clone(ring)
+		r[at] = index
+		return r
+	}
+	n := 0
+	prove := func(ring []uint64, counter uint32) *admission.Request {
+		n++
+		return f.Prove(t, c, ring, pi, scope, counter, msg(fmt.Sprint("lookups ", n)))
+	}
+	cases := []struct {
+		name    string
+		req     *admission.Request
+		code    string
+		lookups int64
+		says    string // in the refusal's sentence
+	}{
+		{"admitted", prove(ring, 0), "", 16, ""},
+		{"bad signature", func() *admission.Request { r := prove(ring, 0); r.Message = msg("other"); return r }(), "bad_signature", 16, ""},
+		{"over quota", prove(ring, admissiontest.BasicQuota), "counter_over_quota", 16, ""},
+		{"revoked member", prove(withMember(f.Special["revoked"]), 0), "member_revoked", int64(at) + 1,
+			fmt.Sprintf("(ring position %d, ledger index %d): pick the ring from GET /v1/licenses/valid", at, f.Special["revoked"])},
+		{"unknown member", func() *admission.Request { r := prove(ring, 0); r.Ring = withMember(1 << 40); return r }(), "member_unknown", int64(at) + 1,
+			fmt.Sprintf("(ring position %d, ledger index %d)", at, uint64(1<<40))},
+		{"duplicate member", func() *admission.Request { r := prove(ring, 0); r.Ring = withMember(ring[(at+1)%16]); return r }(), "ring_duplicate_member", 0,
+			fmt.Sprintf("ledger index %d)", ring[(at+1)%16])},
+		{"ring too small", prove(ring[:15], 0), "ring_size_bounds", 0, "the ring has 15 members; this server accepts 16 to 16"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			lic.lookups.Store(0)
+			_, err := svc.Admit(context.Background(), tc.req)
+			if got := admission.Code(err); got != tc.code {
+				t.Fatalf("code %q (%v), want %q", got, err, tc.code)
+			}
+			if got := lic.lookups.Load(); got != tc.lookups {
+				t.Fatalf("%d member lookups, want %d", got, tc.lookups)
+			}
+			if tc.says != "" && !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("the refusal says %q, want it to say %q", err, tc.says)
+			}
+		})
+	}
+	lic.lookups.Store(0)
+	batch := []*admission.Request{prove(ring, 1), prove(ring, 2), prove(withMember(f.Special["expired"]), 3)}
+	res, err := svc.AdmitBatch(context.Background(), batch)
+	if err != nil || !res[0].Admitted || !res[1].Admitted || res[2].Code != "member_expired" {
+		t.Fatalf("batch: %+v, %v", res, err)
+	}
+	if got, want := lic.lookups.Load(), int64(16+16+at+1); got != want {
+		t.Fatalf("the batch made %d member lookups, want %d", got, want)
+	}
+}

@@ -47,8 +47,10 @@
 //     refused.
 //
 // Members are resolved before the quota because the quota belongs to the plan
-// and the plan is known only from the ring; they are resolved again, from
-// memory, inside the Verifier (step 5), which is cheap.
+// and the plan is known only from the ring. Each is looked up once: step 3
+// is ringverify.Verifier.Resolve, and step 5 is Verifier.VerifyRing over the
+// members step 3 resolved. A refusal about one member says its ring position
+// and ledger index.
 //
 // # Proof of work
 //

@@ -330,11 +330,13 @@ func (s *Service) check(r *Request, now time.Time) (*checked, error) {
 		return c, nil
 	}
 
-	// 3. Ring members.
-	plan, validUntil, err := s.resolve(r.Ring, now)
+	// 3. Ring members, each looked up once: the Verifier keeps them for
+	// step 5.
+	ring, err := s.v.Resolve(r.Ring, now)
 	if err != nil {
-		return nil, err
+		return nil, s.ringRefusal(err, len(r.Ring))
 	}
+	plan, validUntil := ring.Plan(), ring.NotAfter().UTC()
 
 	// 4. Counter.
 	quota, ok := s.cfg.Quota(plan)
@@ -346,8 +348,8 @@ func (s *Service) check(r *Request, now time.Time) (*checked, error) {
 	}
 
 	// 5. Signature.
-	if _, err := s.v.Verify(r.Ring, r.Scope, r.Counter, r.Message, p, now); err != nil {
-		return nil, fromRingverify(err)
+	if err := s.v.VerifyRing(ring, r.Scope, r.Counter, r.Message, p); err != nil {
+		return nil, s.ringRefusal(err, len(r.Ring))
 	}
 
 	// 6. Proof of work.
@@ -381,47 +383,18 @@ func (s *Service) currentDay(scope string, now time.Time) (time.Time, error) {
 	return time.Time{}, newError(ErrScopeNotCurrent.code, fmt.Sprintf("the scope must be %q (the current UTC day): check the client's clock", s.Scope(now)))
 }
 
-// resolve checks the ring's members, in ring order, and returns their plan
-// and earliest expiry.
-func (s *Service) resolve(ring []uint64, now time.Time) (plan string, validUntil time.Time, err error) {
-	if n := len(ring); n < s.min || n > s.max {
-		return "", time.Time{}, newError("ring_size_bounds", fmt.Sprintf("the ring has %d members; this server accepts %d to %d", n, s.min, s.max))
+// ringRefusal turns a refusal of the Verifier's into a sentence that says
+// what to change, keeping its code.
+func (s *Service) ringRefusal(err error, size int) error {
+	var me *ringverify.MemberError
+	var re *ringverify.Error
+	switch {
+	case errors.Is(err, ringverify.ErrRingBounds):
+		return newError(ringverify.ErrRingBounds.Code, fmt.Sprintf("the ring has %d members; this server accepts %d to %d", size, s.min, s.max))
+	case errors.As(err, &me) && errors.As(err, &re):
+		return newError(re.Code, fmt.Sprintf("%s (ring position %d, ledger index %d): pick the ring from GET /v1/licenses/valid", re.Message, me.Position, me.Index))
 	}
-	seen := make(map[uint64]struct{}, len(ring))
-	for _, idx := range ring {
-		if _, dup := seen[idx]; dup {
-			return "", time.Time{}, newError("ring_duplicate_member", fmt.Sprintf("ledger index %d appears twice in the ring", idx))
-		}
-		seen[idx] = struct{}{}
-	}
-	for i, idx := range ring {
-		m, err := s.lic.Member(idx)
-		if err != nil {
-			return "", time.Time{}, fromRingverify(fmt.Errorf("%w (ring position %d, ledger index %d)", err, i, idx))
-		}
-		var bad *ringverify.Error
-		switch {
-		case now.Before(m.NotBefore):
-			bad = ringverify.ErrMemberNotYetValid
-		case !now.Before(m.NotAfter):
-			bad = ringverify.ErrMemberExpired
-		case m.State == ringverify.Suspended:
-			bad = ringverify.ErrMemberSuspended
-		case m.State != ringverify.Active:
-			bad = ringverify.ErrMemberRevoked
-		case i > 0 && m.Plan != plan:
-			bad = ringverify.ErrMixedPlans
-		}
-		if bad != nil {
-			return "", time.Time{}, newError(bad.Code, fmt.Sprintf("%s (ring position %d, ledger index %d): pick the ring from GET /v1/licenses/valid", bad.Message, i, idx))
-		}
-		if i == 0 {
-			plan, validUntil = m.Plan, m.NotAfter
-		} else if m.NotAfter.Before(validUntil) {
-			validUntil = m.NotAfter
-		}
-	}
-	return plan, validUntil.UTC(), nil
+	return fromRingverify(err)
 }
 
 func (s *Service) checkPoW(r *Request, tag []byte, difficulty int, now time.Time) error {
