@@ -53,7 +53,8 @@ func TestReconcileCommand(t *testing.T) {
 		{"table", []string{"--from", day, "--to", day}, 1, []string{"paid_not_minted", id, "1 exceptions"}},
 		{"csv", []string{"--from", day, "--to", day, "--csv"}, 1, []string{"kind,order_id,round,ref,detail\npaid_not_minted," + id + ","}},
 		{"another period", []string{"--from", "2020-01-01", "--to", "2020-01-31"}, 0, []string{"no exceptions"}},
-		{"with Stripe", []string{"--from", day, "--to", day, "--stripe-api-url", stripemock.Start(t)}, 1, []string{"[database ledger stripe]", "stripe_unknown", "txn_"}},
+		// stripe-mock's one fixture charge is of 2009-02-13 (created 1234567890).
+		{"with Stripe", []string{"--from", "2009-02-13", "--to", "2009-02-13", "--stripe-api-url", stripemock.Start(t)}, 1, []string{"[database ledger stripe]", "stripe_unknown", "txn_"}},
 		{"bad date", []string{"--from", "yesterday"}, 2, nil},
 		{"backwards", []string{"--from", day, "--to", "2020-01-01"}, 2, nil},
 	} {

@@ -28,6 +28,12 @@ type Stripe struct {
 	// Slack widens the period on both sides: a charge is created a little
 	// before or after its order (default 1 h).
 	Slack time.Duration
+	// PayWithin is how long after it is made an order may still be paid: a
+	// Checkout Session can be paid for 24 h (the default). The charges of
+	// that extra time are read only for the orders of the period, so an
+	// order made late in the period and paid the next morning is not
+	// reported missing at Stripe.
+	PayWithin time.Duration
 }
 
 // NewStripe returns the Stripe processor using secretKey; apiURL, when not
@@ -46,7 +52,7 @@ func NewStripe(secretKey, apiURL string, hc *http.Client) *Stripe {
 		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, bc),
 		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, bc),
 	})
-	return &Stripe{api: api, Slack: time.Hour}
+	return &Stripe{api: api, Slack: time.Hour, PayWithin: 24 * time.Hour}
 }
 
 // Name implements Processor.
@@ -61,7 +67,8 @@ func (s *Stripe) Check(ctx context.Context, rows []Row, from, to time.Time) ([]E
 	if s.Books == nil {
 		return nil, errors.New("reconcile: the Stripe processor has no Books")
 	}
-	charges, err := s.list(ctx, stripe.BalanceTransactionTypeCharge, from, to)
+	lo, hi := from.Add(-s.Slack), to.Add(s.Slack)
+	all, err := s.list(ctx, stripe.BalanceTransactionTypeCharge, lo, hi.Add(s.PayWithin))
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +76,14 @@ func (s *Stripe) Check(ctx context.Context, rows []Row, from, to time.Time) ([]E
 	for _, o := range rows {
 		if o.PaymentRef != "" {
 			inRows[o.PaymentRef] = true
+		}
+	}
+	// A charge after the widened period counts only for an order of the
+	// period; anything else about it is for its own period's report.
+	var charges []Charge
+	for _, c := range all {
+		if c.Created.Before(hi) || inRows[c.PaymentIntent] {
+			charges = append(charges, c)
 		}
 	}
 	var others []string
@@ -84,7 +99,7 @@ func (s *Stripe) Check(ctx context.Context, rows []Row, from, to time.Time) ([]E
 		return nil, err
 	}
 	out := MatchCharges(append(rows[:len(rows):len(rows)], more...), charges)
-	refunds, err := s.list(ctx, stripe.BalanceTransactionTypeRefund, from, to)
+	refunds, err := s.list(ctx, stripe.BalanceTransactionTypeRefund, lo, hi)
 	if err != nil {
 		return nil, err
 	}
@@ -101,10 +116,10 @@ func (s *Stripe) Check(ctx context.Context, rows []Row, from, to time.Time) ([]E
 	return append(out, MatchRefunds(refunded, refunds)...), nil
 }
 
-// list reads the balance transactions of type typ created around [from, to).
-func (s *Stripe) list(ctx context.Context, typ stripe.BalanceTransactionType, from, to time.Time) ([]Charge, error) {
+// list reads the balance transactions of type typ created in [lo, hi).
+func (s *Stripe) list(ctx context.Context, typ stripe.BalanceTransactionType, lo, hi time.Time) ([]Charge, error) {
 	params := &stripe.BalanceTransactionListParams{
-		CreatedRange: &stripe.RangeQueryParams{GreaterThanOrEqual: from.Add(-s.Slack).Unix(), LesserThan: to.Add(s.Slack).Unix()},
+		CreatedRange: &stripe.RangeQueryParams{GreaterThanOrEqual: lo.Unix(), LesserThan: hi.Unix()},
 		Type:         stripe.String(string(typ)),
 	}
 	params.Context = ctx
@@ -119,11 +134,12 @@ func (s *Stripe) list(ctx context.Context, typ stripe.BalanceTransactionType, fr
 	it := s.api.BalanceTransactions.List(params)
 	for it.Next() {
 		bt := it.BalanceTransaction()
-		if bt.Type != typ {
-			// Stripe filters by type; anything else is not read as one.
+		created := time.Unix(bt.Created, 0)
+		if bt.Type != typ || created.Before(lo) || !created.Before(hi) {
+			// Stripe filters by type and time; anything else is not read.
 			continue
 		}
-		c := Charge{ID: bt.ID, Amount: bt.Amount, Currency: string(bt.Currency)}
+		c := Charge{ID: bt.ID, Amount: bt.Amount, Currency: string(bt.Currency), Created: created}
 		if src := bt.Source; src != nil {
 			switch {
 			case src.Charge != nil && src.Charge.PaymentIntent != nil:
@@ -202,6 +218,7 @@ type Charge struct {
 	PaymentIntent string // "" when the source is not a charge or refund of a PaymentIntent
 	Amount        int64  // negative for a refund
 	Currency      string
+	Created       time.Time
 	// Of a refund, the charge it refunds as Stripe has it now (when Stripe
 	// sent it, ChargeAmount > 0): its amount, how much of it is refunded by
 	// this and any other refund, and whether that is all of it (Stripe's

@@ -16,7 +16,9 @@
 // on purpose: after the retention, nothing ties a paid order to one entry.
 //
 // Matching Stripe is by PaymentIntent, over Stripe's balance transactions
-// created in the period widened by Stripe.Slack on both sides. Every settled
+// created in the period widened by Stripe.Slack on both sides, and for the
+// period's own orders Stripe.PayWithin further (a Checkout Session can be
+// paid for 24 h after its order). Every settled
 // card order of the period needs a charge of the same amount; every charge
 // needs an order, of the period or of any other (a charge in the hour before
 // the period is usually for an order of the period before), and is compared

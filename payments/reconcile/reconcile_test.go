@@ -370,12 +370,15 @@ func TestStripeProcessor(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	id := e.paidCard("basic-30d")
-	day := time.Now().UTC().Truncate(24 * time.Hour)
 	// The bundled stripe-mock answers every list with the same fixture: one
-	// charge balance transaction whose source is not a PaymentIntent's
-	// charge. The real order is therefore missing at Stripe, and Stripe's
-	// transaction is unknown to the books. The refund list is that charge
-	// too, which is not a refund and is not read as one.
+	// charge balance transaction, created 1234567890 (2009-02-13), whose
+	// source is not a PaymentIntent's charge. With the order made that day,
+	// the order is therefore missing at Stripe, and Stripe's transaction is
+	// unknown to the books. The refund list is that charge too, which is not
+	// a refund and is not read as one.
+	fixture := time.Unix(1234567890, 0).UTC()
+	day := fixture.Truncate(24 * time.Hour)
+	e.exec(`update orders set created_at = $2, settled_at = $2 where id = $1`, id, fixture.Add(-time.Minute))
 	st := reconcile.NewStripe("sk_test_123", stripemock.Start(t), nil)
 	r := &reconcile.Reconciler{Books: e.books, Processors: []reconcile.Processor{st}}
 	if _, err := r.Run(ctx, day, day.AddDate(0, 0, 1)); err == nil || !strings.Contains(err.Error(), "Books") {

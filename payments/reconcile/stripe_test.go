@@ -256,6 +256,52 @@ func TestStripeChargeAcrossPeriodBoundary(t *testing.T) {
 	}
 }
 
+// TestStripeChargeNextDay: a Checkout Session can be paid for 24 h, so an
+// order made late in the period may be charged the next morning: that charge
+// is its order's, not missing; a charge of the next morning that is not for
+// an order of the period is left to its own period's report.
+func TestStripeChargeNextDay(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	from, to := day.AddDate(0, 0, -1), day // yesterday
+	late := e.paidCard("basic-30d")
+	e.exec(`update orders set created_at = $2, settled_at = $3 where id = $1`, late, to.Add(-30*time.Minute), to.Add(5*time.Hour))
+	for _, tt := range []struct {
+		name      string
+		intent    string
+		payWithin time.Duration
+		want      []string
+	}{
+		{"the order's charge, five hours after the period", payments.DevPaymentIntent(late), 24 * time.Hour, nil},
+		{"without the 24 h, the order looks unpaid", payments.DevPaymentIntent(late), 0,
+			[]string{string(reconcile.StripeMissing) + ":" + late}},
+		{"a charge of the next morning for no order of the period", "pi_nobody", 24 * time.Hour,
+			[]string{string(reconcile.StripeMissing) + ":" + late}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			at := to.Add(5 * time.Hour)
+			url := stripeMock(t, "charge", map[string]map[string]any{
+				"balance_transaction": {"amount": 500, "currency": "usd", "created": at.Unix()},
+				"charge":              {"amount": 500, "currency": "usd", "payment_intent": tt.intent, "created": at.Unix()},
+			})
+			st := reconcile.NewStripe("sk_test_123", url, nil)
+			st.Books, st.PayWithin = e.books, tt.payWithin
+			r := &reconcile.Reconciler{Books: e.books, Processors: []reconcile.Processor{st}}
+			rep, err := r.Run(ctx, from, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Orders != 1 {
+				t.Fatalf("%d orders in the period, want 1", rep.Orders)
+			}
+			if got := kinds(rep.Exceptions); !slices.Equal(got, tt.want) {
+				t.Fatalf("exceptions %q, want %q (%+v)", got, tt.want, rep.Exceptions)
+			}
+		})
+	}
+}
+
 // A refund is checked against its order by the server's own rule for
 // charge.refunded: a charge refunded in full revokes the license, a partial
 // refund keeps it. The orders here were made ten days before the period:
