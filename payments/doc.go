@@ -79,7 +79,8 @@
 // pending is applied there. After the retention, RunRetention erases the
 // link (not while a dispute keeps the license suspended); a later refund or
 // dispute can then no longer find the license, which stays valid: it is
-// logged as an exception for operators. ReconcileRounds compares, per round,
+// logged as an exception for operators. Reconciliation (package reconcile,
+// Reconciler.Rounds) compares, per round,
 // the orders minted in it with its license entries, which stays checkable
 // after the links are gone while any single entry hides among its round.
 package payments

@@ -129,7 +129,7 @@ func newShop(t testing.TB, o shopOptions) *shop {
 		t.Fatal(err)
 	}
 	books := reconcile.NewBooks(s.db)
-	pages := &Pages{Ops: ops, Books: books, Minter: minter, Explorer: s.ledger.Store(),
+	pages := &Pages{Ops: ops, Books: books, Explorer: s.ledger.Store(),
 		Reconciler: &reconcile.Reconciler{Books: books, Ledger: reconcile.LedgerStore(s.ledger.Store())}}
 	if s.btc != nil {
 		pages.Invoices = BitcoinInvoices(s.btc)

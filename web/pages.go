@@ -19,7 +19,6 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/licensed/licensed/ledger"
-	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/reconcile"
 )
 
@@ -32,9 +31,6 @@ type Pages struct {
 	Ops *Ops
 	// Books are the operator's lists, queues, revenue and audit log.
 	Books *reconcile.Books
-	// Minter enqueues the revoke entries of the dashboard's revoke action
-	// (issuer.Minter); nil hides the action.
-	Minter payments.Minter
 	// Reconciler runs the dashboard's reconciliation page.
 	Reconciler *reconcile.Reconciler
 	// Invoices gives the invoice page the Bitcoin details of an order.

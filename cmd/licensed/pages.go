@@ -16,7 +16,6 @@ import (
 	"github.com/btcsuite/btcd/rpcclient"
 	"golang.org/x/term"
 
-	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/payments/reconcile"
 	"github.com/licensed/licensed/web"
@@ -29,10 +28,8 @@ func (m *Main) openPages(ctx context.Context, deps *web.Deps) error {
 	books := reconcile.NewBooks(m.DB)
 	p := &web.Pages{
 		Books: books,
-		// The explorer reads the ledger's tables; the minter is stateless
-		// and holds no secret (it enqueues the dashboard's revoke entries).
+		// The explorer reads the ledger's tables.
 		Explorer:  ledger.NewPostgresStore(m.DB),
-		Minter:    issuer.NewMinter(nil),
 		PublicURL: cfg.PublicURL,
 	}
 	hash := cfg.OpsPasswordHash

@@ -77,9 +77,9 @@ type Bitcoin struct {
 	orders Orders
 
 	mu      sync.Mutex
-	client  *rpcclient.Client // the watcher's connection while it is set up
+	client  *rpcclient.Client      // the watcher's connection while it is set up
 	watched map[string]watchedAddr // by address
-	fresh   []btcutil.Address // addresses not yet in btcd's filter
+	fresh   []btcutil.Address      // addresses not yet in btcd's filter
 
 	wake      chan struct{}
 	connected chan struct{}

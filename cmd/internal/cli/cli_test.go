@@ -22,8 +22,8 @@ func TestRunExitStatuses(t *testing.T) {
 		}),
 	}}
 	for _, tt := range []struct {
-		args       []string
-		code       int
+		args        []string
+		code        int
 		out, errOut string
 	}{
 		{nil, 0, "usage: prog VERB [flags]", ""},
