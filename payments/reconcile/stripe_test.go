@@ -3,16 +3,12 @@ package reconcile_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -136,62 +132,7 @@ func stripeMock(t *testing.T, typ string, edits map[string]map[string]any) strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin, err := stripemock.Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for attempt := 0; ; attempt++ {
-		url, err := runStripeMock(t, bin, "-spec", spec, "-fixtures", fixtures)
-		if err == nil {
-			return url
-		}
-		if attempt == 3 {
-			t.Fatal(err)
-		}
-	}
-}
-
-// runStripeMock runs bin on two free loopback ports until the test ends.
-func runStripeMock(t *testing.T, bin string, args ...string) (string, error) {
-	var addrs []string
-	for range 2 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
-		l.Close()
-	}
-	cmd := exec.Command(bin, append([]string{"-http-addr", addrs[0], "-https-addr", addrs[1]}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	stop := func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		if c, err := net.DialTimeout("tcp", addrs[0], time.Second); err == nil {
-			c.Close()
-			t.Cleanup(stop)
-			return "http://" + addrs[0], nil
-		}
-		select {
-		case <-done:
-			return "", errors.New("stripe-mock exited at start (port taken?)")
-		case <-time.After(25 * time.Millisecond):
-		}
-	}
-	stop()
-	return "", errors.New("stripe-mock did not answer within 30 s")
+	return stripemock.Start(t, "-spec", spec, "-fixtures", fixtures)
 }
 
 // removeSpecs removes the edited specs (TestMain).

@@ -87,8 +87,9 @@ func freePort() (int, error) {
 var errExited = errors.New("stripe-mock exited at start (port taken?)")
 
 // Run starts stripe-mock with its HTTP and HTTPS listeners on loopback and
-// waits until it answers. log receives its output (nil: discarded).
-func Run(ctx context.Context, log io.Writer) (*Process, error) {
+// waits until it answers. log receives its output (nil: discarded); args go
+// to stripe-mock after the listener flags (e.g. -spec FILE -fixtures FILE).
+func Run(ctx context.Context, log io.Writer, args ...string) (*Process, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
@@ -102,7 +103,7 @@ func Run(ctx context.Context, log io.Writer) (*Process, error) {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(hp)
-	cmd := exec.Command(bin, "-http-addr", addr, "-https-addr", "127.0.0.1:"+strconv.Itoa(sp))
+	cmd := exec.Command(bin, append([]string{"-http-addr", addr, "-https-addr", "127.0.0.1:" + strconv.Itoa(sp)}, args...)...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -140,13 +141,13 @@ type TB interface {
 	Cleanup(func())
 }
 
-// Start starts a stripe-mock for this test and returns its API URL
-// (http://127.0.0.1:PORT). It fails the test if stripe-mock cannot run: it is
-// part of the test set-up, like Postgres.
-func Start(tb TB) string {
+// Start starts a stripe-mock for this test (with args, as Run) and returns
+// its API URL (http://127.0.0.1:PORT). It fails the test if stripe-mock
+// cannot run: it is part of the test set-up, like Postgres.
+func Start(tb TB, args ...string) string {
 	tb.Helper()
 	for attempt := 0; ; attempt++ {
-		p, err := Run(context.Background(), nil)
+		p, err := Run(context.Background(), nil, args...)
 		if err == nil {
 			tb.Cleanup(p.Stop)
 			return p.URL
