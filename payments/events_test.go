@@ -45,11 +45,11 @@ func TestStripeEvents(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			id := e.insertOrder(newAccount(t).Address(), "basic-30d")
+			id := e.CardOrder("basic-30d")
 			for _, f := range tt.events {
-				e.mustDeliver(f(id))
+				e.MustDeliver(f(id))
 			}
-			o := e.order(id)
+			o := e.Order(id)
 			if o.State != tt.state || o.License != tt.license {
 				t.Fatalf("order %s, license %q; want %s, %q", o.State, o.License, tt.state, tt.license)
 			}
@@ -63,19 +63,19 @@ func TestStripeEvents(t *testing.T) {
 		payments.ChargeRefundedEvent(payments.NewEventID(), "pi_unknown", true),
 		payments.CheckoutSessionEvent(payments.NewEventID(), "customer.created", "x", "pi_z", true),
 	} {
-		e.mustDeliver(p)
+		e.MustDeliver(p)
 	}
 	var settled int
-	e.db.QueryRow(context.Background(), `select count(*) from orders where state = 'settled'`).Scan(&settled)
+	e.DB.QueryRow(context.Background(), `select count(*) from orders where state = 'settled'`).Scan(&settled)
 	if settled != 5 {
 		t.Fatalf("%d settled orders, want 5", settled)
 	}
 	// One license entry per settled order, after one round.
-	e.round()
-	if n := len(e.entries()); n != 5 {
+	e.Round()
+	if n := len(e.Entries()); n != 5 {
 		t.Fatalf("%d entries, want 5", n)
 	}
-	e.balanced()
+	e.Balanced()
 }
 
 // TestEventsBeforeTheRound: a refund or a dispute that arrives after the
@@ -83,43 +83,43 @@ func TestStripeEvents(t *testing.T) {
 // license when it does.
 func TestEventsBeforeTheRound(t *testing.T) {
 	e := newEnvOpts(t, false, false)
-	refunded := e.insertOrder(newAccount(t).Address(), "basic-30d")
-	disputed := e.insertOrder(newAccount(t).Address(), "basic-30d")
-	e.settle(refunded)
-	e.settle(disputed)
-	e.mustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true))
-	e.mustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(disputed), "needs_response"))
-	if n := e.round(); n != 2 {
+	refunded := e.CardOrder("basic-30d")
+	disputed := e.CardOrder("basic-30d")
+	e.Settle(refunded)
+	e.Settle(disputed)
+	e.MustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true))
+	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(disputed), "needs_response"))
+	if n := e.Round(); n != 2 {
 		t.Fatalf("first round committed %d entries, want the 2 licenses", n)
 	}
-	ri, ok1 := e.link(refunded)
-	di, ok2 := e.link(disputed)
+	ri, ok1 := e.Link(refunded)
+	di, ok2 := e.Link(disputed)
 	if !ok1 || !ok2 {
 		t.Fatal("no links after the round")
 	}
-	if m, _ := e.index.Member(di); m.State != ringverify.Suspended {
+	if m, _ := e.Index.Member(di); m.State != ringverify.Suspended {
 		t.Fatalf("disputed license %v, want suspended", m.State)
 	}
 	// The revoke was enqueued by the first round's hook; the next round
 	// commits it.
-	if n := e.round(); n != 1 {
+	if n := e.Round(); n != 1 {
 		t.Fatalf("second round committed %d entries, want the revoke", n)
 	}
-	if m, _ := e.index.Member(ri); m.State != ringverify.Revoked {
+	if m, _ := e.Index.Member(ri); m.State != ringverify.Revoked {
 		t.Fatalf("refunded license %v, want revoked", m.State)
 	}
-	entries := e.entries()
+	entries := e.Entries()
 	rev, ok := entries[len(entries)-1].(*ledger.RevokeEntry)
 	if !ok || rev.Target != ri || rev.Reason != ledger.RevokeRefund {
 		t.Fatalf("last entry %+v, want a refund revoke of %d", entries[len(entries)-1], ri)
 	}
-	e.mustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", payments.DevPaymentIntent(disputed), "won"))
-	e.round()
-	if m, _ := e.index.Member(di); m.State != ringverify.Active {
+	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", payments.DevPaymentIntent(disputed), "won"))
+	e.Round()
+	if m, _ := e.Index.Member(di); m.State != ringverify.Active {
 		t.Fatalf("license after the dispute was won: %v, want active", m.State)
 	}
-	e.balanced()
-	e.fsck()
+	e.Balanced()
+	e.Fsck()
 }
 
 // TestEventsWhileProcessing: a refund or a dispute that arrives while the
@@ -127,45 +127,45 @@ func TestEventsBeforeTheRound(t *testing.T) {
 // then succeeds: the license is minted revoked or suspended, never active.
 func TestEventsWhileProcessing(t *testing.T) {
 	e := newEnvOpts(t, false, false)
-	refunded := e.insertOrder(newAccount(t).Address(), "basic-30d")
-	disputed := e.insertOrder(newAccount(t).Address(), "basic-30d")
+	refunded := e.CardOrder("basic-30d")
+	disputed := e.CardOrder("basic-30d")
 	for _, id := range []string{refunded, disputed} {
-		e.mustDeliver(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), false))
-		if o := e.order(id); o.State != payments.StateProcessing {
+		e.MustDeliver(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), false))
+		if o := e.Order(id); o.State != payments.StateProcessing {
 			t.Fatalf("order %s after an unpaid completion: %s", id, o.State)
 		}
 	}
-	e.mustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true))
-	e.mustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(disputed), "needs_response"))
+	e.MustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true))
+	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(disputed), "needs_response"))
 	for _, id := range []string{refunded, disputed} {
-		e.mustDeliver(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.async_payment_succeeded", id, payments.DevPaymentIntent(id), true))
+		e.MustDeliver(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.async_payment_succeeded", id, payments.DevPaymentIntent(id), true))
 	}
-	if o := e.order(refunded); o.State != payments.StateSettled || o.License != payments.LicenseRevoked {
+	if o := e.Order(refunded); o.State != payments.StateSettled || o.License != payments.LicenseRevoked {
 		t.Fatalf("refunded order: %s, license %s; want settled and revoked", o.State, o.License)
 	}
-	if o := e.order(disputed); o.State != payments.StateSettled || o.License != payments.LicenseSuspended {
+	if o := e.Order(disputed); o.State != payments.StateSettled || o.License != payments.LicenseSuspended {
 		t.Fatalf("disputed order: %s, license %s; want settled and suspended", o.State, o.License)
 	}
-	e.round() // the two licenses; the hook enqueues the revoke
-	e.round() // the revoke
-	ri, ok1 := e.link(refunded)
-	di, ok2 := e.link(disputed)
+	e.Round() // the two licenses; the hook enqueues the revoke
+	e.Round() // the revoke
+	ri, ok1 := e.Link(refunded)
+	di, ok2 := e.Link(disputed)
 	if !ok1 || !ok2 {
 		t.Fatal("no links after the rounds")
 	}
-	if m, _ := e.index.Member(ri); m.State != ringverify.Revoked {
+	if m, _ := e.Index.Member(ri); m.State != ringverify.Revoked {
 		t.Fatalf("refunded license on the index: %v, want revoked", m.State)
 	}
-	if m, _ := e.index.Member(di); m.State != ringverify.Suspended {
+	if m, _ := e.Index.Member(di); m.State != ringverify.Suspended {
 		t.Fatalf("disputed license on the index: %v, want suspended", m.State)
 	}
-	e.mustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", payments.DevPaymentIntent(disputed), "lost"))
-	e.round()
-	if m, _ := e.index.Member(di); m.State != ringverify.Revoked {
+	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", payments.DevPaymentIntent(disputed), "lost"))
+	e.Round()
+	if m, _ := e.Index.Member(di); m.State != ringverify.Revoked {
 		t.Fatalf("license after the dispute was lost: %v, want revoked", m.State)
 	}
-	e.balanced()
-	e.fsck()
+	e.Balanced()
+	e.Fsck()
 }
 
 // TestSuspendedBeforeTheRoundWithoutRetention: with no retention (Bitcoin's
@@ -175,17 +175,17 @@ func TestSuspendedBeforeTheRoundWithoutRetention(t *testing.T) {
 	e := newEnvOpts(t, false, false, func(c *payments.Config) {
 		c.Retention = map[string]time.Duration{payments.MethodCard: 0, payments.MethodBTC: 0}
 	})
-	id := e.insertOrder(newAccount(t).Address(), "basic-30d")
-	e.settle(id)
+	id := e.CardOrder("basic-30d")
+	e.Settle(id)
 	ctx := context.Background()
 	transition := func(to payments.State) {
 		t.Helper()
-		tx, err := e.db.Begin(ctx)
+		tx, err := e.DB.Begin(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer tx.Rollback(ctx)
-		if _, err := e.svc.Transition(ctx, tx, id, to, 0, "test reorg"); err != nil {
+		if _, err := e.Service.Transition(ctx, tx, id, to, 0, "test reorg"); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(ctx); err != nil {
@@ -193,23 +193,23 @@ func TestSuspendedBeforeTheRoundWithoutRetention(t *testing.T) {
 		}
 	}
 	transition(payments.StateProcessing) // the payment left the chain before the round
-	if o := e.order(id); o.License != payments.LicenseSuspended {
+	if o := e.Order(id); o.License != payments.LicenseSuspended {
 		t.Fatalf("license after the reorg: %s, want suspended", o.License)
 	}
-	e.round()
-	idx, ok := e.link(id)
+	e.Round()
+	idx, ok := e.Link(id)
 	if !ok {
 		t.Fatal("a license suspended when its entry committed has no link")
 	}
-	if m, _ := e.index.Member(idx); m.State != ringverify.Suspended {
+	if m, _ := e.Index.Member(idx); m.State != ringverify.Suspended {
 		t.Fatalf("index: %v, want suspended", m.State)
 	}
 	transition(payments.StateSettled) // confirmed again
-	e.round()
-	if m, _ := e.index.Member(idx); m.State != ringverify.Active {
+	e.Round()
+	if m, _ := e.Index.Member(idx); m.State != ringverify.Active {
 		t.Fatalf("index after the payment confirmed again: %v, want active", m.State)
 	}
-	if n, err := e.svc.ForgetLinks(ctx); err != nil || n != 1 {
+	if n, err := e.Service.ForgetLinks(ctx); err != nil || n != 1 {
 		t.Fatalf("ForgetLinks: %d, %v; want the link gone once the license is active again", n, err)
 	}
 }
@@ -220,34 +220,34 @@ func TestSuspendedBeforeTheRoundWithoutRetention(t *testing.T) {
 // arrives: the license is never minted active.
 func TestChargeEventsBeforeCheckout(t *testing.T) {
 	e := newEnvOpts(t, false, false)
-	refunded := e.insertOrder(newAccount(t).Address(), "basic-30d")
-	lost := e.insertOrder(newAccount(t).Address(), "basic-30d")
-	open := e.insertOrder(newAccount(t).Address(), "basic-30d")
-	e.mustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true))
-	e.mustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(lost), "needs_response"))
-	e.mustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", payments.DevPaymentIntent(lost), "lost"))
-	e.mustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(open), "needs_response"))
+	refunded := e.CardOrder("basic-30d")
+	lost := e.CardOrder("basic-30d")
+	open := e.CardOrder("basic-30d")
+	e.MustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true))
+	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(lost), "needs_response"))
+	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", payments.DevPaymentIntent(lost), "lost"))
+	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(open), "needs_response"))
 	for _, id := range []string{refunded, lost, open} {
-		e.settle(id)
+		e.Settle(id)
 	}
 	for id, want := range map[string]payments.LicenseState{refunded: payments.LicenseRevoked, lost: payments.LicenseRevoked, open: payments.LicenseSuspended} {
-		if o := e.order(id); o.State != payments.StateSettled || o.License != want {
+		if o := e.Order(id); o.State != payments.StateSettled || o.License != want {
 			t.Fatalf("order %s: %s, license %s; want settled, %s", id, o.State, o.License, want)
 		}
 	}
-	e.round() // the licenses; the hook enqueues two revokes
-	e.round() // the revokes
+	e.Round() // the licenses; the hook enqueues two revokes
+	e.Round() // the revokes
 	for id, want := range map[string]ringverify.State{refunded: ringverify.Revoked, lost: ringverify.Revoked, open: ringverify.Suspended} {
-		idx, ok := e.link(id)
+		idx, ok := e.Link(id)
 		if !ok {
 			t.Fatalf("order %s has no link", id)
 		}
-		if m, _ := e.index.Member(idx); m.State != want {
+		if m, _ := e.Index.Member(idx); m.State != want {
 			t.Fatalf("order %s on the index: %v, want %v", id, m.State, want)
 		}
 	}
 	var reasons []ledger.RevokeReason
-	for _, en := range e.entries() {
+	for _, en := range e.Entries() {
 		if r, ok := en.(*ledger.RevokeEntry); ok {
 			reasons = append(reasons, r.Reason)
 		}
@@ -256,10 +256,10 @@ func TestChargeEventsBeforeCheckout(t *testing.T) {
 		t.Fatalf("revoke reasons %v, want one refund and one dispute", reasons)
 	}
 	var left int
-	e.db.QueryRow(context.Background(), `select count(*) from stripe_unmatched_charges`).Scan(&left)
+	e.DB.QueryRow(context.Background(), `select count(*) from stripe_unmatched_charges`).Scan(&left)
 	if left != 0 {
 		t.Fatalf("%d unmatched charges left after their orders were found", left)
 	}
-	e.balanced()
-	e.fsck()
+	e.Balanced()
+	e.Fsck()
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/payments/stripemock"
 	"github.com/licensed/licensed/ringverify"
 )
@@ -54,7 +55,7 @@ func TestCreateOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, pay, err := e.svc.CreateOrder(ctx, tt.plan, tt.address, tt.method)
+			o, pay, err := e.Service.CreateOrder(ctx, tt.plan, tt.address, tt.method)
 			if tt.code != "" {
 				var c interface{ Code() string }
 				if !errors.As(err, &c) || c.Code() != tt.code {
@@ -73,7 +74,7 @@ func TestCreateOrder(t *testing.T) {
 			}
 			var session string
 			var stored string
-			if err := e.db.QueryRow(ctx, `select stripe_session, address from orders where id = $1`, o.ID).Scan(&session, &stored); err != nil {
+			if err := e.DB.QueryRow(ctx, `select stripe_session, address from orders where id = $1`, o.ID).Scan(&session, &stored); err != nil {
 				t.Fatal(err)
 			}
 			if session == "" || stored != addr {
@@ -82,7 +83,7 @@ func TestCreateOrder(t *testing.T) {
 		})
 	}
 	var n int
-	e.db.QueryRow(ctx, `select count(*) from orders`).Scan(&n)
+	e.DB.QueryRow(ctx, `select count(*) from orders`).Scan(&n)
 	if n != 2 {
 		t.Fatalf("%d orders stored, want 2 (refused requests store nothing)", n)
 	}
@@ -104,18 +105,18 @@ func TestSettleOpenScan(t *testing.T) {
 	e := newEnv(t, true)
 	ctx := context.Background()
 	acct := newAccount(t)
-	o, _, err := e.svc.CreateOrder(ctx, "pro-365d", acct.Address().String(), "card")
+	o, _, err := e.Service.CreateOrder(ctx, "pro-365d", acct.Address().String(), "card")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Someone else's order in the same round.
-	other := e.insertOrder(newAccount(t).Address(), "pro-365d")
+	other := e.CardOrder("pro-365d")
 	paidAt := time.Now()
-	e.settle(o.ID)
-	e.settle(other)
-	e.waitSequenced()
+	e.Settle(o.ID)
+	e.Settle(other)
+	e.WaitSequenced()
 
-	entries := e.entries()
+	entries := e.Entries()
 	if len(entries) != 2 {
 		t.Fatalf("%d entries, want 2", len(entries))
 	}
@@ -137,25 +138,25 @@ func TestSettleOpenScan(t *testing.T) {
 	if !le.NotBefore.Equal(nb) || !le.NotAfter.Equal(na) || le.Plan != "pro-365d" {
 		t.Fatalf("entry public fields %+v", le)
 	}
-	idx, ok := e.link(o.ID)
+	idx, ok := e.Link(o.ID)
 	if !ok || idx != uint64(found[0].Position) {
 		t.Fatalf("link = %d, %v; want %d", idx, ok, found[0].Position)
 	}
-	m, err := e.index.Member(idx)
+	m, err := e.Index.Member(idx)
 	if err != nil || m.State != ringverify.Active {
 		t.Fatalf("index member %+v, %v", m, err)
 	}
-	got := e.order(o.ID)
+	got := e.Order(o.ID)
 	if got.State != payments.StateSettled || got.License != payments.LicenseActive || !got.Minted() || got.Address != "" {
 		t.Fatalf("order after minting: %+v", got)
 	}
 	// No license address is left anywhere in the orders table.
 	var n int
-	if err := e.db.QueryRow(ctx, `select count(*) from orders where address is not null`).Scan(&n); err != nil || n != 0 {
+	if err := e.DB.QueryRow(ctx, `select count(*) from orders where address is not null`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d orders still hold an address (%v)", n, err)
 	}
-	e.balanced()
-	e.fsck()
+	e.Balanced()
+	e.Fsck()
 }
 
 // TestTransitionExactlyOnce settles one order from many goroutines and
@@ -163,7 +164,7 @@ func TestSettleOpenScan(t *testing.T) {
 func TestTransitionExactlyOnce(t *testing.T) {
 	e := newEnv(t, false)
 	ctx := context.Background()
-	id := e.insertOrder(newAccount(t).Address(), "basic-30d")
+	id := e.CardOrder("basic-30d")
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	changed := 0
@@ -171,8 +172,8 @@ func TestTransitionExactlyOnce(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
-				c, err := e.svc.Transition(ctx, tx, id, payments.StateSettled, 0, "test")
+			err := pgx.BeginFunc(ctx, e.DB, func(tx pgx.Tx) error {
+				c, err := e.Service.Transition(ctx, tx, id, payments.StateSettled, 0, "test")
 				if c {
 					mu.Lock()
 					changed++
@@ -186,14 +187,14 @@ func TestTransitionExactlyOnce(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	e.waitSequenced()
+	e.WaitSequenced()
 	if changed != 1 {
 		t.Fatalf("%d transitions to settled, want 1", changed)
 	}
-	if n := len(e.entries()); n != 1 {
+	if n := len(e.Entries()); n != 1 {
 		t.Fatalf("%d entries, want 1", n)
 	}
-	idx, ok := e.link(id)
+	idx, ok := e.Link(id)
 	if !ok {
 		t.Fatal("no link after minting")
 	}
@@ -202,8 +203,8 @@ func TestTransitionExactlyOnce(t *testing.T) {
 	// processing → settled restores it, and mints nothing new.
 	step := func(to payments.State, want payments.LicenseState, wantMember ringverify.State) {
 		t.Helper()
-		if err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
-			c, err := e.svc.Transition(ctx, tx, id, to, 0, "reorg test")
+		if err := pgx.BeginFunc(ctx, e.DB, func(tx pgx.Tx) error {
+			c, err := e.Service.Transition(ctx, tx, id, to, 0, "reorg test")
 			if err == nil && !c {
 				t.Errorf("transition to %s refused", to)
 			}
@@ -211,17 +212,17 @@ func TestTransitionExactlyOnce(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		e.waitSequenced()
-		if o := e.order(id); o.State != to || o.License != want {
+		e.WaitSequenced()
+		if o := e.Order(id); o.State != to || o.License != want {
 			t.Fatalf("after %s: order %s, license %s; want license %s", to, o.State, o.License, want)
 		}
-		if m, err := e.index.Member(idx); err != nil || m.State != wantMember {
+		if m, err := e.Index.Member(idx); err != nil || m.State != wantMember {
 			t.Fatalf("after %s: index member %+v, %v; want %v", to, m, err, wantMember)
 		}
 	}
 	step(payments.StateProcessing, payments.LicenseSuspended, ringverify.Suspended)
 	step(payments.StateSettled, payments.LicenseActive, ringverify.Active)
-	if n := len(e.entries()); n != 1 {
+	if n := len(e.Entries()); n != 1 {
 		t.Fatalf("%d entries after the reorg, want 1", n)
 	}
 }
@@ -248,23 +249,23 @@ func TestTransitionRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			id := e.insertOrder(newAccount(t).Address(), "basic-30d")
+			id := e.CardOrder("basic-30d")
 			var last bool
 			for i, to := range tt.path {
 				var flags payments.Flags
 				if i == len(tt.path)-1 {
 					flags = tt.flags
 				}
-				err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
+				err := pgx.BeginFunc(ctx, e.DB, func(tx pgx.Tx) error {
 					var err error
-					last, err = e.svc.Transition(ctx, tx, id, to, flags, "test")
+					last, err = e.Service.Transition(ctx, tx, id, to, flags, "test")
 					return err
 				})
 				if err != nil {
 					t.Fatal(err)
 				}
 			}
-			o := e.order(id)
+			o := e.Order(id)
 			if last != tt.changed || o.State != tt.final || (o.License != payments.LicenseNone) != tt.minted {
 				t.Fatalf("changed %v, order %s license %q; want %v, %s, minted %v", last, o.State, o.License, tt.changed, tt.final, tt.minted)
 			}
@@ -273,8 +274,8 @@ func TestTransitionRules(t *testing.T) {
 			}
 		})
 	}
-	err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
-		_, err := e.svc.Transition(ctx, tx, "aaaaaaaaaaaaaaaaaaaaaaaaaa", payments.StateSettled, 0, "test")
+	err := pgx.BeginFunc(ctx, e.DB, func(tx pgx.Tx) error {
+		_, err := e.Service.Transition(ctx, tx, "aaaaaaaaaaaaaaaaaaaaaaaaaa", payments.StateSettled, 0, "test")
 		return err
 	})
 	if !errors.Is(err, payments.ErrOrderNotFound) {
@@ -415,20 +416,7 @@ func TestCardOrderStripeCall(t *testing.T) {
 				}
 				return errors.Join(errs...)
 			}
-			plans, err := payments.ParsePlans([]byte(payments.SamplePlans))
-			if err != nil {
-				t.Fatal(err)
-			}
-			card, err := payments.NewCard(payments.CardConfig{SecretKey: "sk_test_123", WebhookSecret: webhookSecret, APIURL: apiURL,
-				SuccessURL: "http://127.0.0.1/done/{ORDER_ID}", CancelURL: "http://127.0.0.1/cancel/{ORDER_ID}"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			minter := issuer.NewMinter(nil)
-			svc, err := payments.New(db, payments.Config{Plans: plans, Methods: []payments.Method{card}, Minter: minter, ParseAddress: minter.CheckAddress})
-			if err != nil {
-				t.Fatal(err)
-			}
+			svc := paytest.NewService(t, db, paytest.NewCard(t, payments.CardConfig{APIURL: apiURL}))
 
 			o, pay, err := svc.CreateOrder(ctx, "basic-30d", newAccount(t).Address().String(), "card")
 
