@@ -3,8 +3,6 @@ package reconcile_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"encoding/csv"
 	"os"
 	"slices"
@@ -13,14 +11,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.org/x/mod/sumdb/note"
 
-	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
 	"github.com/licensed/licensed/payments/bitcoin/regtest"
+	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/payments/reconcile"
 	"github.com/licensed/licensed/payments/stripemock"
 )
@@ -36,62 +33,21 @@ func TestMain(m *testing.M) {
 const webhookSecret = "whsec_reconcile_test"
 
 // env is a payments service (card method, webhooks only) on its own
-// database with a running ledger sequencer.
+// database with a running ledger sequencer. db, svc and ledger are the
+// Env's, by the names the tests use.
 type env struct {
+	*paytest.Env
 	t      *testing.T
 	db     *pgxpool.Pool
 	svc    *payments.Service
 	ledger *ledger.Ledger
-	minter *issuer.Minter
 	books  *reconcile.Books
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, db: pgtest.Pool(t), minter: issuer.NewMinter(nil)}
-	skey, _, err := note.GenerateKey(rand.Reader, "reconcile.test/ledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _ := note.NewSigner(skey)
-	plans, err := payments.ParsePlans([]byte(payments.SamplePlans))
-	if err != nil {
-		t.Fatal(err)
-	}
-	card, err := payments.NewCard(payments.CardConfig{SecretKey: "sk_test_123", WebhookSecret: webhookSecret, APIURL: "http://127.0.0.1:1",
-		SuccessURL: "http://127.0.0.1/", CancelURL: "http://127.0.0.1/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.svc, err = payments.New(e.db, payments.Config{Plans: plans, Methods: []payments.Method{card}, Minter: e.minter, ParseAddress: e.minter.CheckAddress})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.ledger = ledger.New(e.db, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, OnSequenced: e.svc.OnSequenced})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); e.ledger.RunSequencer(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	e.books = reconcile.NewBooks(e.db)
-	return e
-}
-
-func orderID(t *testing.T) string {
-	var b [16]byte
-	rand.Read(b[:])
-	id := base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding).EncodeToString(b[:])
-	if !payments.ValidOrderID(id) {
-		t.Fatalf("bad order id %q", id)
-	}
-	return id
-}
-
-func address(t *testing.T) string {
-	acct, err := issuer.NewAccount(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return acct.Address().String()
+	p := paytest.New(t, paytest.Options{WebhookSecret: webhookSecret})
+	return &env{Env: p, t: t, db: p.DB, svc: p.Service, ledger: p.Ledger, books: reconcile.NewBooks(p.DB)}
 }
 
 // exec runs SQL on the test database.
@@ -106,26 +62,10 @@ func (e *env) exec(sql string, args ...any) {
 // Stripe would, then waits for its license entry.
 func (e *env) paidCard(plan string) string {
 	e.t.Helper()
-	id := orderID(e.t)
-	e.exec(`insert into orders (id, plan, method, amount, currency, address) values ($1, $2, 'card', 500, 'usd', $3)`, id, plan, address(e.t))
-	ev := payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), true)
-	if err := e.svc.HandleStripe(context.Background(), ev, payments.SignEvent(ev, webhookSecret, time.Time{})); err != nil {
-		e.t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		o, err := e.svc.Order(context.Background(), id)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if o.Minted() {
-			return id
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("order %s not minted after 20 s", id)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	id := e.CardOrder(plan)
+	e.Settle(id)
+	e.WaitMinted(id)
+	return id
 }
 
 func kinds(ex []reconcile.Exception) []string {
@@ -171,7 +111,7 @@ func TestQueues(t *testing.T) {
 		{"expired unpaid", order{state: "expired"}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			id := orderID(t)
+			id := paytest.OrderID(t)
 			o := tt.o
 			var license, dispute *string
 			if o.license != "" {
@@ -220,8 +160,8 @@ func TestOrdersAndRevenue(t *testing.T) {
 	c := e.paidCard("basic-30d")
 	e.exec(`update orders set refunded = true where id = $1`, c)
 	e.exec(`update orders set settled_at = settled_at - interval '1 day', created_at = created_at - interval '1 day' where id = $1`, b)
-	open := orderID(t)
-	e.exec(`insert into orders (id, plan, method, amount, currency, address) values ($1, 'basic-30d', 'btc', 500, 'usd', $2)`, open, address(t))
+	open := paytest.OrderID(t)
+	e.exec(`insert into orders (id, plan, method, amount, currency, address) values ($1, 'basic-30d', 'btc', 500, 'usd', $2)`, open, paytest.Address(t))
 	for _, tt := range []struct {
 		name string
 		f    reconcile.Filter
@@ -478,7 +418,7 @@ func TestChainProcessor(t *testing.T) {
 	node := btcdtest.Start(t)
 	pay := func(confirmed bool) (string, string) {
 		t.Helper()
-		id := orderID(t)
+		id := paytest.OrderID(t)
 		e.exec(`insert into orders (id, plan, method, amount, currency, state) values ($1, 'basic-30d', 'btc', 500, 'usd', 'settled')`, id)
 		addr := node.Wallet.Address() // any address will do: btcd is asked about the txid
 		e.exec(`insert into btc_invoices (order_id, address_index, address, amount_sats, rate, expires_at)
@@ -496,7 +436,7 @@ func TestChainProcessor(t *testing.T) {
 	}
 	confirmed, confirmedTx := pay(true)
 	unconfirmed, _ := pay(false)
-	ghost := orderID(t)
+	ghost := paytest.OrderID(t)
 	e.exec(`insert into orders (id, plan, method, amount, currency, state) values ($1, 'basic-30d', 'btc', 500, 'usd', 'settled')`, ghost)
 	e.exec(`insert into btc_invoices (order_id, address_index, address, amount_sats, rate, expires_at)
 		values ($1, nextval('btc_address_index'), $1, 10000, 5000000, now())`, ghost)
