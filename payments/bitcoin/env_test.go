@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
@@ -23,6 +22,7 @@ import (
 	"github.com/licensed/licensed/payments/bitcoin"
 	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
 	"github.com/licensed/licensed/payments/bitcoin/regtest"
+	"github.com/licensed/licensed/payments/paytest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -34,14 +34,15 @@ const usdRate = 5_000_000
 const planPrice = 10_000 // sats for basic-30d
 
 // env is a payments service with the Bitcoin method on its own database, a
-// running ledger sequencer, and its own btcd.
+// running ledger sequencer, and its own btcd. db and svc are the Env's, by
+// the names the tests use.
 type env struct {
-	t      testing.TB
-	db     *pgxpool.Pool
-	svc    *payments.Service
-	ledger *ledger.Ledger
-	node   *btcdtest.Node
-	cfg    bitcoin.Config
+	*paytest.Env
+	t    testing.TB
+	db   *pgxpool.Pool
+	svc  *payments.Service
+	node *btcdtest.Node
+	cfg  bitcoin.Config
 
 	mu      sync.Mutex
 	btc     *bitcoin.Bitcoin
@@ -61,13 +62,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if tt, ok := t.(*testing.T); ok {
 		tt.Parallel() // each test has its own btcd and database
 	}
-	e := &env{t: t, db: pgtest.Pool(t)}
+	db := pgtest.Pool(t)
+	e := &env{t: t, db: db}
 	e.node = btcdtest.Start(t, btcdtest.Options{Net: o.net})
-	skey, _, err := note.GenerateKey(rand.Reader, "test.example/ledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _ := note.NewSigner(skey)
 	acct, err := bitcoin.ParseAccount(btcdtest.TestKeys().AccountTpub, e.node.Params())
 	if err != nil {
 		t.Fatal(err)
@@ -79,17 +76,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 		Params: e.node.Params(), Account: acct, Rates: o.rates, RPC: e.node.ConnConfig(true),
 		Expiry: o.expiry, Confirmations: o.confirmations, GapLimit: o.gapLimit, Tick: 100 * time.Millisecond,
 	}
-	e.btc, err = bitcoin.New(e.db, e.cfg)
+	e.btc, err = bitcoin.New(db, e.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.svc = e.newService(e.btc)
+	e.Env = paytest.New(t, paytest.Options{DB: db, NoCard: true, Methods: []payments.Method{e.btc}})
+	e.svc = e.Service
 	e.btc.SetOrders(e.svc)
-	e.ledger = ledger.New(e.db, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, OnSequenced: e.svc.OnSequenced})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); e.ledger.RunSequencer(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
 	e.startWatcher()
 	t.Cleanup(e.stopWatcher)
 	return e
@@ -97,19 +90,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 
 // newService returns a payments service on e's database offering btc.
 func (e *env) newService(btc *bitcoin.Bitcoin) *payments.Service {
-	e.t.Helper()
-	plans, err := payments.ParsePlans([]byte(payments.SamplePlans))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	minter := issuer.NewMinter(nil)
-	svc, err := payments.New(e.db, payments.Config{
-		Plans: plans, Methods: []payments.Method{btc}, Minter: minter, ParseAddress: minter.CheckAddress,
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return svc
+	return paytest.NewService(e.t, e.db, btc)
 }
 
 // startWatcher runs the current Bitcoin method's watcher and waits until it
@@ -187,14 +168,8 @@ func (e *env) pay(inv map[string]any, sats int64) *wire.MsgTx {
 	return tx
 }
 
-func (e *env) get(id string) *payments.Order {
-	e.t.Helper()
-	o, err := e.svc.Order(context.Background(), id)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return o
-}
+// get, waitMinted and newAddress are paytest's, by the names the tests use.
+func (e *env) get(id string) *payments.Order { return e.Order(id) }
 
 // waitOrder waits until order id is in state with exactly flags.
 func (e *env) waitOrder(id string, state payments.State, flags payments.Flags) *payments.Order {
@@ -231,39 +206,20 @@ func (e *env) waitFor(what string, cond func() bool) {
 // licenses counts the license entries on the ledger plus those pending.
 func (e *env) licenses() int {
 	e.t.Helper()
-	ctx := context.Background()
-	var pending int
-	if err := e.db.QueryRow(ctx, `select count(*) from ledger_pending`).Scan(&pending); err != nil {
+	var n int
+	if err := e.db.QueryRow(context.Background(), `select count(*) from ledger_pending`).Scan(&n); err != nil {
 		e.t.Fatal(err)
 	}
-	cp, err := e.ledger.Store().Latest(ctx)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	n := pending
-	if cp.Size > 0 {
-		raw, err := e.ledger.Store().ReadEntries(ctx, 0, int(cp.Size))
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		for _, b := range raw {
-			en, err := ledger.ParseEntry(b)
-			if err != nil {
-				e.t.Fatal(err)
-			}
-			if _, ok := en.(*ledger.LicenseEntry); ok {
-				n++
-			}
+	for _, en := range e.Entries() {
+		if _, ok := en.(*ledger.LicenseEntry); ok {
+			n++
 		}
 	}
 	return n
 }
 
 // waitMinted waits until order id's license entry is on the ledger.
-func (e *env) waitMinted(id string) {
-	e.t.Helper()
-	e.waitFor("the license entry is sequenced", func() bool { return e.get(id).Minted() })
-}
+func (e *env) waitMinted(id string) { e.WaitMinted(id) }
 
 func (e *env) tip() int32 {
 	var h int32
@@ -278,13 +234,7 @@ func isCode(err error, code string) bool {
 	return errors.As(err, &c) && c.Code() == code
 }
 
-func newAddress(t testing.TB) string {
-	acct, err := issuer.NewAccount(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return acct.Address().String()
-}
+func newAddress(t testing.TB) string { return paytest.Address(t) }
 
 func btcdtest_height(e *env) int64 { return btcdtest.Height("") }
 
