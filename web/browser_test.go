@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/paytest"
 )
 
 // The browser tests drive a real Chromium (headless, one per test binary,
@@ -172,7 +173,7 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("bad address shows its error", func(t *testing.T) {
 		ctx := tab(t, browser)
-		good := newAddress(t)
+		good := paytest.Address(t)
 		bad := good[:len(good)-1] + string("qp"[boolIndex(good[len(good)-1] == 'q')])
 		step(t, ctx, "fill in the storefront", quick,
 			chromedp.Navigate(s.URL+"/"),
@@ -200,7 +201,7 @@ func TestBrowser(t *testing.T) {
 		ctx := tab(t, browser)
 		step(t, ctx, "order with Bitcoin", quick,
 			chromedp.Navigate(s.URL+"/"),
-			chromedp.SendKeys(chromedp.CSS("#address"), newAddress(t)),
+			chromedp.SendKeys(chromedp.CSS("#address"), paytest.Address(t)),
 			chromedp.Click(chromedp.CSS(`input[name=method][value=btc]`)),
 			chromedp.Click(chromedp.CSS("#buy")),
 			chromedp.WaitVisible(chromedp.CSS(`#invoice[data-state="new"]`)),
@@ -255,16 +256,16 @@ func TestBrowser(t *testing.T) {
 		if cmd := run(t, ctx, "command", chromedp.Text(chromedp.CSS("#scan-command"))); cmd != "license scan --server "+s.URL {
 			t.Fatalf("scan command %q", cmd)
 		}
-		s.waitMinted(btcOrder)
+		s.WaitMinted(btcOrder)
 	})
 
 	// A card order whose license can be revoked (card orders keep their
 	// link to the ledger entry), and another for the CSRF check.
-	revokeMe, keepMe := s.cardOrder("basic-30d"), s.cardOrder("pro-365d")
-	s.settleCard(revokeMe)
-	s.settleCard(keepMe)
-	s.waitMinted(revokeMe)
-	s.waitMinted(keepMe)
+	revokeMe, keepMe := s.CardOrder("basic-30d"), s.CardOrder("pro-365d")
+	s.Settle(revokeMe)
+	s.Settle(keepMe)
+	s.WaitMinted(revokeMe)
+	s.WaitMinted(keepMe)
 
 	t.Run("operator finds the order, exports CSV, revokes", func(t *testing.T) {
 		ctx := tab(t, browser)
@@ -321,7 +322,7 @@ func TestBrowser(t *testing.T) {
 		if l := run(t, ctx, "license", chromedp.Text(chromedp.CSS("#order-license"))); l != "revoked" {
 			t.Fatalf("license shows %q", l)
 		}
-		if o := s.order(revokeMe); o.License != payments.LicenseRevoked {
+		if o := s.Order(revokeMe); o.License != payments.LicenseRevoked {
 			t.Fatalf("license %q in the database", o.License)
 		}
 	})
@@ -334,7 +335,7 @@ func TestBrowser(t *testing.T) {
 		run(t, ctx, "remove the token", chromedp.Evaluate[bool](`(document.querySelector('#revoke-form input[name=csrf]').remove(), true)`))
 		step(t, ctx, "post the form", quick, chromedp.Click(chromedp.CSS("#revoke")))
 		waitFor(t, ctx, "the answer", `document.body.innerText.includes("csrf_failed")`, quick)
-		if o := s.order(keepMe); o.License != payments.LicenseActive {
+		if o := s.Order(keepMe); o.License != payments.LicenseActive {
 			t.Fatalf("license %q after a POST without the token", o.License)
 		}
 	})

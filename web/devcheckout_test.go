@@ -1,7 +1,6 @@
 package web
 
 import (
-	"crypto/rand"
 	"io"
 	"net/http"
 	"net/url"
@@ -11,18 +10,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/payments"
 )
-
-func newTestAddress(t *testing.T) string {
-	t.Helper()
-	a, err := issuer.NewAccount(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a.Address().String()
-}
 
 // TestDevCheckout: the dev checkout page's button settles the order through
 // the real, signed webhook path, and the license is minted.
@@ -53,10 +42,10 @@ func TestDevCheckout(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/dev/checkout/"+id {
 		t.Fatalf("complete: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	if o := e.order(id); o.State != payments.StateSettled {
+	if o := e.Order(id); o.State != payments.StateSettled {
 		t.Fatalf("order %s after the test payment", o.State)
 	}
-	e.waitSequenced()
+	e.WaitSequenced()
 	if p := page(); !strings.Contains(p, `id="paid"`) || strings.Contains(p, `id="pay"`) || !strings.Contains(p, "on the ledger") {
 		t.Fatalf("the page does not show the payment:\n%s", p)
 	}
@@ -87,7 +76,7 @@ func TestDevCheckoutBrowser(t *testing.T) {
 	if got := run(t, ctx, "read the status", chromedp.Text(chromedp.CSS("#status"))); got != "settled" {
 		t.Fatalf("status %q, want settled", got)
 	}
-	if o := e.order(id); o.State != payments.StateSettled || o.License != payments.LicenseActive {
+	if o := e.Order(id); o.State != payments.StateSettled || o.License != payments.LicenseActive {
 		t.Fatalf("order %s, license %s", o.State, o.License)
 	}
 }

@@ -20,12 +20,12 @@ func TestExplorer(t *testing.T) {
 	if a := c.get("/explorer"); a.status != 200 || !strings.Contains(a.body, "The ledger is empty.") || !strings.Contains(a.body, `id="ledger-size">0`) {
 		t.Fatalf("empty ledger: %d\n%s", a.status, a.body)
 	}
-	ids := []string{s.cardOrder("basic-30d"), s.cardOrder("pro-365d"), s.cardOrder("basic-30d")}
+	ids := []string{s.CardOrder("basic-30d"), s.CardOrder("pro-365d"), s.CardOrder("basic-30d")}
 	for _, id := range ids {
-		s.settleCard(id)
-		s.waitMinted(id)
+		s.Settle(id)
+		s.WaitMinted(id)
 	}
-	if _, err := s.ledger.Append(context.Background(), &ledger.RevokeEntry{Target: 1, Reason: ledger.RevokeRefund}); err != nil {
+	if _, err := s.Ledger.Append(context.Background(), &ledger.RevokeEntry{Target: 1, Reason: ledger.RevokeRefund}); err != nil {
 		t.Fatal(err)
 	}
 	a := c.get("/explorer")
@@ -40,7 +40,7 @@ func TestExplorer(t *testing.T) {
 			t.Fatalf("the explorer shows order id %s", id)
 		}
 	}
-	cp, err := s.ledger.Store().Latest(context.Background())
+	cp, err := s.Ledger.Store().Latest(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestExplorer(t *testing.T) {
 		if root != cp.Root {
 			t.Fatalf("index %d: root %v, checkpoint has %v\n%s\n%s", i, root, cp.Root, proof, cp.Note)
 		}
-		raw, _ := s.ledger.Store().ReadEntries(context.Background(), i, 1)
+		raw, _ := s.Ledger.Store().ReadEntries(context.Background(), i, 1)
 		if leaf != tlog.RecordHash(raw[0]) {
 			t.Fatalf("index %d: leaf hash is not the entry's", i)
 		}

@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,24 +13,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/bcrypt"
-	"golang.org/x/mod/sumdb/note"
 
-	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/bitcoin"
 	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
+	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/payments/reconcile"
-	"github.com/licensed/licensed/payments/stripemock"
 )
 
 // The operator password of the test servers.
 const opsPassword = "correct horse battery staple"
-
-const shopWebhookSecret = "whsec_pages_test"
 
 // usdRate prices a bitcoin at $50,000: the $5.00 plan costs 10,000 sats.
 const usdRate = 5_000_000
@@ -41,15 +34,13 @@ const usdRate = 5_000_000
 // service with the card method (on stripe-mock when asked) and, when asked,
 // the Bitcoin method on its own regtest btcd with its watcher running.
 type shop struct {
-	t      testing.TB
-	db     *pgxpool.Pool
-	svc    *payments.Service
-	ledger *ledger.Ledger
-	btc    *bitcoin.Bitcoin
-	node   *btcdtest.Node
-	srv    *Server
-	hs     *httptest.Server
-	URL    string
+	*paytest.Env
+	t    testing.TB
+	btc  *bitcoin.Bitcoin
+	node *btcdtest.Node
+	srv  *Server
+	hs   *httptest.Server
+	URL  string
 }
 
 type shopOptions struct {
@@ -73,33 +64,16 @@ var opsHash = func() string {
 
 func newShop(t testing.TB, o shopOptions) *shop {
 	t.Helper()
-	s := &shop{t: t, db: pgtest.Pool(t)}
-	skey, _, err := note.GenerateKey(rand.Reader, "pages.test/ledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _ := note.NewSigner(skey)
-	plans, err := payments.ParsePlans([]byte(payments.SamplePlans))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cardCfg := payments.CardConfig{SecretKey: "sk_test_123", WebhookSecret: shopWebhookSecret,
-		SuccessURL: "http://127.0.0.1/invoice/{ORDER_ID}", CancelURL: "http://127.0.0.1/", APIURL: "http://127.0.0.1:1"}
-	if o.stripe {
-		cardCfg.APIURL = stripemock.Start(t)
-	}
-	card, err := payments.NewCard(cardCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	methods := []payments.Method{card}
+	s := &shop{t: t}
+	db := pgtest.Pool(t)
+	var methods []payments.Method
 	if o.btc {
 		s.node = btcdtest.Start(t)
 		acct, err := bitcoin.ParseAccount(btcdtest.TestKeys().AccountTpub, s.node.Params())
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.btc, err = bitcoin.New(s.db, bitcoin.Config{
+		s.btc, err = bitcoin.New(db, bitcoin.Config{
 			Params: s.node.Params(), Account: acct, Rates: bitcoin.StaticRate{"usd": usdRate}, RPC: s.node.ConnConfig(true),
 			Expiry: o.expiry, Tick: 100 * time.Millisecond,
 		})
@@ -108,18 +82,11 @@ func newShop(t testing.TB, o shopOptions) *shop {
 		}
 		methods = append(methods, s.btc)
 	}
-	minter := issuer.NewMinter(nil)
-	s.svc, err = payments.New(s.db, payments.Config{Plans: plans, Methods: methods, Minter: minter, ParseAddress: minter.CheckAddress})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.ledger = ledger.New(s.db, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, OnSequenced: s.svc.OnSequenced})
-	ctx, cancel := context.WithCancel(context.Background())
-	seqDone := make(chan struct{})
-	go func() { defer close(seqDone); s.ledger.RunSequencer(ctx) }()
-	t.Cleanup(func() { cancel(); <-seqDone })
+	// The explorer tests read the origin in the checkpoint.
+	s.Env = paytest.New(t, paytest.Options{Stripe: o.stripe, Methods: methods, DB: db, Origin: "pages.test/ledger"})
 	if s.btc != nil {
-		s.btc.SetOrders(s.svc)
+		s.btc.SetOrders(s.Service)
+		ctx, cancel := context.WithCancel(context.Background())
 		runDone := make(chan struct{})
 		go func() { defer close(runDone); s.btc.Run(ctx) }()
 		t.Cleanup(func() { cancel(); <-runDone })
@@ -128,9 +95,9 @@ func newShop(t testing.TB, o shopOptions) *shop {
 	if err != nil {
 		t.Fatal(err)
 	}
-	books := reconcile.NewBooks(s.db)
-	pages := &Pages{Ops: ops, Books: books, Explorer: s.ledger.Store(),
-		Reconciler: &reconcile.Reconciler{Books: books, Ledger: reconcile.LedgerStore(s.ledger.Store())}}
+	books := reconcile.NewBooks(s.DB)
+	pages := &Pages{Ops: ops, Books: books, Explorer: s.Ledger.Store(),
+		Reconciler: &reconcile.Reconciler{Books: books, Ledger: reconcile.LedgerStore(s.Ledger.Store())}}
 	if s.btc != nil {
 		pages.Invoices = BitcoinInvoices(s.btc)
 	}
@@ -138,7 +105,7 @@ func newShop(t testing.TB, o shopOptions) *shop {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	deps := Deps{DB: s.db, Payments: s.svc, Pages: pages}
+	deps := Deps{DB: s.DB, Payments: s.Service, Pages: pages}
 	if o.devWallet {
 		deps.BitcoinDev = &BitcoinDev{Bitcoin: s.btc, Wallet: s.node.Wallet, Mine: s.node.Mine}
 	}
@@ -156,56 +123,6 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// newAddress returns the license address of a fresh account.
-func newAddress(t testing.TB) string {
-	t.Helper()
-	acct, err := issuer.NewAccount(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return acct.Address().String()
-}
-
-// cardOrder makes a card order straight in the database (no Stripe call)
-// and returns its id.
-func (s *shop) cardOrder(plan string) string {
-	s.t.Helper()
-	id := newOrderIDForTest(s.t)
-	if _, err := s.db.Exec(context.Background(), `insert into orders (id, plan, method, amount, currency, address) values ($1, $2, 'card', 500, 'usd', $3)`,
-		id, plan, newAddress(s.t)); err != nil {
-		s.t.Fatal(err)
-	}
-	return id
-}
-
-func newOrderIDForTest(t testing.TB) string {
-	var b [16]byte
-	rand.Read(b[:])
-	id := base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding).EncodeToString(b[:])
-	if !payments.ValidOrderID(id) {
-		t.Fatalf("made an invalid order id %q", id)
-	}
-	return id
-}
-
-// settleCard delivers a signed checkout.session.completed for id.
-func (s *shop) settleCard(id string) {
-	s.t.Helper()
-	ev := payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), true)
-	if err := s.svc.HandleStripe(context.Background(), ev, payments.SignEvent(ev, shopWebhookSecret, time.Time{})); err != nil {
-		s.t.Fatalf("webhook refused: %v", err)
-	}
-}
-
-func (s *shop) order(id string) *payments.Order {
-	s.t.Helper()
-	o, err := s.svc.Order(context.Background(), id)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return o
-}
-
 func (s *shop) waitFor(what string, cond func() bool) {
 	s.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -217,32 +134,13 @@ func (s *shop) waitFor(what string, cond func() bool) {
 	}
 }
 
-func (s *shop) waitMinted(id string) {
-	s.t.Helper()
-	s.waitFor("order "+id+" minted", func() bool { return s.order(id).Minted() })
-}
-
 // revokes returns the targets of the revoke entries on the ledger.
 func (s *shop) revokes() []uint64 {
 	s.t.Helper()
-	ctx := context.Background()
-	cp, err := s.ledger.Store().Latest(ctx)
-	if err != nil {
-		s.t.Fatal(err)
-	}
 	var out []uint64
-	if cp.Size == 0 {
-		return nil
-	}
-	raw, err := s.ledger.Store().ReadEntries(ctx, 0, int(cp.Size))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	for _, b := range raw {
-		if e, err := ledger.ParseEntry(b); err == nil {
-			if r, ok := e.(*ledger.RevokeEntry); ok {
-				out = append(out, r.Target)
-			}
+	for _, e := range s.Entries() {
+		if r, ok := e.(*ledger.RevokeEntry); ok {
+			out = append(out, r.Target)
 		}
 	}
 	return out

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/payments/reconcile"
 )
 
@@ -45,7 +46,7 @@ func TestOpsLogin(t *testing.T) {
 	}
 	// Only the token's hash is stored.
 	var stored []byte
-	if err := s.db.QueryRow(context.Background(), `select token_hash from ops_sessions`).Scan(&stored); err != nil {
+	if err := s.DB.QueryRow(context.Background(), `select token_hash from ops_sessions`).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
 	if string(stored) == ck.Value || string(stored) != string(tokenHash(ck.Value)) {
@@ -60,7 +61,7 @@ func TestOpsLogin(t *testing.T) {
 	if a := c.get("/ops"); a.status != http.StatusSeeOther {
 		t.Fatalf("GET /ops after logout: %d, want a redirect", a.status)
 	}
-	audit, err := reconcile.NewBooks(s.db).Audit(context.Background(), 10)
+	audit, err := reconcile.NewBooks(s.DB).Audit(context.Background(), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,9 +138,9 @@ func TestOpsLoginNeedsItsForm(t *testing.T) {
 
 func TestOpsCSRF(t *testing.T) {
 	s := newShop(t, shopOptions{})
-	id := s.cardOrder("basic-30d")
-	s.settleCard(id)
-	s.waitMinted(id)
+	id := s.CardOrder("basic-30d")
+	s.Settle(id)
+	s.WaitMinted(id)
 	c := s.client()
 	c.login()
 	good := c.csrf("/ops/orders/" + id)
@@ -159,7 +160,7 @@ func TestOpsCSRF(t *testing.T) {
 			if a.status != http.StatusForbidden || !strings.Contains(a.body, "csrf_failed") {
 				t.Fatalf("revoke: %d %s, want 403 csrf_failed", a.status, a.body)
 			}
-			if o := s.order(id); o.License != payments.LicenseActive {
+			if o := s.Order(id); o.License != payments.LicenseActive {
 				t.Fatalf("the license is %q after a refused POST", o.License)
 			}
 		})
@@ -178,9 +179,9 @@ func TestOpsCSRF(t *testing.T) {
 
 func TestOpsRevoke(t *testing.T) {
 	s := newShop(t, shopOptions{})
-	id := s.cardOrder("basic-30d")
-	s.settleCard(id)
-	s.waitMinted(id)
+	id := s.CardOrder("basic-30d")
+	s.Settle(id)
+	s.WaitMinted(id)
 	c := s.client()
 	c.login()
 	page := c.get("/ops/orders/" + id)
@@ -191,15 +192,15 @@ func TestOpsRevoke(t *testing.T) {
 	if a.status != http.StatusSeeOther || a.header.Get("Location") != "/ops/orders/"+id+"?done=revoked" {
 		t.Fatalf("revoke: %d %q %s", a.status, a.header.Get("Location"), a.body)
 	}
-	if o := s.order(id); o.License != payments.LicenseRevoked {
+	if o := s.Order(id); o.License != payments.LicenseRevoked {
 		t.Fatalf("license %q after revoke", o.License)
 	}
-	rows, err := reconcile.NewBooks(s.db).Orders(context.Background(), reconcile.Filter{ID: id})
+	rows, err := reconcile.NewBooks(s.DB).Orders(context.Background(), reconcile.Filter{ID: id})
 	if err != nil || len(rows) != 1 {
 		t.Fatal(rows, err)
 	}
 	s.waitFor("the revoke entry is sequenced", func() bool { return slices.Contains(s.revokes(), uint64(rows[0].LedgerIndex)) })
-	audit, _ := reconcile.NewBooks(s.db).Audit(context.Background(), 1)
+	audit, _ := reconcile.NewBooks(s.DB).Audit(context.Background(), 1)
 	if len(audit) != 1 || audit[0].Action != "revoke" || audit[0].OrderID != id || audit[0].Detail != "fraud report #12" {
 		t.Fatalf("audit %+v", audit)
 	}
@@ -216,10 +217,10 @@ func TestOpsRevoke(t *testing.T) {
 
 func TestOpsRevokeAfterLinkErased(t *testing.T) {
 	s := newShop(t, shopOptions{})
-	id := s.cardOrder("basic-30d")
-	s.settleCard(id)
-	s.waitMinted(id)
-	if _, err := s.db.Exec(context.Background(), `delete from order_links where order_id = $1`, id); err != nil {
+	id := s.CardOrder("basic-30d")
+	s.Settle(id)
+	s.WaitMinted(id)
+	if _, err := s.DB.Exec(context.Background(), `delete from order_links where order_id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
 	c := s.client()
@@ -236,12 +237,12 @@ func TestOpsRevokeAfterLinkErased(t *testing.T) {
 func TestOpsMarkSettled(t *testing.T) {
 	s := newShop(t, shopOptions{})
 	ctx := context.Background()
-	late := s.cardOrder("basic-30d")
-	if _, err := s.db.Exec(ctx, `update orders set method = 'btc', state = 'expired', flags = $2 where id = $1`, late, payments.FlagPaidLate); err != nil {
+	late := s.CardOrder("basic-30d")
+	if _, err := s.DB.Exec(ctx, `update orders set method = 'btc', state = 'expired', flags = $2 where id = $1`, late, payments.FlagPaidLate); err != nil {
 		t.Fatal(err)
 	}
-	unpaid := s.cardOrder("basic-30d")
-	if _, err := s.db.Exec(ctx, `update orders set method = 'btc', state = 'expired' where id = $1`, unpaid); err != nil {
+	unpaid := s.CardOrder("basic-30d")
+	if _, err := s.DB.Exec(ctx, `update orders set method = 'btc', state = 'expired' where id = $1`, unpaid); err != nil {
 		t.Fatal(err)
 	}
 	c := s.client()
@@ -260,12 +261,12 @@ func TestOpsMarkSettled(t *testing.T) {
 	if a.status != http.StatusSeeOther {
 		t.Fatalf("settle: %d %s", a.status, a.body)
 	}
-	o := s.order(late)
+	o := s.Order(late)
 	if o.State != payments.StateSettled || o.Flags != payments.FlagPaidLate|payments.FlagMarked {
 		t.Fatalf("order %s %s, want settled paid_late|marked", o.State, o.Flags)
 	}
-	s.waitMinted(late)
-	audit, _ := reconcile.NewBooks(s.db).Audit(ctx, 1)
+	s.WaitMinted(late)
+	audit, _ := reconcile.NewBooks(s.DB).Audit(ctx, 1)
 	if len(audit) != 1 || audit[0].Action != "mark_settled" || audit[0].OrderID != late {
 		t.Fatalf("audit %+v", audit)
 	}
@@ -274,18 +275,18 @@ func TestOpsMarkSettled(t *testing.T) {
 func TestOpsListsAndCSV(t *testing.T) {
 	s := newShop(t, shopOptions{})
 	ctx := context.Background()
-	settled := s.cardOrder("basic-30d")
-	s.settleCard(settled)
-	s.waitMinted(settled)
-	pending := s.cardOrder("pro-365d")
-	old := s.cardOrder("basic-30d")
-	if _, err := s.db.Exec(ctx, `update orders set created_at = now() - interval '40 days' where id = $1`, old); err != nil {
+	settled := s.CardOrder("basic-30d")
+	s.Settle(settled)
+	s.WaitMinted(settled)
+	pending := s.CardOrder("pro-365d")
+	old := s.CardOrder("basic-30d")
+	if _, err := s.DB.Exec(ctx, `update orders set created_at = now() - interval '40 days' where id = $1`, old); err != nil {
 		t.Fatal(err)
 	}
-	refunded := s.cardOrder("basic-30d")
-	s.settleCard(refunded)
-	s.waitMinted(refunded)
-	if _, err := s.db.Exec(ctx, `update orders set refunded = true where id = $1`, refunded); err != nil {
+	refunded := s.CardOrder("basic-30d")
+	s.Settle(refunded)
+	s.WaitMinted(refunded)
+	if _, err := s.DB.Exec(ctx, `update orders set refunded = true where id = $1`, refunded); err != nil {
 		t.Fatal(err)
 	}
 	c := s.client()
@@ -359,7 +360,7 @@ func TestOpsListsAndCSV(t *testing.T) {
 	if a := c.get("/ops/export/secrets.csv"); a.status != http.StatusNotFound {
 		t.Fatalf("unknown export: %d", a.status)
 	}
-	audit, err := reconcile.NewBooks(s.db).Audit(ctx, 10)
+	audit, err := reconcile.NewBooks(s.DB).Audit(ctx, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +399,7 @@ func TestOpsListsAndCSV(t *testing.T) {
 
 func TestStorefrontCheckout(t *testing.T) {
 	s := newShop(t, shopOptions{stripe: true})
-	good := newAddress(t)
+	good := paytest.Address(t)
 	c := s.client()
 	home := c.get("/")
 	if home.status != http.StatusOK || !strings.Contains(home.body, "Basic, 30 days") || !strings.Contains(home.body, "48.00 USD") {
@@ -430,7 +431,7 @@ func TestStorefrontCheckout(t *testing.T) {
 		})
 	}
 	var n int
-	s.db.QueryRow(context.Background(), `select count(*) from orders`).Scan(&n)
+	s.DB.QueryRow(context.Background(), `select count(*) from orders`).Scan(&n)
 	if n != 0 {
 		t.Fatalf("%d orders made by refused forms", n)
 	}
@@ -439,14 +440,14 @@ func TestStorefrontCheckout(t *testing.T) {
 		t.Fatalf("card checkout: %d %q, want a redirect to Stripe Checkout", a.status, a.header.Get("Location"))
 	}
 	var id string
-	if err := s.db.QueryRow(context.Background(), `select id from orders`).Scan(&id); err != nil {
+	if err := s.DB.QueryRow(context.Background(), `select id from orders`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	// The order page of a card order, before and after the webhook.
 	if p := c.get("/invoice/" + id); !strings.Contains(p.body, "Waiting for your payment") {
 		t.Fatalf("order page:\n%s", p.body)
 	}
-	s.settleCard(id)
+	s.Settle(id)
 	p := c.get("/invoice/" + id)
 	if !strings.Contains(p.body, "your license is in the ledger") || !strings.Contains(p.body, "license scan --server "+s.URL) {
 		t.Fatalf("settled order page:\n%s", p.body)
@@ -470,7 +471,7 @@ func TestFailedWebhooksQueue(t *testing.T) {
 	if a.status != http.StatusBadRequest {
 		t.Fatalf("forged webhook: %d", a.status)
 	}
-	ex, err := reconcile.NewBooks(s.db).Queues(context.Background(), time.Time{}, time.Time{})
+	ex, err := reconcile.NewBooks(s.DB).Queues(context.Background(), time.Time{}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +480,7 @@ func TestFailedWebhooksQueue(t *testing.T) {
 	}
 	// Nothing of the delivery itself is kept.
 	var cols int
-	s.db.QueryRow(context.Background(), `select count(*) from information_schema.columns where table_name = 'webhook_failures'`).Scan(&cols)
+	s.DB.QueryRow(context.Background(), `select count(*) from information_schema.columns where table_name = 'webhook_failures'`).Scan(&cols)
 	if cols != 5 {
 		t.Fatalf("webhook_failures has %d columns: review what it stores", cols)
 	}
@@ -491,7 +492,7 @@ func TestFailedWebhooksQueue(t *testing.T) {
 
 func TestOpsListTruncated(t *testing.T) {
 	s := newShop(t, shopOptions{})
-	if _, err := s.db.Exec(context.Background(), `insert into orders (id, plan, method, amount, currency)
+	if _, err := s.DB.Exec(context.Background(), `insert into orders (id, plan, method, amount, currency)
 		select substr(md5(i::text), 1, 26), 'basic-30d', 'card', 500, 'usd' from generate_series(1, $1) i`, pageRows+1); err != nil {
 		t.Fatal(err)
 	}

@@ -10,14 +10,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/paytest"
 )
 
 func TestOrdersAPI(t *testing.T) {
 	e := newPayEnv(t)
-	addr := newTestAddress(t)
+	addr := paytest.Address(t)
 	body := func(plan, address, method string) []byte {
 		b, _ := json.Marshal(map[string]string{"plan": plan, "address": address, "method": method})
 		return b
@@ -84,20 +84,11 @@ func TestOrdersAPI(t *testing.T) {
 // 503 with a code, and no order is left behind.
 func TestOrderCardUnavailable(t *testing.T) {
 	db := pgtest.Pool(t)
-	plans, _ := payments.ParsePlans([]byte(payments.SamplePlans))
-	card, err := payments.NewCard(payments.CardConfig{SecretKey: "sk_test_123", WebhookSecret: testWebhookSecret,
-		APIURL: "http://127.0.0.1:1", SuccessURL: "http://127.0.0.1/ok", CancelURL: "http://127.0.0.1/cancel"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	minter := issuer.NewMinter(nil)
-	svc, err := payments.New(db, payments.Config{Plans: plans, Methods: []payments.Method{card}, Minter: minter, ParseAddress: minter.CheckAddress})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The card method's Stripe API refuses connections.
+	svc := paytest.NewService(t, db, paytest.NewCard(t, payments.CardConfig{}))
 	ts := httptest.NewServer(New(Config{}, Deps{DB: db, Payments: svc}, slog.New(slog.DiscardHandler)).Handler())
 	defer ts.Close()
-	body, _ := json.Marshal(map[string]string{"plan": "basic-30d", "address": newTestAddress(t), "method": "card"})
+	body, _ := json.Marshal(map[string]string{"plan": "basic-30d", "address": paytest.Address(t), "method": "card"})
 	resp, err := http.Post(ts.URL+"/v1/orders", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

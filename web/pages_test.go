@@ -20,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/payments/reconcile"
 )
 
@@ -501,7 +502,7 @@ func TestInvoicePageQR(t *testing.T) {
 	s := newShop(t, shopOptions{btc: true})
 	c := s.client()
 	order := func() string {
-		a := c.post("/checkout", url.Values{"plan": {"basic-30d"}, "address": {newAddress(t)}, "method": {"btc"}})
+		a := c.post("/checkout", url.Values{"plan": {"basic-30d"}, "address": {paytest.Address(t)}, "method": {"btc"}})
 		id, ok := strings.CutPrefix(a.header.Get("Location"), "/invoice/")
 		if a.status != http.StatusSeeOther || !ok {
 			t.Fatalf("btc checkout: %d %q", a.status, a.header.Get("Location"))

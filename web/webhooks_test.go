@@ -15,15 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
-	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
-	"github.com/licensed/licensed/payments/reconcile"
-	"github.com/licensed/licensed/payments/stripemock"
+	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/ringverify"
 )
 
@@ -35,65 +30,20 @@ const testWebhookSecret = "whsec_web_test"
 // sequencer whose rounds call the payments hook, a stripe-mock, and a
 // license index.
 type payEnv struct {
-	t        *testing.T
-	db       *pgxpool.Pool
-	svc      *payments.Service
-	ledger   *ledger.Ledger
-	index    *ledger.Index
-	verifier note.Verifier
-	url      string // the test HTTP server
-
-	mu  sync.Mutex
-	now time.Time
+	*paytest.Env
+	t   *testing.T
+	url string // the test HTTP server
 }
 
 func newPayEnv(t *testing.T) *payEnv {
 	t.Helper()
-	e := &payEnv{t: t, db: pgtest.Pool(t), index: ledger.NewIndex()}
-	skey, vkey, err := note.GenerateKey(rand.Reader, "test.example/ledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _ := note.NewSigner(skey)
-	e.verifier, _ = note.NewVerifier(vkey)
-	plans, _ := payments.ParsePlans([]byte(payments.SamplePlans))
-	card, err := payments.NewCard(payments.CardConfig{SecretKey: "sk_test_123", WebhookSecret: testWebhookSecret,
-		APIURL: stripemock.Start(t), SuccessURL: "http://127.0.0.1/ok", CancelURL: "http://127.0.0.1/cancel",
-		CheckoutURL: "/dev/checkout/{ORDER_ID}"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	minter := issuer.NewMinter(nil)
-	e.svc, err = payments.New(e.db, payments.Config{Plans: plans, Methods: []payments.Method{card}, Minter: minter,
-		ParseAddress: minter.CheckAddress, Now: e.clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.ledger = ledger.New(e.db, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, OnSequenced: e.svc.OnSequenced})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); e.ledger.RunSequencer(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	s := New(Config{}, Deps{DB: e.db, Payments: e.svc, DevCheckout: &DevCheckout{WebhookSecret: testWebhookSecret}}, slog.New(slog.DiscardHandler))
+	e := &payEnv{t: t, Env: paytest.New(t, paytest.Options{Stripe: true, WebhookSecret: testWebhookSecret,
+		CheckoutURL: "/dev/checkout/{ORDER_ID}"})}
+	s := New(Config{}, Deps{DB: e.DB, Payments: e.Service, DevCheckout: &DevCheckout{WebhookSecret: testWebhookSecret}}, slog.New(slog.DiscardHandler))
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	e.url = ts.URL
 	return e
-}
-
-func (e *payEnv) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.now.IsZero() {
-		return time.Now()
-	}
-	return e.now
-}
-
-func (e *payEnv) setClock(t time.Time) {
-	e.mu.Lock()
-	e.now = t
-	e.mu.Unlock()
 }
 
 // do sends a request and decodes the JSON answer.
@@ -156,31 +106,10 @@ func (e *payEnv) mustWebhook(payload []byte) {
 	}
 }
 
-func (e *payEnv) waitSequenced() {
-	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var n int
-		if err := e.db.QueryRow(context.Background(), `select count(*) from ledger_pending`).Scan(&n); err != nil {
-			e.t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%d entries pending after 30 s", n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := e.index.Sync(context.Background(), e.ledger.Store()); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
 func (e *payEnv) count(sql string, args ...any) int {
 	e.t.Helper()
 	var n int
-	if err := e.db.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+	if err := e.DB.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
 		e.t.Fatal(err)
 	}
 	return n
@@ -189,22 +118,7 @@ func (e *payEnv) count(sql string, args ...any) int {
 // licenseEntries counts the license entries on the ledger.
 func (e *payEnv) licenseEntries() (licenses, revokes int) {
 	e.t.Helper()
-	cp, err := e.ledger.Store().Latest(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if cp.Size == 0 {
-		return 0, 0
-	}
-	raw, err := e.ledger.Store().ReadEntries(context.Background(), 0, int(cp.Size))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, b := range raw {
-		en, err := ledger.ParseEntry(b)
-		if err != nil {
-			e.t.Fatal(err)
-		}
+	for _, en := range e.Entries() {
 		switch en.Kind() {
 		case ledger.KindLicense:
 			licenses++
@@ -215,50 +129,22 @@ func (e *payEnv) licenseEntries() (licenses, revokes int) {
 	return licenses, revokes
 }
 
+// reconcile checks that there are sequencer rounds and that each has one
+// license entry per order minted in it.
 func (e *payEnv) reconcile() {
 	e.t.Helper()
-	r := &reconcile.Reconciler{Books: reconcile.NewBooks(e.db), Ledger: reconcile.LedgerStore(e.ledger.Store())}
-	bs, err := r.Rounds(context.Background(), time.Time{}, time.Time{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if len(bs) == 0 {
+	if len(e.Balanced()) == 0 {
 		e.t.Fatal("no rounds to reconcile")
-	}
-	for _, b := range bs {
-		if !b.Balanced() {
-			e.t.Fatalf("round %d: %d orders, %d license entries", b.Round, b.Orders, b.Licenses)
-		}
-	}
-}
-
-func (e *payEnv) fsck() {
-	e.t.Helper()
-	rep, err := ledger.Fsck(context.Background(), e.ledger.Store(), e.verifier)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if !rep.OK() {
-		e.t.Fatalf("fsck: %v", rep.Problems)
 	}
 }
 
 func (e *payEnv) link(id string) uint64 {
 	e.t.Helper()
-	var idx int64
-	if err := e.db.QueryRow(context.Background(), `select ledger_index from order_links where order_id = $1`, id).Scan(&idx); err != nil {
-		e.t.Fatalf("no link for order %s: %v", id, err)
+	idx, ok := e.Link(id)
+	if !ok {
+		e.t.Fatalf("no link for order %s", id)
 	}
-	return uint64(idx)
-}
-
-func (e *payEnv) order(id string) *payments.Order {
-	e.t.Helper()
-	o, err := e.svc.Order(context.Background(), id)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return o
+	return idx
 }
 
 // TestWebhookStorm: 100 paid orders, 1,000 webhook deliveries (every event
@@ -322,7 +208,7 @@ func TestWebhookStorm(t *testing.T) {
 	if statuses[http.StatusOK] != deliveries {
 		t.Fatalf("statuses %v, want %d × 200", statuses, deliveries)
 	}
-	e.waitSequenced()
+	e.WaitSequenced()
 	t.Logf("%d deliveries from %d clients in %v (%.0f/s); all sequenced %v after the start", deliveries, clients, took.Round(time.Millisecond),
 		float64(deliveries)/took.Seconds(), time.Since(start).Round(time.Millisecond))
 	lic, rev := e.licenseEntries()
@@ -339,7 +225,7 @@ func TestWebhookStorm(t *testing.T) {
 		t.Fatalf("%d links, want %d", n, orders)
 	}
 	e.reconcile()
-	e.fsck()
+	e.Fsck()
 }
 
 // TestWebhookRejects: a delivery that fails verification is a 400 with a
@@ -372,7 +258,7 @@ func TestWebhookRejects(t *testing.T) {
 			if status != http.StatusBadRequest || out["code"] != tt.code {
 				t.Fatalf("got %d %v, want 400 %s", status, out, tt.code)
 			}
-			if o := e.order(id); o.State != payments.StateNew || o.License != payments.LicenseNone {
+			if o := e.Order(id); o.State != payments.StateNew || o.License != payments.LicenseNone {
 				t.Fatalf("order changed: %s %s", o.State, o.License)
 			}
 			if n := e.count(`select count(*) from stripe_events`); n != 0 {
@@ -386,7 +272,7 @@ func TestWebhookRejects(t *testing.T) {
 	// The same event, properly signed, goes through: the rejections above
 	// did not burn its id.
 	e.mustWebhook(good)
-	if o := e.order(id); o.State != payments.StateSettled {
+	if o := e.Order(id); o.State != payments.StateSettled {
 		t.Fatalf("state %s after the good delivery", o.State)
 	}
 }
@@ -404,13 +290,13 @@ func TestRefundAndDisputes(t *testing.T) {
 	for _, id := range []string{refunded, won, lost, partial} {
 		e.mustWebhook(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), true))
 	}
-	e.waitSequenced()
+	e.WaitSequenced()
 	idx := map[string]uint64{}
 	for _, id := range []string{refunded, won, lost, partial} {
 		idx[id] = e.link(id)
 	}
 	valid := func(id string) bool {
-		for _, i := range e.index.Valid(plan, time.Now()) {
+		for _, i := range e.Index.Valid(plan, time.Now()) {
 			if i == idx[id] {
 				return true
 			}
@@ -418,7 +304,7 @@ func TestRefundAndDisputes(t *testing.T) {
 		return false
 	}
 	memberState := func(id string) ringverify.State {
-		m, err := e.index.Member(idx[id])
+		m, err := e.Index.Member(idx[id])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -461,8 +347,8 @@ func TestRefundAndDisputes(t *testing.T) {
 			for _, ev := range tt.events {
 				e.mustWebhook(ev)
 			}
-			e.waitSequenced()
-			if o := e.order(tt.id); o.License != tt.license {
+			e.WaitSequenced()
+			if o := e.Order(tt.id); o.License != tt.license {
 				t.Fatalf("license %s, want %s", o.License, tt.license)
 			}
 			if st := memberState(tt.id); st != tt.member {
@@ -480,7 +366,7 @@ func TestRefundAndDisputes(t *testing.T) {
 		t.Fatalf("%d suspensions left", n)
 	}
 	e.reconcile()
-	e.fsck()
+	e.Fsck()
 }
 
 // TestRetention: after minting no license address is stored; after the
@@ -498,7 +384,7 @@ func TestRetention(t *testing.T) {
 			for _, id := range ids {
 				e.mustWebhook(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), true))
 			}
-			e.waitSequenced()
+			e.WaitSequenced()
 		}
 	}
 	for _, id := range ids[3:] {
@@ -506,7 +392,7 @@ func TestRetention(t *testing.T) {
 	}
 	// A dispute open at the end of the retention keeps its link.
 	disputed := ids[4]
-	e.waitSequenced()
+	e.WaitSequenced()
 	e.mustWebhook(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(disputed), "needs_response"))
 	if n := e.count(`select count(*) from orders where address is not null`); n != 0 {
 		t.Fatalf("%d orders still hold a license address after minting", n)
@@ -525,8 +411,8 @@ func TestRetention(t *testing.T) {
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			e.setClock(time.Now().Add(st.at))
-			if _, err := e.svc.ForgetLinks(ctx); err != nil {
+			e.SetNow(time.Now().Add(st.at))
+			if _, err := e.Service.ForgetLinks(ctx); err != nil {
 				t.Fatal(err)
 			}
 			if n := e.count(`select count(*) from order_links`); n != st.links {
@@ -539,16 +425,16 @@ func TestRetention(t *testing.T) {
 	}
 	// A refund after the retention: the license cannot be found any more.
 	e.mustWebhook(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(ids[0]), true))
-	e.waitSequenced()
+	e.WaitSequenced()
 	if _, rev := e.licenseEntries(); rev != 0 {
 		t.Fatalf("%d revoke entries after the links were forgotten", rev)
 	}
-	if o := e.order(ids[0]); o.License != payments.LicenseRevoked || !o.Refunded {
+	if o := e.Order(ids[0]); o.License != payments.LicenseRevoked || !o.Refunded {
 		t.Fatalf("order after a late refund: %+v", o)
 	}
 	if n := e.count(`select count(distinct mint_round) from orders`); n < 2 {
 		t.Fatalf("orders minted in %d rounds, want at least 2", n)
 	}
 	e.reconcile()
-	e.fsck()
+	e.Fsck()
 }
