@@ -25,7 +25,9 @@ import (
 //
 // Sync (or Follow, which calls it periodically) brings it up to the latest
 // checkpoint and the current suspensions, in every process, whichever
-// process sequences. It is safe for concurrent use.
+// process sequences. A relay's mirror (package ledger/relay) fills one with
+// Append from the public tiles instead, and has no suspensions. It is safe
+// for concurrent use.
 type Index struct {
 	mu        sync.RWMutex
 	keys      [][KeySize]byte
