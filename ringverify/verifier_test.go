@@ -3,6 +3,7 @@ package ringverify
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -68,16 +69,7 @@ func TestVerifierPolicy(t *testing.T) {
 	}
 
 	// edit returns a copy of the ledger with member position i changed.
-	edit := func(i int, f func(*Member)) memMembers {
-		m := memMembers{}
-		for k, e := range members {
-			m[k] = e
-		}
-		e := m[idx[i]]
-		f(&e)
-		m[idx[i]] = e
-		return m
-	}
+	edit := func(i int, f func(*Member)) memMembers { return members.edited(idx[i], f) }
 	withIndex := func(i int, index uint64) []uint64 {
 		s := slices.Clone(idx)
 		s[i] = index
@@ -362,16 +354,7 @@ func TestMemberError(t *testing.T) {
 	xs, ring := testRing(r, 16)
 	members, idx := ledgerFor(ring)
 	p, _ := Sign(r, xs[0], ring, 0, testScope, 0, testMsg)
-	set := func(i int, f func(*Member)) memMembers {
-		m := memMembers{}
-		for k, e := range members {
-			m[k] = e
-		}
-		e := m[idx[i]]
-		f(&e)
-		m[idx[i]] = e
-		return m
-	}
+	set := func(i int, f func(*Member)) memMembers { return members.edited(idx[i], f) }
 	dup := slices.Clone(idx)
 	dup[9] = idx[2]
 	unknown := slices.Clone(idx)
@@ -392,7 +375,7 @@ func TestMemberError(t *testing.T) {
 		{"bad key", set(7, func(m *Member) { m.Key = [32]byte{1} }), idx, 7, idx[7], ErrMemberKey},
 		// Members are checked before keys: a bad key at 2 and an expired
 		// member at 5 is the expired member.
-		{"bad key, then expired", set(2, func(m *Member) { m.Key = [32]byte{1} }).with(idx[5], func(m *Member) { m.NotAfter = testNow }), idx, 5, idx[5], ErrMemberExpired},
+		{"bad key, then expired", set(2, func(m *Member) { m.Key = [32]byte{1} }).edited(idx[5], func(m *Member) { m.NotAfter = testNow }), idx, 5, idx[5], ErrMemberExpired},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -409,10 +392,11 @@ func TestMemberError(t *testing.T) {
 	}
 }
 
-// with returns m with the member at index changed by f.
-func (m memMembers) with(index uint64, f func(*Member)) memMembers {
-	e := m[index]
+// edited returns a copy of m with the member at index changed by f.
+func (m memMembers) edited(index uint64, f func(*Member)) memMembers {
+	c := maps.Clone(m)
+	e := c[index]
 	f(&e)
-	m[index] = e
-	return m
+	c[index] = e
+	return c
 }
