@@ -246,11 +246,21 @@ func parseEntry(b []byte, checkP bool) (Entry, error) {
 	if b[0] != EntryVersion {
 		return nil, badEntry("unknown entry version %d", b[0])
 	}
+	// On error the Entry is a nil interface, never a typed nil pointer that
+	// a type switch would take for an entry.
 	switch Kind(b[1]) {
 	case KindLicense:
-		return parseLicense(b[2:], checkP)
+		e, err := parseLicense(b[2:], checkP)
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
 	case KindRevoke:
-		return parseRevoke(b[2:])
+		e, err := parseRevoke(b[2:])
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
 	}
 	return nil, badEntry("unknown entry kind %d", b[1])
 }

@@ -464,3 +464,17 @@ func TestAccumulatedEncoding(t *testing.T) {
 		t.Fatalf("accumulated digest %s, want %s", got, want)
 	}
 }
+
+// TestParseEntryErrorIsNilEntry: a failed parse returns a nil Entry, not a
+// typed nil pointer that a type switch would take for an entry.
+func TestParseEntryErrorIsNilEntry(t *testing.T) {
+	for _, b := range [][]byte{
+		{EntryVersion, byte(KindLicense), 3, 'a'},
+		{EntryVersion, byte(KindRevoke)},
+	} {
+		e, err := ParseEntry(b)
+		if err == nil || e != nil {
+			t.Errorf("ParseEntry(%x) = %#v, %v; want a nil Entry and an error", b, e, err)
+		}
+	}
+}

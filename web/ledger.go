@@ -172,6 +172,10 @@ func (s *Server) ledgerEntries(c echo.Context) error {
 func entryJSON(idx int64, b []byte) EntryJSON {
 	j := EntryJSON{Index: idx, Raw: base64.StdEncoding.EncodeToString(b)}
 	e, err := ledger.ParseEntry(b)
+	if err != nil {
+		j.Kind = "unparseable"
+		return j
+	}
 	switch e := e.(type) {
 	case *ledger.LicenseEntry:
 		tag := int(e.ViewTag)
@@ -183,7 +187,6 @@ func entryJSON(idx int64, b []byte) EntryJSON {
 		target := e.Target
 		j.Kind, j.Target, j.Reason = "revoke", &target, e.Reason.String()
 	default:
-		_ = err
 		j.Kind = "unparseable"
 	}
 	return j

@@ -274,3 +274,18 @@ func mustDecode(t *testing.T, s string) []byte {
 	}
 	return b
 }
+
+// TestEntryJSONUnparseable: an entry that does not parse is shown as such,
+// whatever its kind byte says (it once panicked on a typed nil entry).
+func TestEntryJSONUnparseable(t *testing.T) {
+	for _, b := range [][]byte{
+		{ledger.EntryVersion, byte(ledger.KindLicense), 3, 'a'},
+		{ledger.EntryVersion, byte(ledger.KindRevoke)},
+		{ledger.EntryVersion, 9},
+		{7},
+	} {
+		if j := entryJSON(5, b); j.Kind != "unparseable" || j.Index != 5 || j.Raw == "" {
+			t.Errorf("entryJSON(%x) = %+v, want an unparseable entry 5 with its raw bytes", b, j)
+		}
+	}
+}
