@@ -60,8 +60,9 @@
 // The log tables are append-only: triggers refuse UPDATE, DELETE and
 // TRUNCATE. Fsck (`licensed ledger fsck`) recomputes every stored hash,
 // tile and root from the entries and checks every checkpoint signature and
-// the consistency between checkpoints; package tlogclient (`license ledger
-// verify`) audits the same from outside over HTTP.
+// the consistency between checkpoints; package tlogclient reads and checks
+// the same from outside over HTTP, for `license ledger verify`, `license
+// scan` and a relay's mirror (package relay).
 //
 // # Privacy
 //
