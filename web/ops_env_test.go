@@ -123,17 +123,6 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func (s *shop) waitFor(what string, cond func() bool) {
-	s.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("timed out waiting for: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // revokes returns the targets of the revoke entries on the ledger.
 func (s *shop) revokes() []uint64 {
 	s.t.Helper()

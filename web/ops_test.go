@@ -199,7 +199,7 @@ func TestOpsRevoke(t *testing.T) {
 	if err != nil || len(rows) != 1 {
 		t.Fatal(rows, err)
 	}
-	s.waitFor("the revoke entry is sequenced", func() bool { return slices.Contains(s.revokes(), uint64(rows[0].LedgerIndex)) })
+	s.WaitFor("the revoke entry is sequenced", func() bool { return slices.Contains(s.revokes(), uint64(rows[0].LedgerIndex)) })
 	audit, _ := reconcile.NewBooks(s.DB).Audit(context.Background(), 1)
 	if len(audit) != 1 || audit[0].Action != "revoke" || audit[0].OrderID != id || audit[0].Detail != "fraud report #12" {
 		t.Fatalf("audit %+v", audit)

@@ -168,8 +168,12 @@ func (e *env) pay(inv map[string]any, sats int64) *wire.MsgTx {
 	return tx
 }
 
-// get, waitMinted and newAddress are paytest's, by the names the tests use.
-func (e *env) get(id string) *payments.Order { return e.Order(id) }
+// get, waitFor, waitMinted and newAddress are paytest's, by the names the
+// tests use.
+func (e *env) get(id string) *payments.Order         { return e.Order(id) }
+func (e *env) waitFor(what string, cond func() bool) { e.WaitFor(what, cond) }
+func (e *env) waitMinted(id string)                  { e.WaitMinted(id) }
+func newAddress(t testing.TB) string                 { return paytest.Address(t) }
 
 // waitOrder waits until order id is in state with exactly flags.
 func (e *env) waitOrder(id string, state payments.State, flags payments.Flags) *payments.Order {
@@ -192,17 +196,6 @@ func (e *env) stays(id string, state payments.State, flags payments.Flags) {
 	}
 }
 
-func (e *env) waitFor(what string, cond func() bool) {
-	e.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out waiting for: %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // licenses counts the license entries on the ledger plus those pending.
 func (e *env) licenses() int {
 	e.t.Helper()
@@ -218,9 +211,6 @@ func (e *env) licenses() int {
 	return n
 }
 
-// waitMinted waits until order id's license entry is on the ledger.
-func (e *env) waitMinted(id string) { e.WaitMinted(id) }
-
 func (e *env) tip() int32 {
 	var h int32
 	if err := e.db.QueryRow(context.Background(), `select height from btc_chain`).Scan(&h); err != nil {
@@ -233,8 +223,6 @@ func isCode(err error, code string) bool {
 	var c interface{ Code() string }
 	return errors.As(err, &c) && c.Code() == code
 }
-
-func newAddress(t testing.TB) string { return paytest.Address(t) }
 
 func btcdtest_height(e *env) int64 { return btcdtest.Height("") }
 

@@ -92,7 +92,6 @@ type Env struct {
 	Index *ledger.Index
 	// Verifier checks the ledger's checkpoints.
 	Verifier note.Verifier
-	Minter   *issuer.Minter
 	// WebhookSecret signs the card method's webhooks.
 	WebhookSecret string
 
@@ -134,8 +133,7 @@ func New(t testing.TB, o Options) *Env {
 		}
 		methods = append(methods, NewCard(t, cc))
 	}
-	var cfg payments.Config
-	cfg, e.Minter = config(t, append(methods, o.Methods...))
+	cfg := config(t, append(methods, o.Methods...))
 	cfg.Now = e.Now
 	if o.Config != nil {
 		o.Config(&cfg)
@@ -182,14 +180,14 @@ func NewCard(t testing.TB, c payments.CardConfig) *payments.Card {
 
 // config returns the service configuration the server would have with
 // methods: the sample plans, a fresh minter and its address check.
-func config(t testing.TB, methods []payments.Method) (payments.Config, *issuer.Minter) {
+func config(t testing.TB, methods []payments.Method) payments.Config {
 	t.Helper()
 	plans, err := payments.ParsePlans([]byte(payments.SamplePlans))
 	if err != nil {
 		t.Fatal(err)
 	}
 	minter := issuer.NewMinter(nil)
-	return payments.Config{Plans: plans, Methods: methods, Minter: minter, ParseAddress: minter.CheckAddress}, minter
+	return payments.Config{Plans: plans, Methods: methods, Minter: minter, ParseAddress: minter.CheckAddress}
 }
 
 // NewService returns a payments service on db offering methods, with the
@@ -197,8 +195,7 @@ func config(t testing.TB, methods []payments.Method) (payments.Config, *issuer.M
 // process on the same database, or a test that sequences nothing.
 func NewService(t testing.TB, db *pgxpool.Pool, methods ...payments.Method) *payments.Service {
 	t.Helper()
-	cfg, _ := config(t, methods)
-	svc, err := payments.New(db, cfg)
+	svc, err := payments.New(db, config(t, methods))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,10 +395,16 @@ func (e *Env) Settle(id string) {
 // WaitMinted waits until order id's license entry is sequenced.
 func (e *Env) WaitMinted(id string) {
 	e.t.Helper()
+	e.WaitFor("order "+id+" minted", func() bool { return e.Order(id).Minted() })
+}
+
+// WaitFor waits until cond holds, for 20 s at the most.
+func (e *Env) WaitFor(what string, cond func() bool) {
+	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for !e.Order(id).Minted() {
+	for !cond() {
 		if time.Now().After(deadline) {
-			e.t.Fatalf("order %s not minted after 20 s", id)
+			e.t.Fatalf("timed out waiting for: %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
