@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -91,7 +92,7 @@ func (b *Bitcoin) Run(ctx context.Context) error {
 		b.client = nil
 		b.mu.Unlock()
 	}()
-	w := &watch{Bitcoin: b, rpc: rpc}
+	w := &watch{Bitcoin: b, rpc: rpc, refused: map[string]time.Time{}}
 	tick := time.NewTicker(b.cfg.Tick)
 	defer tick.Stop()
 	ready := false
@@ -152,7 +153,18 @@ func (b *Bitcoin) Run(ctx context.Context) error {
 type watch struct {
 	*Bitcoin
 	rpc *rpcclient.Client
+	// refused holds when the periodic check first found each unconfirmed
+	// payment gone (see checkDropped).
+	refused map[string]time.Time
 }
+
+// dropGrace is how long the periodic check waits before it marks a payment
+// dropped that btcd refused (its inputs are spent elsewhere). The spending
+// transaction is usually a replacement that pays the same invoice, whose
+// mempool notification may still be on its way: recorded first, it inherits
+// the time the payment was first seen. Dropping at once would let the order
+// expire in between, and the replacement would then count as late.
+const dropGrace = 5 * time.Second
 
 // setup (re)subscribes, reloads the filter with every watched address and
 // records the payments already waiting in btcd's mempool.
@@ -643,7 +655,10 @@ func (w *watch) recordMempool(ctx context.Context, tx *wire.MsgTx, raw []byte) e
 // orders, or all when ids is nil) that btcd no longer knows and refuses to
 // take again: replaced (BIP125) or double spent. A payment btcd merely forgot
 // (its mempool is not kept across a restart, and it may evict) is sent to it
-// again from the stored raw transaction and stays a payment.
+// again from the stored raw transaction and stays a payment. Given orders
+// (a new payment of theirs arrived: maybe the replacement) are decided at
+// once; the periodic check (ids nil) marks a payment dropped only when it is
+// still refused dropGrace after it first was.
 func (w *watch) checkDropped(ctx context.Context, ids []string) (dropped []string, err error) {
 	q := `select outpoint from btc_payments where block_hash is null and not dropped`
 	args := []any{}
@@ -655,6 +670,14 @@ func (w *watch) checkDropped(ctx context.Context, ids []string) (dropped []strin
 	if err != nil {
 		return nil, err
 	}
+	if ids == nil {
+		// Forget payments confirmed or dropped meanwhile.
+		for op := range w.refused {
+			if !slices.Contains(ops, op) {
+				delete(w.refused, op)
+			}
+		}
+	}
 	for _, op := range ops {
 		txid, _, _ := cutLast(op, ':')
 		h, err := chainhash.NewHashFromStr(txid)
@@ -663,6 +686,7 @@ func (w *watch) checkDropped(ctx context.Context, ids []string) (dropped []strin
 		}
 		_, err = w.rpc.GetRawTransactionVerbose(h)
 		if err == nil {
+			delete(w.refused, op)
 			continue
 		}
 		if !isNoTxInfo(err) {
@@ -673,8 +697,20 @@ func (w *watch) checkDropped(ctx context.Context, ids []string) (dropped []strin
 			return nil, err
 		}
 		if !gone {
+			delete(w.refused, op)
 			continue
 		}
+		if ids == nil {
+			first, ok := w.refused[op]
+			if !ok {
+				w.refused[op] = w.cfg.Now()
+				continue
+			}
+			if w.cfg.Now().Sub(first) < dropGrace {
+				continue
+			}
+		}
+		delete(w.refused, op)
 		var id string
 		err = w.db.QueryRow(ctx, `update btc_payments set dropped = true where outpoint = $1 and block_hash is null returning order_id`, op).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {

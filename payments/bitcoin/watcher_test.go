@@ -2,6 +2,7 @@ package bitcoin_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -206,6 +207,31 @@ func TestRBFReplacementPayingLess(t *testing.T) {
 	}
 	if len(got.Payments) != 2 || dropped != 1 {
 		t.Fatalf("payments %+v: want the replaced one dropped and the replacement kept", got.Payments)
+	}
+}
+
+// TestDoubleSpentElsewhere: the payer double spends a payment to an address
+// that is not the invoice's. No payment of the invoice announces it, so the
+// periodic check finds the payment refused by btcd and, after a grace for a
+// replacement's notification, marks it dropped: the order falls back to new.
+func TestDoubleSpentElsewhere(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	id, inv := e.order()
+	tx := e.pay(inv, planPrice)
+	e.waitOrder(id, payments.StateProcessing, 0)
+	var h [20]byte
+	rand.Read(h[:])
+	elsewhere, err := btcutil.NewAddressWitnessPubKeyHash(h[:], e.node.Params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.node.Wallet.Replace(tx, regtest.Output{Address: elsewhere, Sats: planPrice}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitOrder(id, payments.StateNew, 0)
+	got, _ := e.btc.Invoice(context.Background(), id)
+	if len(got.Payments) != 1 || !got.Payments[0].Dropped {
+		t.Fatalf("payments %+v: want the one payment, dropped", got.Payments)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -145,9 +146,18 @@ func Start(tb testing.TB, opts ...Options) *Node {
 	if testing.Verbose() && os.Getenv("BTCDTEST_LOG") != "" {
 		log = os.Stderr
 	}
-	n, err := regtest.Start(context.Background(), regtest.Config{Net: o.Net, Binary: binary, Dir: dir, MiningAddr: w.Address(), Log: log})
-	if err != nil {
-		tb.Fatal(err)
+	var n *regtest.Node
+	for attempt := 0; ; attempt++ {
+		// Other test binaries start nodes at the same time: a port found
+		// free may be taken before btcd binds it, and then btcd exits.
+		n, err = regtest.Start(context.Background(), regtest.Config{Net: o.Net, Binary: binary, Dir: dir, MiningAddr: w.Address(), Log: log})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, regtest.ErrExited) || attempt == 3 {
+			tb.Fatal(err)
+		}
+		os.RemoveAll(dir)
 	}
 	tb.Cleanup(func() {
 		n.Stop()

@@ -104,6 +104,11 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// ErrExited means btcd exited at start, most often because another process
+// took one of its ports (free when FreePort looked) first: starting again
+// with other ports may work.
+var ErrExited = errors.New("regtest: btcd exited at start")
+
 // Start starts btcd and waits until it answers RPC calls.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	var err error
@@ -180,7 +185,8 @@ func (n *Node) start(ctx context.Context) error {
 		}
 		select {
 		case <-n.done:
-			return fmt.Errorf("regtest: btcd exited at start (see %s): %v", filepath.Join(cfg.Dir, "logs"), err)
+			rpc.Shutdown()
+			return fmt.Errorf("%w (see %s): %v", ErrExited, filepath.Join(cfg.Dir, "logs"), err)
 		case <-ctx.Done():
 			n.kill()
 			return ctx.Err()
