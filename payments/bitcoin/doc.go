@@ -62,7 +62,10 @@
 // btcd does not keep its mempool across a restart and may evict, and a
 // forgotten payment is still a payment. Only if btcd refuses it (its inputs
 // are spent by another transaction: replaced under BIP125, or double spent)
-// is it marked dropped, and then it counts for nothing. A transaction that
+// is it marked dropped, and then it counts for nothing: at once when another
+// payment of the same invoice arrives (a replacement, which keeps the time
+// the first was seen), otherwise after a grace of 5 s, so that a
+// replacement's notification still on its way is not taken for late. A transaction that
 // is already in a block is answered as such, so this does not rely on
 // --txindex (reconciliation, which looks up confirmed payments, does).
 //
