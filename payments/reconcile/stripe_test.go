@@ -148,7 +148,6 @@ func removeSpecs() {
 // "unknown".
 func TestStripeChargeAcrossPeriodBoundary(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
 	day := time.Now().UTC().Truncate(24 * time.Hour)
 	from, to := day.AddDate(0, 0, -1), day // yesterday
 	// paid returns a settled, minted card order made at created, paid (its
@@ -176,24 +175,40 @@ func TestStripeChargeAcrossPeriodBoundary(t *testing.T) {
 			[]string{string(reconcile.StripeUnknown) + ":"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			url := stripeMock(t, "charge", map[string]map[string]any{
-				"balance_transaction": {"amount": tt.amount, "currency": "usd", "created": tt.at.Unix()},
-				"charge":              {"amount": tt.amount, "currency": "usd", "payment_intent": tt.intent, "created": tt.at.Unix()},
-			})
-			st := reconcile.NewStripe("sk_test_123", url, nil)
-			st.Books = e.books
-			r := &reconcile.Reconciler{Books: e.books, Processors: []reconcile.Processor{st}}
-			rep, err := r.Run(ctx, from, to)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rep.Orders != 0 {
-				t.Fatalf("%d orders in the period, want none", rep.Orders)
-			}
-			if got := kinds(rep.Exceptions); !slices.Equal(got, tt.want) {
-				t.Fatalf("exceptions %q, want %q (%+v)", got, tt.want, rep.Exceptions)
-			}
+			checkCharge(t, e, from, to, oneCharge{tt.intent, tt.amount, tt.at, 24 * time.Hour}, 0, tt.want)
 		})
+	}
+}
+
+// oneCharge is the one charge a stripe-mock lists (created at), and the
+// Stripe processor's PayWithin.
+type oneCharge struct {
+	intent    string
+	amount    int64
+	at        time.Time
+	payWithin time.Duration
+}
+
+// checkCharge reconciles [from, to) against a stripe-mock listing c, and
+// checks the number of orders of the period and the exceptions.
+func checkCharge(t *testing.T, e *env, from, to time.Time, c oneCharge, orders int, want []string) {
+	t.Helper()
+	url := stripeMock(t, "charge", map[string]map[string]any{
+		"balance_transaction": {"amount": c.amount, "currency": "usd", "created": c.at.Unix()},
+		"charge":              {"amount": c.amount, "currency": "usd", "payment_intent": c.intent, "created": c.at.Unix()},
+	})
+	st := reconcile.NewStripe("sk_test_123", url, nil)
+	st.Books, st.PayWithin = e.books, c.payWithin
+	r := &reconcile.Reconciler{Books: e.books, Processors: []reconcile.Processor{st}}
+	rep, err := r.Run(context.Background(), from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Orders != orders {
+		t.Fatalf("%d orders in the period, want %d", rep.Orders, orders)
+	}
+	if got := kinds(rep.Exceptions); !slices.Equal(got, want) {
+		t.Fatalf("exceptions %q, want %q (%+v)", got, want, rep.Exceptions)
 	}
 }
 
@@ -203,7 +218,6 @@ func TestStripeChargeAcrossPeriodBoundary(t *testing.T) {
 // an order of the period is left to its own period's report.
 func TestStripeChargeNextDay(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
 	day := time.Now().UTC().Truncate(24 * time.Hour)
 	from, to := day.AddDate(0, 0, -1), day // yesterday
 	late := e.paidCard("basic-30d")
@@ -221,24 +235,7 @@ func TestStripeChargeNextDay(t *testing.T) {
 			[]string{string(reconcile.StripeMissing) + ":" + late}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			at := to.Add(5 * time.Hour)
-			url := stripeMock(t, "charge", map[string]map[string]any{
-				"balance_transaction": {"amount": 500, "currency": "usd", "created": at.Unix()},
-				"charge":              {"amount": 500, "currency": "usd", "payment_intent": tt.intent, "created": at.Unix()},
-			})
-			st := reconcile.NewStripe("sk_test_123", url, nil)
-			st.Books, st.PayWithin = e.books, tt.payWithin
-			r := &reconcile.Reconciler{Books: e.books, Processors: []reconcile.Processor{st}}
-			rep, err := r.Run(ctx, from, to)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rep.Orders != 1 {
-				t.Fatalf("%d orders in the period, want 1", rep.Orders)
-			}
-			if got := kinds(rep.Exceptions); !slices.Equal(got, tt.want) {
-				t.Fatalf("exceptions %q, want %q (%+v)", got, tt.want, rep.Exceptions)
-			}
+			checkCharge(t, e, from, to, oneCharge{tt.intent, 500, to.Add(5 * time.Hour), tt.payWithin}, 1, tt.want)
 		})
 	}
 }
