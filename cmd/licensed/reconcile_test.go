@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/payments/stripemock"
 )
 
@@ -32,9 +31,7 @@ func TestReconcileCommand(t *testing.T) {
 		t.Fatalf("clean books: exit %d\n%s%s", code, out, stderr)
 	}
 	// A settled order whose license never reached the ledger.
-	var b [16]byte
-	rand.Read(b[:])
-	id := base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding).EncodeToString(b[:])
+	id := paytest.OrderID(t)
 	conn, err := pgx.Connect(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)

@@ -14,10 +14,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/bitcoin"
 	"github.com/licensed/licensed/payments/bitcoin/regtest"
+	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/payments/stripemock"
 )
 
@@ -530,15 +530,7 @@ func TestRateAskedOutsideTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plans, err := payments.ParsePlans([]byte(payments.SamplePlans))
-	if err != nil {
-		t.Fatal(err)
-	}
-	minter := issuer.NewMinter(nil)
-	svc, err := payments.New(one, payments.Config{Plans: plans, Methods: []payments.Method{btc}, Minter: minter, ParseAddress: minter.CheckAddress})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := paytest.NewService(t, one, btc)
 	btc.SetOrders(svc)
 	o, pay, err := svc.CreateOrder(ctx, "basic-30d", newAddress(t), "btc")
 	if err != nil {
