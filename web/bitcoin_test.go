@@ -13,14 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/licensed/licensed/issuer"
-	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/bitcoin"
 	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
+	"github.com/licensed/licensed/payments/paytest"
 )
 
 // devBTCServer is a server with the Bitcoin method, its watcher, a ledger
@@ -38,22 +36,13 @@ func devBTCServer(t *testing.T, dev bool) (*httptest.Server, *btcdtest.Node) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plans, _ := payments.ParsePlans([]byte(payments.SamplePlans))
-	minter := issuer.NewMinter(nil)
-	svc, err := payments.New(db, payments.Config{Plans: plans, Methods: []payments.Method{btc}, Minter: minter, ParseAddress: minter.CheckAddress})
-	if err != nil {
-		t.Fatal(err)
-	}
-	btc.SetOrders(svc)
-	skey, _, _ := note.GenerateKey(rand.Reader, "btc.test/ledger")
-	signer, _ := note.NewSigner(skey)
-	led := ledger.New(db, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, OnSequenced: svc.OnSequenced})
+	env := paytest.New(t, paytest.Options{DB: db, NoCard: true, Methods: []payments.Method{btc}})
+	btc.SetOrders(env.Service)
 	ctx, cancel := context.WithCancel(context.Background())
-	seqDone, runDone := make(chan struct{}), make(chan struct{})
-	go func() { defer close(seqDone); led.RunSequencer(ctx) }()
+	runDone := make(chan struct{})
 	go func() { defer close(runDone); btc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-seqDone; <-runDone })
-	deps := Deps{DB: db, Payments: svc}
+	t.Cleanup(func() { cancel(); <-runDone })
+	deps := Deps{DB: db, Payments: env.Service}
 	if dev {
 		deps.BitcoinDev = &BitcoinDev{Bitcoin: btc, Wallet: node.Wallet, Mine: node.Mine}
 	}
