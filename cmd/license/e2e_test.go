@@ -599,17 +599,7 @@ func TestScanDetectsTampering(t *testing.T) {
 // license.
 func TestProveWithPoW(t *testing.T) {
 	srv := startServer(t, func(c *admission.Config) { c.PoWDifficulty, c.FreeDifficulty = 6, 10 })
-	useAccount(t)
-	t.Setenv(envLicenseServer, srv.url)
-	t.Setenv(envLicenseLedgerKey, srv.vkey)
-	if code, _, errs := runLicense(t, "", "account", "new"); code != 0 {
-		t.Fatal(errs)
-	}
-	_, out, _ := runLicense(t, "", "account", "address")
-	addr, err := issuer.ParseAddress(strings.TrimSpace(out))
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := newCustomer(t, srv)
 	srv.mint(t, append(randomAddresses(t, 20), addr))
 	if code, _, errs := runLicense(t, "", "scan"); code != 0 {
 		t.Fatal(errs)
@@ -675,17 +665,7 @@ func TestProveWithPoW(t *testing.T) {
 // rest and still finds the license in it.
 func TestScanResumesAfterInterrupt(t *testing.T) {
 	srv := startServer(t)
-	useAccount(t)
-	t.Setenv(envLicenseServer, srv.url)
-	t.Setenv(envLicenseLedgerKey, srv.vkey)
-	if code, _, errs := runLicense(t, "", "account", "new"); code != 0 {
-		t.Fatal(errs)
-	}
-	_, out, _ := runLicense(t, "", "account", "address")
-	addr, err := issuer.ParseAddress(strings.TrimSpace(out))
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := newCustomer(t, srv)
 	srv.enqueueDecoys(t, srv.pool, 300)
 	idx := srv.mint(t, []issuer.Address{addr})
 	if idx[0] != 300 {
@@ -778,17 +758,7 @@ func TestTwoCustomers(t *testing.T) {
 // warning.
 func TestScanWarnsOnMismatch(t *testing.T) {
 	srv := startServer(t)
-	useAccount(t)
-	t.Setenv(envLicenseServer, srv.url)
-	t.Setenv(envLicenseLedgerKey, srv.vkey)
-	if code, _, errs := runLicense(t, "", "account", "new"); code != 0 {
-		t.Fatal(errs)
-	}
-	_, out, _ := runLicense(t, "", "account", "address")
-	addr, err := issuer.ParseAddress(strings.TrimSpace(out))
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := newCustomer(t, srv)
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	p := issuer.Payload{Plan: testPlan, NotBefore: today, NotAfter: today.AddDate(0, 0, 30), DailyQuota: 2}
 	o, err := issuer.Mint(rand.Reader, addr, p)
@@ -808,4 +778,22 @@ func TestScanWarnsOnMismatch(t *testing.T) {
 	if !strings.Contains(out, shorter.Format(time.DateOnly)) {
 		t.Fatalf("list does not show the public validity %s: %q", shorter.Format(time.DateOnly), out)
 	}
+}
+
+// newCustomer points the license tool at srv with a new account and
+// returns the account's license address.
+func newCustomer(t *testing.T, srv *testServer) issuer.Address {
+	t.Helper()
+	useAccount(t)
+	t.Setenv(envLicenseServer, srv.url)
+	t.Setenv(envLicenseLedgerKey, srv.vkey)
+	if code, _, errs := runLicense(t, "", "account", "new"); code != 0 {
+		t.Fatal(errs)
+	}
+	_, out, _ := runLicense(t, "", "account", "address")
+	addr, err := issuer.ParseAddress(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }
