@@ -83,14 +83,11 @@ func NewCard(cfg CardConfig) (*Card, error) {
 	return &Card{cfg: cfg, api: client.New(cfg.SecretKey, backends)}, nil
 }
 
-// Card begins its payments outside the order's transaction.
-var _ Preparer = (*Card)(nil)
-
 // Name returns "card".
 func (c *Card) Name() string { return MethodCard }
 
 // Prepare creates the order's Stripe Checkout Session, before the order is
-// stored and outside any database transaction (see Preparer), with the
+// stored and outside any database transaction (see Method), with the
 // idempotency key "licensed-order-<order id>" so that stripe-go's retries of
 // the call cannot make a second session. Stripe learns the order id, the plan
 // and the amount; never the license address. When Stripe fails it returns
@@ -135,13 +132,6 @@ func (c *Card) Prepare(ctx context.Context, o *Order, p Plan) (BeginFunc, error)
 		}
 		return map[string]any{"checkout_url": u}, nil
 	}, nil
-}
-
-// Begin refuses: card payments begin with Prepare, which CreateOrder calls
-// outside the order's transaction. Making the Stripe call here would hold the
-// caller's transaction for as long as Stripe takes to answer.
-func (c *Card) Begin(ctx context.Context, tx pgx.Tx, o *Order, p Plan) (map[string]any, error) {
-	return nil, fmt.Errorf("%w: card payments begin with Card.Prepare, outside the order's transaction", errInternal)
 }
 
 func expand(tmpl, orderID string) string {

@@ -43,14 +43,14 @@
 // Card creates a Checkout Session per order with the idempotency key
 // "licensed-order-<order id>"; Stripe learns the order id, plan name and
 // price, never the license address. The call to Stripe holds no database
-// connection or transaction: Card is a Preparer, so CreateOrder fixes the
+// connection or transaction: CreateOrder fixes the
 // order id, calls Card.Prepare (the Stripe call) first, and only then opens
 // the transaction that inserts the order together with its session id.
 // When Stripe fails or is slow, nothing is stored and no connection waits
 // (the customer gets card_unavailable, HTTP 503). When the transaction
 // fails after Stripe answered, the session is left unused at Stripe: nobody
 // got its URL, it expires after 24 hours, and its expiry event is about an
-// unknown order and ignored. The Bitcoin method is a Preparer too: it asks
+// unknown order and ignored. The Bitcoin method prepares too: it asks
 // its rate source, takes an address index (a sequence) and adds the address
 // to btcd's filter before the transaction, which only stores the invoice.
 //

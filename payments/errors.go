@@ -1,7 +1,5 @@
 package payments
 
-import "errors"
-
 // Error is an error a client can fix. Code is stable and machine readable
 // (the HTTP API sends it), Message is a sentence that says what to change.
 type Error struct {
@@ -36,6 +34,3 @@ var (
 	ErrWebhookTooLarge   = &Error{"webhook_too_large", "The webhook body is larger than this server accepts."}
 	ErrWebhookMalformed  = &Error{"webhook_malformed", "The webhook body is not a Stripe event this server can read."}
 )
-
-// errInternal marks bugs of the wiring (no minter and the like).
-var errInternal = errors.New("payments: misconfigured service")

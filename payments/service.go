@@ -14,35 +14,26 @@ import (
 	"github.com/licensed/licensed/ledger"
 )
 
-// A Method takes payment for orders.
-type Method interface {
-	Name() string // "card" or "btc"
-	// Begin runs inside the order's creation transaction and returns what the
-	// customer needs to pay (e.g. {"checkout_url": ...} or the invoice fields).
-	// It must not wait on anything outside the database: the transaction
-	// holds a pool connection for as long as Begin runs. A method that must
-	// call a payment provider implements Preparer.
-	Begin(ctx context.Context, tx pgx.Tx, o *Order, p Plan) (map[string]any, error)
-}
-
-// A Preparer is a Method that begins a payment with a call to a payment
-// provider (the card method's Stripe Checkout Session). CreateOrder calls
-// Prepare before it takes a database connection, with the order not yet
-// stored, and then calls the begin function Prepare returned, instead of
-// Method.Begin, inside the transaction that stores the order. So a slow or
-// failing provider holds no connection and no transaction, and when Prepare
-// fails nothing is stored.
+// A Method takes payment for orders. CreateOrder calls Prepare before it
+// takes a database connection, with the order's id fixed but the order not
+// yet stored: that is where a method calls its payment provider or anything
+// else that may be slow (Stripe's Checkout Session; a Bitcoin rate ticker
+// and btcd). Then it calls the returned begin inside the transaction that
+// stores the order. So a slow or failing provider holds no connection and
+// no transaction, and when Prepare fails nothing is stored.
 //
 // What Prepare made at the provider stays there if the transaction then
 // fails: it must be something nobody can pay without what begin returns
 // (the card method's session is reached only through its URL).
-type Preparer interface {
-	Method
+type Method interface {
+	Name() string // "card" or "btc"
 	Prepare(ctx context.Context, o *Order, p Plan) (begin BeginFunc, err error)
 }
 
 // A BeginFunc stores, inside the order's creation transaction, what Prepare
-// made for the order, and returns what the customer needs to pay.
+// made for the order, and returns what the customer needs to pay (e.g.
+// {"checkout_url": ...} or the invoice fields). It must not wait on anything
+// outside the database.
 type BeginFunc func(ctx context.Context, tx pgx.Tx) (map[string]any, error)
 
 // A Minter turns settled orders into ledger entries inside the caller's
@@ -144,11 +135,10 @@ func (s *Service) Method(name string) Method { return s.methods[name] }
 // DB returns the database the service works on.
 func (s *Service) DB() *pgxpool.Pool { return s.db }
 
-// CreateOrder validates the request, stores a new order and begins its
-// payment with its method, all in one transaction: if the method fails, no
-// order is left behind. A Preparer's call to its payment provider comes
-// first, before any database connection is taken; if it fails, nothing is
-// stored either. It returns the order and what the customer needs to pay.
+// CreateOrder validates the request, prepares the payment with its method
+// (before any database connection is taken), then stores the new order and
+// begins the payment in one transaction: if the method fails, no order is
+// left behind. It returns the order and what the customer needs to pay.
 func (s *Service) CreateOrder(ctx context.Context, plan, address, method string) (*Order, map[string]any, error) {
 	p, ok := s.cfg.Plans.Get(plan)
 	if !ok {
@@ -167,14 +157,11 @@ func (s *Service) CreateOrder(ctx context.Context, plan, address, method string)
 	}
 	o := &Order{ID: newOrderID(), Plan: p.ID, Method: method, Amount: p.Price, Currency: p.Currency,
 		State: StateNew, Address: addr}
-	var begin BeginFunc = func(ctx context.Context, tx pgx.Tx) (map[string]any, error) { return m.Begin(ctx, tx, o, p) }
-	pm, prepared := m.(Preparer)
-	if prepared {
-		// The order id is already fixed: the provider learns it (Stripe's
-		// idempotency key and client reference) before the row exists.
-		if begin, err = pm.Prepare(ctx, o, p); err != nil {
-			return nil, nil, err
-		}
+	// The order id is already fixed: the provider learns it (Stripe's
+	// idempotency key and client reference) before the row exists.
+	begin, err := m.Prepare(ctx, o, p)
+	if err != nil {
+		return nil, nil, err
 	}
 	var pay map[string]any
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -188,11 +175,9 @@ func (s *Service) CreateOrder(ctx context.Context, plan, address, method string)
 		return err
 	})
 	if err != nil {
-		if prepared {
-			// Its payment was prepared at the provider but nobody got
-			// what it takes to pay it (see Preparer).
-			s.log.Warn("order not stored after its payment was prepared", "order_id", o.ID, "method", o.Method, "err", err)
-		}
+		// Its payment was prepared but nobody got what it takes to pay it
+		// (see Method).
+		s.log.Warn("order not stored after its payment was prepared", "order_id", o.ID, "method", o.Method, "err", err)
 		return nil, nil, err
 	}
 	s.log.Info("order created", "order_id", o.ID, "plan", o.Plan, "method", o.Method)

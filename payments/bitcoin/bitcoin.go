@@ -151,16 +151,7 @@ func (b *Bitcoin) Confirmations() int { return b.cfg.Confirmations }
 // Params is the network.
 func (b *Bitcoin) Params() *chaincfg.Params { return b.cfg.Params }
 
-// Begin implements payments.Method: Prepare, then its begin function.
-func (b *Bitcoin) Begin(ctx context.Context, tx pgx.Tx, o *payments.Order, p payments.Plan) (map[string]any, error) {
-	begin, err := b.Prepare(ctx, o, p)
-	if err != nil {
-		return nil, err
-	}
-	return begin(ctx, tx)
-}
-
-// Prepare implements payments.Preparer. Before the order's transaction it
+// Prepare implements payments.Method. Before the order's transaction it
 // prices the order in satoshis (the rate source may be a remote ticker),
 // takes the next address index (a sequence, which no transaction would roll
 // back anyway) and adds the address to the watcher's filter (btcd may be
