@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"container/list"
 	"context"
 	"embed"
 	"encoding/base64"
@@ -15,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/labstack/echo/v4"
 	"github.com/skip2/go-qrcode"
 
@@ -206,28 +206,23 @@ func encodeQR(text string) ([]byte, error) { return qrcode.Encode(text, qrcode.M
 // by the text they encode. It is safe for concurrent use.
 type qrCache struct {
 	encode  func(string) ([]byte, error)
-	size    int
+	urls    *lru.Cache[string, template.URL]
 	encoded atomic.Int64 // codes made: the misses
-
-	mu    sync.Mutex
-	order *list.List // of *qrEntry, most recently used first
-	byKey map[string]*list.Element
-}
-
-type qrEntry struct {
-	text string
-	url  template.URL
 }
 
 func newQRCache(size int, encode func(string) ([]byte, error)) *qrCache {
-	return &qrCache{encode: encode, size: size, order: list.New(), byKey: map[string]*list.Element{}}
+	urls, err := lru.New[string, template.URL](size)
+	if err != nil {
+		panic(err) // size is a positive constant
+	}
+	return &qrCache{encode: encode, urls: urls}
 }
 
 // dataURL returns the QR code of text as a data: URL of a PNG, encoding it
 // only when it is not cached. Two first loads at once may both encode; one
 // result is kept.
 func (c *qrCache) dataURL(text string) (template.URL, error) {
-	if u, ok := c.get(text); ok {
+	if u, ok := c.urls.Get(text); ok {
 		return u, nil
 	}
 	png, err := c.encode(text)
@@ -236,28 +231,6 @@ func (c *qrCache) dataURL(text string) (template.URL, error) {
 	}
 	c.encoded.Add(1)
 	u := template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.byKey[text]; ok {
-		c.order.MoveToFront(e)
-		return e.Value.(*qrEntry).url, nil
-	}
-	c.byKey[text] = c.order.PushFront(&qrEntry{text, u})
-	if c.order.Len() > c.size {
-		last := c.order.Back()
-		c.order.Remove(last)
-		delete(c.byKey, last.Value.(*qrEntry).text)
-	}
+	c.urls.Add(text, u)
 	return u, nil
-}
-
-func (c *qrCache) get(text string) (template.URL, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.byKey[text]
-	if !ok {
-		return "", false
-	}
-	c.order.MoveToFront(e)
-	return e.Value.(*qrEntry).url, true
 }
