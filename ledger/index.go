@@ -189,10 +189,7 @@ func (ix *Index) apply(start uint64, entries [][]byte, checkP bool) (err error) 
 	}
 	for i, data := range entries {
 		idx := start + uint64(i)
-		e, err := parseEntry(data, checkP)
-		if err != nil {
-			e = nil // parseEntry's typed nil would match a case below
-		}
+		e, _ := parseEntry(data, checkP) // nil when it does not parse: the default case
 		var key [KeySize]byte
 		var plan uint16
 		var nb, na uint32
