@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -34,7 +33,7 @@ func (s *Server) admissionRoutes() {
 // admit is POST /v1/admit: one proof, 200 {admitted, plan, valid_until} or a
 // refusal {code, message}.
 func (s *Server) admit(c echo.Context) error {
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := readBody(c)
 	if err != nil {
 		return err
 	}
@@ -53,7 +52,7 @@ func (s *Server) admit(c echo.Context) error {
 // [...]}, one result per proof, in order. A malformed proof gets its own
 // refusal; only a malformed batch, or a failing database, fails the whole.
 func (s *Server) admitBatch(c echo.Context) error {
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := readBody(c)
 	if err != nil {
 		return err
 	}

@@ -74,13 +74,9 @@ func toError(err error) (e *Error, ok bool) {
 			return Errorf(he.Code, "bad_request", msg), true
 		}
 	}
-	// Client input that only fails deep down: a body cut short of its
-	// Content-Length, or text that is not UTF-8 reaching Postgres (ids and
-	// query values go to SQL as text). Both are the client's to fix, from any
-	// handler.
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return Errorf(http.StatusBadRequest, "malformed", "The request body ended before its declared length; send it whole."), true
-	}
+	// Client input that only fails deep down: text that is not UTF-8
+	// reaching Postgres (ids and query values go to SQL as text), from any
+	// handler. (A body cut short is caught where it is read: readBody.)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && (pe.Code == "22021" || pe.Code == "22P05") { // character_not_in_repertoire, untranslatable_character
 		return Errorf(http.StatusBadRequest, "bad_encoding", "The request holds text that is not valid UTF-8."), true
@@ -94,6 +90,23 @@ func toError(err error) (e *Error, ok bool) {
 		return Errorf(status, c.Code(), c.Error()), true
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}, false
+}
+
+// readBody reads the request body whole. A body over the server's limit is
+// echo's 413; any other failure to read it (a body that ends before its
+// Content-Length, a client that goes away) is the client's: 400 malformed.
+// Only here: elsewhere an unexpected EOF is a server's connection failing
+// (Postgres, btcd), which is a 500 and logged.
+func readBody(c echo.Context) ([]byte, error) {
+	b, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			return nil, err
+		}
+		return nil, Errorf(http.StatusBadRequest, "malformed", "The request body ended before its declared length; send it whole.")
+	}
+	return b, nil
 }
 
 func (s *Server) handleError(err error, c echo.Context) {

@@ -1,19 +1,21 @@
 package web
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
+	"github.com/licensed/licensed/migrations/pgtest"
 )
 
 type codedErr struct{ code, msg string }
@@ -29,13 +31,17 @@ func TestErrorAnswers(t *testing.T) {
 		return codedErr{"tag_used", "This tag was already used for another message."}
 	})
 	s.echo.GET("/coded-unlisted", func(c echo.Context) error { return codedErr{"bad_plan", "Unknown plan."} })
-	s.echo.GET("/truncated", func(c echo.Context) error { return fmt.Errorf("reading: %w", io.ErrUnexpectedEOF) })
-	s.echo.GET("/not-utf8", func(c echo.Context) error {
-		return fmt.Errorf("query: %w", &pgconn.PgError{Code: "22021", Message: `invalid byte sequence for encoding "UTF8": 0xff`})
+	s.echo.GET("/lost-connection", func(c echo.Context) error { return fmt.Errorf("query: %w", io.ErrUnexpectedEOF) })
+	db := pgtest.Pool(t)
+	s.echo.GET("/text/:v", func(c echo.Context) error {
+		var v string
+		if err := db.QueryRow(c.Request().Context(), `select $1::text`, c.Param("v")).Scan(&v); err != nil {
+			return fmt.Errorf("query: %w", err)
+		}
+		return c.NoContent(http.StatusNoContent)
 	})
 	s.echo.POST("/body", func(c echo.Context) error {
-		_, err := io.ReadAll(c.Request().Body)
-		if err != nil {
+		if _, err := readBody(c); err != nil {
 			return err
 		}
 		return c.NoContent(http.StatusNoContent)
@@ -51,8 +57,8 @@ func TestErrorAnswers(t *testing.T) {
 		{"unknown route", "GET", "/nothing-here", "", 404, "not_found"},
 		{"wrong method", "DELETE", "/coded", "", 405, "method_not_allowed"},
 		{"body over the limit", "POST", "/body", strings.Repeat("x", 65), 413, "body_too_large"},
-		{"body cut short", "GET", "/truncated", "", 400, "malformed"},
-		{"text that is not UTF-8", "GET", "/not-utf8", "", 400, "bad_encoding"},
+		{"a server's connection cut short is not the client's", "GET", "/lost-connection", "", 500, "internal"},
+		{"text that is not UTF-8 reaching Postgres", "GET", "/text/%FF", "", 400, "bad_encoding"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,7 +79,26 @@ func TestErrorAnswers(t *testing.T) {
 			}
 		})
 	}
-	if !strings.Contains(logs.String(), "secret detail") {
-		t.Fatal("the internal error was not logged for the operator")
+	if !strings.Contains(logs.String(), "secret detail") || !strings.Contains(logs.String(), "unexpected EOF") {
+		t.Fatal("the internal errors were not logged for the operator")
+	}
+
+	// A body that ends before its Content-Length, over a real connection.
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n0123456789")
+	conn.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e Error
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != http.StatusBadRequest || e.Code != "malformed" {
+		t.Fatalf("body cut short: %d %+v %v, want 400 malformed", resp.StatusCode, e, err)
 	}
 }
