@@ -144,7 +144,13 @@ func (s *Server) validLicenses(c echo.Context) error {
 		}
 		e = validCacheEntry{body: body, expires: now.Truncate(validCacheFor).Add(validCacheFor)}
 		validLists.mu.Lock()
-		validLists.entries[key] = e
+		// Two misses at once may read the index across a sequencer round:
+		// the first list of a window is the window's, for every client.
+		if cur, ok := validLists.entries[key]; ok && cur.expires.Equal(e.expires) {
+			e = cur
+		} else {
+			validLists.entries[key] = e
+		}
 		validLists.mu.Unlock()
 	}
 	c.Response().Header().Set("Cache-Control", "public, max-age=60")
