@@ -36,24 +36,13 @@ type (
 const maxMessage = admission.MaxMessageSize
 
 // solvePoW finds a nonce whose hash has at least difficulty leading zero
-// bits, starting from a random nonce.
+// bits, counting up from a random nonce.
 func solvePoW(ctx context.Context, message, tag []byte, timestamp int64, difficulty int) (*powStamp, error) {
 	var start [8]byte
 	if _, err := rand.Read(start[:]); err != nil {
 		return nil, err
 	}
-	n := binary.BigEndian.Uint64(start[:])
-	nonce := make([]byte, 8)
-	for i := 0; ; i++ {
-		if i%(1<<16) == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		binary.BigEndian.PutUint64(nonce, n)
-		if admission.LeadingZeroBits(admission.PoWHash(message, tag, timestamp, nonce)) >= difficulty {
-			return &powStamp{Timestamp: timestamp, Nonce: nonce}, nil
-		}
-		n++
-	}
+	return admission.SolvePoW(ctx, message, tag, timestamp, difficulty, binary.BigEndian.Uint64(start[:]))
 }
 
 // pickRing returns a ring of size n holding own at a uniformly random

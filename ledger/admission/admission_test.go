@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -362,12 +363,12 @@ func TestProofOfWork(t *testing.T) {
 		return r
 	}
 	solve := func(r *admission.Request, tag []byte, at time.Time, bits int) *admission.PoW {
-		return admission.SolvePoW(r.Message, tag, at.Unix(), bits, 0)
+		return mustSolve(t, r.Message, tag, at.Unix(), bits, 0)
 	}
 	// weak finds a nonce that meets 8 bits but not 12.
 	weak := func(m []byte, at time.Time) *admission.PoW {
 		for s := uint64(0); ; s++ {
-			p := admission.SolvePoW(m, nil, at.Unix(), 8, s)
+			p := mustSolve(t, m, nil, at.Unix(), 8, s)
 			if admission.LeadingZeroBits(admission.PoWHash(m, nil, p.Timestamp, p.Nonce)) < 12 {
 				return p
 			}
@@ -403,11 +404,11 @@ func TestProofOfWork(t *testing.T) {
 		}, "pow_invalid", ""},
 		{"free", func() *admission.Request {
 			m := msg("free block")
-			return &admission.Request{Scope: scope, Message: m, PoW: admission.SolvePoW(m, nil, now.Unix(), 12, 0)}
+			return &admission.Request{Scope: scope, Message: m, PoW: mustSolve(t, m, nil, now.Unix(), 12, 0)}
 		}, "", admission.FreePlan},
 		{"free replayed", func() *admission.Request {
 			m := msg("free block")
-			return &admission.Request{Scope: scope, Message: m, PoW: admission.SolvePoW(m, nil, now.Unix(), 12, 0)}
+			return &admission.Request{Scope: scope, Message: m, PoW: mustSolve(t, m, nil, now.Unix(), 12, 0)}
 		}, "", admission.FreePlan},
 		{"free at the paid difficulty", func() *admission.Request {
 			m := msg("free block 2")
@@ -418,11 +419,11 @@ func TestProofOfWork(t *testing.T) {
 		}, "pow_required", ""},
 		{"free with a counter", func() *admission.Request {
 			m := msg("free block 4")
-			return &admission.Request{Scope: scope, Counter: 1, Message: m, PoW: admission.SolvePoW(m, nil, now.Unix(), 12, 0)}
+			return &admission.Request{Scope: scope, Counter: 1, Message: m, PoW: mustSolve(t, m, nil, now.Unix(), 12, 0)}
 		}, "malformed", ""},
 		{"free with an old scope", func() *admission.Request {
 			m := msg("free block 5")
-			return &admission.Request{Scope: admissiontest.Scope(now.AddDate(0, 0, -1)), Message: m, PoW: admission.SolvePoW(m, nil, now.Unix(), 12, 0)}
+			return &admission.Request{Scope: admissiontest.Scope(now.AddDate(0, 0, -1)), Message: m, PoW: mustSolve(t, m, nil, now.Unix(), 12, 0)}
 		}, "scope_not_current", ""},
 	}
 	for _, tc := range cases {
@@ -672,5 +673,25 @@ func TestAdmitLooksUpEachMemberOnce(t *testing.T) {
 	}
 	if got, want := lic.lookups.Load(), int64(16+16+at+1); got != want {
 		t.Fatalf("the batch made %d member lookups, want %d", got, want)
+	}
+}
+
+// mustSolve is admission.SolvePoW for tests.
+func mustSolve(t *testing.T, msg, tag []byte, timestamp int64, difficulty int, start uint64) *admission.PoW {
+	t.Helper()
+	p, err := admission.SolvePoW(t.Context(), msg, tag, timestamp, difficulty, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestSolvePoWStops: a search that would take 2^64 hashes ends with the
+// context.
+func TestSolvePoWStops(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if p, err := admission.SolvePoW(ctx, []byte("m"), nil, 1, 64, 0); !errors.Is(err, context.Canceled) || p != nil {
+		t.Fatalf("SolvePoW = %v, %v; want context.Canceled", p, err)
 	}
 }

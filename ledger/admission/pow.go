@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"math/bits"
@@ -46,13 +47,17 @@ func LeadingZeroBits(h [32]byte) int {
 
 // SolvePoW searches the nonce, counting up from start, that gives msg, tag
 // and timestamp at least difficulty leading zero bits. It takes about
-// 2^difficulty hashes. Clients call it; the server only checks.
-func SolvePoW(msg, tag []byte, timestamp int64, difficulty int, start uint64) *PoW {
+// 2^difficulty hashes, and stops with ctx's error when ctx ends. Clients call
+// it; the server only checks.
+func SolvePoW(ctx context.Context, msg, tag []byte, timestamp int64, difficulty int, start uint64) (*PoW, error) {
 	nonce := make([]byte, NonceSize)
-	for n := start; ; n++ {
+	for i, n := 0, start; ; i, n = i+1, n+1 {
+		if i%(1<<16) == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		binary.BigEndian.PutUint64(nonce, n)
 		if LeadingZeroBits(PoWHash(msg, tag, timestamp, nonce)) >= difficulty {
-			return &PoW{Timestamp: timestamp, Nonce: nonce}
+			return &PoW{Timestamp: timestamp, Nonce: nonce}, nil
 		}
 	}
 }
