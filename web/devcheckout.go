@@ -70,7 +70,7 @@ func (s *Server) devCheckoutComplete(c echo.Context) error {
 		return err
 	}
 	payload := payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", o.ID, payments.DevPaymentIntent(o.ID), true)
-	req := httptest.NewRequestWithContext(c.Request().Context(), http.MethodPost, "/v1/webhooks/stripe", bytes.NewReader(payload))
+	req := httptest.NewRequestWithContext(c.Request().Context(), http.MethodPost, webhookPath, bytes.NewReader(payload))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Stripe-Signature", payments.SignEvent(payload, s.deps.DevCheckout.WebhookSecret, time.Time{}))
 	rec := httptest.NewRecorder()

@@ -48,7 +48,6 @@ type shopOptions struct {
 	btc    bool
 	// devWallet serves the regtest dev wallet pages (with btc).
 	devWallet bool
-	expiry    time.Duration // of Bitcoin invoices
 	// opsNow is the dashboard's clock (default time.Now).
 	opsNow func() time.Time
 }
@@ -75,7 +74,7 @@ func newShop(t testing.TB, o shopOptions) *shop {
 		}
 		s.btc, err = bitcoin.New(db, bitcoin.Config{
 			Params: s.node.Params(), Account: acct, Rates: bitcoin.StaticRate{"usd": usdRate}, RPC: s.node.ConnConfig(true),
-			Expiry: o.expiry, Tick: 100 * time.Millisecond,
+			Tick: 100 * time.Millisecond,
 		})
 		if err != nil {
 			t.Fatal(err)

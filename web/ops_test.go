@@ -209,7 +209,7 @@ func TestOpsRevoke(t *testing.T) {
 	if a.status != http.StatusConflict || !strings.Contains(a.body, "not_revocable") {
 		t.Fatalf("second revoke: %d %s", a.status, a.body)
 	}
-	time.Sleep(100 * time.Millisecond)
+	s.WaitSequenced() // a second revoke entry, if one was enqueued
 	if n := len(s.revokes()); n != 1 {
 		t.Fatalf("%d revoke entries, want 1", n)
 	}

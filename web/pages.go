@@ -173,7 +173,7 @@ func (s *Server) pageRoutes() {
 func (s *Server) recordWebhookFailures(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		err := next(c)
-		if err == nil || c.Path() != "/v1/webhooks/stripe" {
+		if err == nil || c.Path() != webhookPath {
 			return err
 		}
 		e, _ := toError(err)
