@@ -175,6 +175,9 @@ func TestDevLifecycle(t *testing.T) {
 		t.Fatalf("licensed dev after Ctrl-C: %v; logs:\n%s", err, logs)
 	}
 	waitGone(t, pid)
+	if !strings.Contains(logs.String(), "migrated the database") {
+		t.Fatalf("the first start did not say it migrated the database:\n%s", logs)
+	}
 
 	// Second start: same key, no migration, same database.
 	cmd, url, logs = startDev(t, dataDir)
