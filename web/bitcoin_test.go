@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/bitcoin"
@@ -72,8 +70,7 @@ func devBTCDo(t *testing.T, method, u string, form url.Values, wantStatus int) m
 
 func devBTCOrder(t *testing.T, base string) (id, address string) {
 	t.Helper()
-	acct, _ := issuer.NewAccount(rand.Reader)
-	body := `{"plan":"basic-30d","method":"btc","address":"` + acct.Address().String() + `"}`
+	body := `{"plan":"basic-30d","method":"btc","address":"` + paytest.Address(t) + `"}`
 	resp, err := http.Post(base+"/v1/orders", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 // the real, signed webhook path, and the license is minted.
 func TestDevCheckout(t *testing.T) {
 	e := newPayEnv(t)
-	id, _ := e.createOrder("basic-30d")
+	id := e.createOrder("basic-30d")
 	page := func() string {
 		resp, err := http.Get(e.url + "/dev/checkout/" + id)
 		if err != nil {
@@ -66,7 +66,7 @@ func TestDevCheckout(t *testing.T) {
 // developer does under `licensed dev`.
 func TestDevCheckoutBrowser(t *testing.T) {
 	e := newPayEnv(t)
-	id, _ := e.createOrder("pro-365d")
+	id := e.createOrder("pro-365d")
 	ctx := tab(t, startBrowser(t))
 	step(t, ctx, "pay on the dev checkout page", 20*time.Second,
 		chromedp.Navigate(e.url+"/dev/checkout/"+id),

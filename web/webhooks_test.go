@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -15,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/paytest"
@@ -66,18 +64,14 @@ func (e *payEnv) do(method, path string, body []byte, header map[string]string) 
 }
 
 // createOrder orders plan for a new account through the API.
-func (e *payEnv) createOrder(plan string) (string, *issuer.Account) {
+func (e *payEnv) createOrder(plan string) string {
 	e.t.Helper()
-	acct, err := issuer.NewAccount(rand.Reader)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]string{"plan": plan, "address": acct.Address().String(), "method": "card"})
+	body, _ := json.Marshal(map[string]string{"plan": plan, "address": paytest.Address(e.t), "method": "card"})
 	status, out := e.do("POST", "/v1/orders", body, nil)
 	if status != http.StatusCreated {
 		e.t.Fatalf("POST /v1/orders: %d %v", status, out)
 	}
-	return out["order_id"].(string), acct
+	return out["order_id"].(string)
 }
 
 // webhook posts a signed event and returns the status.
@@ -155,7 +149,7 @@ func TestWebhookStorm(t *testing.T) {
 	const orders, deliveries, clients = 100, 1000, 20
 	var ids []string
 	for i := 0; i < orders; i++ {
-		id, _ := e.createOrder("basic-30d")
+		id := e.createOrder("basic-30d")
 		ids = append(ids, id)
 	}
 	// Half the orders are paid at once (completed, paid); the other half
@@ -232,7 +226,7 @@ func TestWebhookStorm(t *testing.T) {
 // code, and changes nothing.
 func TestWebhookRejects(t *testing.T) {
 	e := newPayEnv(t, Config{BodyLimit: 64 << 10}) // under the webhook's own 256 KiB
-	id, _ := e.createOrder("basic-30d")
+	id := e.createOrder("basic-30d")
 	good := payments.CheckoutSessionEvent("evt_reject_1", "checkout.session.completed", id, payments.DevPaymentIntent(id), true)
 	oldAPI := bytes.Replace(good, []byte(`"2023-10-16"`), []byte(`"2020-08-27"`), 1)
 	huge := append(bytes.TrimSuffix(good, []byte("}")), []byte(`,"pad":"`+strings.Repeat("x", 300<<10)+`"}`)...)
@@ -284,10 +278,10 @@ func TestWebhookRejects(t *testing.T) {
 func TestRefundAndDisputes(t *testing.T) {
 	e := newPayEnv(t)
 	plan := "basic-30d"
-	refunded, _ := e.createOrder(plan)
-	won, _ := e.createOrder(plan)
-	lost, _ := e.createOrder(plan)
-	partial, _ := e.createOrder(plan)
+	refunded := e.createOrder(plan)
+	won := e.createOrder(plan)
+	lost := e.createOrder(plan)
+	partial := e.createOrder(plan)
 	for _, id := range []string{refunded, won, lost, partial} {
 		e.mustWebhook(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), true))
 	}
@@ -378,7 +372,7 @@ func TestRetention(t *testing.T) {
 	e := newPayEnv(t)
 	var ids []string
 	for i := 0; i < 5; i++ {
-		id, _ := e.createOrder("pro-365d")
+		id := e.createOrder("pro-365d")
 		ids = append(ids, id)
 		if i == 2 {
 			// Two rounds at least.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,9 +21,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/payments/stripemock"
 )
 
@@ -141,11 +140,7 @@ func TestSettlementStormSIGKILL(t *testing.T) {
 	srv := startServe(t, dbURL, dataDir, plansFile, stripeURL)
 	var ids []string
 	for i := 0; i < orders; i++ {
-		acct, err := issuer.NewAccount(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := json.Marshal(map[string]string{"plan": "basic-30d", "address": acct.Address().String(), "method": "card"})
+		body, _ := json.Marshal(map[string]string{"plan": "basic-30d", "address": paytest.Address(t), "method": "card"})
 		resp, err := http.Post(srv.url+"/v1/orders", "application/json", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
@@ -429,8 +424,7 @@ func TestCustomerEndToEnd(t *testing.T) {
 	}
 	var ids []string
 	for i := 0; i < 5; i++ {
-		acct, _ := issuer.NewAccount(rand.Reader)
-		ids = append(ids, order(acct.Address().String()))
+		ids = append(ids, order(paytest.Address(t)))
 	}
 	mine := order(addr)
 	ids = append(ids, mine)
@@ -492,8 +486,7 @@ func TestDevCardPayment(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dataDir) })
 	cmd, url, logs := startDev(t, dataDir)
-	acct, _ := issuer.NewAccount(rand.Reader)
-	body, _ := json.Marshal(map[string]string{"plan": "basic-30d", "address": acct.Address().String(), "method": "card"})
+	body, _ := json.Marshal(map[string]string{"plan": "basic-30d", "address": paytest.Address(t), "method": "card"})
 	resp, err := http.Post(url+"/v1/orders", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
