@@ -628,9 +628,16 @@ func TestAdmitLooksUpEachMemberOnce(t *testing.T) {
 		return r
 	}
 	n := 0
-	prove := func(ring []uint64, counter uint32) *admission.Request {
+	proveAt := func(ring []uint64, pi int, counter uint32) *admission.Request {
 		n++
 		return f.Prove(t, c, ring, pi, scope, counter, msg(fmt.Sprint("lookups ", n)))
+	}
+	prove := func(ring []uint64, counter uint32) *admission.Request { return proveAt(ring, pi, counter) }
+	// The ring without the decoy at at (never the signer, who may sit at
+	// any position, even the last), and the signer's position in it.
+	smaller, smallerPi := slices.Delete(slices.Clone(ring), at, at+1), pi
+	if at < pi {
+		smallerPi--
 	}
 	cases := []struct {
 		name    string
@@ -648,7 +655,7 @@ func TestAdmitLooksUpEachMemberOnce(t *testing.T) {
 			fmt.Sprintf("(ring position %d, ledger index %d)", at, uint64(1<<40))},
 		{"duplicate member", func() *admission.Request { r := prove(ring, 0); r.Ring = withMember(ring[(at+1)%16]); return r }(), "ring_duplicate_member", 0,
 			fmt.Sprintf("ledger index %d)", ring[(at+1)%16])},
-		{"ring too small", prove(ring[:15], 0), "ring_size_bounds", 0, "the ring has 15 members; this server accepts 16 to 16"},
+		{"ring too small", proveAt(smaller, smallerPi, 0), "ring_size_bounds", 0, "the ring has 15 members; this server accepts 16 to 16"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
