@@ -342,6 +342,9 @@ func TestResolveThenVerifyRing(t *testing.T) {
 	in := slices.Clone(idx)
 	res, _ = v.Resolve(in, testNow)
 	in[0] = 5
+	if res.indices[0] != idx[0] {
+		t.Fatalf("the Ring's index 0 is %d after the caller changed its slice, want %d", res.indices[0], idx[0])
+	}
 	if err := v.VerifyRing(res, testScope, 0, testMsg, p); err != nil {
 		t.Fatalf("after the caller changed its slice: %v", err)
 	}
