@@ -238,12 +238,11 @@ func TestDoubleSpentElsewhere(t *testing.T) {
 // TestRBFFeeBumpAfterExpiry: a payment made in time whose fee is bumped
 // (BIP125 replacement, same amount) after the invoice expired is not late.
 func TestRBFFeeBumpAfterExpiry(t *testing.T) {
-	e := newEnv(t, envOptions{expiry: 3 * time.Second})
+	e := newEnv(t, envOptions{})
 	id, inv := e.order()
 	tx := e.pay(inv, planPrice)
 	e.waitOrder(id, payments.StateProcessing, 0)
-	got, _ := e.btc.Invoice(context.Background(), id)
-	time.Sleep(time.Until(got.ExpiresAt) + 500*time.Millisecond)
+	e.passExpiry(id)
 	addr, _ := btcutil.DecodeAddress(inv["address"].(string), e.node.Params())
 	if _, err := e.node.Wallet.Replace(tx, regtest.Output{Address: addr, Sats: planPrice}); err != nil {
 		t.Fatal(err)
@@ -278,7 +277,7 @@ func TestBtcdRestart(t *testing.T) {
 // again (not marked dropped), the order stays processing past the invoice's
 // expiry, and it settles when the payment is mined.
 func TestBtcdRestartKeepsMempoolPayment(t *testing.T) {
-	e := newEnv(t, envOptions{net: "simnet", expiry: 3 * time.Second})
+	e := newEnv(t, envOptions{net: "simnet"})
 	id, inv := e.order()
 	tx := e.pay(inv, planPrice)
 	e.waitOrder(id, payments.StateProcessing, 0)
@@ -288,13 +287,9 @@ func TestBtcdRestartKeepsMempoolPayment(t *testing.T) {
 		_, err := e.node.RPC.GetRawTransactionVerbose(&txid)
 		return err == nil
 	})
-	got, err := e.btc.Invoice(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Until(got.ExpiresAt) + 500*time.Millisecond)
+	e.passExpiry(id)
 	e.stays(id, payments.StateProcessing, 0)
-	got, _ = e.btc.Invoice(context.Background(), id)
+	got, _ := e.btc.Invoice(context.Background(), id)
 	if len(got.Payments) != 1 || got.Payments[0].Dropped {
 		t.Fatalf("payments %+v: want the one payment, not dropped", got.Payments)
 	}
