@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/payments"
@@ -15,31 +14,13 @@ import (
 // that target index.
 func (e *env) revokeEntries(index int64) []ledger.RevokeReason {
 	e.t.Helper()
-	ctx := context.Background()
-	cp, err := e.ledger.Store().Latest(ctx)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	raw, err := e.ledger.Store().ReadEntries(ctx, 0, int(cp.Size))
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	var out []ledger.RevokeReason
-	for _, b := range raw {
-		if r, ok := mustParse(e.t, b).(*ledger.RevokeEntry); ok && r.Target == uint64(index) {
+	for _, en := range e.Entries() {
+		if r, ok := en.(*ledger.RevokeEntry); ok && r.Target == uint64(index) {
 			out = append(out, r.Reason)
 		}
 	}
 	return out
-}
-
-func mustParse(t *testing.T, b []byte) ledger.Entry {
-	t.Helper()
-	en, err := ledger.ParseEntry(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return en
 }
 
 // An operator's revoke is the service's revoke: the license is revoked, a
@@ -57,17 +38,11 @@ func TestRevoke(t *testing.T) {
 	}{
 		{"active", func(string) {}, payments.LicenseActive, nil},
 		{"suspended by an open dispute", func(id string) {
-			ev := payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(id), "needs_response")
-			if err := e.svc.HandleStripe(ctx, ev, payments.SignEvent(ev, webhookSecret, time.Time{})); err != nil {
-				t.Fatal(err)
-			}
+			e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(id), "needs_response"))
 		}, payments.LicenseSuspended, nil},
 		{"link erased after the retention", func(id string) { e.exec(`delete from order_links where order_id = $1`, id) }, payments.LicenseActive, payments.ErrNotRevocable},
 		{"already revoked by a refund", func(id string) {
-			ev := payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(id), true)
-			if err := e.svc.HandleStripe(ctx, ev, payments.SignEvent(ev, webhookSecret, time.Time{})); err != nil {
-				t.Fatal(err)
-			}
+			e.MustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(id), true))
 		}, payments.LicenseRevoked, payments.ErrNotRevocable},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,7 +85,7 @@ func TestRevoke(t *testing.T) {
 				if o.License != before.License || audits() != 0 {
 					t.Fatalf("refused revoke changed the license %s → %s or was audited", before.License, o.License)
 				}
-				time.Sleep(100 * time.Millisecond) // a few sequencer rounds
+				e.WaitSequenced() // an operator revoke entry, if one was enqueued
 				if n := operator(); n != 0 {
 					t.Fatalf("%d operator revoke entries after a refused revoke", n)
 				}
@@ -123,13 +98,7 @@ func TestRevoke(t *testing.T) {
 			if err := e.db.QueryRow(ctx, `select exists (select 1 from license_suspensions where ledger_index = $1)`, index).Scan(&suspended); err != nil || suspended {
 				t.Fatalf("index %d still suspended (%v)", index, err)
 			}
-			deadline := time.Now().Add(20 * time.Second)
-			for len(e.revokeEntries(index)) == 0 {
-				if time.Now().After(deadline) {
-					t.Fatal("no revoke entry sequenced after 20 s")
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			e.WaitFor("a revoke entry sequenced", func() bool { return len(e.revokeEntries(index)) > 0 })
 			if got := e.revokeEntries(index); len(got) != 1 || got[0] != ledger.RevokeOperator {
 				t.Fatalf("revoke entries %v, want one of reason operator", got)
 			}

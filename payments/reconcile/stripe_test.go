@@ -248,13 +248,6 @@ func TestStripeRefunds(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	day := time.Now().UTC().Truncate(24 * time.Hour)
-	deliver := func(full bool, pi string) {
-		t.Helper()
-		ev := payments.ChargeRefundedEvent(payments.NewEventID(), pi, full)
-		if err := e.svc.HandleStripe(ctx, ev, payments.SignEvent(ev, webhookSecret, time.Time{})); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for _, tt := range []struct {
 		name string
 		// webhooks are the charge.refunded events the server got: false
@@ -277,7 +270,7 @@ func TestStripeRefunds(t *testing.T) {
 			pi := payments.DevPaymentIntent(id)
 			e.exec(`update orders set created_at = created_at - interval '10 days', settled_at = settled_at - interval '10 days' where id = $1`, id)
 			for _, full := range tt.webhooks {
-				deliver(full, pi)
+				e.MustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), pi, full))
 			}
 			if o, err := e.svc.Order(ctx, id); err != nil || o.License != tt.license {
 				t.Fatalf("license %v, %v; want %s", o.License, err, tt.license)
