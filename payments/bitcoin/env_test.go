@@ -2,7 +2,6 @@ package bitcoin_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
@@ -157,11 +155,7 @@ func (e *env) newMethod() {
 // order creates a btc order and returns its id and invoice fields.
 func (e *env) order() (string, map[string]any) {
 	e.t.Helper()
-	acct, err := issuer.NewAccount(rand.Reader)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	o, pay, err := e.svc.CreateOrder(context.Background(), "basic-30d", acct.Address().String(), "btc")
+	o, pay, err := e.svc.CreateOrder(context.Background(), "basic-30d", paytest.Address(e.t), "btc")
 	if err != nil {
 		e.t.Fatal(err)
 	}

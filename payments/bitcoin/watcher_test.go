@@ -355,13 +355,8 @@ func TestServerRestart(t *testing.T) {
 // same service keep working.
 func TestRateSourceDown(t *testing.T) {
 	e := newEnv(t, envOptions{rates: bitcoin.StaticRate{}}) // no usd price
-	card, err := payments.NewCard(payments.CardConfig{SecretKey: "sk_test_123", WebhookSecret: "whsec_test",
-		APIURL: stripemock.Start(t), SuccessURL: "http://127.0.0.1/ok", CancelURL: "http://127.0.0.1/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.svc.AddMethod(card)
-	_, _, err = e.svc.CreateOrder(context.Background(), "basic-30d", newAddress(t), "btc")
+	e.svc.AddMethod(paytest.NewCard(t, payments.CardConfig{APIURL: stripemock.Start(t)}))
+	_, _, err := e.svc.CreateOrder(context.Background(), "basic-30d", newAddress(t), "btc")
 	if !isCode(err, "btc_unavailable") {
 		t.Fatalf("err %v, want btc_unavailable", err)
 	}
