@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gtank/ristretto255"
 	"golang.org/x/mod/sumdb/note"
@@ -184,13 +185,17 @@ func TestVerifyDetects(t *testing.T) {
 			if tc.as != nil && !errors.As(err, tc.as) {
 				t.Fatalf("Verify = %v (%T), want a %T", err, err, tc.as)
 			}
+			switch tc.as {
+			case &entry:
+				if entry.Index != 1 {
+					t.Fatalf("the tampered entry is reported at index %d, want 1", entry.Index)
+				}
+			case &status:
+				if status.Status != http.StatusNotFound {
+					t.Fatalf("the missing tile is reported as %d", status.Status)
+				}
+			}
 		})
-	}
-	if entry.Index != 1 {
-		t.Fatalf("the tampered entry is reported at index %d, want 1", entry.Index)
-	}
-	if status.Status != http.StatusNotFound {
-		t.Fatalf("the missing tile is reported as %d", status.Status)
 	}
 }
 
@@ -250,7 +255,13 @@ func TestCancelStopsTileFetch(t *testing.T) {
 			defer cancel()
 			errc := make(chan error, 1)
 			go func() { errc <- tc.call(ctx, c, first.Checkpoint) }()
-			<-m.arrived
+			select {
+			case <-m.arrived:
+			case err := <-errc:
+				t.Fatalf("the call returned before its request was held: %v", err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("the held request never reached the server")
+			}
 			cancel()
 			if err := <-errc; !errors.Is(err, context.Canceled) {
 				t.Fatalf("after cancelling: %v, want context.Canceled", err)
