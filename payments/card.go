@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,8 +43,9 @@ type CardConfig struct {
 // Card takes card payments through Stripe Checkout. It is a Method, and it
 // verifies and decodes Stripe's webhook events (see Service.HandleStripe).
 type Card struct {
-	cfg CardConfig
-	api *client.API
+	cfg  CardConfig
+	api  *client.API
+	live bool // the key's mode: only events of the same mode are applied
 }
 
 // MaxWebhookBody bounds the size of a Stripe webhook body. Stripe's events of
@@ -80,7 +82,8 @@ func NewCard(cfg CardConfig) (*Card, error) {
 		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, bc),
 		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, bc),
 	}
-	return &Card{cfg: cfg, api: client.New(cfg.SecretKey, backends)}, nil
+	live := strings.HasPrefix(cfg.SecretKey, "sk_live_") || strings.HasPrefix(cfg.SecretKey, "rk_live_")
+	return &Card{cfg: cfg, api: client.New(cfg.SecretKey, backends), live: live}, nil
 }
 
 // Name returns "card".
@@ -206,8 +209,24 @@ func ReadWebhookBody(r io.Reader) ([]byte, error) {
 // HandleStripe verifies a Stripe webhook delivery and applies it. The event
 // id is recorded in the same transaction as the change it causes, so a
 // redelivered event changes nothing; states only move forward (Transition),
-// so reordered events are safe. Events of other types, and events about
-// orders this server does not know, are acknowledged and ignored.
+// so reordered events are safe.
+//
+// An event changes an order only when it is that order's own payment: a
+// checkout.session.* event must be about the order's stored Checkout
+// Session, for a card order, with amount_total and currency equal to the
+// order's price, and in the key's mode (test or live); a charge or dispute
+// must carry the PaymentIntent that such a session paid (or be kept until
+// one does, see rememberUnmatched). Anything else changes nothing, is
+// acknowledged (so Stripe stops retrying) and recorded as one exception in
+// stripe_mismatches. Events of other types, and expiries or failures of
+// sessions naming no order of ours, are acknowledged and ignored.
+//
+// Events of one payment are serialised: every event that carries a
+// PaymentIntent takes a transaction-scoped advisory lock on it before it
+// reads anything, so a refund or dispute delivered at the same moment as its
+// checkout either sees the checkout's PaymentIntent on the order or is kept
+// where the checkout, running after it, finds it. Any interleaving ends as
+// serial delivery does.
 func (s *Service) HandleStripe(ctx context.Context, payload []byte, sigHeader string) error {
 	c, ok := s.methods[MethodCard].(*Card)
 	if !ok {
@@ -226,8 +245,58 @@ func (s *Service) HandleStripe(ctx context.Context, payload []byte, sigHeader st
 			s.log.Debug("stripe event already handled", "event_id", ev.ID)
 			return nil
 		}
+		if ev.Livemode != c.live {
+			return s.mismatch(ctx, tx, ev, "", "", fmt.Sprintf("a %s-mode event, but the server's key is in %s mode", mode(ev.Livemode), mode(c.live)))
+		}
 		return s.applyStripe(ctx, tx, ev)
 	})
+}
+
+func mode(live bool) string {
+	if live {
+		return "live"
+	}
+	return "test"
+}
+
+// lockPayment takes the transaction-scoped advisory lock of PaymentIntent pi
+// (in the two-key space, class 'STPI', apart from the sequencer's one-key
+// lock). Every event of one payment takes it before reading the order or
+// stripe_unmatched_charges, and under READ COMMITTED each later statement
+// sees what the previous holder committed.
+func lockPayment(ctx context.Context, tx pgx.Tx, pi string) error {
+	if pi == "" {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `select pg_advisory_xact_lock($1, hashtext($2))`, lockClassPayment, pi)
+	return err
+}
+
+// lockClassPayment is the first key of the PaymentIntent advisory locks.
+const lockClassPayment = 0x53545049 // "STPI"
+
+// mismatch records a Stripe event that changes nothing as one exception.
+func (s *Service) mismatch(ctx context.Context, tx pgx.Tx, ev stripe.Event, orderID, stripeID, reason string) error {
+	s.log.Warn("stripe event is not an order's own payment: nothing changed (reconciliation exception)",
+		"event_id", ev.ID, "type", ev.Type, "order_id", orderID, "reason", reason)
+	_, err := tx.Exec(ctx, `insert into stripe_mismatches (event_id, type, order_id, stripe_id, reason)
+		values ($1, $2, nullif($3, ''), $4, $5) on conflict (event_id) do nothing`,
+		ev.ID, string(ev.Type), orderID, stripeID, reason)
+	return err
+}
+
+// checkoutMismatch says why session sess is not order o's own payment, or
+// returns "".
+func checkoutMismatch(o *Order, sess *stripe.CheckoutSession) string {
+	switch {
+	case o.Method != MethodCard:
+		return fmt.Sprintf("a Checkout Session for a %s order", o.Method)
+	case o.StripeSession == "" || sess.ID != o.StripeSession:
+		return fmt.Sprintf("Checkout Session %s is not the order's (%s)", sess.ID, o.StripeSession)
+	case sess.AmountTotal != o.Amount || !strings.EqualFold(string(sess.Currency), o.Currency):
+		return fmt.Sprintf("paid %d %s, but the order is priced %d %s", sess.AmountTotal, strings.ToLower(string(sess.Currency)), o.Amount, o.Currency)
+	}
+	return ""
 }
 
 func (s *Service) applyStripe(ctx context.Context, tx pgx.Tx, ev stripe.Event) error {
@@ -238,28 +307,40 @@ func (s *Service) applyStripe(ctx context.Context, tx pgx.Tx, ev stripe.Event) e
 		if err := json.Unmarshal(ev.Data.Raw, &sess); err != nil {
 			return ErrWebhookMalformed
 		}
+		paying := ev.Type == "checkout.session.completed" || ev.Type == "checkout.session.async_payment_succeeded"
 		id := sess.ClientReferenceID
 		if id == "" {
 			id = sess.Metadata["order_id"]
 		}
-		if !ValidOrderID(id) {
-			s.log.Info("stripe event for no order of ours ignored", "event_id", ev.ID, "type", ev.Type)
-			return nil
+		pi := ""
+		if sess.PaymentIntent != nil {
+			pi = sess.PaymentIntent.ID
 		}
-		if _, err := getOrder(ctx, tx, id, false); errors.Is(err, ErrOrderNotFound) {
-			s.log.Info("stripe event for an unknown order ignored", "event_id", ev.ID, "type", ev.Type)
+		if err := lockPayment(ctx, tx, pi); err != nil {
+			return err
+		}
+		o, err := getOrder(ctx, tx, id, true)
+		if errors.Is(err, ErrOrderNotFound) {
+			if paying {
+				// Money taken for no order of ours: the operator must see it.
+				return s.mismatch(ctx, tx, ev, "", sess.ID, "a paid Checkout Session that names no order of this server")
+			}
+			s.log.Info("stripe event for no order of ours ignored", "event_id", ev.ID, "type", ev.Type)
 			return nil
 		} else if err != nil {
 			return err
 		}
-		if sess.PaymentIntent != nil && sess.PaymentIntent.ID != "" {
+		if why := checkoutMismatch(o, &sess); why != "" {
+			return s.mismatch(ctx, tx, ev, o.ID, sess.ID, why)
+		}
+		if pi != "" {
 			tag, err := tx.Exec(ctx, `update orders set stripe_payment_intent = $2 where id = $1 and stripe_payment_intent is null`,
-				id, sess.PaymentIntent.ID)
+				id, pi)
 			if err != nil {
 				return err
 			}
 			if tag.RowsAffected() == 1 {
-				if err := s.applyUnmatched(ctx, tx, id, sess.PaymentIntent.ID); err != nil {
+				if err := s.applyUnmatched(ctx, tx, id, pi); err != nil {
 					return err
 				}
 			}
@@ -278,7 +359,7 @@ func (s *Service) applyStripe(ctx context.Context, tx pgx.Tx, ev stripe.Event) e
 		// Card payments only move forward: a late "completed, unpaid" after
 		// the payment succeeded must not take the order back to processing
 		// (that edge of the machine is for Bitcoin reorgs).
-		o, err := getOrder(ctx, tx, id, true)
+		o, err = getOrder(ctx, tx, id, true)
 		if err != nil {
 			return err
 		}
@@ -301,13 +382,20 @@ func (s *Service) applyStripe(ctx context.Context, tx pgx.Tx, ev stripe.Event) e
 		if err := json.Unmarshal(ev.Data.Raw, &ch); err != nil {
 			return ErrWebhookMalformed
 		}
-		o, err := s.orderByPaymentIntent(ctx, tx, ch.PaymentIntent)
+		pi := ""
+		if ch.PaymentIntent != nil {
+			pi = ch.PaymentIntent.ID
+		}
+		if err := lockPayment(ctx, tx, pi); err != nil {
+			return err
+		}
+		o, err := s.orderByPaymentIntent(ctx, tx, pi)
 		if err != nil {
 			return err
 		}
 		if o == nil {
-			if ch.Refunded && ch.PaymentIntent != nil && ch.PaymentIntent.ID != "" {
-				return rememberUnmatched(ctx, tx, ch.PaymentIntent.ID, true, "")
+			if ch.Refunded && pi != "" {
+				return rememberUnmatched(ctx, tx, pi, true, "")
 			}
 			return nil
 		}
@@ -326,22 +414,28 @@ func (s *Service) applyStripe(ctx context.Context, tx pgx.Tx, ev stripe.Event) e
 		if err := json.Unmarshal(ev.Data.Raw, &d); err != nil {
 			return ErrWebhookMalformed
 		}
-		pi := d.PaymentIntent
+		pi := ""
+		if d.PaymentIntent != nil {
+			pi = d.PaymentIntent.ID
+		}
+		if err := lockPayment(ctx, tx, pi); err != nil {
+			return err
+		}
 		o, err := s.orderByPaymentIntent(ctx, tx, pi)
 		if err != nil {
 			return err
 		}
 		if o == nil {
-			if pi == nil || pi.ID == "" {
+			if pi == "" {
 				return nil
 			}
 			switch {
 			case d.Status == stripe.DisputeStatusLost:
-				return rememberUnmatched(ctx, tx, pi.ID, false, "lost")
+				return rememberUnmatched(ctx, tx, pi, false, "lost")
 			case d.Status == stripe.DisputeStatusWon || d.Status == stripe.DisputeStatusWarningClosed:
-				return rememberUnmatched(ctx, tx, pi.ID, false, "won")
+				return rememberUnmatched(ctx, tx, pi, false, "won")
 			case ev.Type == "charge.dispute.created":
-				return rememberUnmatched(ctx, tx, pi.ID, false, "open")
+				return rememberUnmatched(ctx, tx, pi, false, "open")
 			}
 			return nil
 		}
@@ -430,14 +524,14 @@ func (s *Service) applyDispute(ctx context.Context, tx pgx.Tx, o *Order, typ str
 	return nil
 }
 
-func (s *Service) orderByPaymentIntent(ctx context.Context, tx pgx.Tx, pi *stripe.PaymentIntent) (*Order, error) {
-	if pi == nil || pi.ID == "" {
+func (s *Service) orderByPaymentIntent(ctx context.Context, tx pgx.Tx, pi string) (*Order, error) {
+	if pi == "" {
 		return nil, nil
 	}
 	var id string
-	err := tx.QueryRow(ctx, `select id from orders where stripe_payment_intent = $1 limit 1`, pi.ID).Scan(&id)
+	err := tx.QueryRow(ctx, `select id from orders where stripe_payment_intent = $1 and method = 'card' limit 1`, pi).Scan(&id)
 	if err == pgx.ErrNoRows {
-		s.log.Info("stripe charge event for no order of ours ignored")
+		s.log.Info("stripe charge event for no order of ours (yet)")
 		return nil, nil
 	}
 	if err != nil {

@@ -24,13 +24,13 @@ func NewEventID() string {
 // DevPaymentIntent is the payment intent id the dev checkout gives order id.
 func DevPaymentIntent(orderID string) string { return "pi_dev_" + orderID }
 
-func event(id, typ string, object map[string]any) []byte {
+func event(id, typ string, live bool, object map[string]any) []byte {
 	b, err := json.Marshal(map[string]any{
 		"id":          id,
 		"object":      "event",
 		"api_version": stripe.APIVersion,
 		"created":     time.Now().Unix(),
-		"livemode":    false,
+		"livemode":    live,
 		"type":        typ,
 		"data":        map[string]any{"object": object},
 	})
@@ -40,30 +40,52 @@ func event(id, typ string, object map[string]any) []byte {
 	return b
 }
 
+// Checkout is what a checkout.session.* event says about its session: the
+// fields HandleStripe compares with the order the session names.
+type Checkout struct {
+	SessionID     string
+	OrderID       string // client_reference_id and metadata.order_id
+	PaymentIntent string
+	Amount        int64  // amount_total, in minor units
+	Currency      string // lower case
+	Paid          bool   // payment_status paid (else unpaid)
+	Live          bool   // livemode
+}
+
+// CheckoutOf returns the Checkout that Stripe reports when card order o is
+// paid: o's own session, amount and currency, in test mode, with the payment
+// intent DevPaymentIntent(o.ID).
+func CheckoutOf(o *Order) Checkout {
+	return Checkout{SessionID: o.StripeSession, OrderID: o.ID, PaymentIntent: DevPaymentIntent(o.ID),
+		Amount: o.Amount, Currency: o.Currency, Paid: true}
+}
+
 // CheckoutSessionEvent returns a checkout.session.* event (typ is e.g.
-// "checkout.session.completed") for orderID, with payment_status paid or
-// unpaid and the given payment intent.
-func CheckoutSessionEvent(eventID, typ, orderID, paymentIntent string, paid bool) []byte {
+// "checkout.session.completed") about the session c.
+func CheckoutSessionEvent(eventID, typ string, c Checkout) []byte {
 	status := "unpaid"
-	if paid {
+	if c.Paid {
 		status = "paid"
 	}
-	return event(eventID, typ, map[string]any{
-		"id":                  "cs_dev_" + orderID,
+	return event(eventID, typ, c.Live, map[string]any{
+		"id":                  c.SessionID,
 		"object":              "checkout.session",
 		"mode":                "payment",
 		"status":              "complete",
-		"client_reference_id": orderID,
-		"metadata":            map[string]string{"order_id": orderID},
+		"client_reference_id": c.OrderID,
+		"metadata":            map[string]string{"order_id": c.OrderID},
 		"payment_status":      status,
-		"payment_intent":      paymentIntent,
+		"payment_intent":      c.PaymentIntent,
+		"amount_total":        c.Amount,
+		"currency":            c.Currency,
+		"livemode":            c.Live,
 	})
 }
 
 // ChargeRefundedEvent returns a charge.refunded event for the charge of
 // paymentIntent; full says whether all of it was refunded.
 func ChargeRefundedEvent(eventID, paymentIntent string, full bool) []byte {
-	return event(eventID, "charge.refunded", map[string]any{
+	return event(eventID, "charge.refunded", false, map[string]any{
 		"id":             "ch_dev_" + paymentIntent,
 		"object":         "charge",
 		"payment_intent": paymentIntent,
@@ -75,7 +97,7 @@ func ChargeRefundedEvent(eventID, paymentIntent string, full bool) []byte {
 // or "charge.dispute.closed") with status (e.g. "needs_response", "won",
 // "lost") for the charge of paymentIntent.
 func DisputeEvent(eventID, typ, paymentIntent, status string) []byte {
-	return event(eventID, typ, map[string]any{
+	return event(eventID, typ, false, map[string]any{
 		"id":             "dp_dev_" + paymentIntent,
 		"object":         "dispute",
 		"charge":         "ch_dev_" + paymentIntent,

@@ -18,7 +18,7 @@ func TestStripeEvents(t *testing.T) {
 	type ev func(id string) []byte
 	session := func(typ string, paid bool) ev {
 		return func(id string) []byte {
-			return payments.CheckoutSessionEvent(payments.NewEventID(), typ, id, payments.DevPaymentIntent(id), paid)
+			return e.CheckoutEvent(typ, id, paid)
 		}
 	}
 	completedPaid := session("checkout.session.completed", true)
@@ -58,10 +58,10 @@ func TestStripeEvents(t *testing.T) {
 	// Events for no order of ours, and of types not handled, are
 	// acknowledged and change nothing.
 	for _, p := range [][]byte{
-		payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", "aaaaaaaaaaaaaaaaaaaaaaaaaa", "pi_x", true),
-		payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", "not-an-order", "pi_y", true),
+		payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", payments.Checkout{SessionID: "cs_x", OrderID: "aaaaaaaaaaaaaaaaaaaaaaaaaa", PaymentIntent: "pi_x", Amount: 500, Currency: "usd", Paid: true}),
+		payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", payments.Checkout{SessionID: "cs_y", OrderID: "not-an-order", PaymentIntent: "pi_y", Amount: 500, Currency: "usd", Paid: true}),
 		payments.ChargeRefundedEvent(payments.NewEventID(), "pi_unknown", true),
-		payments.CheckoutSessionEvent(payments.NewEventID(), "customer.created", "x", "pi_z", true),
+		payments.CheckoutSessionEvent(payments.NewEventID(), "customer.created", payments.Checkout{SessionID: "cs_z", OrderID: "x", PaymentIntent: "pi_z", Paid: true}),
 	} {
 		e.MustDeliver(p)
 	}
@@ -130,7 +130,7 @@ func TestEventsWhileProcessing(t *testing.T) {
 	refunded := e.CardOrder("basic-30d")
 	disputed := e.CardOrder("basic-30d")
 	for _, id := range []string{refunded, disputed} {
-		e.MustDeliver(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), false))
+		e.MustDeliver(e.CheckoutEvent("checkout.session.completed", id, false))
 		if o := e.Order(id); o.State != payments.StateProcessing {
 			t.Fatalf("order %s after an unpaid completion: %s", id, o.State)
 		}
@@ -138,7 +138,7 @@ func TestEventsWhileProcessing(t *testing.T) {
 	e.MustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true))
 	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(disputed), "needs_response"))
 	for _, id := range []string{refunded, disputed} {
-		e.MustDeliver(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.async_payment_succeeded", id, payments.DevPaymentIntent(id), true))
+		e.MustDeliver(e.CheckoutEvent("checkout.session.async_payment_succeeded", id, true))
 	}
 	if o := e.Order(refunded); o.State != payments.StateSettled || o.License != payments.LicenseRevoked {
 		t.Fatalf("refunded order: %s, license %s; want settled and revoked", o.State, o.License)

@@ -103,6 +103,9 @@ type Order struct {
 	MintRound int64
 	Refunded  bool
 	Dispute   string // "", "open", "won" or "lost"
+	// StripeSession is the id of the card order's Checkout Session, "" for
+	// other methods: only events about that session may change the order.
+	StripeSession string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	SettledAt time.Time // zero until settled
@@ -136,14 +139,14 @@ func ValidOrderID(id string) bool {
 
 const orderColumns = `id, plan, method, amount, currency, state, flags, coalesce(license_state, ''),
 	coalesce(address, ''), coalesce(mint_round, 0), refunded, coalesce(dispute, ''),
-	created_at, updated_at, settled_at`
+	coalesce(stripe_session, ''), created_at, updated_at, settled_at`
 
 func scanOrder(row pgx.Row) (*Order, error) {
 	var o Order
 	var settled *time.Time
 	var license string
 	err := row.Scan(&o.ID, &o.Plan, &o.Method, &o.Amount, &o.Currency, &o.State, &o.Flags, &license,
-		&o.Address, &o.MintRound, &o.Refunded, &o.Dispute, &o.CreatedAt, &o.UpdatedAt, &settled)
+		&o.Address, &o.MintRound, &o.Refunded, &o.Dispute, &o.StripeSession, &o.CreatedAt, &o.UpdatedAt, &settled)
 	if err != nil {
 		if err == pgx.ErrNoRows {
 			return nil, ErrOrderNotFound

@@ -11,7 +11,7 @@ import (
 const testSecret = "whsec_test_secret"
 
 func TestVerifyWebhook(t *testing.T) {
-	good := CheckoutSessionEvent("evt_1", "checkout.session.completed", newOrderID(), "pi_1", true)
+	good := CheckoutSessionEvent("evt_1", "checkout.session.completed", Checkout{SessionID: "cs_1", OrderID: newOrderID(), PaymentIntent: "pi_1", Amount: 500, Currency: "usd", Paid: true})
 	oldVersion := bytes.Replace(good, []byte(`"2023-10-16"`), []byte(`"2022-11-15"`), 1)
 	noID := bytes.Replace(good, []byte(`"evt_1"`), []byte(`""`), 1)
 	huge := append(bytes.TrimSuffix(good, []byte("}")), []byte(`,"pad":"`+strings.Repeat("x", MaxWebhookBody)+`"}`)...)
@@ -60,7 +60,7 @@ func TestReadWebhookBody(t *testing.T) {
 // FuzzVerifyWebhook feeds verifyWebhook validly signed arbitrary bodies: it
 // must never panic, and whatever it accepts has an id, a type and data.
 func FuzzVerifyWebhook(f *testing.F) {
-	f.Add(CheckoutSessionEvent("evt_1", "checkout.session.completed", "o", "pi", true))
+	f.Add(CheckoutSessionEvent("evt_1", "checkout.session.completed", Checkout{SessionID: "cs", OrderID: "o", PaymentIntent: "pi", Paid: true}))
 	f.Add(ChargeRefundedEvent("evt_2", "pi", true))
 	f.Add(DisputeEvent("evt_3", "charge.dispute.created", "pi", "needs_response"))
 	f.Add([]byte(`{"id":"evt","api_version":"2023-10-16","type":"x","data":{"object":null}}`))
@@ -77,7 +77,7 @@ func FuzzVerifyWebhook(f *testing.F) {
 }
 
 func BenchmarkVerifyWebhook(b *testing.B) {
-	payload := CheckoutSessionEvent("evt_1", "checkout.session.completed", newOrderID(), "pi_1", true)
+	payload := CheckoutSessionEvent("evt_1", "checkout.session.completed", Checkout{SessionID: "cs_1", OrderID: newOrderID(), PaymentIntent: "pi_1", Amount: 500, Currency: "usd", Paid: true})
 	header := SignEvent(payload, testSecret, time.Now())
 	b.ReportAllocs()
 	b.SetBytes(int64(len(payload)))

@@ -69,7 +69,10 @@ func (s *Server) devCheckoutComplete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	payload := payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", o.ID, payments.DevPaymentIntent(o.ID), true)
+	if o.Method != payments.MethodCard {
+		return Errorf(http.StatusConflict, "not_a_card_order", "This order is paid by "+o.Method+", not by card: pay it on its invoice page.")
+	}
+	payload := payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", payments.CheckoutOf(o))
 	req := httptest.NewRequestWithContext(c.Request().Context(), http.MethodPost, webhookPath, bytes.NewReader(payload))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Stripe-Signature", payments.SignEvent(payload, s.deps.DevCheckout.WebhookSecret, time.Time{}))

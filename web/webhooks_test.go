@@ -159,15 +159,14 @@ func TestWebhookStorm(t *testing.T) {
 	// 1,000 deliveries, shuffled.
 	var events [][]byte
 	for i, id := range ids {
-		pi := payments.DevPaymentIntent(id)
 		if i%2 == 0 {
-			events = append(events, payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, pi, true))
+			events = append(events, e.CheckoutEvent("checkout.session.completed", id, true))
 		} else {
 			events = append(events,
-				payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, pi, false),
-				payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.async_payment_succeeded", id, pi, true))
+				e.CheckoutEvent("checkout.session.completed", id, false),
+				e.CheckoutEvent("checkout.session.async_payment_succeeded", id, true))
 		}
-		events = append(events, payments.CheckoutSessionEvent(payments.NewEventID(), "charge.succeeded", id, pi, true))
+		events = append(events, e.CheckoutEvent("charge.succeeded", id, true))
 	}
 	work := append([][]byte(nil), events...)
 	for len(work) < deliveries {
@@ -227,7 +226,7 @@ func TestWebhookStorm(t *testing.T) {
 func TestWebhookRejects(t *testing.T) {
 	e := newPayEnv(t, Config{BodyLimit: 64 << 10}) // under the webhook's own 256 KiB
 	id := e.createOrder("basic-30d")
-	good := payments.CheckoutSessionEvent("evt_reject_1", "checkout.session.completed", id, payments.DevPaymentIntent(id), true)
+	good := e.CheckoutEvent("checkout.session.completed", id, true)
 	oldAPI := bytes.Replace(good, []byte(`"2023-10-16"`), []byte(`"2020-08-27"`), 1)
 	huge := append(bytes.TrimSuffix(good, []byte("}")), []byte(`,"pad":"`+strings.Repeat("x", 300<<10)+`"}`)...)
 	// Over the server-wide body limit too (64 KiB here): still the webhook's
@@ -283,7 +282,7 @@ func TestRefundAndDisputes(t *testing.T) {
 	lost := e.createOrder(plan)
 	partial := e.createOrder(plan)
 	for _, id := range []string{refunded, won, lost, partial} {
-		e.mustWebhook(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), true))
+		e.mustWebhook(e.CheckoutEvent("checkout.session.completed", id, true))
 	}
 	e.WaitSequenced()
 	idx := map[string]uint64{}
@@ -377,13 +376,13 @@ func TestRetention(t *testing.T) {
 		if i == 2 {
 			// Two rounds at least.
 			for _, id := range ids {
-				e.mustWebhook(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), true))
+				e.mustWebhook(e.CheckoutEvent("checkout.session.completed", id, true))
 			}
 			e.WaitSequenced()
 		}
 	}
 	for _, id := range ids[3:] {
-		e.mustWebhook(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), true))
+		e.mustWebhook(e.CheckoutEvent("checkout.session.completed", id, true))
 	}
 	// A dispute open at the end of the retention keeps its link.
 	disputed := ids[4]

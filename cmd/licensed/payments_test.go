@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
@@ -155,7 +154,7 @@ func TestSettlementStormSIGKILL(t *testing.T) {
 	}
 	events := make([][]byte, orders)
 	for i, id := range ids {
-		events[i] = payments.CheckoutSessionEvent(fmt.Sprintf("evt_storm_%d", i), "checkout.session.completed", id, payments.DevPaymentIntent(id), true)
+		events[i] = paidEvent(t, dbURL, id)
 	}
 	acked := make([]bool, orders)
 	var mu sync.Mutex
@@ -429,7 +428,7 @@ func TestCustomerEndToEnd(t *testing.T) {
 	mine := order(addr)
 	ids = append(ids, mine)
 	for _, id := range ids {
-		ev := payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), true)
+		ev := paidEvent(t, dbURL, id)
 		if !deliver(http.DefaultClient, srv.url, ev) {
 			t.Fatalf("webhook for %s refused", id)
 		}
@@ -526,4 +525,17 @@ func TestDevCardPayment(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
+}
+
+// paidEvent returns the checkout.session.completed (paid) event that Stripe
+// sends for card order id, read from the database at dbURL.
+func paidEvent(t *testing.T, dbURL, id string) []byte {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	return paytest.CheckoutEvent(t, conn, "checkout.session.completed", id, true)
 }

@@ -366,8 +366,8 @@ func (e *Env) Link(id string) (uint64, bool) {
 func (e *Env) CardOrder(plan string) string {
 	e.t.Helper()
 	id := OrderID(e.t)
-	if _, err := e.DB.Exec(context.Background(), `insert into orders (id, plan, method, amount, currency, address)
-		values ($1, $2, 'card', 500, 'usd', $3)`, id, plan, Address(e.t)); err != nil {
+	if _, err := e.DB.Exec(context.Background(), `insert into orders (id, plan, method, amount, currency, address, stripe_session)
+		values ($1, $2, 'card', 500, 'usd', $3, 'cs_test_' || $1)`, id, plan, Address(e.t)); err != nil {
 		e.t.Fatal(err)
 	}
 	return id
@@ -389,7 +389,31 @@ func (e *Env) MustDeliver(payload []byte) {
 // Settle delivers a paid checkout.session.completed for card order id.
 func (e *Env) Settle(id string) {
 	e.t.Helper()
-	e.MustDeliver(payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", id, payments.DevPaymentIntent(id), true))
+	e.MustDeliver(e.CheckoutEvent("checkout.session.completed", id, true))
+}
+
+// CheckoutEvent returns a checkout.session.* event of type typ (with a fresh
+// event id) about card order id's own session, as Stripe sends it: the
+// session stored with the order, its amount and currency, payment_status paid
+// or unpaid, and the PaymentIntent payments.DevPaymentIntent(id).
+func (e *Env) CheckoutEvent(typ, id string, paid bool) []byte {
+	e.t.Helper()
+	return CheckoutEvent(e.t, e.DB, typ, id, paid)
+}
+
+// CheckoutEvent is Env.CheckoutEvent for a test that has only the database.
+func CheckoutEvent(t testing.TB, db interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, typ, id string, paid bool) []byte {
+	t.Helper()
+	o := payments.Order{ID: id}
+	if err := db.QueryRow(context.Background(), `select coalesce(stripe_session, ''), amount, currency from orders where id = $1`, id).
+		Scan(&o.StripeSession, &o.Amount, &o.Currency); err != nil {
+		t.Fatalf("order %s: %v", id, err)
+	}
+	c := payments.CheckoutOf(&o)
+	c.Paid = paid
+	return payments.CheckoutSessionEvent(payments.NewEventID(), typ, c)
 }
 
 // WaitMinted waits until order id's license entry is sequenced.
