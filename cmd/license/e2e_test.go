@@ -627,7 +627,7 @@ func TestProveWithPoW(t *testing.T) {
 			if err := json.Unmarshal(b, &req); err != nil || req.PoW == nil {
 				t.Fatalf("%s: proof file %s: %v", st.name, b, err)
 			}
-			if admission.LeadingZeroBits(admission.PoWHash(req.Message, req.Tag, req.PoW.Timestamp, req.PoW.Nonce)) < 10 || try == 50 {
+			if admission.LeadingZeroBits(admission.PoWHash(req.Scope, req.Message, req.Tag, req.PoW.Timestamp, req.PoW.Nonce)) < 10 || try == 50 {
 				break
 			}
 		}

@@ -36,13 +36,14 @@ type (
 const maxMessage = admission.MaxMessageSize
 
 // solvePoW finds a nonce whose hash has at least difficulty leading zero
-// bits, counting up from a random nonce.
-func solvePoW(ctx context.Context, message, tag []byte, timestamp int64, difficulty int) (*powStamp, error) {
+// bits, counting up from a random nonce. The work is bound to scope (network
+// and day): the server refuses it in any other.
+func solvePoW(ctx context.Context, scope string, message, tag []byte, timestamp int64, difficulty int) (*powStamp, error) {
 	var start [8]byte
 	if _, err := rand.Read(start[:]); err != nil {
 		return nil, err
 	}
-	return admission.SolvePoW(ctx, message, tag, timestamp, difficulty, binary.BigEndian.Uint64(start[:]))
+	return admission.SolvePoW(ctx, scope, message, tag, timestamp, difficulty, binary.BigEndian.Uint64(start[:]))
 }
 
 // pickRing returns a ring of size n holding own at a uniformly random
@@ -193,7 +194,7 @@ The output is the JSON body of POST /v1/admit; send it with 'license admit'.`, a
 			return usageError("a free-tier request needs a proof of work: give --pow-bits, at least the server's free-tier difficulty.")
 		}
 		req := admitRequest{Scope: scope, Message: msg}
-		if req.PoW, err = solvePoW(ctx, msg, nil, time.Now().Unix(), powBits); err != nil {
+		if req.PoW, err = solvePoW(ctx, scope, msg, nil, time.Now().Unix(), powBits); err != nil {
 			return sayf("the proof of work was interrupted.")
 		}
 		return writeProof(&req, out, stdout, stderr, fmt.Sprintf("Wrote a free-tier request with a %d-bit proof of work in scope %s", powBits, scope))
@@ -286,7 +287,7 @@ The output is the JSON body of POST /v1/admit; send it with 'license admit'.`, a
 	b := proof.Bytes()
 	req := admitRequest{Scope: scope, Counter: counter, Message: msg, Ring: ring, Tag: b[:ringverify.ElementSize], Signature: b[ringverify.ElementSize:]}
 	if powBits > 0 {
-		if req.PoW, err = solvePoW(ctx, msg, req.Tag, time.Now().Unix(), powBits); err != nil {
+		if req.PoW, err = solvePoW(ctx, scope, msg, req.Tag, time.Now().Unix(), powBits); err != nil {
 			return sayf("the proof of work was interrupted.")
 		}
 	}

@@ -116,11 +116,11 @@ func TestPoW(t *testing.T) {
 	msg, tag := []byte("block hash"), make([]byte, 32)
 	for _, bits := range []int{0, 4, 12} {
 		t.Run(fmt.Sprint("bits=", bits), func(t *testing.T) {
-			p, err := solvePoW(t.Context(), msg, tag, 1763776000, bits)
+			p, err := solvePoW(t.Context(), "test/2025-11-22", msg, tag, 1763776000, bits)
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := admission.PoWHash(msg, tag, p.Timestamp, p.Nonce)
+			h := admission.PoWHash("test/2025-11-22", msg, tag, p.Timestamp, p.Nonce)
 			if admission.LeadingZeroBits(h) < bits || len(p.Nonce) != 8 {
 				t.Fatalf("hash %x has too few zero bits", h)
 			}

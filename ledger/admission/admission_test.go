@@ -363,13 +363,13 @@ func TestProofOfWork(t *testing.T) {
 		return r
 	}
 	solve := func(r *admission.Request, tag []byte, at time.Time, bits int) *admission.PoW {
-		return mustSolve(t, r.Message, tag, at.Unix(), bits, 0)
+		return mustSolve(t, r.Scope, r.Message, tag, at.Unix(), bits, 0)
 	}
 	// weak finds a nonce that meets 8 bits but not 12.
 	weak := func(m []byte, at time.Time) *admission.PoW {
 		for s := uint64(0); ; s++ {
-			p := mustSolve(t, m, nil, at.Unix(), 8, s)
-			if admission.LeadingZeroBits(admission.PoWHash(m, nil, p.Timestamp, p.Nonce)) < 12 {
+			p := mustSolve(t, scope, m, nil, at.Unix(), 8, s)
+			if admission.LeadingZeroBits(admission.PoWHash(scope, m, nil, p.Timestamp, p.Nonce)) < 12 {
 				return p
 			}
 			s = bytesToUint(p.Nonce)
@@ -396,7 +396,7 @@ func TestProofOfWork(t *testing.T) {
 				for s := uint64(0); ; s++ {
 					p := solve(r, nil, now, 8)
 					p.Nonce[0] ^= byte(s)
-					if admission.LeadingZeroBits(admission.PoWHash(r.Message, r.Tag, p.Timestamp, p.Nonce)) < 8 {
+					if admission.LeadingZeroBits(admission.PoWHash(r.Scope, r.Message, r.Tag, p.Timestamp, p.Nonce)) < 8 {
 						return p
 					}
 				}
@@ -404,11 +404,11 @@ func TestProofOfWork(t *testing.T) {
 		}, "pow_invalid", ""},
 		{"free", func() *admission.Request {
 			m := msg("free block")
-			return &admission.Request{Scope: scope, Message: m, PoW: mustSolve(t, m, nil, now.Unix(), 12, 0)}
+			return &admission.Request{Scope: scope, Message: m, PoW: mustSolve(t, scope, m, nil, now.Unix(), 12, 0)}
 		}, "", admission.FreePlan},
 		{"free replayed", func() *admission.Request {
 			m := msg("free block")
-			return &admission.Request{Scope: scope, Message: m, PoW: mustSolve(t, m, nil, now.Unix(), 12, 0)}
+			return &admission.Request{Scope: scope, Message: m, PoW: mustSolve(t, scope, m, nil, now.Unix(), 12, 0)}
 		}, "", admission.FreePlan},
 		{"free at the paid difficulty", func() *admission.Request {
 			m := msg("free block 2")
@@ -419,11 +419,12 @@ func TestProofOfWork(t *testing.T) {
 		}, "pow_required", ""},
 		{"free with a counter", func() *admission.Request {
 			m := msg("free block 4")
-			return &admission.Request{Scope: scope, Counter: 1, Message: m, PoW: mustSolve(t, m, nil, now.Unix(), 12, 0)}
+			return &admission.Request{Scope: scope, Counter: 1, Message: m, PoW: mustSolve(t, scope, m, nil, now.Unix(), 12, 0)}
 		}, "malformed", ""},
 		{"free with an old scope", func() *admission.Request {
 			m := msg("free block 5")
-			return &admission.Request{Scope: admissiontest.Scope(now.AddDate(0, 0, -1)), Message: m, PoW: mustSolve(t, m, nil, now.Unix(), 12, 0)}
+			old := admissiontest.Scope(now.AddDate(0, 0, -1))
+			return &admission.Request{Scope: old, Message: m, PoW: mustSolve(t, old, m, nil, now.Unix(), 12, 0)}
 		}, "scope_not_current", ""},
 	}
 	for _, tc := range cases {
@@ -469,19 +470,47 @@ func TestLeadingZeroBits(t *testing.T) {
 	}
 }
 
-// TestPoWHashInput pins the hash input: a change of any field changes it,
-// and the encoding matches the documented concatenation.
+// TestPoWHashInput pins the hash input: the encoding matches the documented
+// concatenation, the package documentation's vector is this one, and a
+// change of any field changes the hash.
 func TestPoWHashInput(t *testing.T) {
-	m, tag, nonce := msg("block"), bytes.Repeat([]byte{7}, 32), []byte{1, 2, 3, 4, 5, 6, 7, 8}
+	scope, m, tag, nonce := "test/2026-11-22", msg("block"), bytes.Repeat([]byte{7}, 32), []byte{1, 2, 3, 4, 5, 6, 7, 8}
 	var in []byte
 	in = append(in, "lic/v1/pow"...)
+	in = append(in, byte(len(scope)))
+	in = append(in, scope...)
 	in = append(in, 0, 5)
 	in = append(in, m...)
 	in = append(in, tag...)
 	in = append(in, 0, 0, 0, 0, 0x69, 0x21, 0x7a, 0x00) // 1763801600
 	in = append(in, nonce...)
-	if got, want := admission.PoWHash(m, tag, 1763801600, nonce), sha256Sum(in); got != want {
+	got := admission.PoWHash(scope, m, tag, 1763801600, nonce)
+	if want := sha256Sum(in); got != want {
 		t.Fatalf("PoWHash %x, want %x", got, want)
+	}
+	if hex := fmt.Sprintf("%x", got); hex != "0d4be261fb9cece99fe3bc93e304f1ad16fb96eab274ac26b762b12c5656b9f0" {
+		t.Fatalf("PoWHash %s, not the package documentation's vector", hex)
+	}
+	cases := []struct {
+		name string
+		h    [32]byte
+	}{
+		{"neighbouring day", admission.PoWHash("test/2026-11-21", m, tag, 1763801600, nonce)},
+		{"other network", admission.PoWHash("tesu/2026-11-22", m, tag, 1763801600, nonce)},
+		// The length prefixes keep field boundaries: moving a byte from
+		// the scope to the message is another input.
+		{"byte moved from scope to message", admission.PoWHash("test/2026-11-2", append([]byte("2"), m...), tag, 1763801600, nonce)},
+		{"other message", admission.PoWHash(scope, msg("blocl"), tag, 1763801600, nonce)},
+		{"no tag", admission.PoWHash(scope, m, nil, 1763801600, nonce)},
+		{"other timestamp", admission.PoWHash(scope, m, tag, 1763801601, nonce)},
+		{"other nonce", admission.PoWHash(scope, m, tag, 1763801600, []byte{1, 2, 3, 4, 5, 6, 7, 9})},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.h == got {
+				t.Fatal("the same hash")
+			}
+		})
 	}
 }
 
@@ -684,9 +713,9 @@ func TestAdmitLooksUpEachMemberOnce(t *testing.T) {
 }
 
 // mustSolve is admission.SolvePoW for tests.
-func mustSolve(t *testing.T, msg, tag []byte, timestamp int64, difficulty int, start uint64) *admission.PoW {
+func mustSolve(t *testing.T, scope string, msg, tag []byte, timestamp int64, difficulty int, start uint64) *admission.PoW {
 	t.Helper()
-	p, err := admission.SolvePoW(t.Context(), msg, tag, timestamp, difficulty, start)
+	p, err := admission.SolvePoW(t.Context(), scope, msg, tag, timestamp, difficulty, start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -698,7 +727,7 @@ func mustSolve(t *testing.T, msg, tag []byte, timestamp int64, difficulty int, s
 func TestSolvePoWStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if p, err := admission.SolvePoW(ctx, []byte("m"), nil, 1, 64, 0); !errors.Is(err, context.Canceled) || p != nil {
+	if p, err := admission.SolvePoW(ctx, "test/2026-11-22", []byte("m"), nil, 1, 64, 0); !errors.Is(err, context.Canceled) || p != nil {
 		t.Fatalf("SolvePoW = %v, %v; want context.Canceled", p, err)
 	}
 }

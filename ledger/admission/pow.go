@@ -13,13 +13,20 @@ const LabelPoW = "lic/v1/pow"
 // MaxDifficulty bounds a configured difficulty, in leading zero bits.
 const MaxDifficulty = 64
 
-// PoWHash returns SHA-256("lic/v1/pow" ‖ u16be(len(msg)) ‖ msg ‖ tag ‖
-// u64be(timestamp) ‖ nonce). tag is empty for the free tier. msg must be at
-// most 65535 bytes (requests hold at most MaxMessageSize).
-func PoWHash(msg, tag []byte, timestamp int64, nonce []byte) [32]byte {
+// PoWHash returns SHA-256("lic/v1/pow" ‖ u8(len(scope)) ‖ scope ‖
+// u16be(len(msg)) ‖ msg ‖ tag ‖ u64be(timestamp) ‖ nonce). The scope
+// ("<network>/<YYYY-MM-DD>") binds the work to one network and one day: a
+// proof of work made for one scope is worth nothing in any other. tag is
+// empty for the free tier. scope must be at most 255 bytes
+// (ringverify.MaxScopeSize) and msg at most 65535 (requests hold at most
+// MaxMessageSize).
+func PoWHash(scope string, msg, tag []byte, timestamp int64, nonce []byte) [32]byte {
 	h := sha256.New()
 	var buf [8]byte
 	h.Write([]byte(LabelPoW))
+	buf[0] = byte(len(scope))
+	h.Write(buf[:1])
+	h.Write([]byte(scope))
 	binary.BigEndian.PutUint16(buf[:2], uint16(len(msg)))
 	h.Write(buf[:2])
 	h.Write(msg)
@@ -45,18 +52,18 @@ func LeadingZeroBits(h [32]byte) int {
 	return n
 }
 
-// SolvePoW searches the nonce, counting up from start, that gives msg, tag
-// and timestamp at least difficulty leading zero bits. It takes about
+// SolvePoW searches the nonce, counting up from start, that gives scope, msg,
+// tag and timestamp at least difficulty leading zero bits. It takes about
 // 2^difficulty hashes, and stops with ctx's error when ctx ends. Clients call
 // it; the server only checks.
-func SolvePoW(ctx context.Context, msg, tag []byte, timestamp int64, difficulty int, start uint64) (*PoW, error) {
+func SolvePoW(ctx context.Context, scope string, msg, tag []byte, timestamp int64, difficulty int, start uint64) (*PoW, error) {
 	nonce := make([]byte, NonceSize)
 	for i, n := 0, start; ; i, n = i+1, n+1 {
 		if i%(1<<16) == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		binary.BigEndian.PutUint64(nonce, n)
-		if LeadingZeroBits(PoWHash(msg, tag, timestamp, nonce)) >= difficulty {
+		if LeadingZeroBits(PoWHash(scope, msg, tag, timestamp, nonce)) >= difficulty {
 			return &PoW{Timestamp: timestamp, Nonce: nonce}, nil
 		}
 	}
