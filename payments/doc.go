@@ -64,9 +64,19 @@
 // takes the order through processing to invalid, so the late completion is
 // stale. Refunds and disputes delivered before the checkout event that names
 // their PaymentIntent's order are kept (stripe_unmatched_charges) and applied
-// when it comes. Events of other types, and events about orders this server
-// does not know, are acknowledged and ignored. Event ids are forgotten after 30 days (Stripe
-// retries for 3).
+// when it comes. Events of other types, and expiries of sessions naming no
+// order of ours, are acknowledged and ignored. Event ids are forgotten after
+// 30 days (Stripe retries for 3).
+//
+// An event changes an order only when it is the order's own payment: the
+// card order's stored Checkout Session, its amount_total and currency, the
+// key's mode; charges and disputes through the PaymentIntent such a session
+// paid. Anything else is acknowledged, changes nothing, and is one row of
+// stripe_mismatches (an exception for reconcile). Every event carrying a
+// PaymentIntent first takes a transaction-scoped advisory lock on it, so the
+// events of one payment are serialised: a refund racing its checkout either
+// finds the PaymentIntent on the order or is parked where the checkout,
+// running after it, finds it.
 //
 // # Minting exactly once, and what is kept
 //
@@ -74,10 +84,13 @@
 // ledger's sequencer calls OnSequenced inside the round that commits the
 // entry. OnSequenced records the order's round (kept forever), the exact
 // order → ledger index link in order_links (kept for the method's retention:
-// card 120 days by default, Bitcoin 0, that is never stored), and erases the
-// license address. A refund or dispute that arrived while the entry was
-// pending is applied there. After the retention, RunRetention erases the
-// link (not while a dispute keeps the license suspended); a later refund or
+// card 120 days by default, Bitcoin 0), and erases the license address. A
+// Bitcoin order's link is held (order_links.hold) whatever the retention
+// until its payments are buried (bitcoin.Config.ReorgDepth confirmations,
+// ReleaseLinks), so a reorg within that depth suspends the license in the
+// index. A refund or dispute that arrived while the entry was pending is
+// applied there. After the retention, RunRetention erases the link (not
+// while held, nor while the license is suspended); a later refund or
 // dispute can then no longer find the license, which stays valid: it is
 // logged as an exception for operators. Reconciliation (package reconcile,
 // Reconciler.Rounds) compares, per round,

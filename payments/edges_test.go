@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/paytest"
+	"github.com/licensed/licensed/payments/reconcile"
 )
 
 // mismatches returns the stripe_mismatches rows of event id: how many, and
@@ -106,6 +108,22 @@ func TestStripeEventNotTheOrdersPayment(t *testing.T) {
 				}
 			}
 		})
+	}
+
+	// Each exception above is one row of the operators' queue and of
+	// `licensed reconcile`.
+	ex, err := reconcile.NewBooks(e.DB).Queues(ctx, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, tt := range tests {
+		if tt.exception {
+			want++
+		}
+	}
+	if got := countKind(ex, reconcile.StripeMismatch); got != want {
+		t.Fatalf("%d %s exceptions, want %d: %+v", got, reconcile.StripeMismatch, want, ex)
 	}
 
 	t.Run("a refund in live mode for a test key", func(t *testing.T) {
@@ -213,4 +231,46 @@ func TestRefundRacesCheckout(t *testing.T) {
 	e.Round()
 	e.Balanced()
 	e.Fsck()
+}
+
+func countKind(ex []reconcile.Exception, k reconcile.Kind) int {
+	n := 0
+	for _, x := range ex {
+		if x.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+// TestUnmatchedChargeIsReported: a refund and a dispute whose PaymentIntent
+// no order ever takes up wait for their checkout event, and are exceptions
+// once they have waited longer than reconcile.UnmatchedGrace.
+func TestUnmatchedChargeIsReported(t *testing.T) {
+	e := newEnvOpts(t, false, false)
+	ctx := context.Background()
+	e.MustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), "pi_nobodys_refund", true))
+	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", "pi_nobodys_dispute", "needs_response"))
+	books := reconcile.NewBooks(e.DB)
+	ex, err := books.Queues(ctx, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countKind(ex, reconcile.StripeUnmatched); n != 0 {
+		t.Fatalf("%d unmatched charges reported at once, want 0 (their checkout may be on its way)", n)
+	}
+	books.Now = func() time.Time { return time.Now().Add(reconcile.UnmatchedGrace + time.Minute) }
+	ex, err = books.Queues(ctx, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := map[string]bool{}
+	for _, x := range ex {
+		if x.Kind == reconcile.StripeUnmatched {
+			refs[x.Ref] = true
+		}
+	}
+	if len(refs) != 2 || !refs["pi_nobodys_refund"] || !refs["pi_nobodys_dispute"] {
+		t.Fatalf("unmatched charges reported: %v, want the refund's and the dispute's PaymentIntents", refs)
+	}
 }

@@ -106,9 +106,9 @@ type Order struct {
 	// StripeSession is the id of the card order's Checkout Session, "" for
 	// other methods: only events about that session may change the order.
 	StripeSession string
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	SettledAt time.Time // zero until settled
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	SettledAt     time.Time // zero until settled
 }
 
 // Minted reports whether the order's license entry is on the ledger.

@@ -421,9 +421,13 @@ func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq [
 		// A license suspended when its entry commits keeps its link whatever
 		// the retention: lifting the suspension later needs the index.
 		// ForgetLinks drops it once the license is no longer suspended.
-		if ret > 0 || LicenseState(license) == LicenseSuspended {
-			if _, err := tx.Exec(ctx, `insert into order_links (order_id, ledger_index, forget_after) values ($1, $2, $3)
-				on conflict (order_id) do nothing`, id, int64(e.Index), now.Add(ret)); err != nil {
+		// A Bitcoin payment can still be taken back by a reorg: its link is
+		// held until the payment is buried (ReleaseLinks), whatever the
+		// retention, so the reorg can suspend the license in the index.
+		hold := method == MethodBTC
+		if ret > 0 || hold || LicenseState(license) == LicenseSuspended {
+			if _, err := tx.Exec(ctx, `insert into order_links (order_id, ledger_index, forget_after, hold) values ($1, $2, $3, $4)
+				on conflict (order_id) do nothing`, id, int64(e.Index), now.Add(ret), hold); err != nil {
 				return fmt.Errorf("payments: couldn't link order %s: %w", id, err)
 			}
 		}
@@ -445,12 +449,33 @@ func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq [
 	return nil
 }
 
+// HeldLinks returns the orders whose link is held until their payment is
+// buried (Bitcoin orders, see OnSequenced), at most limit of them.
+func (s *Service) HeldLinks(ctx context.Context, tx pgx.Tx, limit int) ([]string, error) {
+	rows, err := tx.Query(ctx, `select order_id from order_links where hold order by order_id limit $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// ReleaseLinks lets the retention erase the links of orders ids, whose
+// payments are now buried deep enough that a reorg is no longer plausible.
+func (s *Service) ReleaseLinks(ctx context.Context, tx pgx.Tx, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `update order_links set hold = false where hold and order_id = any($1)`, ids)
+	return err
+}
+
 // ForgetLinks erases the order → ledger index links whose retention has
-// passed, except while a dispute keeps the license suspended. It returns how
-// many it erased.
+// passed, except while a dispute or a reorg keeps the license suspended and
+// while a Bitcoin payment is not yet buried (hold). It returns how many it
+// erased.
 func (s *Service) ForgetLinks(ctx context.Context) (int64, error) {
 	tag, err := s.db.Exec(ctx, `delete from order_links l using orders o
-		where o.id = l.order_id and l.forget_after <= $1
+		where o.id = l.order_id and l.forget_after <= $1 and not l.hold
 		and coalesce(o.license_state, '') <> 'suspended'`, s.cfg.Now())
 	if err != nil {
 		return 0, fmt.Errorf("payments: couldn't forget links: %w", err)

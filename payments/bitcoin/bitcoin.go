@@ -23,6 +23,7 @@ import (
 const (
 	DefaultExpiry        = 15 * time.Minute
 	DefaultConfirmations = 1
+	DefaultReorgDepth    = 6
 	DefaultGapLimit      = 20
 	DefaultWatchFor      = 7 * 24 * time.Hour
 	DefaultTick          = 5 * time.Second
@@ -43,6 +44,12 @@ type Config struct {
 	Expiry time.Duration
 	// Confirmations is how many confirmations settle a payment (default 1).
 	Confirmations int
+	// ReorgDepth is how many confirmations bury a payment: until all of an
+	// order's payments have that many, the order keeps its link to its
+	// license entry (whatever the retention), so a reorg that takes the
+	// payment back suspends the license in the index (default 6; never
+	// less than Confirmations).
+	ReorgDepth int
 	// GapLimit: when more invoice addresses than this follow the last one
 	// that received a payment, the operator is warned (log and metric): a
 	// wallet restored from the seed only looks this far (default 20).
@@ -67,6 +74,9 @@ type Config struct {
 type Orders interface {
 	OrderTx(ctx context.Context, tx pgx.Tx, id string) (*payments.Order, error)
 	Transition(ctx context.Context, tx pgx.Tx, orderID string, to payments.State, set payments.Flags, reason string) (bool, error)
+	// HeldLinks and ReleaseLinks: see payments.Service.
+	HeldLinks(ctx context.Context, tx pgx.Tx, limit int) ([]string, error)
+	ReleaseLinks(ctx context.Context, tx pgx.Tx, ids []string) error
 }
 
 // Bitcoin is the "btc" payment method and its chain watcher.
@@ -104,6 +114,12 @@ func New(db *pgxpool.Pool, cfg Config) (*Bitcoin, error) {
 	}
 	if cfg.Confirmations <= 0 {
 		cfg.Confirmations = DefaultConfirmations
+	}
+	if cfg.ReorgDepth <= 0 {
+		cfg.ReorgDepth = DefaultReorgDepth
+	}
+	if cfg.ReorgDepth < cfg.Confirmations {
+		cfg.ReorgDepth = cfg.Confirmations
 	}
 	if cfg.GapLimit <= 0 {
 		cfg.GapLimit = DefaultGapLimit

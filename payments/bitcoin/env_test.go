@@ -65,6 +65,7 @@ func (e *env) passExpiry(id string) {
 type envOptions struct {
 	net           string
 	confirmations int
+	reorgDepth    int
 	expiry        time.Duration
 	gapLimit      int
 	rates         bitcoin.RateSource
@@ -87,7 +88,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	e.cfg = bitcoin.Config{
 		Params: e.node.Params(), Account: acct, Rates: o.rates, RPC: e.node.ConnConfig(true),
-		Expiry: o.expiry, Confirmations: o.confirmations, GapLimit: o.gapLimit, Tick: 100 * time.Millisecond,
+		Expiry: o.expiry, Confirmations: o.confirmations, ReorgDepth: o.reorgDepth, GapLimit: o.gapLimit, Tick: 100 * time.Millisecond,
 		Now: func() time.Time { return time.Now().Add(time.Duration(e.ahead.Load())) },
 	}
 	e.btc, err = bitcoin.New(db, e.cfg)

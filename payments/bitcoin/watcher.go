@@ -799,6 +799,9 @@ func (w *watch) tick(ctx context.Context) error {
 		if err := w.evaluate(ctx, tx, dedupe(append(ids, dropped...)), tip, "btc: periodic check"); err != nil {
 			return err
 		}
+		if err := w.releaseBuried(ctx, tx, tip); err != nil {
+			return err
+		}
 		var unused int64
 		if err := tx.QueryRow(ctx, `select coalesce((select max(address_index) from btc_invoices), -1) -
 			coalesce((select max(i.address_index) from btc_invoices i
@@ -808,6 +811,27 @@ func (w *watch) tick(ctx context.Context) error {
 		w.unused.Set(float64(unused))
 		return nil
 	})
+}
+
+// releaseBuried lets the retention erase the order → entry links of settled
+// orders whose payments all have at least ReorgDepth confirmations at tip:
+// until then a reorg could take a payment back, and suspending the license
+// needs its ledger index. An order that is not settled keeps its hold (its
+// license is suspended or not yet minted).
+func (w *watch) releaseBuried(ctx context.Context, tx pgx.Tx, tip int32) error {
+	held, err := w.orders.HeldLinks(ctx, tx, 1000)
+	if err != nil || len(held) == 0 {
+		return err
+	}
+	buried, err := collectIDs(ctx, tx, `select o.id from orders o where o.id = any($1) and o.state = 'settled'
+		and exists (select 1 from btc_payments p where p.order_id = o.id and not p.dropped)
+		and not exists (select 1 from btc_payments p where p.order_id = o.id and not p.dropped
+			and (p.block_height is null or p.block_height > $2))`, held, tip-int32(w.cfg.ReorgDepth)+1)
+	if err != nil || len(buried) == 0 {
+		return err
+	}
+	w.log.Debug("bitcoin: payments buried, order links released to the retention", "orders", len(buried))
+	return w.orders.ReleaseLinks(ctx, tx, buried)
 }
 
 // evaluate re-decides each order's state from its invoice's payments and

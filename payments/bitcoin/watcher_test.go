@@ -18,7 +18,9 @@ import (
 	"github.com/licensed/licensed/payments/bitcoin"
 	"github.com/licensed/licensed/payments/bitcoin/regtest"
 	"github.com/licensed/licensed/payments/paytest"
+	"github.com/licensed/licensed/payments/reconcile"
 	"github.com/licensed/licensed/payments/stripemock"
+	"github.com/licensed/licensed/ringverify"
 )
 
 func TestExactPaymentSettlesAfterConfirmationsAndMintsOnce(t *testing.T) {
@@ -139,6 +141,17 @@ func TestReorg(t *testing.T) {
 	if o.License != payments.LicenseSuspended {
 		t.Fatalf("license %q after the reorg, want suspended", o.License)
 	}
+	// With the default retention of 0 the link is still there (the payment
+	// was not buried), so the index itself refuses the license: admission
+	// and the valid list with it.
+	idx, linked := e.Link(id)
+	if !linked {
+		t.Fatal("the order → entry link is gone before the payment was buried")
+	}
+	e.WaitSequenced()
+	if m, err := e.Index.Member(idx); err != nil || m.State != ringverify.Suspended {
+		t.Fatalf("index member %d after the reorg: %+v, %v; want suspended", idx, m, err)
+	}
 	// A different block at the same height (another transaction in it)
 	// confirms the payment again.
 	other, _ := btcutil.NewAddressWitnessPubKeyHash(make([]byte, 20), e.node.Params())
@@ -152,6 +165,63 @@ func TestReorg(t *testing.T) {
 	}
 	if n := e.licenses(); n != 1 {
 		t.Fatalf("%d license entries, want exactly 1", n)
+	}
+	e.WaitSequenced()
+	if m, err := e.Index.Member(idx); err != nil || m.State != ringverify.Active {
+		t.Fatalf("index member %d after the payment confirmed again: %+v, %v; want active", idx, m, err)
+	}
+	// Buried (ReorgDepth confirmations): the link is released to the
+	// retention, which erases it.
+	e.node.MustMine(bitcoin.DefaultReorgDepth)
+	e.waitFor("the link released once the payment is buried", func() bool {
+		var hold bool
+		e.db.QueryRow(context.Background(), `select hold from order_links where order_id = $1`, id).Scan(&hold)
+		return !hold
+	})
+	if _, err := e.svc.ForgetLinks(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, linked := e.Link(id); linked {
+		t.Fatal("the link of a buried payment outlived a retention of 0")
+	}
+}
+
+// TestReorgDeeperThanReorgDepth: a reorg that takes back a payment after its
+// link was erased (deeper than ReorgDepth) cannot reach the index; the order
+// says suspended and reconciliation reports it as suspend_unenforced.
+func TestReorgDeeperThanReorgDepth(t *testing.T) {
+	e := newEnv(t, envOptions{reorgDepth: 2})
+	id, inv := e.order()
+	e.pay(inv, planPrice)
+	hs := e.node.MustMine(2)
+	e.waitOrder(id, payments.StateSettled, 0)
+	e.waitMinted(id)
+	e.waitFor("the link released", func() bool {
+		var hold bool
+		e.db.QueryRow(context.Background(), `select hold from order_links where order_id = $1`, id).Scan(&hold)
+		return !hold
+	})
+	if _, err := e.svc.ForgetLinks(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	books := reconcile.NewBooks(e.db)
+	if ex, err := books.Queues(context.Background(), time.Time{}, time.Time{}); err != nil || len(ex) != 0 {
+		t.Fatalf("exceptions before the reorg: %+v, %v", ex, err)
+	}
+	h, _ := chainhash.NewHashFromStr(hs[0])
+	if err := e.node.RPC.InvalidateBlock(h); err != nil {
+		t.Fatal(err)
+	}
+	o := e.waitOrder(id, payments.StateProcessing, 0)
+	if o.License != payments.LicenseSuspended {
+		t.Fatalf("license %q after the reorg, want suspended", o.License)
+	}
+	ex, err := books.Queues(context.Background(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex) != 1 || ex[0].Kind != reconcile.SuspendUnenforced || ex[0].OrderID != id {
+		t.Fatalf("exceptions after a reorg past the link: %+v; want one %s for %s", ex, reconcile.SuspendUnenforced, id)
 	}
 }
 

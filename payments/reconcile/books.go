@@ -223,7 +223,8 @@ const (
 
 // QueueKinds are the kinds of the exception queues of the dashboard, in
 // display order.
-var QueueKinds = []Kind{PaidNotMinted, MintedNotSettled, RefundedValid, DisputedValid, RevokeUnreachable, BTCPartial, BTCOver, BTCLate, WebhookFailed}
+var QueueKinds = []Kind{PaidNotMinted, MintedNotSettled, RefundedValid, DisputedValid, RevokeUnreachable, SuspendUnenforced,
+	BTCPartial, BTCOver, BTCLate, StripeMismatch, StripeUnmatched, WebhookFailed}
 
 // Queues returns the exceptions the database alone shows, for orders
 // created in [from, to) (zero bounds: all).
@@ -294,6 +295,11 @@ func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, er
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	edges, err := b.edgeExceptions(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, edges...)
 	wf, err := b.db.Query(ctx, `select at, source, status, code from webhook_failures where at >= $1 and at < $2 order by at, id`, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: couldn't read the webhook failures: %w", err)
