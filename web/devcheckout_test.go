@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/paytest"
 )
 
 // TestDevCheckout: the dev checkout page's button settles the order through
@@ -59,6 +61,23 @@ func TestDevCheckout(t *testing.T) {
 	// An unknown order has no page.
 	if r, err := http.Get(e.url + "/dev/checkout/aaaaaaaaaaaaaaaaaaaaaaaaaa"); err != nil || r.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown order page: %v %v", r.StatusCode, err)
+	}
+	// A Bitcoin order is not settled by a test card payment.
+	btc := paytest.OrderID(t)
+	if _, err := e.DB.Exec(context.Background(), `insert into orders (id, plan, method, amount, currency, address)
+		values ($1, 'basic-30d', 'btc', 500, 'usd', $2)`, btc, paytest.Address(t)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = client.PostForm(e.url+"/dev/checkout/"+btc+"/complete", url.Values{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("test card payment of a Bitcoin order: %d, want 409", resp.StatusCode)
+	}
+	if o := e.Order(btc); o.State != payments.StateNew {
+		t.Fatalf("the Bitcoin order is %s after a test card payment", o.State)
 	}
 }
 
