@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,7 +23,7 @@ import (
 	"github.com/licensed/licensed/web"
 )
 
-// BitcoinConfig is the Bitcoin part of Config (issue 6). Bitcoin payments
+// BitcoinConfig is the Bitcoin part of Config. Bitcoin payments
 // are on when an account key is set, and always under `dev` (a regtest btcd
 // of its own, a generated account key and a dev wallet).
 type BitcoinConfig struct {
@@ -61,22 +60,23 @@ type BitcoinConfig struct {
 	RPCHost, RPCUser, RPCPass, RPCCert string
 }
 
-func (c *BitcoinConfig) register(fs *flag.FlagSet, dev bool) {
-	c.Xpub = secretEnv("LICENSED_BTC_XPUB")
-	c.RPCUser, c.RPCPass = secretEnv("LICENSED_BTCD_RPC_USER"), secretEnv("LICENSED_BTCD_RPC_PASS")
+func (c *BitcoinConfig) register(t *flagTable, dev bool) {
+	t.Secret(&c.Xpub, "LICENSED_BTC_XPUB")
+	t.Secret(&c.RPCUser, "LICENSED_BTCD_RPC_USER")
+	t.Secret(&c.RPCPass, "LICENSED_BTCD_RPC_PASS")
 	defNet, defRate := "mainnet", ""
 	if dev {
 		defNet, defRate = "regtest", "usd=50000"
 	}
-	fs.StringVar(&c.Network, "btc-network", env("LICENSED_BTC_NETWORK", defNet), "Bitcoin network: mainnet, testnet3, signet, regtest or simnet (env LICENSED_BTC_NETWORK)")
-	fs.IntVar(&c.Confirmations, "btc-confirmations", int(envInt("LICENSED_BTC_CONFIRMATIONS", bitcoin.DefaultConfirmations)), "confirmations that settle a Bitcoin payment (env LICENSED_BTC_CONFIRMATIONS)")
-	fs.IntVar(&c.GapLimit, "btc-gap-limit", int(envInt("LICENSED_BTC_GAP_LIMIT", bitcoin.DefaultGapLimit)), "warn when more unused invoice addresses than this follow the last paid one (env LICENSED_BTC_GAP_LIMIT)")
-	fs.DurationVar(&c.Expiry, "btc-expiry", envDuration("LICENSED_BTC_EXPIRY", bitcoin.DefaultExpiry), "how long a Bitcoin invoice may be paid (env LICENSED_BTC_EXPIRY)")
-	fs.StringVar(&c.Rate, "btc-rate", env("LICENSED_BTC_RATE", defRate), "static price per BTC, e.g. usd=65000,eur=60000 (env LICENSED_BTC_RATE)")
-	fs.StringVar(&c.RateURL, "btc-rate-url", env("LICENSED_BTC_RATE_URL", ""), "JSON ticker URL for the BTC price; {currency}/{CURRENCY} are replaced (env LICENSED_BTC_RATE_URL)")
-	fs.StringVar(&c.RatePath, "btc-rate-path", env("LICENSED_BTC_RATE_PATH", ""), "dot-separated path of the price in the ticker's JSON, e.g. data.amount (env LICENSED_BTC_RATE_PATH)")
-	fs.StringVar(&c.RPCHost, "btcd-rpc-host", env("LICENSED_BTCD_RPC_HOST", ""), "btcd RPC host:port; under dev, empty starts a regtest btcd (env LICENSED_BTCD_RPC_HOST)")
-	fs.StringVar(&c.RPCCert, "btcd-rpc-cert", env("LICENSED_BTCD_RPC_CERT", ""), "btcd's rpc.cert; empty means no TLS, for a btcd on loopback only (env LICENSED_BTCD_RPC_CERT)")
+	t.Choice(&c.Network, "btc-network", defNet, "Bitcoin network", "mainnet", "testnet3", "signet", "regtest", "simnet")
+	t.Int(&c.Confirmations, "btc-confirmations", bitcoin.DefaultConfirmations, "confirmations that settle a Bitcoin payment")
+	t.Int(&c.GapLimit, "btc-gap-limit", bitcoin.DefaultGapLimit, "warn when more unused invoice addresses than this follow the last paid one")
+	t.Duration(&c.Expiry, "btc-expiry", bitcoin.DefaultExpiry, "how long a Bitcoin invoice may be paid")
+	t.String(&c.Rate, "btc-rate", defRate, "static price per BTC, e.g. usd=65000,eur=60000")
+	t.String(&c.RateURL, "btc-rate-url", "", "JSON ticker URL for the BTC price; {currency}/{CURRENCY} are replaced")
+	t.String(&c.RatePath, "btc-rate-path", "", "dot-separated path of the price in the ticker's JSON, e.g. data.amount")
+	t.String(&c.RPCHost, "btcd-rpc-host", "", "btcd RPC host:port; under dev, empty starts a regtest btcd")
+	t.String(&c.RPCCert, "btcd-rpc-cert", "", "btcd's rpc.cert; empty means no TLS, for a btcd on loopback only")
 }
 
 // params returns the network's chain parameters.

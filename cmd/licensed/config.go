@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,154 +13,156 @@ import (
 )
 
 // Config is every setting of the server, from flags and the environment.
-// A flag wins over its environment variable; a secret may also be given as a
-// file whose path is in NAME_FILE (Docker and systemd credentials style), so it
-// never has to appear in a process listing or a shell history.
+// Each setting is one row of the flag table that register builds: a flag,
+// and an environment variable named after it (LICENSED_ + the flag's name in
+// upper case with - as _, unless the row names another). A flag wins over
+// its environment variable, which wins over the default. Both go through the
+// flag's own parser, so a value means the same wherever it is given, and one
+// that does not parse stops the program with a line naming the variable and
+// the form it takes. An empty variable counts as unset.
+//
+// A secret has no flag, so it never shows in a process listing or in -h's
+// defaults: it comes from its environment variable or from a file whose path
+// is in NAME_FILE (Docker and systemd credentials style).
 type Config struct {
-	// Addr is the address to listen on. Env LICENSED_ADDR.
+	// Addr is the address to listen on.
 	Addr string
-	// DatabaseURL is the Postgres URL (secret: may contain a password).
-	// Env DATABASE_URL or DATABASE_URL_FILE. Empty under `dev` means the
-	// managed cluster in DataDir.
+	// DatabaseURL is the Postgres URL (secret: may contain a password). Empty
+	// under `dev` means the managed cluster in DataDir.
 	DatabaseURL string
 	// DataDir holds what the server keeps on disk: keys, and under `dev` the
-	// managed Postgres cluster. Env LICENSED_DATA_DIR.
+	// managed Postgres cluster.
 	DataDir string
 	// Migrate applies pending migrations at start (always on under `dev`).
-	// Env LICENSED_MIGRATE.
 	Migrate bool
-	// LogFormat is "text" or "json". Env LICENSED_LOG_FORMAT.
+	// LogFormat is "text" or "json".
 	LogFormat string
-	// LogLevel is debug, info, warn or error. Env LICENSED_LOG_LEVEL.
+	// LogLevel is debug, info, warn or error.
 	LogLevel string
-	// BodyLimit bounds request bodies in bytes. Env LICENSED_BODY_LIMIT.
+	// BodyLimit bounds request bodies in bytes.
 	BodyLimit int64
-	// ShutdownTimeout bounds the graceful shutdown. Env LICENSED_SHUTDOWN_TIMEOUT.
+	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 
 	// TrustProxy takes client addresses (for the in-memory rate limits only)
-	// from X-Forwarded-For. Env LICENSED_TRUST_PROXY.
+	// from X-Forwarded-For.
 	TrustProxy bool
-	// OrderRate/OrderBurst and AdmitRate/AdmitBurst rate-limit POST
-	// /v1/orders and the admission endpoints per client (requests per second;
-	// 0 disables). Env LICENSED_ORDER_RATE, LICENSED_ORDER_BURST,
-	// LICENSED_ADMIT_RATE, LICENSED_ADMIT_BURST.
+	// OrderRate/OrderBurst and AdmitRate/AdmitBurst rate-limit POST /v1/orders
+	// and the admission endpoints per client (requests per second; 0 disables).
 	OrderRate, AdmitRate   float64
 	OrderBurst, AdmitBurst int
 
 	// Ledger: see ledger.go.
-	LedgerOrigin  string // env LICENSED_LEDGER_ORIGIN
-	LedgerKeyFile string // signer key file; env LICENSED_LEDGER_KEY_FILE
+	LedgerOrigin  string
+	LedgerKeyFile string // signer key file
 
-	// Operators (issue 8): the dashboard under /ops.
-	// OpsPasswordHash is the bcrypt hash of the operator password (make one
-	// with `licensed ops-hash`; secret, no flag): env
-	// LICENSED_OPS_PASSWORD_HASH or LICENSED_OPS_PASSWORD_HASH_FILE. Empty
-	// turns the dashboard off, except under `dev`, which makes a password on
-	// first run, keeps it in DATA_DIR/ops-password (mode 0600) and prints it
+	// Operators: the dashboard under /ops. OpsPasswordHash is the bcrypt hash of
+	// the operator password (make one with `licensed ops-hash`; secret, no
+	// flag): env LICENSED_OPS_PASSWORD_HASH or LICENSED_OPS_PASSWORD_HASH_FILE.
+	// Empty turns the dashboard off, except under `dev`, which makes a password
+	// on first run, keeps it in DATA_DIR/ops-password (mode 0600) and prints it
 	// once.
 	OpsPasswordHash string
 
-	// Payments (issue 5).
-	// PlansFile is the TOML file of the plans on sale (see payments.ParsePlans).
-	// Empty under `dev` means two sample plans; empty under `serve` turns
-	// orders off. Env LICENSED_PLANS_FILE.
+	// Payments. PlansFile is the TOML file of the plans on sale (see
+	// payments.ParsePlans). Empty under `dev` means two sample plans; empty
+	// under `serve` turns orders off.
 	PlansFile string
-	// StripeSecretKey is the Stripe API secret key (secret, no flag). Env
-	// STRIPE_SECRET_KEY or STRIPE_SECRET_KEY_FILE. Without it card payments
-	// are off, except under `dev`, which then uses stripe-mock.
+	// StripeSecretKey is the Stripe API secret key (secret, no flag). Without it
+	// card payments are off, except under `dev`, which then uses stripe-mock.
 	StripeSecretKey string
-	// StripeWebhookSecret is the webhook endpoint's signing secret (secret,
-	// no flag).
-	// Env STRIPE_WEBHOOK_SECRET or STRIPE_WEBHOOK_SECRET_FILE.
+	// StripeWebhookSecret is the webhook endpoint's signing secret (secret, no
+	// flag).
 	StripeWebhookSecret string
-	// StripeAPIURL sends Stripe API calls to another server (a stripe-mock
-	// you run yourself). Env LICENSED_STRIPE_API_URL.
+	// StripeAPIURL sends Stripe API calls to another server (a stripe-mock you
+	// run yourself).
 	StripeAPIURL string
-	// StripeMock makes `dev` start the pinned stripe-mock on loopback and
-	// serve the dev checkout page (default under dev when no Stripe keys are
-	// set). Env LICENSED_STRIPE_MOCK.
+	// StripeMock makes `dev` start the pinned stripe-mock on loopback and serve
+	// the dev checkout page (default under dev when no Stripe keys are set).
 	StripeMock bool
 	// PublicURL is the server's address as customers reach it, for Stripe's
-	// return URLs; default http://ADDR. Env LICENSED_PUBLIC_URL.
+	// return URLs; default http://ADDR.
 	PublicURL string
-	// CardRetention and BTCRetention are how long the exact order → ledger
-	// entry link is kept so a refund or dispute can revoke the license
-	// (0: never stored). Env LICENSED_CARD_RETENTION, LICENSED_BTC_RETENTION.
+	// CardRetention and BTCRetention are how long the exact order → ledger entry
+	// link is kept so a refund or dispute can revoke the license (0: never
+	// stored).
 	CardRetention, BTCRetention time.Duration
 
-	// Admission (issue 7): POST /v1/admit, /v1/admit/batch, GET
-	// /v1/licenses/valid (package ledger/admission).
-	// Network is the network name, the first part of every scope
-	// ("<network>/<YYYY-MM-DD>"). Env LICENSED_NETWORK.
+	// Admission: POST /v1/admit, /v1/admit/batch, GET /v1/licenses/valid
+	// (package ledger/admission). Network is the network name, the first part of
+	// every scope ("<network>/<YYYY-MM-DD>").
 	Network string
-	// ClockSkew is how long around midnight UTC the previous or next day's
-	// scope is also accepted. Env LICENSED_CLOCK_SKEW.
+	// ClockSkew is how long around midnight UTC the previous or next day's scope
+	// is also accepted.
 	ClockSkew time.Duration
-	// RingMin and RingMax bound ring sizes (11 ≤ min ≤ max ≤ 1024). Env
-	// LICENSED_RING_MIN, LICENSED_RING_MAX.
+	// RingMin and RingMax bound ring sizes (11 ≤ min ≤ max ≤ 1024).
 	RingMin, RingMax int
 	// PoWDifficulty asks every admission for a proof of work of that many
 	// leading zero bits (0: none); PoWWindow is its timestamp's freshness.
-	// Env LICENSED_POW_DIFFICULTY, LICENSED_POW_WINDOW.
 	PoWDifficulty int
 	PoWWindow     time.Duration
 	// FreeDifficulty, when > 0, admits blocks without a ring proof as plan
-	// "free" with a proof of work of that many bits (the free tier). Env
-	// LICENSED_FREE_DIFFICULTY.
+	// "free" with a proof of work of that many bits (the free tier).
 	FreeDifficulty int
 	// AdmitLinger is how long, under load, a tag round trip to the database
 	// waits for more admissions to join it (never for a lone one): fewer
-	// statements per admission for that much more latency. Env
-	// LICENSED_ADMIT_LINGER.
+	// statements per admission for that much more latency.
 	AdmitLinger time.Duration
 
-	// Bitcoin (issue 6): see BitcoinConfig in btcd.go.
+	// Bitcoin: see BitcoinConfig in btcd.go.
 	Bitcoin BitcoinConfig
 }
 
-// register defines the flags of cfg on fs, with defaults from the environment.
+// register builds the flag table of cfg on fs. Its environment variables
+// are read by parseFlags once the command line is parsed.
 func (cfg *Config) register(fs *flag.FlagSet, dev bool) {
-	defAddr, defData := "127.0.0.1:8080", "/var/lib/licensed"
+	defData, defFormat, defNet := "/var/lib/licensed", "json", "main"
 	if dev {
-		defData = ".licensed"
+		defData, defFormat, defNet = ".licensed", "text", "dev"
 	}
-	fs.StringVar(&cfg.Addr, "addr", env("LICENSED_ADDR", defAddr), "address to listen on (env LICENSED_ADDR)")
-	fs.StringVar(&cfg.DatabaseURL, "database-url", secretEnv("DATABASE_URL"), "Postgres URL (env DATABASE_URL or DATABASE_URL_FILE)")
-	fs.StringVar(&cfg.DataDir, "data-dir", env("LICENSED_DATA_DIR", defData), "folder for keys and, under dev, the managed database (env LICENSED_DATA_DIR)")
-	fs.BoolVar(&cfg.Migrate, "migrate", envBool("LICENSED_MIGRATE", dev), "apply pending migrations at start (env LICENSED_MIGRATE)")
-	fs.StringVar(&cfg.LogFormat, "log-format", env("LICENSED_LOG_FORMAT", map[bool]string{true: "text", false: "json"}[dev]), "log format: text or json (env LICENSED_LOG_FORMAT)")
-	fs.StringVar(&cfg.LogLevel, "log-level", env("LICENSED_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env LICENSED_LOG_LEVEL)")
-	fs.Int64Var(&cfg.BodyLimit, "body-limit", envInt("LICENSED_BODY_LIMIT", 1<<20), "largest request body in bytes (env LICENSED_BODY_LIMIT)")
-	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", envDuration("LICENSED_SHUTDOWN_TIMEOUT", 10*time.Second), "how long a graceful shutdown may take (env LICENSED_SHUTDOWN_TIMEOUT)")
-	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", envBool("LICENSED_TRUST_PROXY", false), "take client addresses from X-Forwarded-For, for rate limits (env LICENSED_TRUST_PROXY)")
-	fs.Float64Var(&cfg.OrderRate, "order-rate", envFloat("LICENSED_ORDER_RATE", 1), "orders per second per client; 0 disables (env LICENSED_ORDER_RATE)")
-	fs.IntVar(&cfg.OrderBurst, "order-burst", int(envInt("LICENSED_ORDER_BURST", 10)), "burst of orders per client (env LICENSED_ORDER_BURST)")
-	fs.Float64Var(&cfg.AdmitRate, "admit-rate", envFloat("LICENSED_ADMIT_RATE", 200), "admission requests per second per client; 0 disables (env LICENSED_ADMIT_RATE)")
-	fs.IntVar(&cfg.AdmitBurst, "admit-burst", int(envInt("LICENSED_ADMIT_BURST", 400)), "burst of admission requests per client (env LICENSED_ADMIT_BURST)")
-	fs.StringVar(&cfg.LedgerOrigin, "ledger-origin", env("LICENSED_LEDGER_ORIGIN", "licensed.example/ledger"), "origin line of the ledger's checkpoints (env LICENSED_LEDGER_ORIGIN)")
-	fs.StringVar(&cfg.LedgerKeyFile, "ledger-key-file", env("LICENSED_LEDGER_KEY_FILE", ""), "file with the ledger's note signer key; default DATA_DIR/ledger.key (env LICENSED_LEDGER_KEY_FILE)")
-	cfg.OpsPasswordHash = secretEnv("LICENSED_OPS_PASSWORD_HASH")
-	fs.StringVar(&cfg.PlansFile, "plans-file", env("LICENSED_PLANS_FILE", ""), "TOML file of the plans on sale; under dev default two sample plans (env LICENSED_PLANS_FILE)")
-	// Stripe's secrets have no flags, so they never show in a process
-	// listing or in -h's defaults.
-	cfg.StripeSecretKey, cfg.StripeWebhookSecret = secretEnv("STRIPE_SECRET_KEY"), secretEnv("STRIPE_WEBHOOK_SECRET")
-	fs.StringVar(&cfg.StripeAPIURL, "stripe-api-url", env("LICENSED_STRIPE_API_URL", ""), "send Stripe API calls to this URL instead of api.stripe.com, e.g. a stripe-mock (env LICENSED_STRIPE_API_URL)")
-	fs.BoolVar(&cfg.StripeMock, "stripe-mock", envBool("LICENSED_STRIPE_MOCK", dev && cfg.StripeSecretKey == ""), "under dev, start stripe-mock and serve the dev checkout page (env LICENSED_STRIPE_MOCK)")
-	fs.StringVar(&cfg.PublicURL, "public-url", env("LICENSED_PUBLIC_URL", ""), "the server's URL as customers reach it; default http://ADDR (env LICENSED_PUBLIC_URL)")
-	fs.DurationVar(&cfg.CardRetention, "card-retention", envDuration("LICENSED_CARD_RETENTION", payments.DefaultCardRetention), "how long a card order stays linked to its ledger entry (env LICENSED_CARD_RETENTION)")
-	fs.DurationVar(&cfg.BTCRetention, "btc-retention", envDuration("LICENSED_BTC_RETENTION", 0), "how long a Bitcoin order stays linked to its ledger entry (env LICENSED_BTC_RETENTION)")
-	cfg.Bitcoin.register(fs, dev)
-	fs.StringVar(&cfg.Network, "network", env("LICENSED_NETWORK", map[bool]string{true: "dev", false: "main"}[dev]), "network name, the first part of every admission scope (env LICENSED_NETWORK)")
-	fs.DurationVar(&cfg.ClockSkew, "clock-skew", envDuration("LICENSED_CLOCK_SKEW", 10*time.Minute), "how long around midnight UTC the neighbouring day's scope is accepted (env LICENSED_CLOCK_SKEW)")
-	fs.IntVar(&cfg.RingMin, "ring-min", int(envInt("LICENSED_RING_MIN", 16)), "smallest ring admitted, at least 11 (env LICENSED_RING_MIN)")
-	fs.IntVar(&cfg.RingMax, "ring-max", int(envInt("LICENSED_RING_MAX", 16)), "largest ring admitted, at most 1024 (env LICENSED_RING_MAX)")
-	fs.IntVar(&cfg.PoWDifficulty, "pow-difficulty", int(envInt("LICENSED_POW_DIFFICULTY", 0)), "leading zero bits of the proof of work every admission needs; 0: none (env LICENSED_POW_DIFFICULTY)")
-	fs.DurationVar(&cfg.PoWWindow, "pow-window", envDuration("LICENSED_POW_WINDOW", 5*time.Minute), "how far a proof of work's timestamp may be from the server's clock (env LICENSED_POW_WINDOW)")
-	fs.IntVar(&cfg.FreeDifficulty, "free-difficulty", int(envInt("LICENSED_FREE_DIFFICULTY", 0)), "proof-of-work bits that admit a block without a license (free tier); 0: no free tier (env LICENSED_FREE_DIFFICULTY)")
-	fs.DurationVar(&cfg.AdmitLinger, "admit-linger", envDuration("LICENSED_ADMIT_LINGER", 3*time.Millisecond), "under load, how long a tag round trip waits for more admissions to join it (env LICENSED_ADMIT_LINGER)")
+	t := newFlagTable(fs)
+	t.String(&cfg.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	t.String(&cfg.DatabaseURL, "database-url", "", "Postgres URL").Env("DATABASE_URL").File()
+	t.String(&cfg.DataDir, "data-dir", defData, "folder for keys and, under dev, the managed database")
+	t.Bool(&cfg.Migrate, "migrate", dev, "apply pending migrations at start")
+	t.Choice(&cfg.LogFormat, "log-format", defFormat, "log format", "text", "json")
+	t.Choice(&cfg.LogLevel, "log-level", "info", "log level", "debug", "info", "warn", "error")
+	t.Int64(&cfg.BodyLimit, "body-limit", 1<<20, "largest request body in bytes")
+	t.Duration(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	t.Bool(&cfg.TrustProxy, "trust-proxy", false, "take client addresses from X-Forwarded-For, for rate limits")
+	t.Float64(&cfg.OrderRate, "order-rate", 1, "orders per second per client; 0 disables")
+	t.Int(&cfg.OrderBurst, "order-burst", 10, "burst of orders per client")
+	t.Float64(&cfg.AdmitRate, "admit-rate", 200, "admission requests per second per client; 0 disables")
+	t.Int(&cfg.AdmitBurst, "admit-burst", 400, "burst of admission requests per client")
+	t.String(&cfg.LedgerOrigin, "ledger-origin", "licensed.example/ledger", "origin line of the ledger's checkpoints")
+	t.String(&cfg.LedgerKeyFile, "ledger-key-file", "", "file with the ledger's note signer key; default DATA_DIR/ledger.key")
+	t.Secret(&cfg.OpsPasswordHash, "LICENSED_OPS_PASSWORD_HASH")
+	t.String(&cfg.PlansFile, "plans-file", "", "TOML file of the plans on sale; under dev default two sample plans")
+	t.Secret(&cfg.StripeSecretKey, "STRIPE_SECRET_KEY")
+	t.Secret(&cfg.StripeWebhookSecret, "STRIPE_WEBHOOK_SECRET")
+	t.String(&cfg.StripeAPIURL, "stripe-api-url", "", "send Stripe API calls to this URL instead of api.stripe.com, e.g. a stripe-mock")
+	mock := t.Bool(&cfg.StripeMock, "stripe-mock", dev, "under dev, start stripe-mock and serve the dev checkout page; default when no STRIPE_SECRET_KEY is set")
+	t.Then(func() {
+		if !mock.given {
+			cfg.StripeMock = dev && cfg.StripeSecretKey == ""
+		}
+	})
+	t.String(&cfg.PublicURL, "public-url", "", "the server's URL as customers reach it; default http://ADDR")
+	t.Retention(&cfg.CardRetention, "card-retention", payments.DefaultCardRetention, "how long a card order stays linked to its ledger entry")
+	t.Retention(&cfg.BTCRetention, "btc-retention", 0, "how long a Bitcoin order stays linked to its ledger entry")
+	cfg.Bitcoin.register(t, dev)
+	t.String(&cfg.Network, "network", defNet, "network name, the first part of every admission scope")
+	t.Duration(&cfg.ClockSkew, "clock-skew", 10*time.Minute, "how long around midnight UTC the neighbouring day's scope is accepted")
+	t.Int(&cfg.RingMin, "ring-min", 16, "smallest ring admitted, at least 11")
+	t.Int(&cfg.RingMax, "ring-max", 16, "largest ring admitted, at most 1024")
+	t.Int(&cfg.PoWDifficulty, "pow-difficulty", 0, "leading zero bits of the proof of work every admission needs; 0: none")
+	t.Duration(&cfg.PoWWindow, "pow-window", 5*time.Minute, "how far a proof of work's timestamp may be from the server's clock")
+	t.Int(&cfg.FreeDifficulty, "free-difficulty", 0, "proof-of-work bits that admit a block without a license (free tier); 0: no free tier")
+	t.Duration(&cfg.AdmitLinger, "admit-linger", 3*time.Millisecond, "under load, how long a tag round trip waits for more admissions to join it")
 }
 
+// env is an environment variable of a flag outside the table (a verb's own
+// string flag), or def. Prefer a row of the table.
 func env(name, def string) string {
 	if v, ok := os.LookupEnv(name); ok {
 		return v
@@ -166,51 +170,297 @@ func env(name, def string) string {
 	return def
 }
 
-// secretEnv reads NAME, or the file named by NAME_FILE.
-func secretEnv(name string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
+// A flagTable is the settings one register call defines on a flag set:
+// flags with their environment variables, and secrets (environment only).
+type flagTable struct {
+	fs    *flag.FlagSet
+	rows  []*setting
+	then  []func()
+	dev   bool
+	ready bool // loadEnv ran
+}
+
+// A setting is one row of a flagTable. It is also the flag.Value the flag
+// set holds, so parseFlags finds the table from the flags.
+type setting struct {
+	flag.Value // the row's parser and where its value goes
+	table      *flagTable
+	name       string // the flag; "" for a secret
+	env        string // the environment variable
+	kind       string // "int", "duration"…, for -h
+	form       string // the accepted form, for errors: "a whole number such as 400"
+	file       bool   // NAME_FILE may give the value
+	given      bool   // set by its flag or its environment variable
+}
+
+func newFlagTable(fs *flag.FlagSet) *flagTable { return &flagTable{fs: fs} }
+
+// envName is the environment variable of a flag: LICENSED_ and the flag's
+// name in upper case, - as _.
+func envName(flagName string) string {
+	return "LICENSED_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// add wraps the flag name, just defined on the flag set, into a row.
+func (t *flagTable) add(name, kind, form string) *setting {
+	f := t.fs.Lookup(name)
+	s := &setting{Value: f.Value, table: t, name: name, env: envName(name), kind: kind, form: form}
+	f.Value = s
+	t.rows = append(t.rows, s)
+	return s
+}
+
+func (t *flagTable) String(p *string, name, def, usage string) *setting {
+	t.fs.StringVar(p, name, def, usage)
+	return t.add(name, "string", "")
+}
+
+func (t *flagTable) Int(p *int, name string, def int, usage string) *setting {
+	t.fs.IntVar(p, name, def, usage)
+	return t.add(name, "int", fmt.Sprintf("a whole number such as %d", def))
+}
+
+func (t *flagTable) Int64(p *int64, name string, def int64, usage string) *setting {
+	t.fs.Int64Var(p, name, def, usage)
+	return t.add(name, "int", fmt.Sprintf("a whole number such as %d", def))
+}
+
+func (t *flagTable) Float64(p *float64, name string, def float64, usage string) *setting {
+	t.fs.Float64Var(p, name, def, usage)
+	return t.add(name, "number", fmt.Sprintf("a number such as %g or 0.5", def))
+}
+
+func (t *flagTable) Bool(p *bool, name string, def bool, usage string) *setting {
+	t.fs.BoolVar(p, name, def, usage)
+	return t.add(name, "", "true or false (or 1 or 0)")
+}
+
+func (t *flagTable) Duration(p *time.Duration, name string, def time.Duration, usage string) *setting {
+	t.fs.DurationVar(p, name, def, usage)
+	return t.add(name, "duration", "a duration such as 30s, 5m or 1h30m")
+}
+
+// Retention is a duration that also takes whole days ("30d"), never
+// negative: how long something is kept.
+func (t *flagTable) Retention(p *time.Duration, name string, def time.Duration, usage string) *setting {
+	*p = def
+	t.fs.Var((*retention)(p), name, usage)
+	return t.add(name, "days", "a number of days such as 30d, or a duration such as 720h (0: not kept)")
+}
+
+// Choice is a string that must be one of choices (compared without case).
+func (t *flagTable) Choice(p *string, name, def, usage string, choices ...string) *setting {
+	*p = def
+	t.fs.Var(&choice{p, choices}, name, usage+": "+orList(choices))
+	return t.add(name, "string", "one of "+orList(choices))
+}
+
+// Secret is an environment-only setting, also read from the file named by
+// NAME_FILE.
+func (t *flagTable) Secret(p *string, env string) *setting {
+	s := &setting{Value: (*secret)(p), table: t, env: env, file: true}
+	t.rows = append(t.rows, s)
+	return s
+}
+
+// Then runs f once every row has its value, for defaults that depend on
+// other settings.
+func (t *flagTable) Then(f func()) { t.then = append(t.then, f) }
+
+// Env names the row's environment variable instead of deriving it.
+func (s *setting) Env(name string) *setting { s.env = name; return s }
+
+// File lets NAME_FILE give the value too, for a flag whose value can hold a
+// secret (a URL with a password).
+func (s *setting) File() *setting { s.file = true; return s }
+
+func (s *setting) Set(v string) error {
+	if err := s.Value.Set(v); err != nil {
+		return err
 	}
-	if p := os.Getenv(name + "_FILE"); p != "" {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "licensed: couldn't read %s_FILE: %v\n", name, err)
-			os.Exit(2)
+	s.given = true
+	return nil
+}
+
+func (s *setting) String() string {
+	if s == nil || s.Value == nil { // flag.PrintDefaults' zero value
+		return ""
+	}
+	return s.Value.String()
+}
+
+func (s *setting) IsBoolFlag() bool {
+	b, ok := s.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// envNames is how -h names the row's environment: "LICENSED_ADDR", or
+// "DATABASE_URL or DATABASE_URL_FILE".
+func (s *setting) envNames() string {
+	if s.file {
+		return s.env + " or " + s.env + "_FILE"
+	}
+	return s.env
+}
+
+// load sets every row its flag did not set from its environment variable.
+func (t *flagTable) load() error {
+	if t.ready {
+		return nil
+	}
+	t.ready = true
+	for _, s := range t.rows {
+		if s.given {
+			continue
 		}
-		return strings.TrimSpace(string(b))
+		v := os.Getenv(s.env)
+		if v == "" && s.file {
+			p := os.Getenv(s.env + "_FILE")
+			if p == "" {
+				continue
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return fmt.Errorf("couldn't read %s_FILE: %w", s.env, err)
+			}
+			if err := s.Set(strings.TrimSpace(string(b))); err != nil {
+				return fmt.Errorf("%s_FILE %s: want %s", s.env, p, s.form)
+			}
+			continue
+		}
+		if v == "" {
+			continue
+		}
+		if err := s.Set(v); err != nil {
+			if s.name == "" || s.file {
+				return fmt.Errorf("%s does not parse: want %s", s.env, s.form) // never echo a secret
+			}
+			return fmt.Errorf("%s=%q: want %s", s.env, v, s.form)
+		}
 	}
-	return ""
+	for _, f := range t.then {
+		f()
+	}
+	return nil
 }
 
-func envBool(name string, def bool) bool {
-	switch strings.ToLower(os.Getenv(name)) {
-	case "1", "true", "yes", "on":
-		return true
-	case "0", "false", "no", "off":
-		return false
-	}
-	return def
+// loadEnv reads the environment of every flag table defined on fs, after
+// the command line: a value that does not parse is a usage error.
+func loadEnv(fs *flag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if s, ok := f.Value.(*setting); ok && err == nil {
+			if e := s.table.load(); e != nil {
+				err = usageError(e.Error())
+			}
+		}
+	})
+	return err
 }
 
-func envInt(name string, def int64) int64 {
-	var v int64
-	if _, err := fmt.Sscan(os.Getenv(name), &v); err == nil {
-		return v
+// printDefaults is -h: each flag with its kind, usage, default and
+// environment variable, then the secrets, which have no flags.
+func printDefaults(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintf(w, "Usage of %s:\n", fs.Name())
+	var secrets []string
+	seen := map[*flagTable]bool{}
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, usage := flag.UnquoteUsage(f)
+		s, ok := f.Value.(*setting)
+		if ok {
+			kind = s.kind
+			usage += " (env " + s.envNames() + ")"
+			if !seen[s.table] {
+				seen[s.table] = true
+				for _, r := range s.table.rows {
+					if r.name == "" {
+						secrets = append(secrets, r.envNames())
+					}
+				}
+			}
+		}
+		line := "  -" + f.Name
+		if kind != "" {
+			line += " " + kind
+		}
+		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "0s" {
+			line += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w, line)
+	})
+	if len(secrets) > 0 {
+		fmt.Fprintf(w, "\nSecrets, from the environment only (or a file named by NAME_FILE):\n  %s\n", strings.Join(secrets, "\n  "))
 	}
-	return def
 }
 
-func envFloat(name string, def float64) float64 {
-	var v float64
-	if _, err := fmt.Sscan(os.Getenv(name), &v); err == nil {
-		return v
+// retention is a non-negative duration given as Go's "720h" or as whole
+// days, "30d".
+type retention time.Duration
+
+func (r *retention) Set(v string) error {
+	var d time.Duration
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.ParseUint(days, 10, 16)
+		if err != nil {
+			return errors.New("want a whole number of days, such as 30d")
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			return err
+		}
 	}
-	return def
+	if d < 0 {
+		return errors.New("a retention is never negative")
+	}
+	*r = retention(d)
+	return nil
 }
 
-func envDuration(name string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
-		return d
+func (r *retention) String() string {
+	d := time.Duration(*r)
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
 	}
-	return def
+	return d.String()
+}
+
+// choice is a string among a fixed few.
+type choice struct {
+	p       *string
+	choices []string
+}
+
+func (c *choice) Set(v string) error {
+	for _, x := range c.choices {
+		if strings.EqualFold(v, x) {
+			*c.p = x
+			return nil
+		}
+	}
+	return fmt.Errorf("want %s", orList(c.choices))
+}
+
+func (c *choice) String() string {
+	if c == nil || c.p == nil {
+		return ""
+	}
+	return *c.p
+}
+
+// secret is a secret's value; it prints as nothing.
+type secret string
+
+func (s *secret) Set(v string) error { *s = secret(v); return nil }
+func (s *secret) String() string     { return "" }
+
+// orList is "a, b or c".
+func orList(xs []string) string {
+	if len(xs) < 2 {
+		return strings.Join(xs, "")
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
 }

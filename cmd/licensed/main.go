@@ -5,9 +5,15 @@
 //	                     Postgres cluster, generated keys, a loopback URL
 //	licensed migrate     apply pending database migrations
 //	licensed keygen      make the ledger's checkpoint signing key
+//	licensed reconcile   list every exception between orders, payments,
+//	                     the ledger and the processors (exit 1 on any)
+//	licensed ledger fsck rebuild and check every tile, root and checkpoint
+//	licensed ops-hash    print the bcrypt hash of an operator password
 //
-// Run `licensed COMMAND -h` for each command's flags. Every flag also has an
-// environment variable, shown in its help.
+// Run `licensed COMMAND -h` for each command's flags. Every setting of the
+// server is a row of one flag table (see Config): a flag and its environment
+// variable, both read by the flag's parser, or a secret read from the
+// environment only; -h shows each flag's variable and lists the secrets.
 package main
 
 import (
@@ -48,7 +54,20 @@ type usageError = cli.UsageError
 // exitError ends the program with a status and nothing more to say.
 type exitError = cli.ExitError
 
-// parseFlags parses args into a fresh flag set named "licensed NAME".
+// parseFlags parses args into a fresh flag set named "licensed NAME", then
+// gives every flag of a Config's table that the command line left alone the
+// value of its environment variable. A value that does not parse, on the
+// command line or in the environment, is a usage error (exit status 2).
 func parseFlags(name string, args []string, stderr io.Writer, define func(fs *flag.FlagSet)) (*flag.FlagSet, error) {
-	return cli.ParseFlags("licensed "+name, args, stderr, define)
+	fs, err := cli.ParseFlags("licensed "+name, args, stderr, func(fs *flag.FlagSet) {
+		define(fs)
+		fs.Usage = func() { printDefaults(fs) }
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := loadEnv(fs); err != nil {
+		return nil, err
+	}
+	return fs, nil
 }
