@@ -38,6 +38,10 @@ type BitcoinConfig struct {
 	// Confirmations settle a payment (default 1). Env
 	// LICENSED_BTC_CONFIRMATIONS.
 	Confirmations int
+	// ReorgDepth is how many confirmations bury a payment: until then the
+	// order keeps its link to its license entry, whatever the retention, so
+	// a reorg suspends the license (default 6). Env LICENSED_BTC_REORG_DEPTH.
+	ReorgDepth int
 	// GapLimit warns when more unused invoice addresses follow the last paid
 	// one (default 20; set your wallet's gap limit at least this high). Env
 	// LICENSED_BTC_GAP_LIMIT.
@@ -70,6 +74,7 @@ func (c *BitcoinConfig) register(t *flagTable, dev bool) {
 	}
 	t.Choice(&c.Network, "btc-network", defNet, "Bitcoin network", "mainnet", "testnet3", "signet", "regtest", "simnet")
 	t.Int(&c.Confirmations, "btc-confirmations", bitcoin.DefaultConfirmations, "confirmations that settle a Bitcoin payment")
+	t.Int(&c.ReorgDepth, "btc-reorg-depth", bitcoin.DefaultReorgDepth, "confirmations after which a reorg is no longer plausible: until then a Bitcoin order keeps its link to its license entry")
 	t.Int(&c.GapLimit, "btc-gap-limit", bitcoin.DefaultGapLimit, "warn when more unused invoice addresses than this follow the last paid one")
 	t.Duration(&c.Expiry, "btc-expiry", bitcoin.DefaultExpiry, "how long a Bitcoin invoice may be paid")
 	t.String(&c.Rate, "btc-rate", defRate, "static price per BTC, e.g. usd=65000,eur=60000")
@@ -183,7 +188,7 @@ func (m *Main) openBitcoin(ctx context.Context, deps *web.Deps) (start func(), e
 	}
 	btc, err := bitcoin.New(m.DB, bitcoin.Config{
 		Params: params, Account: acct, Rates: rates, RPC: rpc,
-		Expiry: cfg.Expiry, Confirmations: cfg.Confirmations, GapLimit: cfg.GapLimit,
+		Expiry: cfg.Expiry, Confirmations: cfg.Confirmations, ReorgDepth: cfg.ReorgDepth, GapLimit: cfg.GapLimit,
 		InvoiceURL: "/invoice/{ORDER_ID}", Log: m.Log,
 	})
 	if err != nil {
