@@ -20,8 +20,10 @@ func (s *Server) paymentRoutes() {
 	e.GET("/v1/plans", s.listPlans)
 	e.POST("/v1/orders", s.createOrder, s.rateLimiter("orders", s.cfg.OrderLimit))
 	e.GET("/v1/orders/:id", s.getOrder)
-	// Stripe.
+	// Stripe. Global middleware sees the route's refusals of other
+	// methods (405) too.
 	e.POST(webhookPath, s.stripeWebhook)
+	e.Use(s.webhookFailures())
 	// Dev mode only: the stand-in for Stripe's hosted checkout.
 	if s.deps.DevCheckout != nil {
 		e.GET("/dev/checkout/:id", s.devCheckoutPage)

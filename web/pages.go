@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"embed"
 	"encoding/base64"
 	"fmt"
@@ -161,28 +160,6 @@ func (s *Server) pageRoutes() {
 	}
 	if p.Ops != nil && s.deps.DB != nil && p.Books != nil {
 		s.opsRoutes()
-	}
-	if p.Books != nil {
-		// Global middleware applies to routes registered before it too.
-		e.Use(s.recordWebhookFailures)
-	}
-}
-
-// recordWebhookFailures notes every refused webhook delivery (status and
-// error code only) for the operators' "failed webhooks" queue.
-func (s *Server) recordWebhookFailures(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		err := next(c)
-		if err == nil || c.Path() != webhookPath {
-			return err
-		}
-		e, _ := toError(err)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if rerr := s.deps.Pages.Books.RecordWebhookFailure(ctx, "stripe", e.Status, e.Code); rerr != nil {
-			s.log.Warn("couldn't record a webhook failure", "err", rerr)
-		}
-		return err
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/paytest"
+	"github.com/licensed/licensed/payments/reconcile"
 	"github.com/licensed/licensed/ringverify"
 )
 
@@ -30,7 +31,8 @@ const testWebhookSecret = "whsec_web_test"
 type payEnv struct {
 	*paytest.Env
 	t   *testing.T
-	url string // the test HTTP server
+	url string  // the test HTTP server
+	srv *Server // the server it runs
 }
 
 func newPayEnv(t *testing.T, cfg ...Config) *payEnv {
@@ -40,7 +42,7 @@ func newPayEnv(t *testing.T, cfg ...Config) *payEnv {
 	s := New(append(cfg, Config{})[0], Deps{DB: e.DB, Payments: e.Service, DevCheckout: &DevCheckout{WebhookSecret: testWebhookSecret}}, slog.New(slog.DiscardHandler))
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
-	e.url = ts.URL
+	e.url, e.srv = ts.URL, s
 	return e
 }
 
@@ -431,4 +433,194 @@ func TestRetention(t *testing.T) {
 	}
 	e.reconcile()
 	e.Fsck()
+}
+
+// TestWebhookFailureFlood: thousands of concurrent refused deliveries of
+// six kinds make one exception row per reason, each with its exact count,
+// and the metric counts the same.
+func TestWebhookFailureFlood(t *testing.T) {
+	e := newPayEnv(t)
+	id := e.createOrder("basic-30d")
+	good := e.CheckoutEvent("checkout.session.completed", id, true)
+	oldAPI := bytes.Replace(good, []byte(`"2023-10-16"`), []byte(`"2020-08-27"`), 1)
+	huge := append(bytes.TrimSuffix(good, []byte("}")), []byte(`,"pad":"`+strings.Repeat("x", 300<<10)+`"}`)...)
+	kinds := []struct {
+		reason, method string
+		payload        []byte
+		sig            string
+		n              int
+	}{
+		{"unsigned", "POST", good, "", 1500},
+		{"bad_signature", "POST", good, payments.SignEvent(good, "whsec_wrong", time.Time{}), 700},
+		{"stale", "POST", good, payments.SignEvent(good, testWebhookSecret, time.Now().Add(-10*time.Minute)), 400},
+		{"api_version", "POST", oldAPI, payments.SignEvent(oldAPI, testWebhookSecret, time.Time{}), 300},
+		{"method_not_allowed", "GET", nil, "", 300},
+		{"too_large", "POST", huge, payments.SignEvent(huge, testWebhookSecret, time.Time{}), 40},
+	}
+	jobs := make(chan int)
+	go func() {
+		var all []int
+		for k, kind := range kinds {
+			for range kind.n {
+				all = append(all, k)
+			}
+		}
+		mrand.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+		for _, k := range all {
+			jobs <- k
+		}
+		close(jobs)
+	}()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	start := time.Now()
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range jobs {
+				req, _ := http.NewRequest(kinds[k].method, e.url+webhookPath, bytes.NewReader(kinds[k].payload))
+				if kinds[k].sig != "" {
+					req.Header.Set("Stripe-Signature", kinds[k].sig)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				statuses[resp.StatusCode]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, k := range kinds {
+		total += k.n
+	}
+	t.Logf("%d refused deliveries in %v: %v", total, time.Since(start).Round(time.Millisecond), statuses)
+	if statuses[http.StatusBadRequest]+statuses[http.StatusMethodNotAllowed] != total {
+		t.Fatalf("statuses %v, want %d refusals", statuses, total)
+	}
+
+	rows, err := e.DB.Query(context.Background(), `select reason, count from webhook_failures order by reason`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	nrows := 0
+	for rows.Next() {
+		var reason string
+		var n int
+		if err := rows.Scan(&reason, &n); err != nil {
+			t.Fatal(err)
+		}
+		got[reason] += n
+		nrows++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if nrows != len(kinds) {
+		t.Errorf("%d rows for %d reasons: %v", nrows, len(kinds), got)
+	}
+	mfs, err := e.srv.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	metric := map[string]int{}
+	for _, mf := range mfs {
+		if mf.GetName() != "licensed_webhook_failures_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" {
+					metric[l.GetValue()] = int(m.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	for _, k := range kinds {
+		if got[k.reason] != k.n || metric[k.reason] != k.n {
+			t.Errorf("%s: %d in the books, %d in the metric, want %d", k.reason, got[k.reason], metric[k.reason], k.n)
+		}
+	}
+
+	// Reconcile shows one exception per reason, saying how many.
+	ex, err := reconcile.NewBooks(e.DB).Queues(context.Background(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed []string
+	for _, x := range ex {
+		if x.Kind == reconcile.WebhookFailed {
+			failed = append(failed, x.Detail)
+		}
+	}
+	if len(failed) != len(kinds) || !strings.Contains(strings.Join(failed, "\n"), "refused 1,500 times") {
+		t.Fatalf("webhook exceptions:\n%s", strings.Join(failed, "\n"))
+	}
+	// The order was not touched by any of it.
+	if o := e.Order(id); o.State != payments.StateNew {
+		t.Fatalf("order %s", o.State)
+	}
+}
+
+// TestWebhookFailureRows: refusals are counted per source, reason and hour;
+// a failure to apply a verified event is always a row of its own.
+func TestWebhookFailureRows(t *testing.T) {
+	e := newPayEnv(t)
+	books := reconcile.NewBooks(e.DB)
+	now := time.Date(2026, 3, 1, 14, 59, 58, 0, time.UTC)
+	books.Now = func() time.Time { return now }
+	ctx := context.Background()
+	record := func(f reconcile.WebhookFailure, want int64) {
+		t.Helper()
+		n, err := books.RecordWebhookFailure(ctx, f)
+		if err != nil || n != want {
+			t.Fatalf("record %+v: %d, %v; want count %d", f, n, err, want)
+		}
+	}
+	unsigned := reconcile.WebhookFailure{Source: "stripe", Status: 400, Code: "webhook_signature", Reason: "unsigned"}
+	stale := reconcile.WebhookFailure{Source: "stripe", Status: 400, Code: "webhook_signature", Reason: "stale"}
+	failed := reconcile.WebhookFailure{Source: "stripe", Status: 500, Code: "internal", Reason: "apply_failed", Alone: true}
+	record(unsigned, 1)
+	record(unsigned, 2)
+	record(stale, 1)
+	record(failed, 1)
+	record(failed, 1)
+	now = now.Add(3 * time.Second) // the next hour
+	record(unsigned, 1)
+	record(unsigned, 2)
+	record(reconcile.WebhookFailure{Source: "btcpay", Status: 400, Code: "webhook_signature", Reason: "unsigned"}, 1)
+	if n := e.count(`select count(*) from webhook_failures`); n != 6 {
+		t.Fatalf("%d rows, want 6 (unsigned ×2 hours, stale, two failures to apply, another source)", n)
+	}
+	ex, err := books.Queues(ctx, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"stripe webhook refused 2 times between 2026-03-01T14:59:58Z and 2026-03-01T14:59:58Z: HTTP 400 webhook_signature (unsigned)",
+		"stripe webhook refused once at 2026-03-01T14:59:58Z: HTTP 400 webhook_signature (stale)",
+		"stripe webhook refused at 2026-03-01T14:59:58Z: HTTP 500 internal (apply_failed)",
+		"stripe webhook refused at 2026-03-01T14:59:58Z: HTTP 500 internal (apply_failed)",
+		"stripe webhook refused 2 times between 2026-03-01T15:00:01Z and 2026-03-01T15:00:01Z: HTTP 400 webhook_signature (unsigned)",
+		"btcpay webhook refused once at 2026-03-01T15:00:01Z: HTTP 400 webhook_signature (unsigned)",
+	}
+	var got []string
+	for _, x := range ex {
+		if x.Kind == reconcile.WebhookFailed {
+			got = append(got, x.Detail)
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("exceptions:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

@@ -300,32 +300,97 @@ func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, er
 		return nil, err
 	}
 	out = append(out, edges...)
-	wf, err := b.db.Query(ctx, `select at, source, status, code from webhook_failures where at >= $1 and at < $2 order by at, id`, from, to)
+	wf, err := b.webhookFailures(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, wf...), nil
+}
+
+// WebhookFailure is a webhook delivery the server refused or failed.
+type WebhookFailure struct {
+	Source string // the processor: "stripe"
+	Status int    // the HTTP status answered
+	Code   string // the error code answered
+	// Reason is why a delivery was refused ("unsigned", "stale",
+	// "method_not_allowed"…). Refusals of one source and reason are counted
+	// in one row per hour.
+	Reason string
+	// Alone keeps the failure in a row of its own: a correctly signed event
+	// that failed to apply, which only the operator can clear.
+	Alone bool
+}
+
+// RecordWebhookFailure notes a failed webhook delivery and returns how many
+// of its kind its row now counts (1 for the first in the hour, and for a
+// failure Alone). Refusals add one to the row of their source, reason and
+// hour (an upsert, safe under any concurrency), so a flood of forged
+// deliveries is one exception with its count. Nothing of the delivery is
+// kept but when, the status, the code and the reason.
+func (b *Books) RecordWebhookFailure(ctx context.Context, f WebhookFailure) (count int64, err error) {
+	now := b.Now().UTC()
+	var hour *time.Time
+	if !f.Alone {
+		h := now.Truncate(time.Hour)
+		hour = &h
+	}
+	err = b.db.QueryRow(ctx, `insert into webhook_failures (at, last_at, source, status, code, reason, hour, count)
+		values ($1, $1, $2, $3, $4, $5, $6, 1)
+		on conflict (source, reason, hour) do update
+			set count = webhook_failures.count + 1, last_at = greatest(webhook_failures.last_at, excluded.last_at)
+		returning count`, now, f.Source, f.Status, f.Code, f.Reason, hour).Scan(&count)
+	if err != nil {
+		return 0, fmt.Errorf("reconcile: couldn't record a webhook failure: %w", err)
+	}
+	return count, nil
+}
+
+// webhookFailures are the webhook_failed exceptions of [from, to): one per
+// row, with its count.
+func (b *Books) webhookFailures(ctx context.Context, from, to time.Time) ([]Exception, error) {
+	rows, err := b.db.Query(ctx, `select at, last_at, source, status, code, reason, hour is not null, count
+		from webhook_failures where at >= $1 and at < $2 order by at, id`, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: couldn't read the webhook failures: %w", err)
 	}
-	defer wf.Close()
-	for wf.Next() {
-		var at time.Time
-		var source, code string
+	defer rows.Close()
+	var out []Exception
+	for rows.Next() {
+		var at, last time.Time
+		var source, code, reason string
 		var status int
-		if err := wf.Scan(&at, &source, &status, &code); err != nil {
+		var counted bool
+		var n int64
+		if err := rows.Scan(&at, &last, &source, &status, &code, &reason, &counted, &n); err != nil {
 			return nil, err
 		}
-		out = append(out, Exception{Kind: WebhookFailed, Ref: source,
-			Detail: fmt.Sprintf("%s webhook refused at %s: HTTP %d %s", source, at.UTC().Format(time.RFC3339), status, code)})
+		why := ""
+		if reason != "" && reason != code {
+			why = " (" + reason + ")"
+		}
+		first := at.UTC().Format(time.RFC3339)
+		var detail string
+		switch {
+		case !counted: // a verified event that failed to apply
+			detail = fmt.Sprintf("%s webhook refused at %s: HTTP %d %s%s", source, first, status, code, why)
+		case n == 1:
+			detail = fmt.Sprintf("%s webhook refused once at %s: HTTP %d %s%s", source, first, status, code, why)
+		default:
+			detail = fmt.Sprintf("%s webhook refused %s between %s and %s: HTTP %d %s%s", source, times(n),
+				first, last.UTC().Format(time.RFC3339), status, code, why)
+		}
+		out = append(out, Exception{Kind: WebhookFailed, Ref: source, Detail: detail})
 	}
-	return out, wf.Err()
+	return out, rows.Err()
 }
 
-// RecordWebhookFailure notes a refused webhook delivery: when, from which
-// processor ("stripe"), the HTTP status and the error code. Nothing else.
-func (b *Books) RecordWebhookFailure(ctx context.Context, source string, status int, code string) error {
-	_, err := b.db.Exec(ctx, `insert into webhook_failures (at, source, status, code) values ($1, $2, $3, $4)`, b.Now(), source, status, code)
-	if err != nil {
-		return fmt.Errorf("reconcile: couldn't record a webhook failure: %w", err)
+// times is "3,200 times".
+func times(n int64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
 	}
-	return nil
+	return s + " times"
 }
 
 // AuditEntry is one operator action.
