@@ -20,14 +20,16 @@ func (s *Server) admissionRoutes() {
 		return
 	}
 	e := s.echo
-	limit := s.rateLimiter("admit", s.cfg.AdmitLimit)
-	// Relays.
+	s.admitGate = newAdmitGate(s, s.cfg.AdmitLimit, s.cfg.Admit)
+	limit := s.admitGate.middleware
+	// Relays (and anonymous clients), limited by cost: see AdmitLimits.
 	e.POST("/v1/admit", s.admit, limit)
 	e.POST("/v1/admit/batch", s.admitBatch, limit)
 	// Clients picking decoys (and relays mirroring the ledger).
 	e.GET("/v1/licenses/valid", s.validLicenses)
 	s.reg.MustRegister(&outcomeCollector{svc: s.deps.Admission, desc: prometheus.NewDesc(
-		"licensed_admission_outcomes_total", "Admission decisions by outcome code (admitted or the refusal's code).", []string{"outcome"}, nil)})
+		"licensed_admission_outcomes_total", "Admission decisions by outcome code (admitted or the refusal's code).", []string{"outcome"}, nil),
+		verified: prometheus.NewDesc("licensed_admission_verifications_total", "Ring signatures verified by admission (the costly step), admitted or not.", nil, nil)})
 }
 
 // admit is POST /v1/admit: one proof, 200 {admitted, plan, valid_until} or a
@@ -41,6 +43,11 @@ func (s *Server) admit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	release, err := s.admitGate.acquire(c, 1)
+	if err != nil {
+		return err
+	}
+	defer release()
 	res, err := s.deps.Admission.Admit(c.Request().Context(), req)
 	if err != nil {
 		return err
@@ -60,6 +67,13 @@ func (s *Server) admitBatch(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The batch costs one token per proof, taken before anything is
+	// verified (one was taken at the door).
+	release, err := s.admitGate.acquire(c, len(raws))
+	if err != nil {
+		return err
+	}
+	defer release()
 	reqs := make([]*admission.Request, len(raws))
 	results := make([]admission.Result, len(raws))
 	for i, raw := range raws {
@@ -159,13 +173,14 @@ func (s *Server) validLicenses(c echo.Context) error {
 
 // outcomeCollector exports the admission outcome counts.
 type outcomeCollector struct {
-	svc  *admission.Service
-	desc *prometheus.Desc
+	svc            *admission.Service
+	desc, verified *prometheus.Desc
 }
 
-func (o *outcomeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- o.desc }
+func (o *outcomeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- o.desc; ch <- o.verified }
 
 func (o *outcomeCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(o.verified, prometheus.CounterValue, float64(o.svc.Verifications()))
 	for code, n := range o.svc.Outcomes() {
 		ch <- prometheus.MustNewConstMetric(o.desc, prometheus.CounterValue, float64(n), code)
 	}

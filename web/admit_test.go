@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +23,7 @@ import (
 	"github.com/licensed/licensed/ledger/admission/admissiontest"
 	"github.com/licensed/licensed/ledger/relay"
 	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/ringverify"
 )
 
 // admitServer runs a real server (web.New) for the fixture's ledger on a
@@ -28,14 +31,23 @@ import (
 // process would have, and returns its URL.
 func admitServer(t *testing.T, f *admissiontest.Ledger, cfg Config) (string, *admission.Service) {
 	t.Helper()
+	return admitServerOver(t, f, cfg, f.Index)
+}
+
+// admitServerOver is admitServer with admission looking members up in lic
+// (the fixture's index, wrapped to count or hold lookups).
+func admitServerOver(t *testing.T, f *admissiontest.Ledger, cfg Config, lic admission.Licenses, mods ...func(*admission.Config)) (string, *admission.Service) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	db, err := pgxpool.New(ctx, f.DB.Config().ConnString())
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := admission.New(f.Index, admission.NewPostgresTags(db), admission.Config{
-		Network: admissiontest.Network, Quota: admissiontest.Quota,
-	})
+	acfg := admission.Config{Network: admissiontest.Network, Quota: admissiontest.Quota}
+	for _, mod := range mods {
+		mod(&acfg)
+	}
+	svc, err := admission.New(lic, admission.NewPostgresTags(db), acfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,5 +378,295 @@ func TestAdmitRateLimit(t *testing.T) {
 	}
 	if !slices.Equal(codes, []int{400, 400, 429}) {
 		t.Fatalf("statuses %v, want 400 400 429", codes)
+	}
+}
+
+// postAs sends body as the client at address from (the server trusts
+// X-Forwarded-For) with the Authorization header auth, if any; it returns
+// the status, Retry-After and the error code ("" for a 200).
+func postAs(t *testing.T, url, from, auth string, body []byte) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", from)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var e Error
+	if resp.StatusCode != 200 {
+		if err := json.Unmarshal(b, &e); err != nil || e.Code == "" || e.Message == "" {
+			t.Fatalf("%d without a coded error: %s", resp.StatusCode, b)
+		}
+	}
+	return resp.StatusCode, resp.Header.Get("Retry-After"), e.Code
+}
+
+// forgeries returns n proofs that are well formed and do not verify: a real
+// proof sent with other messages. Without a proof of work required, each
+// costs the server a full verification.
+func forgeries(t *testing.T, f *admissiontest.Ledger, n int) []*admission.Request {
+	t.Helper()
+	c := f.Customers[1]
+	ring, pi := f.Ring(t, c, 16)
+	base := f.Prove(t, c, ring, pi, admissiontest.Scope(time.Now()), 0, []byte("signed"))
+	out := make([]*admission.Request, n)
+	for i := range out {
+		r := *base
+		r.Message = []byte(fmt.Sprint("forged ", i))
+		out[i] = &r
+	}
+	return out
+}
+
+func batchBody(t *testing.T, rs []*admission.Request) []byte {
+	return mustJSON(t, map[string]any{"proofs": rs})
+}
+
+// TestAdmitCost: a batch of n proofs costs n tokens, a batch larger than the
+// burst is refused before anything is verified, and a client can make the
+// server verify no more proofs than it has tokens.
+func TestAdmitCost(t *testing.T) {
+	f := admissiontest.New(t, pgtest.Pool(t), 20)
+	// Ten tokens, and (practically) no refill during the test.
+	url, svc := admitServer(t, f, Config{TrustProxy: true, AdmitLimit: RateLimit{PerSecond: 0.001, Burst: 10}})
+	forged := forgeries(t, f, 30)
+	const me = "192.0.2.10"
+	steps := []struct {
+		name          string
+		path          string
+		body          []byte
+		status        int
+		code          string
+		verifications int64 // in total so far
+	}{
+		// Refused at once, for the one token taken at the door.
+		{"batch over the burst", "/v1/admit/batch", batchBody(t, forged[:11]), 429, "batch_over_limit", 0},
+		{"batch of 7 within the burst", "/v1/admit/batch", batchBody(t, forged[11:18]), 200, "", 7},
+		// 2 tokens left: the door takes one, the batch needs two more.
+		{"batch of 3 with 2 tokens left", "/v1/admit/batch", batchBody(t, forged[19:22]), 429, "rate_limited", 7},
+		{"single with the last token", "/v1/admit", mustJSON(t, forged[22]), 400, "bad_signature", 8},
+		{"single without tokens", "/v1/admit", mustJSON(t, forged[23]), 429, "rate_limited", 8},
+		{"empty batch without tokens", "/v1/admit/batch", []byte(`{"proofs":[]}`), 429, "rate_limited", 8},
+	}
+	for _, st := range steps {
+		status, retry, code := postAs(t, url+st.path, me, "", st.body)
+		if status != st.status || code != st.code {
+			t.Fatalf("%s: %d %s, want %d %s", st.name, status, code, st.status, st.code)
+		}
+		if status == 429 {
+			if n, err := strconv.Atoi(retry); err != nil || n < 1 {
+				t.Fatalf("%s: Retry-After %q", st.name, retry)
+			}
+		}
+		if got := svc.Verifications(); got != st.verifications {
+			t.Fatalf("%s: %d signatures verified so far, want %d", st.name, got, st.verifications)
+		}
+	}
+	// The rate_limited answer tells the real wait: a token every 1000 s.
+	if _, retry, _ := postAs(t, url+"/v1/admit", me, "", mustJSON(t, forged[24])); retry != "1000" {
+		t.Fatalf("Retry-After %q, want 1000", retry)
+	}
+	// Another client has its own tokens.
+	if status, _, code := postAs(t, url+"/v1/admit", "192.0.2.11", "", mustJSON(t, forged[25])); status != 400 || code != "bad_signature" {
+		t.Fatalf("another client: %d %s", status, code)
+	}
+}
+
+// heldLicenses is the fixture's index whose member lookups wait until
+// released: the requests that reach them stay in flight.
+type heldLicenses struct {
+	admission.Licenses
+	reached chan struct{} // one value per lookup that waits
+	release chan struct{}
+}
+
+func (h *heldLicenses) Member(index uint64) (ringverify.Member, error) {
+	select {
+	case h.reached <- struct{}{}:
+	default:
+	}
+	<-h.release
+	return h.Licenses.Member(index)
+}
+
+// TestAdmitInFlight bounds the proofs in flight per client (429
+// too_many_in_flight) and in total (503 overloaded), each with
+// Retry-After, refusing before anything is verified, and lets proofs in
+// again once the ones in flight are answered.
+func TestAdmitInFlight(t *testing.T) {
+	f := admissiontest.New(t, pgtest.Pool(t), 20)
+	held := &heldLicenses{Licenses: f.Index, reached: make(chan struct{}, 1024), release: make(chan struct{})}
+	url, svc := admitServerOver(t, f, Config{TrustProxy: true, Admit: AdmitLimits{InFlight: 2, Total: 3}}, held,
+		func(c *admission.Config) { c.Workers = 8 }) // the cores do not bound what is in flight here
+	scope := admissiontest.Scope(time.Now())
+	c0, c1 := f.Customers[0], f.Customers[1]
+	ring0, pi0 := f.Ring(t, c0, 16)
+	ring1, pi1 := f.Ring(t, c1, 16)
+	proof := func(c admissiontest.Customer, ring []uint64, pi int, counter uint32) []byte {
+		return mustJSON(t, f.Prove(t, c, ring, pi, scope, counter, []byte(fmt.Sprint("in flight ", counter))))
+	}
+	var wg sync.WaitGroup
+	held200 := func(from string, body []byte) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if status, _, code := postAs(t, url+"/v1/admit", from, "", body); status != 200 {
+				t.Errorf("held request from %s: %d %s", from, status, code)
+			}
+		}()
+		<-held.reached // it is in flight, waiting at its first member
+	}
+	held200("192.0.2.1", proof(c0, ring0, pi0, 0))
+	held200("192.0.2.1", proof(c0, ring0, pi0, 1))
+	refusals := []struct {
+		name, from string
+		path       string
+		body       []byte
+		status     int
+		code       string
+	}{
+		{"a third from the same client", "192.0.2.1", "/v1/admit", proof(c0, ring0, pi0, 2), 429, "too_many_in_flight"},
+		{"a batch larger than the bound", "192.0.2.9", "/v1/admit/batch", batchBody(t, forgeries(t, f, 3)), 429, "batch_over_limit"},
+	}
+	check := func(name, from, path string, body []byte, wantStatus int, wantCode string) {
+		t.Helper()
+		status, retry, code := postAs(t, url+path, from, "", body)
+		if status != wantStatus || code != wantCode || retry == "" {
+			t.Fatalf("%s: %d %s (Retry-After %q), want %d %s with Retry-After", name, status, code, retry, wantStatus, wantCode)
+		}
+	}
+	for _, r := range refusals {
+		check(r.name, r.from, r.path, r.body, r.status, r.code)
+	}
+	held200("192.0.2.2", proof(c1, ring1, pi1, 0)) // the third in flight
+	check("a fourth in total", "192.0.2.3", "/v1/admit", proof(c1, ring1, pi1, 1), 503, "overloaded")
+	if n := svc.Verifications(); n != 0 {
+		t.Fatalf("%d signatures verified while every request was held or refused", n)
+	}
+	close(held.release)
+	wg.Wait()
+	if n := svc.Verifications(); n != 3 {
+		t.Fatalf("%d signatures verified, want the 3 held requests'", n)
+	}
+	// Nothing is in flight any more: the first client may send again.
+	if status, _, code := postAs(t, url+"/v1/admit", "192.0.2.1", "", proof(c0, ring0, pi0, 2)); status != 200 {
+		t.Fatalf("after the held requests were answered: %d %s", status, code)
+	}
+}
+
+// TestAdmitRelayKeys: a relay key selects that relay's own limits, higher
+// than the anonymous ones and apart from its address's; relay.Client sends
+// it; a key the server does not know, or a header that is not a bearer
+// key, is 401 relay_key_invalid, never served as anonymous.
+func TestAdmitRelayKeys(t *testing.T) {
+	ctx := context.Background()
+	f := admissiontest.New(t, pgtest.Pool(t), 20)
+	ownKey, ownLine, err := NewRelayKey("relay-own")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defKey, defLine, err := NewRelayKey("relay-default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := ParseRelayKeys([]byte("# relays\n" + ownLine + " rate=1000 burst=64 inflight=64\n" + defLine + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, svc := admitServer(t, f, Config{
+		AdmitLimit: RateLimit{PerSecond: 0.001, Burst: 3},
+		Admit:      AdmitLimits{InFlight: 2, Relay: RateLimit{PerSecond: 1e6, Burst: 16}, RelayInFlight: 16, Keys: keys},
+	})
+	forged := forgeries(t, f, 40)
+	scope := admissiontest.Scope(time.Now())
+	c := f.Customers[0]
+	ring, pi := f.Ring(t, c, 16)
+	real := f.Prove(t, c, ring, pi, scope, 0, []byte("relayed"))
+
+	anon := &relay.Client{URL: url}
+	own := &relay.Client{URL: url, Key: ownKey}
+	def := &relay.Client{URL: url, Key: defKey}
+	code := func(err error) (int, string, time.Duration) {
+		var e *relay.Error
+		if !errors.As(err, &e) {
+			t.Fatalf("not a server refusal: %v", err)
+		}
+		return e.Status, e.Code, e.RetryAfter
+	}
+
+	// An anonymous batch of 20 is over the anonymous bounds; the relay
+	// with its own limits sends it.
+	if _, err := anon.AdmitBatch(ctx, forged[:20]); err == nil {
+		t.Fatal("an anonymous batch of 20 was taken")
+	} else if status, c, _ := code(err); status != 429 || c != "batch_over_limit" {
+		t.Fatalf("anonymous batch of 20: %d %s", status, c)
+	}
+	res, err := own.AdmitBatch(ctx, append([]*admission.Request{real}, forged[:20]...))
+	if err != nil {
+		t.Fatalf("the relay's batch of 21: %v", err)
+	}
+	if !res[0].Admitted || res[1].Code != "bad_signature" {
+		t.Fatalf("the relay's batch: %+v, %+v", res[0], res[1])
+	}
+	// A key without limits of its own gets the default relay ones.
+	if _, err := def.AdmitBatch(ctx, forged[:17]); err == nil {
+		t.Fatal("a batch of 17 over the default relay burst was taken")
+	} else if status, c, _ := code(err); status != 429 || c != "batch_over_limit" {
+		t.Fatalf("default relay, batch of 17: %d %s", status, c)
+	}
+	if _, err := def.AdmitBatch(ctx, forged[:16]); err != nil {
+		t.Fatalf("default relay, batch of 16: %v", err)
+	}
+
+	// The anonymous client at the relay's own address (its refused batch
+	// took one token of three) runs out of tokens; the relay does not.
+	for range 2 {
+		if _, err := anon.Admit(ctx, forged[30]); err == nil {
+			t.Fatal("a forged proof was admitted")
+		} else if _, c, _ := code(err); c != "bad_signature" {
+			t.Fatalf("anonymous within its burst: %s", c)
+		}
+	}
+	if _, err := anon.Admit(ctx, forged[31]); err == nil {
+		t.Fatal("taken past the burst")
+	} else if status, c, wait := code(err); status != 429 || c != "rate_limited" || wait < time.Second {
+		t.Fatalf("anonymous past its burst: %d %s, Retry-After %v", status, c, wait)
+	}
+	if res, err := own.Admit(ctx, real); err != nil || !res.Admitted {
+		t.Fatalf("the relay after the anonymous client ran out: %+v, %v", res, err)
+	}
+
+	// Bad keys: 401, nothing verified.
+	before := svc.Verifications()
+	for _, tc := range []struct{ name, header string }{
+		{"unknown key", "Bearer " + RelayKeyPrefix + strings.Repeat("A", 43)},
+		{"one character off", "Bearer " + ownKey[:len(ownKey)-1] + map[bool]string{true: "B", false: "A"}[strings.HasSuffix(ownKey, "A")]},
+		{"not a relay key", "Bearer something"},
+		{"basic credentials", "Basic dXNlcjpwYXNz"},
+		{"bare key", ownKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, _, c := postAs(t, url+"/v1/admit", "192.0.2.1", tc.header, mustJSON(t, forged[32]))
+			if status != 401 || c != "relay_key_invalid" {
+				t.Fatalf("%d %s, want 401 relay_key_invalid", status, c)
+			}
+		})
+	}
+	if _, err := (&relay.Client{URL: url, Key: "lrk_unknown"}).AdmitBatch(ctx, forged[:1]); err == nil {
+		t.Fatal("an unknown key was served")
+	} else if status, c, _ := code(err); status != 401 || c != "relay_key_invalid" {
+		t.Fatalf("relay.Client with an unknown key: %d %s", status, c)
+	}
+	if n := svc.Verifications() - before; n != 0 {
+		t.Fatalf("requests with bad keys made %d verifications", n)
 	}
 }

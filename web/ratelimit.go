@@ -1,18 +1,26 @@
 package web
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"golang.org/x/time/rate"
+
+	"github.com/licensed/licensed/ledger/admission"
 )
 
 // RateLimit bounds how often one client may call a group of endpoints. Limits
@@ -61,4 +69,390 @@ func newClientKey() (k [32]byte) {
 		panic(err)
 	}
 	return k
+}
+
+// Default limits of the admission endpoints, as licensed serve runs them.
+// Anonymous callers get the strict ones; a relay key selects the relay
+// ones (or its own, from its line in the keys file).
+const (
+	// DefaultAdmitRate and DefaultAdmitBurst are an anonymous client's
+	// proofs per second and burst (one token per proof).
+	DefaultAdmitRate  = 200
+	DefaultAdmitBurst = 400
+	// DefaultAdmitInFlight bounds the proofs one anonymous client may have
+	// in flight; it is also the largest batch such a client may send. At
+	// most that many of its proofs wait for the verifying cores, so an
+	// honest request behind them waits for at most two verifications
+	// (2 × 4 / 2 cores × 0.7 ms at ring 16).
+	DefaultAdmitInFlight = 4
+	// DefaultAdmitTotalInFlight bounds the proofs in flight over every
+	// client (four full batches, about 0.7 s of work for two cores):
+	// beyond it the server sheds load with 503 instead of making every
+	// caller wait.
+	DefaultAdmitTotalInFlight = 4 * admission.MaxBatch
+	// DefaultRelayRate, DefaultRelayBurst and DefaultRelayInFlight are the
+	// limits of a relay key whose line sets none.
+	DefaultRelayRate     = 5000
+	DefaultRelayBurst    = 8 * admission.MaxBatch
+	DefaultRelayInFlight = 4 * admission.MaxBatch
+)
+
+// AdmitLimits are the cost-based limits of POST /v1/admit and
+// /v1/admit/batch, on top of Config.AdmitLimit (an anonymous client's rate
+// and burst, in proofs). A zero field is no bound.
+//
+// Every proof costs one token: a single admission one, a batch of n proofs
+// n. One token is taken before the body is read; the rest once the batch is
+// decoded, before anything is verified. A batch larger than the client's
+// burst or in-flight bound can never pass and is answered 429
+// batch_over_limit at once; a client out of tokens gets 429 rate_limited
+// with Retry-After the wait for them, one with too many proofs in flight
+// 429 too_many_in_flight, and when all clients together have Total proofs
+// in flight, 503 overloaded. None of these reaches a verification.
+type AdmitLimits struct {
+	// InFlight bounds the proofs one anonymous client may have in flight
+	// (received and not yet answered).
+	InFlight int
+	// Total bounds the proofs in flight over every client.
+	Total int
+	// Relay and RelayInFlight are the limits of a relay key whose line in
+	// the keys file sets none.
+	Relay         RateLimit
+	RelayInFlight int
+	// Keys are the relay keys; nil is none, and then every request that
+	// carries a key is refused (401 relay_key_invalid), so that a relay
+	// never silently gets the anonymous limits.
+	Keys *RelayKeys
+}
+
+// RelayKeyPrefix starts every relay key.
+const RelayKeyPrefix = "lrk_"
+
+// RelayKey is one line of the relay keys file: a relay's name, the SHA-256
+// of its key (the server never holds the key itself) and its limits (zero:
+// AdmitLimits.Relay and RelayInFlight).
+type RelayKey struct {
+	Name     string
+	Hash     [32]byte
+	Limit    RateLimit
+	InFlight int
+}
+
+// RelayKeys are the relay keys known to the server, by hash.
+type RelayKeys struct {
+	byHash map[[32]byte]*RelayKey
+}
+
+// Len returns the number of keys.
+func (k *RelayKeys) Len() int {
+	if k == nil {
+		return 0
+	}
+	return len(k.byHash)
+}
+
+// lookup returns the key whose SHA-256 is that of key, or nil. The map is
+// keyed by the hash of a 256-bit random key, so its timing tells an
+// attacker nothing about any key.
+func (k *RelayKeys) lookup(key string) *RelayKey {
+	if k == nil {
+		return nil
+	}
+	return k.byHash[sha256.Sum256([]byte(key))]
+}
+
+// NewRelayKey makes a relay key for name: 32 random bytes, base64url after
+// RelayKeyPrefix. It returns the key, to give the relay (once: the server
+// keeps only its hash), and the line for the relay keys file.
+func NewRelayKey(name string) (key, line string, err error) {
+	if !validRelayName(name) {
+		return "", "", fmt.Errorf("relay name %q must be 1 to 64 letters, digits, '.', '_' or '-'", name)
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", err
+	}
+	key = RelayKeyPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	h := sha256.Sum256([]byte(key))
+	return key, name + " sha256:" + hex.EncodeToString(h[:]), nil
+}
+
+// ParseRelayKeys reads a relay keys file: one key a line,
+//
+//	NAME sha256:HEX [rate=R] [burst=B] [inflight=N]
+//
+// where HEX is the SHA-256 of the key (64 hex digits) and the optional
+// fields override the default relay limits for that key (rate in proofs per
+// second, 0 for none). Blank lines and lines starting with '#' are skipped;
+// names and hashes must be unique. Errors name the line.
+func ParseRelayKeys(text []byte) (*RelayKeys, error) {
+	keys := &RelayKeys{byHash: make(map[[32]byte]*RelayKey)}
+	names := make(map[string]bool)
+	for i, line := range strings.Split(string(text), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, err := parseRelayKeyLine(line)
+		if err != nil {
+			return nil, fmt.Errorf("relay keys, line %d: %w", i+1, err)
+		}
+		if names[k.Name] {
+			return nil, fmt.Errorf("relay keys, line %d: the name %q is used twice", i+1, k.Name)
+		}
+		if keys.byHash[k.Hash] != nil {
+			return nil, fmt.Errorf("relay keys, line %d: the same key as %q", i+1, keys.byHash[k.Hash].Name)
+		}
+		names[k.Name] = true
+		keys.byHash[k.Hash] = k
+	}
+	return keys, nil
+}
+
+func parseRelayKeyLine(line string) (*RelayKey, error) {
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return nil, errors.New(`want "NAME sha256:HEX [rate=R] [burst=B] [inflight=N]"`)
+	}
+	k := &RelayKey{Name: f[0]}
+	if !validRelayName(k.Name) {
+		return nil, fmt.Errorf("the name %q must be 1 to 64 letters, digits, '.', '_' or '-'", k.Name)
+	}
+	h, ok := strings.CutPrefix(f[1], "sha256:")
+	b, err := hex.DecodeString(h)
+	if !ok || err != nil || len(b) != 32 {
+		return nil, errors.New("the hash must be sha256: and 64 hex digits (licensed relay-key new prints the line)")
+	}
+	k.Hash = [32]byte(b)
+	seen := make(map[string]bool)
+	for _, opt := range f[2:] {
+		name, val, ok := strings.Cut(opt, "=")
+		if !ok || seen[name] {
+			return nil, fmt.Errorf("%q: want rate=R, burst=B or inflight=N, each at most once", opt)
+		}
+		seen[name] = true
+		switch name {
+		case "rate":
+			r, err := strconv.ParseFloat(val, 64)
+			if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+				return nil, fmt.Errorf("rate %q must be a number of proofs per second, 0 or more", val)
+			}
+			k.Limit.PerSecond = r
+		case "burst", "inflight":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 || n > 1<<30 {
+				return nil, fmt.Errorf("%s %q must be a whole number from 1", name, val)
+			}
+			if name == "burst" {
+				k.Limit.Burst = n
+			} else {
+				k.InFlight = n
+			}
+		default:
+			return nil, fmt.Errorf("%q: want rate=R, burst=B or inflight=N", opt)
+		}
+	}
+	return k, nil
+}
+
+func validRelayName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// admitGate enforces AdmitLimits: per-client token buckets charged by cost,
+// and proofs in flight per client and in total. It holds clients in memory
+// only, anonymous ones keyed by an HMAC of their address (see RateLimit).
+type admitGate struct {
+	s      *Server
+	anon   RateLimit
+	limits AdmitLimits
+
+	mu        sync.Mutex
+	clients   map[string]*admitClient
+	inFlight  int
+	lastSweep time.Time
+}
+
+// admitClient is one client's state: a relay key's or an address's.
+type admitClient struct {
+	relay    string        // the relay's name; "" for an anonymous client
+	lim      *rate.Limiter // nil: no rate limit
+	burst    int           // lim's burst, 0 without lim
+	maxIn    int           // in-flight bound, 0: none
+	inFlight int
+	seen     time.Time
+	idle     time.Duration // how long unseen until its bucket is full again
+}
+
+const admitClientKey = "admit_client"
+
+func newAdmitGate(s *Server, anon RateLimit, limits AdmitLimits) *admitGate {
+	return &admitGate{s: s, anon: anon, limits: limits, clients: make(map[string]*admitClient)}
+}
+
+// newClient makes the state of a client with limit rl and in-flight bound
+// maxIn.
+func newClient(relay string, rl RateLimit, maxIn int) *admitClient {
+	c := &admitClient{relay: relay, maxIn: maxIn, idle: time.Minute}
+	if rl.PerSecond > 0 {
+		if rl.Burst <= 0 {
+			rl.Burst = int(math.Max(1, math.Ceil(rl.PerSecond)))
+		}
+		c.lim, c.burst = rate.NewLimiter(rate.Limit(rl.PerSecond), rl.Burst), rl.Burst
+		c.idle = max(c.idle, time.Duration(float64(rl.Burst)/rl.PerSecond*float64(time.Second)))
+	}
+	return c
+}
+
+// middleware identifies the client (a relay key, or the address), and takes
+// the request's first token before its body is read.
+func (g *admitGate) middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, relay, err := g.identify(c)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		g.mu.Lock()
+		g.sweep(now)
+		cl := g.clients[id]
+		if cl == nil {
+			if relay != nil {
+				cl = newClient(relay.Name, g.relayLimit(relay), cmp.Or(relay.InFlight, g.limits.RelayInFlight))
+			} else {
+				cl = newClient("", g.anon, g.limits.InFlight)
+			}
+			g.clients[id] = cl
+		}
+		cl.seen = now
+		err = g.take(c, cl, 1, now)
+		g.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		c.Set(admitClientKey, cl)
+		return next(c)
+	}
+}
+
+func (g *admitGate) relayLimit(k *RelayKey) RateLimit {
+	if k.Limit.PerSecond > 0 || k.Limit.Burst > 0 {
+		return RateLimit{PerSecond: k.Limit.PerSecond, Burst: cmp.Or(k.Limit.Burst, g.limits.Relay.Burst)}
+	}
+	return g.limits.Relay
+}
+
+// identify returns the client's id: its relay key's name, or the HMAC of its
+// address. A request with an Authorization header must carry a known key.
+func (g *admitGate) identify(c echo.Context) (string, *RelayKey, error) {
+	auth := c.Request().Header.Get(echo.HeaderAuthorization)
+	if auth == "" {
+		m := hmac.New(sha256.New, g.s.clientKey[:])
+		m.Write([]byte(c.RealIP()))
+		return "a/" + hex.EncodeToString(m.Sum(nil)[:16]), nil, nil
+	}
+	c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="admission"`)
+	scheme, key, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || !strings.HasPrefix(key, RelayKeyPrefix) {
+		return "", nil, Errorf(http.StatusUnauthorized, "relay_key_invalid", "Send a relay key as \"Authorization: Bearer "+RelayKeyPrefix+"…\", or no Authorization header to be served with the anonymous limits.")
+	}
+	k := g.limits.Keys.lookup(key)
+	if k == nil {
+		return "", nil, Errorf(http.StatusUnauthorized, "relay_key_invalid", "This relay key is not known to the server: check it with the operator (licensed relay-key new prints a key and the line of the server's keys file), or send no key to be served with the anonymous limits.")
+	}
+	return "r/" + k.Name, k, nil
+}
+
+// take takes n tokens from cl, or answers 429 with the wait for them. g.mu
+// is held.
+func (g *admitGate) take(c echo.Context, cl *admitClient, n int, now time.Time) error {
+	if cl.lim == nil || n <= 0 {
+		return nil
+	}
+	r := cl.lim.ReserveN(now, n)
+	if d := r.DelayFrom(now); !r.OK() || d > 0 {
+		r.CancelAt(now)
+		g.s.rateLimited.WithLabelValues("admit").Inc()
+		wait := strconv.Itoa(int(math.Max(1, math.Ceil(d.Seconds()))))
+		c.Response().Header().Set("Retry-After", wait)
+		return Errorf(http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("This client may admit %g proofs per second (a batch of n costs n); wait %s s (see Retry-After) and try again.", float64(cl.lim.Limit()), wait))
+	}
+	return nil
+}
+
+// acquire admits n proofs of the request into flight, taking the n−1 tokens
+// the middleware did not, and returns the function that lets them out. It
+// refuses, before anything is verified, a batch larger than the client may
+// ever send, a client out of tokens or with too many proofs in flight, and
+// any request while the server has its fill.
+func (g *admitGate) acquire(c echo.Context, n int) (release func(), err error) {
+	cl, _ := c.Get(admitClientKey).(*admitClient)
+	if cl == nil { // routes without the middleware (tests)
+		return func() {}, nil
+	}
+	if most := minPositive(cl.burst, cl.maxIn); most > 0 && n > most {
+		g.s.rateLimited.WithLabelValues("admit").Inc()
+		who := "an anonymous client"
+		if cl.relay != "" {
+			who = "this relay key"
+		}
+		return nil, Errorf(http.StatusTooManyRequests, "batch_over_limit", fmt.Sprintf("A batch from %s holds at most %d proofs (its burst and in-flight bound); this one has %d: split it.", who, most, n))
+	}
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if cl.maxIn > 0 && cl.inFlight+n > cl.maxIn {
+		g.s.rateLimited.WithLabelValues("admit_in_flight").Inc()
+		c.Response().Header().Set("Retry-After", "1")
+		return nil, Errorf(http.StatusTooManyRequests, "too_many_in_flight", fmt.Sprintf("This client has %d proofs waiting for an answer, and may have %d: wait for them, then send more.", cl.inFlight, cl.maxIn))
+	}
+	if g.limits.Total > 0 && g.inFlight+n > g.limits.Total {
+		g.s.rateLimited.WithLabelValues("admit_overloaded").Inc()
+		c.Response().Header().Set("Retry-After", "1")
+		return nil, Errorf(http.StatusServiceUnavailable, "overloaded", "The server is verifying all the proofs it can hold; try again in a second (see Retry-After).")
+	}
+	if err := g.take(c, cl, n-1, now); err != nil {
+		return nil, err
+	}
+	cl.inFlight += n
+	g.inFlight += n
+	return func() {
+		g.mu.Lock()
+		cl.inFlight -= n
+		g.inFlight -= n
+		cl.seen = time.Now()
+		g.mu.Unlock()
+	}, nil
+}
+
+// sweep forgets, once a minute, the clients with nothing in flight whose
+// buckets are full again: forgetting them loses nothing. g.mu is held.
+func (g *admitGate) sweep(now time.Time) {
+	if now.Sub(g.lastSweep) < time.Minute {
+		return
+	}
+	g.lastSweep = now
+	for id, cl := range g.clients {
+		if cl.inFlight == 0 && now.Sub(cl.seen) > cl.idle {
+			delete(g.clients, id)
+		}
+	}
+}
+
+func minPositive(a, b int) int {
+	switch {
+	case a <= 0:
+		return b
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
 }

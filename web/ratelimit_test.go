@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -55,4 +56,123 @@ func TestRateLimitDisabled(t *testing.T) {
 			t.Fatalf("request %d: %d", i, rec.Code)
 		}
 	}
+}
+
+func TestParseRelayKeys(t *testing.T) {
+	h := strings.Repeat("ab", 32)
+	h2 := strings.Repeat("cd", 32)
+	cases := []struct {
+		name, text string
+		n          int
+		err        string // in the error
+		want       RelayKey
+	}{
+		{"empty", "", 0, "", RelayKey{}},
+		{"comments and blanks", "# keys\n\n   \n", 0, "", RelayKey{}},
+		{"one key", "relay-a sha256:" + h, 1, "", RelayKey{Name: "relay-a"}},
+		{"limits", "relay.b sha256:" + h + " rate=2500 burst=4096 inflight=512", 1, "", RelayKey{Name: "relay.b", Limit: RateLimit{PerSecond: 2500, Burst: 4096}, InFlight: 512}},
+		{"no rate limit", "r sha256:" + h + " rate=0", 1, "", RelayKey{Name: "r"}},
+		{"two keys", "a sha256:" + h + "\nb sha256:" + h2 + "\n", 2, "", RelayKey{}},
+		{"no hash", "relay-a", 0, "line 1", RelayKey{}},
+		{"short hash", "relay-a sha256:abcd", 0, "64 hex digits", RelayKey{}},
+		{"hash without prefix", "relay-a " + h, 0, "sha256:", RelayKey{}},
+		{"a key instead of its hash", "relay-a lrk_" + strings.Repeat("A", 43), 0, "sha256:", RelayKey{}},
+		{"bad name", "relay/a sha256:" + h, 0, "name", RelayKey{}},
+		{"unknown option", "r sha256:" + h + " speed=3", 0, "speed=3", RelayKey{}},
+		{"option twice", "r sha256:" + h + " burst=3 burst=4", 0, "at most once", RelayKey{}},
+		{"negative rate", "r sha256:" + h + " rate=-1", 0, "rate", RelayKey{}},
+		{"NaN rate", "r sha256:" + h + " rate=NaN", 0, "rate", RelayKey{}},
+		{"zero burst", "r sha256:" + h + " burst=0", 0, "burst", RelayKey{}},
+		{"name twice", "a sha256:" + h + "\na sha256:" + h2, 0, "line 2: the name", RelayKey{}},
+		{"hash twice", "a sha256:" + h + "\n# b\nb sha256:" + h, 0, "line 3: the same key", RelayKey{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			keys, err := ParseRelayKeys([]byte(tc.text))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want one saying %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if keys.Len() != tc.n {
+				t.Fatalf("%d keys, want %d", keys.Len(), tc.n)
+			}
+			if tc.want.Name != "" {
+				for _, k := range keys.byHash {
+					want := tc.want
+					want.Hash = k.Hash
+					if *k != want {
+						t.Fatalf("key %+v, want %+v", *k, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestNewRelayKey: the line parses, it finds the key by its hash and no
+// other, and it holds the hash, never the key.
+func TestNewRelayKey(t *testing.T) {
+	key, line, err := NewRelayKey("relay-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(key, RelayKeyPrefix) || len(key) != len(RelayKeyPrefix)+43 || strings.Contains(line, key[len(RelayKeyPrefix):]) {
+		t.Fatalf("key %q, line %q", key, line)
+	}
+	keys, err := ParseRelayKeys([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := keys.lookup(key); k == nil || k.Name != "relay-1" {
+		t.Fatalf("lookup of the key: %+v", k)
+	}
+	other, _, _ := NewRelayKey("relay-1")
+	if keys.lookup(other) != nil || keys.lookup("") != nil {
+		t.Fatal("another key found")
+	}
+	if _, _, err := NewRelayKey("no spaces"); err == nil {
+		t.Fatal("a name with a space was taken")
+	}
+}
+
+// FuzzParseRelayKeys: never panics; every key parsed is valid, and each
+// parsed file's lines parse again to the same keys.
+func FuzzParseRelayKeys(f *testing.F) {
+	f.Add([]byte("relay-a sha256:" + strings.Repeat("ab", 32) + " rate=10 burst=20 inflight=5\n# c\n"))
+	f.Add([]byte("a sha256:" + strings.Repeat("0", 64) + "\nb sha256:" + strings.Repeat("1", 64)))
+	f.Add([]byte("x sha256:zz rate=1e400"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		keys, err := ParseRelayKeys(b)
+		if err != nil {
+			return
+		}
+		var again strings.Builder
+		for _, k := range keys.byHash {
+			if !validRelayName(k.Name) || k.Limit.PerSecond < 0 || k.Limit.Burst < 0 || k.InFlight < 0 {
+				t.Fatalf("invalid key %+v", *k)
+			}
+			fmt.Fprintf(&again, "%s sha256:%x rate=%v", k.Name, k.Hash, k.Limit.PerSecond)
+			if k.Limit.Burst > 0 {
+				fmt.Fprintf(&again, " burst=%d", k.Limit.Burst)
+			}
+			if k.InFlight > 0 {
+				fmt.Fprintf(&again, " inflight=%d", k.InFlight)
+			}
+			again.WriteByte('\n')
+		}
+		keys2, err := ParseRelayKeys([]byte(again.String()))
+		if err != nil {
+			t.Fatalf("re-parsing %q: %v", again.String(), err)
+		}
+		for h, k := range keys.byHash {
+			if k2 := keys2.byHash[h]; k2 == nil || *k2 != *k {
+				t.Fatalf("%+v became %+v", *k, k2)
+			}
+		}
+	})
 }

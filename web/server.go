@@ -34,6 +34,9 @@ type Config struct {
 	// OrderLimit and AdmitLimit rate-limit the public POST endpoints per
 	// client (orders; admission).
 	OrderLimit, AdmitLimit RateLimit
+	// Admit holds the admission endpoints' cost-based limits and relay
+	// keys (see AdmitLimits; ratelimit.go).
+	Admit AdmitLimits
 }
 
 // Deps are the components the server serves. A nil component leaves its
@@ -75,6 +78,7 @@ type Server struct {
 	duration    *prometheus.HistogramVec
 	rateLimited *prometheus.CounterVec
 	clientKey   [32]byte // keys the in-memory rate limits; see RateLimit
+	admitGate   *admitGate
 }
 
 // New builds the server and registers every route.

@@ -8,7 +8,7 @@
 // the public tiles. Verifying locally needs no call to the server per block,
 // and tells the server nothing about the relay's traffic.
 //
-//	c := &relay.Client{URL: "https://licenses.example"}
+//	c := &relay.Client{URL: "https://licenses.example", Key: os.Getenv("RELAY_KEY")}
 //	res, err := c.Admit(ctx, req)               // ask the server
 //
 //	m, _ := relay.NewMirror(c, verifierKey)     // or verify locally
@@ -17,6 +17,20 @@
 //	quotas, _ := c.Quotas(ctx)
 //	local, _ := relay.NewLocal(m, admission.Config{Network: "main", Quota: relay.QuotaFunc(quotas)})
 //	res, err = local.Admit(ctx, req)
+//
+// # Relay keys
+//
+// The server limits admission by cost, one token per proof. Anonymous
+// callers get strict limits (by default 200 proofs/s, a burst of 400, and
+// at most 4 proofs in flight, so batches of at most 4). A relay that asks
+// the server for more gets a relay key from the server's operator
+// (licensed relay-key new NAME prints it once) and sets Client.Key: the
+// Client then sends it as "Authorization: Bearer <key>" with every
+// admission, and the server applies that key's limits. A key the server
+// does not know is refused (401 relay_key_invalid), never served as
+// anonymous. Refusals for load carry Error.RetryAfter: 429 rate_limited
+// (out of tokens), too_many_in_flight, batch_over_limit (split the batch),
+// and 503 overloaded (the server as a whole is full).
 //
 // # What a local relay does not see
 //
@@ -50,6 +64,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,6 +77,10 @@ type Client struct {
 	URL string
 	// HTTP is the client used (default: one with a 30 s timeout).
 	HTTP *http.Client
+	// Key is the relay's key ("lrk_…"), sent with every admission request
+	// as "Authorization: Bearer Key"; empty: the anonymous limits apply.
+	// It is a secret: keep it out of logs.
+	Key string
 }
 
 // Error is a refusal or a failure answered by the server: its HTTP status
@@ -70,6 +89,9 @@ type Error struct {
 	Status  int
 	Code    string
 	Message string
+	// RetryAfter is the server's Retry-After (429, 503), 0 if it sent
+	// none.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string {
@@ -88,6 +110,11 @@ func (c *Client) http() *http.Client {
 // do sends a request and decodes a 200 answer into out; any other answer is
 // an *Error.
 func (c *Client) do(ctx context.Context, method, path string, body any, out any) error {
+	return c.send(ctx, method, path, false, body, out)
+}
+
+// send is do, with the relay key when withKey.
+func (c *Client) send(ctx context.Context, method, path string, withKey bool, body any, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -103,6 +130,9 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if withKey && c.Key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Key)
+	}
 	resp, err := c.http().Do(req)
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)
@@ -117,6 +147,9 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 		if json.Unmarshal(b, e) != nil || e.Code == "" {
 			e.Code, e.Message = "http_"+fmt.Sprint(resp.StatusCode), http.StatusText(resp.StatusCode)
 		}
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			e.RetryAfter = time.Duration(s) * time.Second
+		}
 		return e
 	}
 	if err := json.Unmarshal(b, out); err != nil {
@@ -125,21 +158,24 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 	return nil
 }
 
-// Admit asks the server to admit one proof. A refusal is an *Error whose
-// Code is the admission code (tag_used is status 409, rate_limited 429).
+// Admit asks the server to admit one proof, with the relay's key if set. A
+// refusal is an *Error whose Code is the admission code (tag_used is status
+// 409, rate_limited 429, relay_key_invalid 401).
 func (c *Client) Admit(ctx context.Context, r *admission.Request) (*admission.Result, error) {
 	var res admission.Result
-	if err := c.do(ctx, http.MethodPost, "/v1/admit", r, &res); err != nil {
+	if err := c.send(ctx, http.MethodPost, "/v1/admit", true, r, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
 }
 
 // AdmitBatch asks the server to decide up to admission.MaxBatch proofs at
-// once; it returns one result per proof, in order.
+// once, with the relay's key if set; it returns one result per proof, in
+// order. The batch costs one token per proof; one larger than the key's
+// burst or in-flight bound is refused whole (batch_over_limit).
 func (c *Client) AdmitBatch(ctx context.Context, rs []*admission.Request) ([]admission.Result, error) {
 	var out admission.BatchResults
-	if err := c.do(ctx, http.MethodPost, "/v1/admit/batch", map[string]any{"proofs": rs}, &out); err != nil {
+	if err := c.send(ctx, http.MethodPost, "/v1/admit/batch", true, map[string]any{"proofs": rs}, &out); err != nil {
 		return nil, err
 	}
 	if len(out.Results) != len(rs) {
