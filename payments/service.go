@@ -157,6 +157,11 @@ func (s *Service) CreateOrder(ctx context.Context, plan, address, method string)
 	}
 	o := &Order{ID: newOrderID(), Plan: p.ID, Method: method, Amount: p.Price, Currency: p.Currency,
 		State: StateNew, Address: addr}
+	// Nothing is asked of a processor while the database is away.
+	if err := CheckDatabase(ctx, s.db); err != nil {
+		s.log.Warn("order refused: the database does not answer", "method", method, "err", err)
+		return nil, nil, err
+	}
 	// The order id is already fixed: the provider learns it (Stripe's
 	// idempotency key and client reference) before the row exists.
 	begin, err := m.Prepare(ctx, o, p)
@@ -178,6 +183,7 @@ func (s *Service) CreateOrder(ctx context.Context, plan, address, method string)
 		// Its payment was prepared but nobody got what it takes to pay it
 		// (see Method).
 		s.log.Warn("order not stored after its payment was prepared", "order_id", o.ID, "method", o.Method, "err", err)
+		s.AbandonPrepared(m, o, begin)
 		return nil, nil, err
 	}
 	s.log.Info("order created", "order_id", o.ID, "plan", o.Plan, "method", o.Method)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
@@ -33,19 +34,20 @@ type coded interface {
 // statusOf maps every domain error code to its HTTP status. It is the one place
 // where domain errors meet HTTP. Codes not listed are 400.
 var statusOf = map[string]int{
-	"not_found":          http.StatusNotFound,
-	"tag_used":           http.StatusConflict,
-	"conflict":           http.StatusConflict,
-	"rate_limited":       http.StatusTooManyRequests,
-	"unavailable":        http.StatusServiceUnavailable,
-	"btc_unavailable":    http.StatusServiceUnavailable,
-	"card_unavailable":   http.StatusServiceUnavailable,
-	"body_too_large":     http.StatusRequestEntityTooLarge,
-	"unauthorized":       http.StatusUnauthorized,
-	"forbidden":          http.StatusForbidden,
-	"method_not_allowed": http.StatusMethodNotAllowed,
-	"not_revocable":      http.StatusConflict, // the order's state or erased link forbids it
-	"not_settlable":      http.StatusConflict,
+	"not_found":            http.StatusNotFound,
+	"tag_used":             http.StatusConflict,
+	"conflict":             http.StatusConflict,
+	"rate_limited":         http.StatusTooManyRequests,
+	"unavailable":          http.StatusServiceUnavailable,
+	"btc_unavailable":      http.StatusServiceUnavailable,
+	"card_unavailable":     http.StatusServiceUnavailable,
+	"database_unavailable": http.StatusServiceUnavailable,
+	"body_too_large":       http.StatusRequestEntityTooLarge,
+	"unauthorized":         http.StatusUnauthorized,
+	"forbidden":            http.StatusForbidden,
+	"method_not_allowed":   http.StatusMethodNotAllowed,
+	"not_revocable":        http.StatusConflict, // the order's state or erased link forbids it
+	"not_settlable":        http.StatusConflict,
 }
 
 // toError turns any error into what the client may see. ok is false for
@@ -81,6 +83,9 @@ func toError(err error) (e *Error, ok bool) {
 	if errors.As(err, &pe) && (pe.Code == "22021" || pe.Code == "22P05") { // character_not_in_repertoire, untranslatable_character
 		return Errorf(http.StatusBadRequest, "bad_encoding", "The request holds text that is not valid UTF-8."), true
 	}
+	if databaseUnavailable(err) {
+		return Errorf(http.StatusServiceUnavailable, "database_unavailable", "The server's database is not reachable right now: try again in a few seconds."), true
+	}
 	var c coded
 	if errors.As(err, &c) {
 		status, known := statusOf[c.Code()]
@@ -90,6 +95,26 @@ func toError(err error) (e *Error, ok bool) {
 		return Errorf(status, c.Code(), c.Error()), true
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}, false
+}
+
+// retryAfterUnavailable is the Retry-After of a 503, in seconds: long enough
+// for a restarted database or a reconnected processor, short for a person.
+const retryAfterUnavailable = "5"
+
+// databaseUnavailable is whether err is Postgres out of reach: no
+// connection could be made (refused, timed out), or the server is shutting
+// down, starting up or crashed (SQLSTATE class 08, 57P01-57P03). A failure
+// inside a statement is not.
+func databaseUnavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	return false
 }
 
 // readBody reads the request body whole. A body over the server's limit is
@@ -117,8 +142,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if !ok {
 		s.log.Error("request failed", "method", c.Request().Method, "route", c.Path(), "err", err)
 	}
-	if e.Status == http.StatusTooManyRequests && c.Response().Header().Get("Retry-After") == "" {
-		c.Response().Header().Set("Retry-After", "1")
+	if c.Response().Header().Get("Retry-After") == "" {
+		switch e.Status {
+		case http.StatusTooManyRequests:
+			c.Response().Header().Set("Retry-After", "1")
+		case http.StatusServiceUnavailable:
+			c.Response().Header().Set("Retry-After", retryAfterUnavailable)
+		}
 	}
 	if c.Request().Method == http.MethodHead {
 		c.NoContent(e.Status)

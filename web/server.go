@@ -27,10 +27,21 @@ type Config struct {
 	// ShutdownTimeout bounds how long requests in flight may finish after
 	// the server is told to stop (default 10 s).
 	ShutdownTimeout time.Duration
-	// TrustProxy takes the client address from X-Forwarded-For (set it only
-	// behind a reverse proxy that sets that header); otherwise the address
-	// of the connection is used. It only feeds the in-memory rate limits.
+	// TrustProxy takes the client address from X-Forwarded-For and the
+	// scheme from X-Forwarded-Proto (set it only behind a reverse proxy that
+	// sets both headers, overwriting what clients send); otherwise the
+	// address and TLS state of the connection are used. The address feeds
+	// the in-memory rate limits and login throttling; the scheme decides
+	// Secure cookies and HSTS (see https).
 	TrustProxy bool
+	// PublicURL is the server's address as customers reach it. When it is
+	// https, a TLS proxy is in front: cookies are Secure and answers carry
+	// HSTS whatever the connection to this process.
+	PublicURL string
+	// PublicMetrics serves /metrics on this server too. Off by default:
+	// the metrics tell sales volume and operator activity, so they belong
+	// on a loopback or internal listener (MetricsHandler).
+	PublicMetrics bool
 	// OrderLimit and AdmitLimit rate-limit the public POST endpoints per
 	// client (orders; admission).
 	OrderLimit, AdmitLimit RateLimit
@@ -109,7 +120,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 		Name: "licensed_rate_limited_total", Help: "Requests refused by a rate limit, by endpoint group.",
 	}, []string{"group"})
 	s.reg.MustRegister(s.requests, s.duration, s.rateLimited)
-	s.echo.Use(middleware.Recover(), s.observe, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+	s.echo.Use(middleware.Recover(), s.observe, s.securityHeaders, middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: strconv.FormatInt(cfg.BodyLimit, 10) + "B",
 		// The Stripe webhook reads at most payments.MaxWebhookBody itself and
 		// answers a larger body with its own 400 webhook_too_large, which is
@@ -124,8 +135,14 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 // their own collectors on it.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
+// MetricsHandler serves the Prometheus metrics, for a listener of its own
+// (`licensed serve --metrics-addr`).
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+}
+
 // Handler returns the server as an http.Handler (for tests).
-func (s *Server) Handler() http.Handler { return s.echo }
+func (s *Server) Handler() http.Handler { return headAsGet(s.echo) }
 
 // routes registers every route, grouped by who may call them.
 func (s *Server) routes() {
@@ -133,7 +150,9 @@ func (s *Server) routes() {
 	// Operations.
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
+	if s.cfg.PublicMetrics {
+		e.GET("/metrics", echo.WrapHandler(s.MetricsHandler()))
+	}
 	// Public API and pages; each area registers its own routes in its file.
 	// -- ledger routes (issue 4) --
 	s.ledgerRoutes()
@@ -193,7 +212,7 @@ func (s *Server) readyz(c echo.Context) error {
 // letting requests in flight finish for up to Config.ShutdownTimeout.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
-		Handler:           s.echo,
+		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
