@@ -39,10 +39,13 @@ import (
 //
 // Failed logins slow down the next attempt, per client and globally: after
 // loginFreeFailures failures a client must wait 1 s, then 2 s, 4 s, … (at
-// most 15 min) before its next attempt is even checked; the global counter
-// does the same with larger thresholds, so a distributed guesser is slowed
-// too. The counters are in memory, keyed like the other rate limits by an
-// HMAC of the client address under a key made at start.
+// most 15 min) before its next attempt is even checked; a client that has
+// failed recently also waits for the global counter's backoff (larger
+// thresholds), so a distributed guesser is slowed too. A client with no
+// recent failure is never made to wait: nobody can lock the operator out by
+// failing on purpose. Every failed login is in the audit log (no address:
+// only that it failed). The counters are in memory, keyed like the other
+// rate limits by an HMAC of the client address under a key made at start.
 type OpsConfig struct {
 	// PasswordHash is the bcrypt hash of the operator password.
 	PasswordHash string
@@ -127,10 +130,19 @@ func (f *failures) wait(now time.Time, free int) time.Duration {
 }
 
 // check returns how long client must still wait before a login attempt.
+// A client with no recent failure is never made to wait, whatever the
+// others did: a flood of wrong passwords from elsewhere cannot lock the
+// operator out. A client that failed recently waits for its own backoff and
+// for the global one, so a guesser spread over many addresses gets one
+// attempt per address before the global backoff slows each of them.
 func (g *loginGuard) check(client string, now time.Time) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return max(g.clients[client].wait(now, loginFreeFailures), g.global.wait(now, globalFreeFailures))
+	f := g.clients[client]
+	if f == nil || f.n == 0 || now.Sub(f.last) > loginFailureMemory {
+		return 0
+	}
+	return max(f.wait(now, loginFreeFailures), g.global.wait(now, globalFreeFailures))
 }
 
 func (g *loginGuard) fail(client string, now time.Time) {
@@ -187,10 +199,12 @@ func (s *Server) opsNow() time.Time {
 }
 
 // secureCookies reports whether cookies for this request may be Secure:
-// https, or a loopback host, which browsers treat as trustworthy.
+// https (see Server.https: TLS here, an https public URL, or a trusted
+// proxy's X-Forwarded-Proto), or a loopback host, which browsers treat as
+// trustworthy.
 func (s *Server) secureCookies(c echo.Context) bool {
 	r := c.Request()
-	if r.TLS != nil || (s.cfg.TrustProxy && r.Header.Get("X-Forwarded-Proto") == "https") {
+	if s.https(c) {
 		return true
 	}
 	host := r.Host
@@ -335,6 +349,9 @@ func (s *Server) opsLogin(c echo.Context) error {
 	if len(password) > 1024 || bcrypt.CompareHashAndPassword([]byte(s.deps.Pages.Ops.cfg.PasswordHash), []byte(password)) != nil {
 		s.deps.Pages.Ops.logins.fail(client, now)
 		s.log.Warn("operator login failed")
+		if err := s.audit(c.Request().Context(), "", "login_failed", "", ""); err != nil {
+			return err
+		}
 		wait := s.deps.Pages.Ops.logins.check(client, now)
 		msg := "Wrong password."
 		if wait > 0 {

@@ -50,6 +50,8 @@ type shopOptions struct {
 	devWallet bool
 	// opsNow is the dashboard's clock (default time.Now).
 	opsNow func() time.Time
+	// config changes the server's Config before New.
+	config func(*Config)
 }
 
 // opsHash is computed once: bcrypt at MinCost keeps the tests fast.
@@ -108,7 +110,11 @@ func newShop(t testing.TB, o shopOptions) *shop {
 	if o.devWallet {
 		deps.BitcoinDev = &BitcoinDev{Bitcoin: s.btc, Wallet: s.node.Wallet, Mine: s.node.Mine}
 	}
-	s.srv = New(Config{OrderLimit: RateLimit{PerSecond: 100, Burst: 100}}, deps, log)
+	cfg := Config{OrderLimit: RateLimit{PerSecond: 100, Burst: 100}}
+	if o.config != nil {
+		o.config(&cfg)
+	}
+	s.srv = New(cfg, deps, log)
 	s.hs = httptest.NewServer(s.srv.Handler())
 	t.Cleanup(s.hs.Close)
 	s.URL = s.hs.URL

@@ -69,8 +69,8 @@ func TestOpsLogin(t *testing.T) {
 	for _, e := range audit {
 		actions = append(actions, e.Action)
 	}
-	if !slices.Equal(actions, []string{"logout", "login"}) {
-		t.Fatalf("audit log %q, want logout, login", actions)
+	if !slices.Equal(actions, []string{"logout", "login", "login_failed"}) {
+		t.Fatalf("audit log %q, want logout, login, login_failed", actions)
 	}
 	// A stolen cookie of an ended session is worthless.
 	c2 := s.client()
