@@ -160,7 +160,8 @@ func (m *Main) loadPlans() (*payments.Plans, error) {
 }
 
 // startCluster starts the managed Postgres in DataDir/postgres (initialised on
-// first run) and points DatabaseURL at its "licensed" database.
+// first run), keeps it running (pgcluster.Supervise) and points DatabaseURL
+// at its "licensed" database.
 func (m *Main) startCluster(ctx context.Context) error {
 	dir := filepath.Join(m.Config.DataDir, "postgres")
 	logf, err := os.OpenFile(filepath.Join(m.Config.DataDir, "postgres.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -176,7 +177,15 @@ func (m *Main) startCluster(ctx context.Context) error {
 		return err
 	}
 	m.Cluster = c
+	// A managed Postgres that dies (a crash, an OOM kill) is started again,
+	// so the server recovers by itself: the pool reconnects, and requests
+	// meanwhile are 503 database_unavailable.
+	supervised, endSupervision := context.WithCancel(context.Background())
+	supervisor := make(chan struct{})
+	go func() { defer close(supervisor); c.Supervise(supervised, m.Log) }()
 	m.closers = append(m.closers, func() {
+		endSupervision()
+		<-supervisor
 		m.Log.Info("stopping the managed Postgres")
 		c.Stop()
 	})

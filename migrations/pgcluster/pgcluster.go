@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"os/exec"
@@ -53,11 +54,15 @@ type Cluster struct {
 	cfg  Config
 	bin  string
 	cred *syscall.Credential
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
 
-	mu      sync.Mutex
+	// life serialises Stop and Supervise's restarts, so that Stop never
+	// misses a server being started again.
+	life sync.Mutex
+
+	mu      sync.Mutex // guards the fields below
+	cmd     *exec.Cmd  // the current postmaster
+	done    chan struct{}
+	err     error // how the current postmaster exited, once done is closed
 	stopped bool
 }
 
@@ -88,7 +93,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{cfg: cfg, bin: bin, done: make(chan struct{})}
+	c := &Cluster{cfg: cfg, bin: bin}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -187,6 +192,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	// The postmaster is our child. Pdeathsig is tied to the OS thread that
 	// forks it, so the fork happens on a locked thread that is never reused.
 	started := make(chan error, 1)
+	done := make(chan struct{})
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine only after the child is gone
 		cmd := c.command(context.Background(), "postgres",
@@ -208,10 +214,15 @@ func (c *Cluster) start(ctx context.Context) error {
 			started <- fmt.Errorf("pgcluster: couldn't start postgres: %w", err)
 			return
 		}
-		c.cmd = cmd
+		c.mu.Lock()
+		c.cmd, c.done, c.err = cmd, done, nil
+		c.mu.Unlock()
 		started <- nil
-		c.err = cmd.Wait()
-		close(c.done)
+		err := cmd.Wait()
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+		close(done)
 	}()
 	if err := <-started; err != nil {
 		return err
@@ -225,15 +236,18 @@ func (c *Cluster) start(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-c.done:
-			return fmt.Errorf("pgcluster: postgres exited while starting (%v); its log is in %s", c.err, c.logHint())
+		case <-done:
+			c.mu.Lock()
+			exit := c.err
+			c.mu.Unlock()
+			return fmt.Errorf("pgcluster: postgres exited while starting (%v); its log is in %s", exit, c.logHint())
 		case <-ctx.Done():
-			c.Stop()
+			c.shutdown()
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			c.Stop()
+			c.shutdown()
 			return fmt.Errorf("pgcluster: postgres did not accept connections within 60s: %w", err)
 		}
 	}
@@ -255,31 +269,95 @@ func (c *Cluster) URL(db string) string {
 	return u.String()
 }
 
-// Pid is the postmaster's process id.
-func (c *Cluster) Pid() int { return c.cmd.Process.Pid }
+// Pid is the postmaster's process id (the current one, under Supervise).
+func (c *Cluster) Pid() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cmd.Process.Pid
+}
 
-// Done is closed when the server has exited.
-func (c *Cluster) Done() <-chan struct{} { return c.done }
+// Done is closed when the server has exited (the current one, under
+// Supervise).
+func (c *Cluster) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.done
+}
 
 // Stop shuts the server down (fast shutdown: open transactions are rolled
-// back, committed data is kept) and waits for it to exit.
+// back, committed data is kept) and waits for it to exit. Supervise does not
+// start it again.
 func (c *Cluster) Stop() error {
+	c.life.Lock()
+	defer c.life.Unlock()
 	c.mu.Lock()
-	if c.stopped {
-		c.mu.Unlock()
-		<-c.done
-		return nil
-	}
 	c.stopped = true
 	c.mu.Unlock()
-	_ = c.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-c.done:
-	case <-time.After(30 * time.Second):
-		_ = c.cmd.Process.Signal(syscall.SIGQUIT)
-		<-c.done
-	}
+	c.shutdown()
 	return nil
+}
+
+// shutdown stops the current postmaster: SIGINT (fast shutdown), then
+// SIGQUIT after 30 s.
+func (c *Cluster) shutdown() {
+	c.mu.Lock()
+	cmd, done := c.cmd, c.done
+	c.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		<-done
+	}
+}
+
+// Supervise starts the server again whenever it exits without Stop (a
+// crash, an OOM kill, a SIGKILL), until ctx ends or Stop is called. Each
+// exit and each restart is logged on log. A restart is tried again, backing
+// off up to 5 s, while the server cannot start: after a SIGKILL of the
+// postmaster its orphaned backends hold the shared memory until they notice
+// and exit, and postgres refuses to start until then.
+func (c *Cluster) Supervise(ctx context.Context, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.Done():
+		}
+		c.mu.Lock()
+		stopped, exit := c.stopped, c.err
+		c.mu.Unlock()
+		if stopped {
+			return
+		}
+		log.Error("the managed Postgres exited; starting it again", "err", exit, "log", c.logHint())
+		wait := 200 * time.Millisecond
+		for attempt := 1; ; attempt++ {
+			c.life.Lock()
+			if c.stopped || ctx.Err() != nil {
+				c.life.Unlock()
+				return
+			}
+			start := time.Now()
+			err := c.start(ctx)
+			c.life.Unlock()
+			if err == nil {
+				log.Warn("restarted the managed Postgres", "attempt", attempt, "pid", c.Pid(), "took", time.Since(start).Round(time.Millisecond))
+				break
+			}
+			log.Warn("couldn't restart the managed Postgres yet", "attempt", attempt, "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 5*time.Second)
+		}
+	}
 }
 
 // EnsureDatabase creates database name if it does not exist.
