@@ -125,6 +125,7 @@ func (c *Card) Prepare(ctx context.Context, o *Order, p Plan) (BeginFunc, error)
 		c.cfg.Log.Warn("couldn't create a Stripe Checkout Session", "order_id", o.ID, "err", stripeErrSummary(err))
 		return nil, &Error{"card_unavailable", "Card payments are unavailable right now: try again in a minute, or pay with another method."}
 	}
+	o.StripeSession = sess.ID
 	u := sess.URL
 	if c.cfg.CheckoutURL != "" {
 		u = expand(c.cfg.CheckoutURL, o.ID)

@@ -183,7 +183,7 @@ func (s *Service) CreateOrder(ctx context.Context, plan, address, method string)
 		// Its payment was prepared but nobody got what it takes to pay it
 		// (see Method).
 		s.log.Warn("order not stored after its payment was prepared", "order_id", o.ID, "method", o.Method, "err", err)
-		s.AbandonPrepared(m, o, begin)
+		s.AbandonPrepared(m, o)
 		return nil, nil, err
 	}
 	s.log.Info("order created", "order_id", o.ID, "plan", o.Plan, "method", o.Method)
