@@ -3,6 +3,8 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/ringverify"
 )
 
 // admissionRoutes registers the relay admission endpoints and the valid
@@ -59,10 +62,42 @@ func (s *Server) admit(c echo.Context) error {
 // [...]}, one result per proof, in order. A malformed proof gets its own
 // refusal; only a malformed batch, or a failing database, fails the whole.
 func (s *Server) admitBatch(c echo.Context) error {
+	// A body longer than the most proofs this client may send could hold
+	// is refused unread: decoding 256 proofs only to refuse them would cost
+	// more than verifying a few.
+	if most := s.admitGate.mostProofs(c); most > 0 {
+		_, maxR := s.deps.Admission.RingSizeBounds()
+		limit := int64(most)*maxRequestJSON(maxR) + 1024
+		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, limit)
+		body, err := io.ReadAll(c.Request().Body)
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.rateLimited.WithLabelValues("admit").Inc()
+			return Errorf(http.StatusTooManyRequests, "batch_over_limit", fmt.Sprintf("A batch from this client holds at most %d proofs, and this body is longer than %d proofs can be: split it.", most, most))
+		}
+		if err != nil {
+			return Errorf(http.StatusBadRequest, "malformed", "The request body ended before its declared length; send it whole.")
+		}
+		return s.admitBatchBody(c, body)
+	}
 	body, err := readBody(c)
 	if err != nil {
 		return err
 	}
+	return s.admitBatchBody(c, body)
+}
+
+// maxRequestJSON bounds the JSON of one admission request with a ring of at
+// most maxRing members, as any client writes it: every field at its
+// largest, the scope with every byte escaped, and 1 KiB for names,
+// punctuation and spacing.
+func maxRequestJSON(maxRing int) int64 {
+	b64 := func(n int) int { return (n + 2) / 3 * 4 }
+	return int64(1024 + 6*ringverify.MaxScopeSize + b64(admission.MaxMessageSize) + 21*maxRing +
+		b64(admission.TagSize) + b64(ringverify.ProofSize(maxRing)-admission.TagSize))
+}
+
+func (s *Server) admitBatchBody(c echo.Context, body []byte) error {
 	raws, err := admission.DecodeBatch(body)
 	if err != nil {
 		return err

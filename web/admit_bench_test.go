@@ -6,8 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -386,4 +389,222 @@ func mustJSONb(b *testing.B, v any) []byte {
 		b.Fatal(err)
 	}
 	return out
+}
+
+// BenchmarkAdmitFlood measures what a flood of attackers, each within the
+// default anonymous limits (DefaultAdmitRate, DefaultAdmitBurst,
+// DefaultAdmitInFlight, DefaultAdmitTotalInFlight, no proof of work), does to
+// an honest client's admission latency, in-process (the server's handler
+// called directly) and over HTTP on loopback. Each iteration is one honest
+// POST /v1/admit of a valid proof (ring 16, tags in Postgres with the
+// default 3 ms linger), sent one at a time with 5 ms between them (below
+// the honest client's own rate). The honest client first runs alone
+// (unloaded), then while three attackers, each at its own address, flood:
+//
+//	forger        4 connections of forged single proofs (well formed, they
+//	              do not verify: each costs a full verification)
+//	oversized     2 connections of batches of 256 forged proofs
+//	at-bound      2 connections of batches of DefaultAdmitInFlight forged proofs
+//
+// Attackers ignore Retry-After; after a refusal each pauses for as long as
+// its next request's tokens take to accrue (5 ms per proof), so that it
+// forces as many verifications as its tokens allow (flooding faster only
+// spends its tokens on refusals) and the load generator, on the server's
+// own two cores, does not measure its own CPU. The loaded phase starts once the attackers' bursts are spent
+// (2 s). It reports the honest p50 and p99 unloaded and loaded (ms),
+// honest-p99/unloaded-p99 (goal ≤ 3), and the attackers' forced
+// verifications per second, per attacker at most (goal ≤ its token rate,
+// 200/s), from Service.Verifications less the honest ones.
+// FLOOD_ATTACKERS=forger,at-bound runs only the attackers named.
+//
+//	go test ./web -run '^$' -bench BenchmarkAdmitFlood -benchtime 400x
+func BenchmarkAdmitFlood(b *testing.B) {
+	f := admissiontest.New(b, pgtest.Pool(b), 40)
+	f.StopSequencer()
+	quota := func(plan string) (uint32, bool) { return 1 << 20, plan == admissiontest.Basic }
+	tags := admission.NewPostgresTags(f.DB)
+	tags.Linger = 3 * time.Millisecond
+	if d, err := time.ParseDuration(os.Getenv("ADMIT_LINGER")); err == nil {
+		tags.Linger = d
+	}
+	svc, err := admission.New(f.Index, tags, admission.Config{Network: admissiontest.Network, Quota: quota})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := New(Config{
+		TrustProxy: true, // each client at its own address
+		AdmitLimit: RateLimit{PerSecond: DefaultAdmitRate, Burst: DefaultAdmitBurst},
+		Admit:      AdmitLimits{InFlight: DefaultAdmitInFlight, Total: DefaultAdmitTotalInFlight},
+	}, Deps{DB: f.DB, Admission: svc}, slog.New(slog.DiscardHandler))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(sctx, l) }()
+	b.Cleanup(func() { stop(); <-done })
+	url := "http://" + l.Addr().String()
+
+	// 256 valid proofs, replayed (a replay is verified fully, then a
+	// retry of its tag), and the attackers' bodies.
+	scope := admissiontest.Scope(time.Now())
+	honest := make([][]byte, 256)
+	for i := range honest {
+		c := f.Customers[i%2]
+		ring, pi := f.Ring(b, c, 16)
+		honest[i] = mustJSON(b, f.Prove(b, c, ring, pi, scope, uint32(i/2), []byte(fmt.Sprintf("honest %d", i))))
+	}
+	forged := forgeries(b, f, 256)
+	single := make([][]byte, len(forged))
+	for i, r := range forged {
+		single[i] = mustJSON(b, r)
+	}
+	oversized := batchBody(b, forged)
+	atBound := batchBody(b, forged[:DefaultAdmitInFlight])
+
+	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	// send posts body as the client at from and returns the status.
+	type sender func(path, from string, body []byte) int
+	inProcess := func(path, from string, body []byte) int {
+		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", from)
+		req.RemoteAddr = "127.0.0.1:40000" // a proxy the server trusts
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	overHTTP := func(path, from string, body []byte) int {
+		req, _ := http.NewRequest(http.MethodPost, url+path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", from)
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Warm the caches and record the honest tags.
+	for i, body := range honest {
+		if code := inProcess("/v1/admit", "198.51.100.1", body); code != 200 {
+			b.Fatalf("warm-up %d: %d", i, code)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	// honestRun sends n honest requests one at a time, from a fresh
+	// address each run, and returns their latencies, sorted.
+	runs := 0
+	honestRun := func(b *testing.B, send sender, n int) []time.Duration {
+		runs++
+		from := fmt.Sprintf("198.51.100.%d", 10+runs)
+		lat := make([]time.Duration, n)
+		for i := range n {
+			start := time.Now()
+			if code := send("/v1/admit", from, honest[i%len(honest)]); code != 200 {
+				b.Fatalf("honest request %d: %d", i, code)
+			}
+			lat[i] = time.Since(start)
+			time.Sleep(5 * time.Millisecond)
+		}
+		slices.Sort(lat)
+		return lat
+	}
+	pct := func(lat []time.Duration, p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
+
+	for _, mode := range []struct {
+		name string
+		send sender
+	}{{"in-process", inProcess}, {"http", overHTTP}} {
+		b.Run(mode.name, func(b *testing.B) {
+			unloaded := honestRun(b, mode.send, b.N)
+
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			attackers := []struct {
+				name   string
+				path   string
+				body   [][]byte
+				proofs int // per request
+				conns  int
+			}{
+				{"forger", "/v1/admit", single, 1, 4},
+				{"oversized", "/v1/admit/batch", [][]byte{oversized}, len(forged), 2},
+				{"at-bound", "/v1/admit/batch", [][]byte{atBound}, DefaultAdmitInFlight, 2},
+			}
+			// verified counts, per attacker, the proofs of its answered
+			// requests: each was verified (a forged proof that reaches
+			// step 7 is answered bad_signature; a batch 200 verified all
+			// its proofs).
+			sent := make([]atomic.Int64, len(attackers))
+			verified := make([]atomic.Int64, len(attackers))
+			for a, at := range attackers {
+				if only := os.Getenv("FLOOD_ATTACKERS"); only != "" && !slices.Contains(strings.Split(only, ","), at.name) {
+					continue
+				}
+				from := fmt.Sprintf("203.0.113.%d", 10*runs+a)
+				for c := range at.conns {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := c; ctx.Err() == nil; i++ {
+							sent[a].Add(1)
+							switch code := mode.send(at.path, from, at.body[i%len(at.body)]); {
+							case code == 200 && at.path == "/v1/admit/batch":
+								verified[a].Add(int64(at.proofs))
+							case code == 400:
+								verified[a].Add(1)
+							case code == 429 || code == 503 || code == 0:
+								// Long enough for the tokens of one more request,
+								// so that the door's token does not starve the
+								// batches: the attacker then forces the most
+								// verifications its tokens allow.
+								time.Sleep(time.Duration(at.proofs) * time.Second / DefaultAdmitRate)
+							}
+						}
+					}()
+				}
+			}
+			time.Sleep(2 * time.Second) // the attackers' bursts are spent
+			snapshot := func() []int64 {
+				out := make([]int64, len(verified))
+				for a := range verified {
+					out[a] = verified[a].Load()
+				}
+				return out
+			}
+			v0, t0, per0 := svc.Verifications(), time.Now(), snapshot()
+			loaded := honestRun(b, mode.send, b.N)
+			elapsed := time.Since(t0).Seconds()
+			forced := float64(svc.Verifications()-v0-int64(b.N)) / elapsed
+			per1 := snapshot()
+			cancel()
+			wg.Wait()
+
+			b.ReportMetric(pct(unloaded, 0.5), "unloaded-p50-ms")
+			b.ReportMetric(pct(unloaded, 0.99), "unloaded-p99-ms")
+			b.ReportMetric(pct(loaded, 0.5), "honest-p50-ms")
+			b.ReportMetric(pct(loaded, 0.99), "honest-p99-ms")
+			b.ReportMetric(pct(loaded, 0.99)/pct(unloaded, 0.99), "honest-p99/unloaded-p99")
+			// The most any one attacker forced, and all of them together
+			// (from the Service's own count, less the honest requests).
+			most := 0.0
+			for a := range per0 {
+				most = max(most, float64(per1[a]-per0[a])/elapsed)
+			}
+			b.ReportMetric(most, "attacker-verifs/s")
+			b.ReportMetric(forced, "all-attackers-verifs/s")
+			b.ReportMetric(DefaultAdmitRate, "attacker-token-rate")
+			var total int64
+			for a := range sent {
+				total += sent[a].Load()
+			}
+			b.ReportMetric(float64(total)/elapsed, "attack-req/s")
+		})
+	}
 }

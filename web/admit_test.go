@@ -81,7 +81,7 @@ func post(t *testing.T, url string, body []byte) (int, string, []byte) {
 	return resp.StatusCode, resp.Header.Get("Retry-After"), b
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -413,7 +413,7 @@ func postAs(t *testing.T, url, from, auth string, body []byte) (int, string, str
 // forgeries returns n proofs that are well formed and do not verify: a real
 // proof sent with other messages. Without a proof of work required, each
 // costs the server a full verification.
-func forgeries(t *testing.T, f *admissiontest.Ledger, n int) []*admission.Request {
+func forgeries(t testing.TB, f *admissiontest.Ledger, n int) []*admission.Request {
 	t.Helper()
 	c := f.Customers[1]
 	ring, pi := f.Ring(t, c, 16)
@@ -427,7 +427,7 @@ func forgeries(t *testing.T, f *admissiontest.Ledger, n int) []*admission.Reques
 	return out
 }
 
-func batchBody(t *testing.T, rs []*admission.Request) []byte {
+func batchBody(t testing.TB, rs []*admission.Request) []byte {
 	return mustJSON(t, map[string]any{"proofs": rs})
 }
 

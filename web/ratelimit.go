@@ -388,6 +388,16 @@ func (g *admitGate) take(c echo.Context, cl *admitClient, n int, now time.Time) 
 	return nil
 }
 
+// mostProofs returns the most proofs the request's client may send in one
+// batch, 0 for no bound.
+func (g *admitGate) mostProofs(c echo.Context) int {
+	cl, _ := c.Get(admitClientKey).(*admitClient)
+	if cl == nil {
+		return 0
+	}
+	return minPositive(cl.burst, cl.maxIn)
+}
+
 // acquire admits n proofs of the request into flight, taking the n−1 tokens
 // the middleware did not, and returns the function that lets them out. It
 // refuses, before anything is verified, a batch larger than the client may

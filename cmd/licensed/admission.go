@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/licensed/licensed/ledger"
@@ -10,7 +12,7 @@ import (
 	"github.com/licensed/licensed/web"
 )
 
-// openAdmission wires the admission service (issue 7): the ledger's license
+// openAdmission wires the admission service: the ledger's license
 // index, kept current by following the store, the plans' daily quotas, and
 // the tag store in Postgres, plus a background pruning of past scopes'
 // tags. Without plans (serve without a plans file) admission stays off.
@@ -73,4 +75,32 @@ func (m *Main) openAdmission(ctx context.Context, deps *web.Deps) error {
 	m.closers = append(m.closers, func() { stop(); <-done; <-done })
 	deps.Admission = svc
 	return nil
+}
+
+// admitLimits are the admission endpoints' cost-based limits and the relay
+// keys, from --relay-keys-file and --relay-keys (LICENSED_RELAY_KEYS_FILE,
+// LICENSED_RELAY_KEYS). A keys file or line that does not parse stops the
+// server: a relay whose key was dropped would otherwise silently fall to
+// the anonymous limits.
+func (cfg *Config) admitLimits() (web.AdmitLimits, error) {
+	var text []byte
+	if cfg.RelayKeysFile != "" {
+		b, err := os.ReadFile(cfg.RelayKeysFile)
+		if err != nil {
+			return web.AdmitLimits{}, fmt.Errorf("couldn't read the relay keys: %w", err)
+		}
+		text = append(b, '\n')
+	}
+	text = append(text, strings.ReplaceAll(cfg.RelayKeys, ";", "\n")...)
+	keys, err := web.ParseRelayKeys(text)
+	if err != nil {
+		return web.AdmitLimits{}, usageError(err.Error() + " (lines of --relay-keys-file, then of --relay-keys)")
+	}
+	return web.AdmitLimits{
+		InFlight:      cfg.AdmitInFlight,
+		Total:         cfg.AdmitTotalInFlight,
+		Relay:         web.RateLimit{PerSecond: cfg.RelayRate, Burst: cfg.RelayBurst},
+		RelayInFlight: cfg.RelayInFlight,
+		Keys:          keys,
+	}, nil
 }

@@ -123,12 +123,17 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := m.openPages(ctx, &deps); err != nil {
 		return err
 	}
+	admit, err := cfg.admitLimits()
+	if err != nil {
+		return err
+	}
 	m.Server = web.New(web.Config{
 		BodyLimit:       cfg.BodyLimit,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		TrustProxy:      cfg.TrustProxy,
 		OrderLimit:      web.RateLimit{PerSecond: cfg.OrderRate, Burst: cfg.OrderBurst},
 		AdmitLimit:      web.RateLimit{PerSecond: cfg.AdmitRate, Burst: cfg.AdmitBurst},
+		Admit:           admit,
 	}, deps, m.Log)
 
 	l, err := net.Listen("tcp", cfg.Addr)

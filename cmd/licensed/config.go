@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/web"
 )
 
 // Config is every setting of the server, from flags and the environment.
@@ -51,6 +52,16 @@ type Config struct {
 	// and the admission endpoints per client (requests per second; 0 disables).
 	OrderRate, AdmitRate   float64
 	OrderBurst, AdmitBurst int
+	// AdmitInFlight bounds the admission proofs one anonymous client may
+	// have in flight (and so its largest batch); AdmitTotalInFlight those of
+	// all clients together. RelayKeysFile and RelayKeys hold the relay keys
+	// (hashes, see web.ParseRelayKeys); RelayRate, RelayBurst and
+	// RelayInFlight are the limits of a key whose line sets none. See
+	// web.AdmitLimits and admission.go.
+	AdmitInFlight, AdmitTotalInFlight int
+	RelayKeysFile, RelayKeys          string
+	RelayRate                         float64
+	RelayBurst, RelayInFlight         int
 
 	// Ledger: see ledger.go.
 	LedgerOrigin  string
@@ -132,8 +143,15 @@ func (cfg *Config) register(fs *flag.FlagSet, dev bool) {
 	t.Bool(&cfg.TrustProxy, "trust-proxy", false, "take client addresses from X-Forwarded-For, for rate limits")
 	t.Float64(&cfg.OrderRate, "order-rate", 1, "orders per second per client; 0 disables")
 	t.Int(&cfg.OrderBurst, "order-burst", 10, "burst of orders per client")
-	t.Float64(&cfg.AdmitRate, "admit-rate", 200, "admission requests per second per client; 0 disables")
-	t.Int(&cfg.AdmitBurst, "admit-burst", 400, "burst of admission requests per client")
+	t.Float64(&cfg.AdmitRate, "admit-rate", web.DefaultAdmitRate, "admission proofs per second per anonymous client (a batch of n costs n); 0 disables")
+	t.Int(&cfg.AdmitBurst, "admit-burst", web.DefaultAdmitBurst, "burst of admission proofs per anonymous client")
+	t.Int(&cfg.AdmitInFlight, "admit-in-flight", web.DefaultAdmitInFlight, "proofs one anonymous client may have in flight, and its largest batch; 0: no bound")
+	t.Int(&cfg.AdmitTotalInFlight, "admit-total-in-flight", web.DefaultAdmitTotalInFlight, "proofs in flight over all clients before admission answers 503 overloaded; 0: no bound")
+	t.String(&cfg.RelayKeysFile, "relay-keys-file", "", "file of relay keys, one 'NAME sha256:HEX [rate=R] [burst=B] [inflight=N]' a line (licensed relay-key new prints them)")
+	t.String(&cfg.RelayKeys, "relay-keys", "", "relay key lines as in --relay-keys-file, separated by newlines or ';' (added to the file's)")
+	t.Float64(&cfg.RelayRate, "relay-rate", web.DefaultRelayRate, "admission proofs per second per relay key whose line sets none; 0 disables")
+	t.Int(&cfg.RelayBurst, "relay-burst", web.DefaultRelayBurst, "burst of admission proofs per relay key whose line sets none")
+	t.Int(&cfg.RelayInFlight, "relay-in-flight", web.DefaultRelayInFlight, "proofs one relay key may have in flight, when its line sets none; 0: no bound")
 	t.String(&cfg.LedgerOrigin, "ledger-origin", "licensed.example/ledger", "origin line of the ledger's checkpoints")
 	t.String(&cfg.LedgerKeyFile, "ledger-key-file", "", "file with the ledger's note signer key; default DATA_DIR/ledger.key")
 	t.Secret(&cfg.OpsPasswordHash, "LICENSED_OPS_PASSWORD_HASH")

@@ -40,6 +40,7 @@ var program = cli.Program{
 		cli.Verb("reconcile", "compare orders, payments, the ledger and the processors; exit 1 on exceptions", cli.NoInput(runReconcile)),
 		cli.Verb("ledger", "ledger tools: 'ledger fsck' rebuilds and checks every tile, root and checkpoint", cli.NoInput(runLedger)),
 		cli.Verb("ops-hash", "print the bcrypt hash of an operator password (for LICENSED_OPS_PASSWORD_HASH)", cli.NoInput(runOpsPassword)),
+		cli.Verb("relay-key", "'relay-key new NAME' makes a relay's admission key and prints the line for --relay-keys-file", cli.NoInput(runRelayKey)),
 	},
 	Footer: "Run 'licensed COMMAND -h' for the flags of a command.",
 }
