@@ -316,6 +316,7 @@ func TestBrowser(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`tr[data-order="`+revokeMe+`"] a`)),
 			chromedp.WaitVisible(chromedp.CSS("#revoke-form")),
 			chromedp.SendKeys(chromedp.CSS(`#revoke-form input[name=note]`), "browser test"),
+			chromedp.Click(chromedp.CSS("#revoke-confirm")),
 			chromedp.Click(chromedp.CSS("#revoke")),
 			chromedp.WaitVisible(chromedp.CSS("#action-done")),
 		)
@@ -333,8 +334,13 @@ func TestBrowser(t *testing.T) {
 			chromedp.Navigate(s.URL+"/ops/orders/"+keepMe),
 			chromedp.WaitVisible(chromedp.CSS("#revoke-form")))
 		run(t, ctx, "remove the token", chromedp.Evaluate[bool](`(document.querySelector('#revoke-form input[name=csrf]').remove(), true)`))
-		step(t, ctx, "post the form", quick, chromedp.Click(chromedp.CSS("#revoke")))
+		step(t, ctx, "post the form", quick,
+			chromedp.SendKeys(chromedp.CSS(`#revoke-form input[name=note]`), "no token"),
+			chromedp.Click(chromedp.CSS("#revoke-confirm")),
+			chromedp.Click(chromedp.CSS("#revoke")))
 		waitFor(t, ctx, "the answer", `document.body.innerText.includes("csrf_failed")`, quick)
+		// A page with a way back, not raw JSON.
+		waitFor(t, ctx, "a way back to the form", `document.querySelector("#error-action") !== null`, quick)
 		if o := s.Order(keepMe); o.License != payments.LicenseActive {
 			t.Fatalf("license %q after a POST without the token", o.License)
 		}

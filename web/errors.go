@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -154,5 +155,106 @@ func (s *Server) handleError(err error, c echo.Context) {
 		c.NoContent(e.Status)
 		return
 	}
+	if wantsHTML(c.Request()) {
+		if err := s.renderError(c, e); err == nil {
+			return
+		}
+	}
 	c.JSON(e.Status, e)
+}
+
+// wantsHTML reports whether the request is a browser's navigation to a page
+// (its Accept names text/html) rather than an API call: API clients, the
+// invoice page's script and mirrors ask for JSON or anything, and the API,
+// ledger and webhook paths always answer JSON.
+func wantsHTML(r *http.Request) bool {
+	p := r.URL.Path
+	for _, api := range []string{"/v1/", "/ledger/", "/openapi", "/healthz", "/readyz", "/metrics"} {
+		if strings.HasPrefix(p, api) {
+			return false
+		}
+	}
+	if strings.HasSuffix(p, "/status") || strings.HasSuffix(p, ".csv") || strings.HasSuffix(p, ".svg") {
+		return false
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// errorView is what the error page shows: the message, one action that
+// leads on (log in again, go back to the form, the storefront) and the way
+// home.
+type errorView struct {
+	Status             int
+	Code, Message      string
+	Action, ActionText string
+	Home, HomeText     string
+}
+
+// errorTitles name the error pages by status.
+var errorTitles = map[int]string{
+	http.StatusBadRequest:            "Something in the request is not right",
+	http.StatusUnauthorized:          "Please log in again",
+	http.StatusForbidden:             "This form has expired",
+	http.StatusNotFound:              "Page not found",
+	http.StatusMethodNotAllowed:      "Page not found",
+	http.StatusConflict:              "Already done",
+	http.StatusRequestEntityTooLarge: "Too much at once",
+	http.StatusTooManyRequests:       "Too many requests",
+	http.StatusServiceUnavailable:    "Temporarily unavailable",
+	http.StatusInternalServerError:   "Something went wrong on our side",
+}
+
+// renderError answers a browser with an HTML page for e, with navigation:
+// back to the page the form was on, to the login (with a way back) after a
+// session ended, or home.
+func (s *Server) renderError(c echo.Context, e *Error) error {
+	r := c.Request()
+	v := errorView{Status: e.Status, Code: e.Code, Message: e.Message, Home: "/", HomeText: "Back to the shop"}
+	ops := strings.HasPrefix(r.URL.Path, "/ops")
+	if ops {
+		v.Home, v.HomeText = "/ops", "Back to the dashboard"
+	}
+	// The page a form was posted from is its action without the last
+	// segment (/ops/orders/ID/revoke → /ops/orders/ID; /checkout → /).
+	back := r.URL.Path
+	if r.Method == http.MethodPost {
+		if i := strings.LastIndexByte(strings.TrimSuffix(back, "/"), '/'); i > 0 {
+			back = back[:i]
+		} else {
+			back = "/"
+		}
+	}
+	switch {
+	case e.Status == http.StatusUnauthorized && ops:
+		v.Action, v.ActionText = "/ops/login?next="+url.QueryEscape(back), "Log in"
+		v.Message = "Your session has ended. Log in again; you will come back here. What you submitted was not saved."
+	case e.Code == "csrf_failed" || e.Status == http.StatusConflict || e.Status == http.StatusBadRequest:
+		v.Action, v.ActionText = back, "Go back to the form"
+	case e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable:
+		wait := c.Response().Header().Get("Retry-After")
+		if wait != "" {
+			v.Message += " Wait " + plural(wait, "second") + ", then try again."
+		}
+		v.Action, v.ActionText = back, "Try again"
+		if r.Method == http.MethodGet {
+			v.Action = r.URL.RequestURI()
+		}
+	}
+	if e.Status == http.StatusInternalServerError {
+		v.Message = "The server could not finish this. Try again in a minute; if it keeps happening, tell the operator."
+	}
+	title := errorTitles[e.Status]
+	if title == "" {
+		title = http.StatusText(e.Status)
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return s.render(c, e.Status, "error", title, v)
+}
+
+// plural writes n and noun, with an s unless n is "1".
+func plural(n, noun string) string {
+	if n == "1" {
+		return n + " " + noun
+	}
+	return n + " " + noun + "s"
 }

@@ -217,20 +217,38 @@ func (s *Server) opsOrder(c echo.Context) error {
 		return s.render(c, http.StatusNotFound, "notfound", "No such order", nil)
 	}
 	r := rows[0]
-	v := opsOrderView{Row: r, CSRF: sessionOf(c).CSRF, Message: c.QueryParam("done")}
+	// Only the server's own words: a link with ?done=<anything> must not
+	// put text of an attacker's choosing in the green notice.
+	v := opsOrderView{Row: r, CSRF: sessionOf(c).CSRF, Message: doneMessages[c.QueryParam("done")]}
 	paid := r.Flags&(payments.FlagPaidLate|payments.FlagPaidPartial) != 0
 	v.Settlable = paid && (r.State == payments.StateExpired || r.State == payments.StateNew || r.State == payments.StateProcessing) && s.deps.Payments != nil
 	v.Revocable = r.Linked && (r.License == payments.LicenseActive || r.License == payments.LicenseSuspended) && s.deps.Payments != nil
 	return s.render(c, http.StatusOK, "ops_order", "Order "+r.ID, v)
 }
 
-// note is the operator's reason for an action, bounded and on one line.
-func opsNote(c echo.Context) string {
+// doneMessages are the notices an order page shows after an action, by
+// the code in ?done=.
+var doneMessages = map[string]string{
+	"settled": "the order is marked settled and its license is being minted",
+	"revoked": "the license is revoked; the revoke entry is on the ledger within a second",
+}
+
+// opsNote is the operator's reason for an action, bounded and on one line.
+// An action that changes money or a license needs a reason and the
+// operator's confirmation (the form's checkbox), so a stray click does
+// nothing.
+func opsNote(c echo.Context) (string, error) {
 	n := strings.Join(strings.Fields(c.FormValue("note")), " ")
 	if len(n) > 200 {
 		n = n[:200]
 	}
-	return n
+	if n == "" {
+		return "", Errorf(http.StatusBadRequest, "reason_missing", "Write why you do this: the reason is kept in the audit log.")
+	}
+	if c.FormValue("confirm") != "yes" {
+		return "", Errorf(http.StatusBadRequest, "confirmation_missing", "Tick the box that confirms this action: it cannot be undone.")
+	}
+	return n, nil
 }
 
 func (s *Server) opsSettle(c echo.Context) error {
@@ -238,7 +256,11 @@ func (s *Server) opsSettle(c echo.Context) error {
 		return Errorf(http.StatusNotFound, "not_found", "Payments are not configured.")
 	}
 	id := c.Param("id")
-	if err := reconcile.MarkSettled(c.Request().Context(), s.deps.Payments, sessionOf(c).Label, id, opsNote(c)); err != nil {
+	note, err := opsNote(c)
+	if err != nil {
+		return err
+	}
+	if err := reconcile.MarkSettled(c.Request().Context(), s.deps.Payments, sessionOf(c).Label, id, note); err != nil {
 		return err
 	}
 	s.log.Info("operator settled an order by hand", "order_id", id)
@@ -253,7 +275,11 @@ func (s *Server) opsRevoke(c echo.Context) error {
 		return Errorf(http.StatusNotFound, "not_found", "Revocation is not configured.")
 	}
 	id := c.Param("id")
-	if err := reconcile.Revoke(c.Request().Context(), s.deps.Payments, sessionOf(c).Label, id, opsNote(c)); err != nil {
+	note, err := opsNote(c)
+	if err != nil {
+		return err
+	}
+	if err := reconcile.Revoke(c.Request().Context(), s.deps.Payments, sessionOf(c).Label, id, note); err != nil {
 		return err
 	}
 	s.log.Info("operator revoked a license", "order_id", id)

@@ -13,6 +13,8 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -270,7 +272,7 @@ func (s *Server) requireOps(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if sess == nil {
 			if c.Request().Method == http.MethodGet {
-				return c.Redirect(http.StatusSeeOther, "/ops/login")
+				return c.Redirect(http.StatusSeeOther, "/ops/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 			}
 			return Errorf(http.StatusUnauthorized, "unauthorized", "Log in at /ops/login first.")
 		}
@@ -312,6 +314,24 @@ type loginView struct {
 	CSRF    string
 	Error   string
 	WaitSec int
+	// Next is where a successful login goes: the dashboard page the
+	// operator was sent to the login from (see loginNext).
+	Next string
+}
+
+// loginNext returns where to go after a login: next when it is a path of
+// the dashboard on this server, else the dashboard's home. Anything else
+// (another host, "//host", a scheme) is refused, so the login cannot be
+// made an open redirect.
+func loginNext(next string) string {
+	if !strings.HasPrefix(next, "/ops") || strings.HasPrefix(next, "/ops/login") || strings.ContainsAny(next, "\\\r\n") {
+		return "/ops"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || (u.Path != "/ops" && !strings.HasPrefix(u.Path, "/ops/")) || path.Clean(u.Path) != u.Path {
+		return "/ops"
+	}
+	return u.RequestURI()
 }
 
 func (s *Server) opsLoginPage(c echo.Context) error {
@@ -321,7 +341,7 @@ func (s *Server) opsLoginPage(c echo.Context) error {
 	}
 	token := randomToken()
 	s.setCookie(c, loginCookie, token, "/ops", 3600)
-	return s.render(c, http.StatusOK, "ops_login", "Operator login", loginView{CSRF: token})
+	return s.render(c, http.StatusOK, "ops_login", "Operator login", loginView{CSRF: token, Next: loginNext(c.QueryParam("next"))})
 }
 
 func (s *Server) opsLogin(c echo.Context) error {
@@ -335,7 +355,7 @@ func (s *Server) opsLogin(c echo.Context) error {
 		if secs > 0 {
 			c.Response().Header().Set("Retry-After", fmt.Sprint(secs))
 		}
-		return s.render(c, status, "ops_login", "Operator login", loginView{CSRF: token, Error: msg, WaitSec: secs})
+		return s.render(c, status, "ops_login", "Operator login", loginView{CSRF: token, Error: msg, WaitSec: secs, Next: loginNext(c.FormValue("next"))})
 	}
 	ck, err := c.Cookie(loginCookie)
 	if crossSite(c.Request()) || err != nil || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.FormValue("csrf"))) != 1 {
@@ -377,7 +397,7 @@ func (s *Server) opsLogin(c echo.Context) error {
 	s.setCookie(c, loginCookie, "", "/ops", -1)
 	s.setCookie(c, s.sessionCookieName(c), token, "/", int(ttl.Seconds()))
 	s.log.Info("operator logged in")
-	return c.Redirect(http.StatusSeeOther, "/ops")
+	return c.Redirect(http.StatusSeeOther, loginNext(c.FormValue("next")))
 }
 
 func (s *Server) opsLogout(c echo.Context) error {

@@ -19,7 +19,7 @@ import (
 func TestOpsLogin(t *testing.T) {
 	s := newShop(t, shopOptions{})
 	c := s.client()
-	if a := c.get("/ops"); a.status != http.StatusSeeOther || a.header.Get("Location") != "/ops/login" {
+	if a := c.get("/ops"); a.status != http.StatusSeeOther || a.header.Get("Location") != "/ops/login?next=%2Fops" {
 		t.Fatalf("GET /ops without a session: %d %q, want a redirect to the login", a.status, a.header.Get("Location"))
 	}
 	if a := c.get("/ops/orders"); a.status != http.StatusSeeOther {
@@ -188,7 +188,20 @@ func TestOpsRevoke(t *testing.T) {
 	if !strings.Contains(page.body, `id="revoke-form"`) {
 		t.Fatalf("no revoke form for a linked, active license:\n%s", page.body)
 	}
-	a := c.post("/ops/orders/"+id+"/revoke", url.Values{"csrf": {c.csrf("/ops/orders/" + id)}, "note": {"fraud  report\n#12"}})
+	// Without a reason, or without the confirmation, nothing happens.
+	for name, form := range map[string]url.Values{
+		"no reason":       {"confirm": {"yes"}},
+		"no confirmation": {"note": {"fraud"}},
+	} {
+		form.Set("csrf", c.csrf("/ops/orders/"+id))
+		if a := c.post("/ops/orders/"+id+"/revoke", form); a.status != http.StatusBadRequest {
+			t.Fatalf("revoke with %s: %d, want 400", name, a.status)
+		}
+		if o := s.Order(id); o.License != payments.LicenseActive {
+			t.Fatalf("revoke with %s: license %q", name, o.License)
+		}
+	}
+	a := c.post("/ops/orders/"+id+"/revoke", url.Values{"csrf": {c.csrf("/ops/orders/" + id)}, "note": {"fraud  report\n#12"}, "confirm": {"yes"}})
 	if a.status != http.StatusSeeOther || a.header.Get("Location") != "/ops/orders/"+id+"?done=revoked" {
 		t.Fatalf("revoke: %d %q %s", a.status, a.header.Get("Location"), a.body)
 	}
@@ -205,7 +218,7 @@ func TestOpsRevoke(t *testing.T) {
 		t.Fatalf("audit %+v", audit)
 	}
 	// Twice is refused, and no second revoke entry is made.
-	a = c.post("/ops/orders/"+id+"/revoke", url.Values{"csrf": {c.csrf("/ops/orders/" + id)}})
+	a = c.post("/ops/orders/"+id+"/revoke", url.Values{"csrf": {c.csrf("/ops/orders/" + id)}, "note": {"again"}, "confirm": {"yes"}})
 	if a.status != http.StatusConflict || !strings.Contains(a.body, "not_revocable") {
 		t.Fatalf("second revoke: %d %s", a.status, a.body)
 	}
@@ -228,7 +241,7 @@ func TestOpsRevokeAfterLinkErased(t *testing.T) {
 	if page := c.get("/ops/orders/" + id); strings.Contains(page.body, `id="revoke-form"`) || !strings.Contains(page.body, "link erased") {
 		t.Fatalf("the order page offers a revoke without a link:\n%s", page.body)
 	}
-	a := c.post("/ops/orders/"+id+"/revoke", url.Values{"csrf": {c.csrf("/ops")}})
+	a := c.post("/ops/orders/"+id+"/revoke", url.Values{"csrf": {c.csrf("/ops")}, "note": {"x"}, "confirm": {"yes"}})
 	if a.status != http.StatusConflict || !strings.Contains(a.body, "not_revocable") {
 		t.Fatalf("revoke: %d %s", a.status, a.body)
 	}
@@ -250,14 +263,14 @@ func TestOpsMarkSettled(t *testing.T) {
 	if page := c.get("/ops/orders/" + unpaid); strings.Contains(page.body, `id="settle-form"`) {
 		t.Fatal("an unpaid expired order offers to be settled")
 	}
-	a := c.post("/ops/orders/"+unpaid+"/settle", url.Values{"csrf": {c.csrf("/ops")}})
+	a := c.post("/ops/orders/"+unpaid+"/settle", url.Values{"csrf": {c.csrf("/ops")}, "note": {"x"}, "confirm": {"yes"}})
 	if a.status != http.StatusConflict || !strings.Contains(a.body, "not_settlable") {
 		t.Fatalf("settle unpaid: %d %s", a.status, a.body)
 	}
 	if !strings.Contains(c.get("/ops/orders/"+late).body, `id="settle-form"`) {
 		t.Fatal("no settle form for a late payment")
 	}
-	a = c.post("/ops/orders/"+late+"/settle", url.Values{"csrf": {c.csrf("/ops")}, "note": {"checked the tx"}})
+	a = c.post("/ops/orders/"+late+"/settle", url.Values{"csrf": {c.csrf("/ops")}, "note": {"checked the tx"}, "confirm": {"yes"}})
 	if a.status != http.StatusSeeOther {
 		t.Fatalf("settle: %d %s", a.status, a.body)
 	}

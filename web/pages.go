@@ -137,8 +137,9 @@ func (s *Server) pageRoutes() {
 	}
 	assets := http.StripPrefix("/static/", http.FileServer(http.FS(static)))
 	e.GET("/static/*", func(c echo.Context) error {
-		if strings.HasSuffix(c.Request().URL.Path, "/") {
-			return echo.ErrNotFound // no directory listings
+		name := strings.TrimPrefix(c.Request().URL.Path, "/static/")
+		if fi, err := fs.Stat(static, name); err != nil || fi.IsDir() {
+			return echo.ErrNotFound // the one 404 page; no directory listings
 		}
 		c.Response().Header().Set("Cache-Control", "public, max-age=3600")
 		c.Response().Header().Set("X-Content-Type-Options", "nosniff")

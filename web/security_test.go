@@ -186,3 +186,71 @@ func TestOpsLoginFloodCannotLockOut(t *testing.T) {
 		t.Fatalf("%d failed logins in the audit log, want the %d checked", failed, checked)
 	}
 }
+
+// TestErrorPagesForBrowsers: a browser that meets an error gets an HTML page
+// with a way on (log in and come back, back to the form, home); an API
+// client gets the same error as JSON.
+func TestErrorPagesForBrowsers(t *testing.T) {
+	s := newShop(t, shopOptions{})
+	browser := map[string]string{"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+	c := s.client()
+	for _, tt := range []struct {
+		name, method, path string
+		form               url.Values
+		status             int
+		action             string // the page's first link, "" for none
+	}{
+		{"unknown page", http.MethodGet, "/no/such/page", nil, 404, ""},
+		{"unknown asset", http.MethodGet, "/static/nope.css", nil, 404, ""},
+		{"POST after the session ended", http.MethodPost, "/ops/orders/aaaaaaaaaaaaaaaaaaaaaaaaaa/revoke", url.Values{"csrf": {"x"}}, 401,
+			"/ops/login?next=%2Fops%2Forders%2Faaaaaaaaaaaaaaaaaaaaaaaaaa"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := c.do(tt.method, tt.path, tt.form, browser)
+			if a.status != tt.status || !strings.HasPrefix(a.header.Get("Content-Type"), "text/html") {
+				t.Fatalf("%s %s: %d %s, want %d HTML", tt.method, tt.path, a.status, a.header.Get("Content-Type"), tt.status)
+			}
+			if !strings.Contains(a.body, `id="error-message"`) || !strings.Contains(a.body, `href="/"`) {
+				t.Fatalf("the error page has no message or no way home:\n%s", a.body)
+			}
+			if tt.action != "" && !strings.Contains(a.body, `id="error-action" href="`+tt.action+`"`) {
+				t.Fatalf("the error page does not lead to %s:\n%s", tt.action, a.body)
+			}
+			// An API client gets JSON.
+			j := c.do(tt.method, tt.path, tt.form, nil)
+			if j.status != tt.status || !strings.HasPrefix(j.header.Get("Content-Type"), "application/json") {
+				t.Fatalf("API client: %d %s, want %d JSON", j.status, j.header.Get("Content-Type"), tt.status)
+			}
+		})
+	}
+	// After logging in from the error page, the operator is back where the
+	// session ended.
+	next := "/ops/orders?state=settled"
+	a := c.get("/ops/login?next=" + url.QueryEscape(next))
+	m := csrfInput.FindStringSubmatch(a.body)
+	if m == nil || !strings.Contains(a.body, `name="next" value="/ops/orders?state=settled"`) {
+		t.Fatalf("the login page does not carry next:\n%s", a.body)
+	}
+	a = c.post("/ops/login", url.Values{"csrf": {m[1]}, "password": {opsPassword}, "next": {next}})
+	if a.status != http.StatusSeeOther || a.header.Get("Location") != next {
+		t.Fatalf("login with next: %d → %q, want %q", a.status, a.header.Get("Location"), next)
+	}
+}
+
+func TestLoginNextIsNoOpenRedirect(t *testing.T) {
+	for in, want := range map[string]string{
+		"/ops/orders?x=1":       "/ops/orders?x=1",
+		"":                      "/ops",
+		"https://evil.example/": "/ops",
+		"//evil.example/ops":    "/ops",
+		"/\\evil.example":       "/ops",
+		"/opsx/../../evil":      "/ops",
+		"/ops/../evil":          "/ops",
+		"/ops/login":            "/ops",
+		"/shop":                 "/ops",
+	} {
+		if got := loginNext(in); got != want {
+			t.Errorf("loginNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
