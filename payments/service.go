@@ -151,6 +151,9 @@ func (s *Service) CreateOrder(ctx context.Context, plan, address, method string)
 	if strings.TrimSpace(address) == "" {
 		return nil, nil, &Error{"address_missing", "The license address is missing: create one with the license tool and send it as \"address\"."}
 	}
+	if err := NotABitcoinAddress(address); err != nil {
+		return nil, nil, err
+	}
 	addr, err := s.cfg.ParseAddress(strings.TrimSpace(address))
 	if err != nil {
 		return nil, nil, err
@@ -515,4 +518,26 @@ func (s *Service) RunRetention(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// NotABitcoinAddress returns the address_is_bitcoin error when address looks
+// like a Bitcoin address (bech32 bc1/tb1/bcrt1, or base58 P2PKH/P2SH):
+// customers paste one where the license address goes, and "bad checksum"
+// would not tell them what to change.
+func NotABitcoinAddress(address string) error {
+	a := strings.ToLower(strings.TrimSpace(address))
+	bitcoin := strings.HasPrefix(a, "bc1") || strings.HasPrefix(a, "tb1") || strings.HasPrefix(a, "bcrt1")
+	if !bitcoin && len(a) >= 26 && len(a) <= 35 && strings.IndexByte("132mn", a[0]) >= 0 {
+		bitcoin = true
+		for _, r := range strings.TrimSpace(address) {
+			if !strings.ContainsRune("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz", r) {
+				bitcoin = false
+				break
+			}
+		}
+	}
+	if bitcoin {
+		return &Error{"address_is_bitcoin", "This is a Bitcoin address, not a license address: paste the address that `license account address` prints (it starts with lic1)."}
+	}
+	return nil
 }

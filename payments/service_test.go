@@ -51,7 +51,8 @@ func TestCreateOrder(t *testing.T) {
 		{"unknown method", "basic-30d", addr, "cash", "method_unavailable"},
 		{"no address", "basic-30d", " ", "card", "address_missing"},
 		{"address typo", "basic-30d", string(typo), "card", "address_checksum"},
-		{"not an address", "basic-30d", "bc1qxyz", "card", "address_malformed"},
+		{"not an address", "basic-30d", "bc1qxyz", "card", "address_is_bitcoin"},
+		{"not an address at all", "basic-30d", "hello", "card", "address_malformed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

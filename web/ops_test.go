@@ -429,7 +429,7 @@ func TestStorefrontCheckout(t *testing.T) {
 		{"not an address", "basic-30d", "hello world", "card", "address", "address_malformed"},
 		{"mixed case", "basic-30d", strings.ToUpper(good[:10]) + good[10:], "card", "address", "address_case"},
 		{"cut short", "basic-30d", good[:60], "card", "address", "address_checksum"},
-		{"taproot bitcoin address", "basic-30d", "bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297", "card", "address", "address_hrp"},
+		{"taproot bitcoin address", "basic-30d", "bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297", "card", "address", "address_is_bitcoin"},
 		{"unknown plan", "gold", good, "card", "plan", "plan_unknown"},
 		{"unknown method", "basic-30d", good, "paypal", "method", "method_unavailable"},
 	} {

@@ -1,7 +1,14 @@
 package web
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -58,8 +65,8 @@ type createOrderRequest struct {
 // {order_id, status, …what the method needs the customer to do}.
 func (s *Server) createOrder(c echo.Context) error {
 	var req createOrderRequest
-	if err := c.Bind(&req); err != nil {
-		return Errorf(http.StatusBadRequest, "bad_request", "Send a JSON object {\"plan\", \"address\", \"method\"}.")
+	if err := decodeJSON(c, &req); err != nil {
+		return err
 	}
 	if req.Method == "" {
 		return Errorf(http.StatusBadRequest, "method_missing", "Say how you want to pay: \"method\" is \"card\" or \"btc\".")
@@ -116,4 +123,42 @@ func (s *Server) getOrder(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, orderView(o))
+}
+
+// decodeJSON reads the request body as exactly one JSON object into v, as
+// the admission endpoints do: Content-Type application/json, no unknown
+// fields, nothing after the object. A form post or a typo in a field name
+// is an error that says so, not an empty field.
+func decodeJSON(c echo.Context, v any) error {
+	ct := c.Request().Header.Get("Content-Type")
+	if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" {
+		return Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the request body as JSON with Content-Type: application/json.")
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syn):
+			return Errorf(http.StatusBadRequest, "malformed", fmt.Sprintf("The body is not valid JSON (at byte %d).", syn.Offset))
+		case errors.As(err, &typ):
+			return Errorf(http.StatusBadRequest, "malformed", fmt.Sprintf("The field %q must be a %s.", typ.Field, typ.Type.Kind()))
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return Errorf(http.StatusBadRequest, "unknown_field", fmt.Sprintf("The body has the field %s, which this endpoint does not take: check its spelling.", strings.TrimPrefix(err.Error(), "json: unknown field ")))
+		}
+		return Errorf(http.StatusBadRequest, "malformed", "Send one JSON object as the body.")
+	}
+	if dec.More() {
+		return Errorf(http.StatusBadRequest, "malformed", "Send exactly one JSON object: there is more after it.")
+	}
+	var rest json.RawMessage
+	if err := dec.Decode(&rest); err != io.EOF {
+		return Errorf(http.StatusBadRequest, "malformed", "Send exactly one JSON object: there is more after it.")
+	}
+	return nil
 }

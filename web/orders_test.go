@@ -35,7 +35,11 @@ func TestOrdersAPI(t *testing.T) {
 		code   string
 	}{
 		{"ok", body("basic-30d", addr, "card"), http.StatusCreated, ""},
-		{"not JSON", []byte("plan=basic"), http.StatusBadRequest, "bad_request"},
+		{"not JSON", []byte("plan=basic"), http.StatusBadRequest, "malformed"},
+		{"unknown field", []byte(`{"plan":"basic-30d","adress":"x","method":"card"}`), http.StatusBadRequest, "unknown_field"},
+		{"trailing data", append(body("basic-30d", addr, "card"), []byte(`{"plan":"pro-365d"}`)...), http.StatusBadRequest, "malformed"},
+		{"a Bitcoin address", body("basic-30d", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "card"), http.StatusBadRequest, "address_is_bitcoin"},
+		{"a legacy Bitcoin address", body("basic-30d", "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", "card"), http.StatusBadRequest, "address_is_bitcoin"},
 		{"no plan", body("", addr, "card"), http.StatusBadRequest, "plan_missing"},
 		{"unknown plan", body("gold", addr, "card"), http.StatusBadRequest, "plan_unknown"},
 		{"no method", body("basic-30d", addr, ""), http.StatusBadRequest, "method_missing"},
@@ -43,6 +47,10 @@ func TestOrdersAPI(t *testing.T) {
 		{"no address", body("basic-30d", "", "card"), http.StatusBadRequest, "address_missing"},
 		{"address typo", body("basic-30d", addr[:len(addr)-1]+map[bool]string{true: "p", false: "q"}[addr[len(addr)-1] == 'q'], "card"), http.StatusBadRequest, "address_checksum"},
 		{"not an address", body("basic-30d", "hello", "card"), http.StatusBadRequest, "address_malformed"},
+	}
+	// A form post is told to send JSON, not that its method is missing.
+	if status, out := e.do("POST", "/v1/orders", []byte("plan=basic-30d&method=card"), map[string]string{"Content-Type": "application/x-www-form-urlencoded"}); status != http.StatusUnsupportedMediaType || out["code"] != "unsupported_media_type" {
+		t.Fatalf("form post: %d %v", status, out)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

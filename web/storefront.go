@@ -102,6 +102,8 @@ func (s *Server) checkout(c echo.Context) error {
 	}
 	if f.Address == "" {
 		fail("address", "address_missing", "Paste the license address the license tool printed (it starts with lic1).")
+	} else if err := payments.NotABitcoinAddress(f.Address); err != nil {
+		fail("address", "address_is_bitcoin", err.Error())
 	} else if _, err := issuer.ParseAddress(f.Address); err != nil {
 		fail("address", issuer.AddressErrorCode(err), sentence(issuerMessage(err)))
 	}
