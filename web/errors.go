@@ -93,7 +93,7 @@ func toError(err error) (e *Error, ok bool) {
 		if !known {
 			status = http.StatusBadRequest
 		}
-		return Errorf(status, c.Code(), c.Error()), true
+		return Errorf(status, c.Code(), sentence(c.Error())), true
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}, false
 }

@@ -72,7 +72,11 @@ func (s *Server) storefront(c echo.Context) error {
 
 // sentence makes a package's error message a sentence to show.
 func sentence(msg string) string {
-	msg = strings.TrimPrefix(msg, "issuer: ")
+	// Go's package prefixes are for logs, not for the people reading the
+	// answer.
+	for _, p := range []string{"issuer: ", "ledger: ", "payments: ", "ringverify: ", "admission: ", "bitcoin: ", "reconcile: ", "web: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
 	if msg == "" {
 		return msg
 	}
