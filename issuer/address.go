@@ -94,7 +94,7 @@ func (addr Address) Bytes() []byte {
 	out := make([]byte, 0, AddressSize)
 	out = append(out, AddressVersion)
 	out = append(out, addr.View.Bytes()...)
-	return addr.Spend.Encode(out)
+	return append(out, addr.Spend.Bytes()...)
 }
 
 // String returns the address in its text form: bech32m with HRP "lic" over

@@ -161,7 +161,7 @@ func Mint(rand io.Reader, addr Address, payload Payload) (Output, error) {
 		// k = -b: probability 2^-252.
 		return Output{}, errors.New("issuer: one-time key is the identity; mint again")
 	}
-	p.Encode(out.P[:0])
+	copy(out.P[:], p.Bytes())
 
 	key := sealKey(&shared, &out.R)
 	defer clear(key[:])

@@ -172,8 +172,8 @@ func dayOf(t time.Time, what string) (uint32, error) {
 func Day(d uint32) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
 
 func validP(p *[KeySize]byte) error {
-	e := ristretto255.NewElement()
-	if err := e.Decode(p[:]); err != nil {
+	e, err := ristretto255.NewIdentityElement().SetCanonicalBytes(p[:])
+	if err != nil {
 		return badEntry("P is not a canonical ristretto255 encoding")
 	}
 	if e.Equal(ristretto255.NewIdentityElement()) == 1 {

@@ -28,7 +28,7 @@ func randomKey(t testing.TB) [KeySize]byte {
 		t.Fatal(err)
 	}
 	var k [KeySize]byte
-	copy(k[:], ristretto255.NewElement().ScalarBaseMult(s).Bytes())
+	copy(k[:], ristretto255.NewIdentityElement().ScalarBaseMult(s).Bytes())
 	return k
 }
 
@@ -437,7 +437,7 @@ func TestAccumulatedEncoding(t *testing.T) {
 				seed[j] = byte(rng.Uint32())
 			}
 			s, _ := ristretto255.NewScalar().SetUniformBytes(seed[:])
-			copy(le.P[:], ristretto255.NewElement().ScalarBaseMult(s).Bytes())
+			copy(le.P[:], ristretto255.NewIdentityElement().ScalarBaseMult(s).Bytes())
 			for j := range le.R {
 				le.R[j] = byte(rng.Uint32())
 			}

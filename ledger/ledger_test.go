@@ -57,7 +57,7 @@ func randomKey() [32]byte {
 	rand.Read(seed[:])
 	s, _ := ristretto255.NewScalar().SetUniformBytes(seed[:])
 	var k [32]byte
-	copy(k[:], ristretto255.NewElement().ScalarBaseMult(s).Bytes())
+	copy(k[:], ristretto255.NewIdentityElement().ScalarBaseMult(s).Bytes())
 	return k
 }
 

@@ -26,7 +26,7 @@ func signWithTag(r io.Reader, x *ristretto255.Scalar, ring []*ristretto255.Eleme
 	enc := make([]byte, 0, n*ElementSize)
 	bases := make([]*ristretto255.Element, n)
 	for i, P := range ring {
-		enc = P.Encode(enc)
+		enc = append(enc, P.Bytes()...)
 		bases[i] = TagBase(scope, counter, enc[i*ElementSize:])
 	}
 	cs := newChallengeState(scope, counter, enc, tag, msg)

@@ -90,9 +90,7 @@ func BenchmarkFloor(b *testing.B) {
 	r := rand.NewChaCha8([32]byte{'b', 'f'})
 	_, keys := testRing(r, 3)
 	P, H, T := keys[0], keys[1], keys[2]
-	var ringEnc [ElementSize]byte
-	P.Encode(ringEnc[:0])
-	cs := newChallengeState("net/2026-11-22", 3, ringEnc[:], T, []byte("block hash"))
+	cs := newChallengeState("net/2026-11-22", 3, P.Bytes(), T, []byte("block hash"))
 	s, c := randomScalar(r), randomScalar(r)
 	var L, R ristretto255.Element
 	ss := []*ristretto255.Scalar{s, c}
@@ -114,9 +112,7 @@ func BenchmarkFloorOwn(b *testing.B) {
 	r := rand.NewChaCha8([32]byte{'b', 'f'})
 	_, keys := testRing(r, 3)
 	P, H, T := keys[0], keys[1], keys[2]
-	var ringEnc [ElementSize]byte
-	P.Encode(ringEnc[:0])
-	cs := newChallengeState("net/2026-11-22", 3, ringEnc[:], T, []byte("block hash"))
+	cs := newChallengeState("net/2026-11-22", 3, P.Bytes(), T, []byte("block hash"))
 	s, c := randomScalar(r), randomScalar(r)
 	var tTable nafTable
 	tTable.fromPoint(asPoint(T))

@@ -55,7 +55,7 @@ func encodeRing(ring []*ristretto255.Element) ([]byte, error) {
 		if P == nil || P.Equal(identity) == 1 {
 			return nil, fmt.Errorf("%w: member %d", ErrRingKey, i)
 		}
-		enc = P.Encode(enc)
+		enc = append(enc, P.Bytes()...)
 	}
 	if err := checkDistinct(enc); err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func newChallengeState(scope string, counter uint32, ringEnc []byte, tag *ristre
 	h.Write(in)
 	h.Write(ringEnc)
 	var t [ElementSize + 8]byte
-	tag.Encode(t[:0])
+	copy(t[:], tag.Bytes())
 	binary.BigEndian.PutUint64(t[ElementSize:], uint64(len(msg)))
 	h.Write(t[:])
 	h.Write(msg)
@@ -133,8 +133,8 @@ func (cs *challengeState) restore() {
 // next sets c = Hs(prefix ‖ L ‖ R).
 func (cs *challengeState) next(c *ristretto255.Scalar, L, R *ristretto255.Element) {
 	cs.restore()
-	L.Encode(cs.lr[:0])
-	R.Encode(cs.lr[ElementSize:ElementSize])
+	copy(cs.lr[:ElementSize], L.Bytes())
+	copy(cs.lr[ElementSize:], R.Bytes())
 	cs.h.Write(cs.lr[:])
 	if _, err := c.SetUniformBytes(cs.h.Sum(cs.sum[:0])); err != nil {
 		panic("ringverify: SetUniformBytes rejected 64 bytes: " + err.Error())
@@ -206,7 +206,7 @@ func Sign(rand io.Reader, x *ristretto255.Scalar, ring []*ristretto255.Element, 
 		L.Add(L, tmp.ScalarMult(c, ring[i]))
 		R.MultiScalarMult([]*ristretto255.Scalar{responses[i], c}, []*ristretto255.Element{bases[i], tag})
 		cs.next(c, L, R)
-		subtle.ConstantTimeCopy(subtle.ConstantTimeEq(int32(i+1), int32(n)), c0[:], c.Encode(nil))
+		subtle.ConstantTimeCopy(subtle.ConstantTimeEq(int32(i+1), int32(n)), c0[:], c.Bytes())
 	}
 	p.C0, err = ristretto255.NewScalar().SetCanonicalBytes(c0[:])
 	if err != nil {

@@ -42,8 +42,7 @@ func ledgerFor(ring []*ristretto255.Element) (memMembers, []uint64) {
 	idx := make([]uint64, len(ring))
 	for i, P := range ring {
 		idx[i] = uint64(1000 + 7*i)
-		var k [ElementSize]byte
-		P.Encode(k[:0])
+		k := [ElementSize]byte(P.Bytes())
 		m[idx[i]] = Member{Key: k, Plan: "pro", NotBefore: testNotBefore, NotAfter: testNotAfter, State: Active}
 	}
 	return m, idx

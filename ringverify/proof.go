@@ -38,17 +38,17 @@ type Proof struct {
 // to enforce one use per (scope, counter).
 func (p *Proof) TagBytes() [ElementSize]byte {
 	var t [ElementSize]byte
-	p.Tag.Encode(t[:0])
+	copy(t[:], p.Tag.Bytes())
 	return t
 }
 
 // Bytes returns the canonical encoding of p (see the package documentation).
 func (p *Proof) Bytes() []byte {
 	b := make([]byte, 0, ProofSize(len(p.Responses)))
-	b = p.Tag.Encode(b)
-	b = p.C0.Encode(b)
+	b = append(b, p.Tag.Bytes()...)
+	b = append(b, p.C0.Bytes()...)
 	for _, s := range p.Responses {
-		b = s.Encode(b)
+		b = append(b, s.Bytes()...)
 	}
 	return b
 }

@@ -190,8 +190,8 @@ func varTimeDoubleMult(out *ristretto255.Element, s *ristretto255.Scalar, H *ris
 	var hTable nafTable
 	hTable.fromPoint(asPoint(H))
 	var sb, cb [32]byte
-	s.Encode(sb[:0])
-	c.Encode(cb[:0])
+	copy(sb[:], s.Bytes())
+	copy(cb[:], c.Bytes())
 	sNaf := nonAdjacentForm5(&sb)
 	cNaf := nonAdjacentForm5(&cb)
 

@@ -76,7 +76,7 @@ func TestVerifierPolicy(t *testing.T) {
 		return s
 	}
 	var extra [ElementSize]byte
-	extraKey.Encode(extra[:0])
+	copy(extra[:], extraKey.Bytes())
 	errInternal := errors.New("ledger index unavailable")
 	short := *p
 	short.Responses = p.Responses[:n-1]

@@ -50,7 +50,7 @@ func license(t *testing.T) ([]byte, []byte) {
 	rand.Read(seed[:])
 	s, _ := ristretto255.NewScalar().SetUniformBytes(seed[:])
 	e := &ledger.LicenseEntry{Plan: "pro", NotBefore: ledger.Day(20000), NotAfter: ledger.Day(20030), ViewTag: 1, Sealed: []byte("sealed")}
-	copy(e.P[:], ristretto255.NewElement().ScalarBaseMult(s).Bytes())
+	copy(e.P[:], ristretto255.NewIdentityElement().ScalarBaseMult(s).Bytes())
 	rand.Read(e.R[:])
 	b, err := e.MarshalBinary()
 	if err != nil {

@@ -53,7 +53,7 @@ func (m *memLog) round(t *testing.T, n int) {
 		rand.Read(seed[:])
 		s, _ := ristretto255.NewScalar().SetUniformBytes(seed[:])
 		e := &ledger.LicenseEntry{Plan: "pro", NotBefore: ledger.Day(20000), NotAfter: ledger.Day(20001), ViewTag: 1, Sealed: []byte("s")}
-		copy(e.P[:], ristretto255.NewElement().ScalarBaseMult(s).Bytes())
+		copy(e.P[:], ristretto255.NewIdentityElement().ScalarBaseMult(s).Bytes())
 		b, _ := e.MarshalBinary()
 		hs, err := tlog.StoredHashes(int64(len(m.entries)), b, m)
 		if err != nil {
