@@ -1,6 +1,9 @@
 // Package issuer owns accounts and license addresses, stealth license
-// outputs (minting them, recognising them, opening their sealed payloads) and
-// scanning the ledger for one's own licenses.
+// outputs (minting them, recognising them, opening their sealed payloads),
+// scanning the ledger for one's own licenses, and the Minter through which
+// the server turns a paid order into a ledger entry. Use it in the customer
+// tool to make accounts and find licenses, and in the server to check
+// addresses and mint.
 //
 // # Using it
 //
@@ -15,6 +18,10 @@
 //
 //	addr, err := issuer.ParseAddress(s)  // errors carry a stable code
 //	out, err := issuer.Mint(rand.Reader, addr, issuer.Payload{…})
+//
+// The server does both through a Minter (NewMinter), which implements
+// payments.Minter: MintLicense enqueues the entry in the caller's
+// transaction (ledger.Enqueue), so the order and its entry commit together.
 //
 // The customer scans the ledger with the account and finds their licenses,
 // each with the secret key that signs ring proofs:

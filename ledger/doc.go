@@ -9,7 +9,7 @@
 // inside their own transactions, so an entry is queued exactly when the
 // caller's state change commits:
 //
-//	l := ledger.New(db, ledger.Config{Signer: signer, OnSequenced: payments.OnSequenced})
+//	l := ledger.New(db, ledger.Config{Signer: signer, OnSequenced: svc.OnSequenced}) // svc: the *payments.Service
 //	go l.RunSequencer(ctx) // every process may run one: one sequences, the others wait
 //
 //	// in the transaction that settles an order:

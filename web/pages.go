@@ -128,7 +128,7 @@ func (s *Server) render(c echo.Context, status int, name, title string, data any
 }
 
 // pageRoutes registers the storefront, the invoice pages, the explorer and
-// the dashboard (issue 8).
+// the dashboard.
 func (s *Server) pageRoutes() {
 	e := s.echo
 	static, err := fs.Sub(staticFS, "static")

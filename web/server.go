@@ -55,23 +55,18 @@ type Config struct {
 type Deps struct {
 	// DB is the application database; /readyz pings it.
 	DB *pgxpool.Pool
-	// -- ledger (issue 4) --
 	// Ledger serves the public license ledger (ledger.go).
 	Ledger *LedgerDeps
-	// -- payments (issue 5) --
 	// Payments serves plans, orders and the Stripe webhook.
 	Payments *payments.Service
 	// DevCheckout, when set, serves the dev checkout pages (dev mode only).
 	DevCheckout *DevCheckout
-	// -- bitcoin (issue 6) --
 	// BitcoinDev, when set, serves the regtest dev wallet pages (dev mode
 	// only; see bitcoin.go).
 	BitcoinDev *BitcoinDev
-	// -- admission (issue 7) --
 	// Admission serves POST /v1/admit, /v1/admit/batch and GET
 	// /v1/licenses/valid (see admit.go); nil leaves them out.
 	Admission *admission.Service
-	// -- pages (issue 8) --
 	// Pages serves the storefront, invoice pages, ledger explorer and
 	// operator dashboard (see pages.go); nil leaves them out.
 	Pages *Pages
@@ -154,16 +149,11 @@ func (s *Server) routes() {
 		e.GET("/metrics", echo.WrapHandler(s.MetricsHandler()))
 	}
 	// Public API and pages; each area registers its own routes in its file.
-	// -- ledger routes (issue 4) --
 	s.ledgerRoutes()
-	// -- payments routes (issue 5) --
 	s.paymentRoutes()
-	// -- bitcoin routes (issue 6) --
 	s.bitcoinRoutes()
-	// -- admission routes (issue 7) --
 	s.admissionRoutes()
 	s.openapiRoutes()
-	// -- pages routes (issue 8) --
 	s.pageRoutes()
 }
 
