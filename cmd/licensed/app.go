@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
@@ -38,7 +40,9 @@ type Main struct {
 	Cluster           *pgcluster.Cluster
 	DB                *pgxpool.Pool
 	Server            *web.Server
+	MetricsURL        string // where /metrics is served, "" when off
 	listener          net.Listener
+	metrics           net.Listener
 	plans             *payments.Plans // see loadPlans
 	closers           []func()
 }
@@ -52,6 +56,22 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 	}()
 	cfg := &m.Config
+	// The ports first: a port in use stops everything before a database or
+	// a btcd is started and before a password is printed.
+	l, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("couldn't listen on %s: %w (choose another with --addr)", cfg.Addr, err)
+	}
+	m.listener = l
+	m.URL = "http://" + l.Addr().String()
+	if cfg.MetricsAddr != "off" && cfg.MetricsAddr != "" {
+		ml, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("couldn't listen on %s for /metrics: %w (choose another with --metrics-addr, or off)", cfg.MetricsAddr, err)
+		}
+		m.metrics = ml
+		m.MetricsURL = "http://" + ml.Addr().String() + "/metrics"
+	}
 	if m.Dev {
 		if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
 			return fmt.Errorf("couldn't create the data folder: %w", err)
@@ -131,18 +151,34 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		BodyLimit:       cfg.BodyLimit,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		TrustProxy:      cfg.TrustProxy,
+		PublicURL:       cfg.PublicURL,
+		PublicMetrics:   cfg.PublicMetrics,
 		OrderLimit:      web.RateLimit{PerSecond: cfg.OrderRate, Burst: cfg.OrderBurst},
 		AdmitLimit:      web.RateLimit{PerSecond: cfg.AdmitRate, Burst: cfg.AdmitBurst},
 		Admit:           admit,
 	}, deps, m.Log)
-
-	l, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("couldn't listen on %s: %w", cfg.Addr, err)
+	if plainHTTPOnTheInternet(cfg.Addr, cfg.PublicURL) {
+		m.Log.Warn("serving plain http on a non-loopback address: put a TLS proxy in front and set --public-url https://…, or the operator's session and the customers' orders travel in clear",
+			"addr", cfg.Addr)
 	}
-	m.listener = l
-	m.URL = "http://" + l.Addr().String()
 	return nil
+}
+
+// plainHTTPOnTheInternet reports whether the server listens beyond loopback
+// with no https public URL saying a TLS proxy is in front.
+func plainHTTPOnTheInternet(addr, publicURL string) bool {
+	if strings.HasPrefix(strings.ToLower(publicURL), "https://") {
+		return false
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return true
+	}
+	if host == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
 }
 
 // loadPlans returns the plans on sale, read once and shared by payments and
@@ -232,8 +268,16 @@ func (m *Main) checkSchema(ctx context.Context) error {
 	return nil
 }
 
-// Run serves until ctx is done, then shuts down gracefully.
+// Run serves until ctx is done, then shuts down gracefully. /metrics is
+// served on its own listener, apart from the customer port.
 func (m *Main) Run(ctx context.Context) error {
+	if m.metrics != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Server.MetricsHandler())
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(m.metrics)
+		defer srv.Close()
+	}
 	return m.Server.Serve(ctx, m.listener)
 }
 
@@ -241,6 +285,9 @@ func (m *Main) Run(ctx context.Context) error {
 func (m *Main) Close() {
 	if m.listener != nil {
 		m.listener.Close()
+	}
+	if m.metrics != nil {
+		m.metrics.Close()
 	}
 	for i := len(m.closers) - 1; i >= 0; i-- {
 		m.closers[i]()

@@ -45,9 +45,15 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 
-	// TrustProxy takes client addresses (for the in-memory rate limits only)
-	// from X-Forwarded-For.
+	// TrustProxy takes client addresses (rate limits, login throttling) from
+	// X-Forwarded-For and the scheme (Secure cookies, HSTS) from
+	// X-Forwarded-Proto: only behind a proxy that overwrites both.
 	TrustProxy bool
+	// MetricsAddr is where /metrics is served, apart from the customer
+	// port (default 127.0.0.1:9464; under dev a free loopback port; "off"
+	// serves none). PublicMetrics serves it on the customer port too.
+	MetricsAddr   string
+	PublicMetrics bool
 	// OrderRate/OrderBurst and AdmitRate/AdmitBurst rate-limit POST /v1/orders
 	// and the admission endpoints per client (requests per second; 0 disables).
 	OrderRate, AdmitRate   float64
@@ -127,9 +133,9 @@ type Config struct {
 // register builds the flag table of cfg on fs. Its environment variables
 // are read by parseFlags once the command line is parsed.
 func (cfg *Config) register(fs *flag.FlagSet, dev bool) {
-	defData, defFormat, defNet := "/var/lib/licensed", "json", "main"
+	defData, defFormat, defNet := serveDataDir, "json", "main"
 	if dev {
-		defData, defFormat, defNet = ".licensed", "text", "dev"
+		defData, defFormat, defNet = devDataDir, "text", "dev"
 	}
 	t := newFlagTable(fs)
 	t.String(&cfg.Addr, "addr", "127.0.0.1:8080", "address to listen on")
@@ -140,7 +146,13 @@ func (cfg *Config) register(fs *flag.FlagSet, dev bool) {
 	t.Choice(&cfg.LogLevel, "log-level", "info", "log level", "debug", "info", "warn", "error")
 	t.Int64(&cfg.BodyLimit, "body-limit", 1<<20, "largest request body in bytes")
 	t.Duration(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
-	t.Bool(&cfg.TrustProxy, "trust-proxy", false, "take client addresses from X-Forwarded-For, for rate limits")
+	t.Bool(&cfg.TrustProxy, "trust-proxy", false, "take the client address from X-Forwarded-For and the scheme from X-Forwarded-Proto (rate limits, login throttling, Secure cookies, HSTS); only behind a proxy that overwrites both")
+	defMetrics := "127.0.0.1:9464"
+	if dev {
+		defMetrics = "127.0.0.1:0"
+	}
+	t.String(&cfg.MetricsAddr, "metrics-addr", defMetrics, "address of the Prometheus /metrics listener, apart from the customer port; \"off\" for none")
+	t.Bool(&cfg.PublicMetrics, "public-metrics", false, "also serve /metrics on the customer port (it shows sales volume and operator activity)")
 	t.Float64(&cfg.OrderRate, "order-rate", 1, "orders per second per client; 0 disables")
 	t.Int(&cfg.OrderBurst, "order-burst", 10, "burst of orders per client")
 	t.Float64(&cfg.AdmitRate, "admit-rate", web.DefaultAdmitRate, "admission proofs per second per anonymous client (a batch of n costs n); 0 disables")

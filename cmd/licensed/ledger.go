@@ -72,9 +72,11 @@ func runLedgerFsck(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}); err != nil {
 		return err
 	}
-	if cfg.DatabaseURL == "" {
-		return usageError("no database: set DATABASE_URL (or DATABASE_URL_FILE, or --database-url)")
+	stopDev, err := cfg.useDevDatabase(ctx)
+	if err != nil {
+		return err
 	}
+	defer stopDev()
 	if vkey == "" {
 		b, err := os.ReadFile(cfg.ledgerKeyFile())
 		if err != nil {

@@ -42,9 +42,11 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if !from.Before(to) {
 		return usageError("--from is after --to")
 	}
-	if m.Config.DatabaseURL == "" {
-		return usageError("no database: set DATABASE_URL (or DATABASE_URL_FILE, or --database-url)")
+	stopDev, err := m.Config.useDevDatabase(ctx)
+	if err != nil {
+		return err
 	}
+	defer stopDev()
 	log, err := newLogger(m.Config, stderr)
 	if err != nil {
 		return err

@@ -35,8 +35,15 @@ func runServer(ctx context.Context, name string, dev bool, args []string, stdout
 	defer m.Close()
 	if dev {
 		fmt.Fprintf(stdout, "licensed dev is running at %s/ (data in %s); press Ctrl-C to stop\n", m.URL, m.Config.DataDir)
+		if m.Cluster != nil {
+			fmt.Fprintf(stdout, "  database: %s\n", m.Config.DatabaseURL)
+			fmt.Fprintf(stdout, "  from this folder, `licensed reconcile` and `licensed ledger fsck` find it by themselves (or give --data-dir %s)\n", m.Config.DataDir)
+		}
+		if m.MetricsURL != "" {
+			fmt.Fprintf(stdout, "  metrics: %s\n", m.MetricsURL)
+		}
 	}
-	log.Info("listening", "url", m.URL)
+	log.Info("listening", "url", m.URL, "metrics", m.MetricsURL)
 	err = m.Run(ctx)
 	log.Info("shutting down")
 	return err

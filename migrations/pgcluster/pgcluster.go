@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -267,6 +268,34 @@ func (c *Cluster) URL(db string) string {
 	q.Set("host", c.socketDir())
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// URLAt returns the connection URL of database db in the cluster whose
+// folder is dir (Config.Dir), whichever process runs it: how tools reach
+// the managed cluster of a running `licensed dev`.
+func URLAt(dir, db string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	return (&Cluster{cfg: Config{Dir: abs}}).URL(db), nil
+}
+
+// Exists reports whether dir holds an initialised cluster.
+func Exists(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "data", "PG_VERSION"))
+	return err == nil
+}
+
+// Running reports whether the cluster in dir is running: its postmaster
+// answers on its socket.
+func Running(dir string) bool {
+	conn, err := net.DialTimeout("unix", filepath.Join(dir, "run", ".s.PGSQL.5432"), time.Second)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 // Pid is the postmaster's process id (the current one, under Supervise).
