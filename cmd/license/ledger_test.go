@@ -51,7 +51,7 @@ func (tl *testLog) round(t *testing.T, n int) {
 		rand.Read(seed[:])
 		s, _ := ristretto255.NewScalar().SetUniformBytes(seed[:])
 		e := &ledger.LicenseEntry{Plan: "pro", NotBefore: ledger.Day(20414), NotAfter: ledger.Day(20444), ViewTag: 3, Sealed: []byte("sealed")}
-		copy(e.P[:], ristretto255.NewElement().ScalarBaseMult(s).Bytes())
+		copy(e.P[:], ristretto255.NewIdentityElement().ScalarBaseMult(s).Bytes())
 		rand.Read(e.R[:])
 		tl.n++
 		err := pgx.BeginFunc(ctx, tl.db, func(tx pgx.Tx) error {

@@ -206,7 +206,6 @@ type flagTable struct {
 	fs    *flag.FlagSet
 	rows  []*setting
 	then  []func()
-	dev   bool
 	ready bool // loadEnv ran
 }
 

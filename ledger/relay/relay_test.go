@@ -309,7 +309,7 @@ func newProxy(t *testing.T, target string, change func(path string, body []byte)
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		resp, err := http.Get(target + r.URL.Path)
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		body, _ := io.ReadAll(resp.Body)

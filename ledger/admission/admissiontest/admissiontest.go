@@ -238,8 +238,7 @@ func (f *Ledger) Keys(t testing.TB, ring []uint64) []*ristretto255.Element {
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys[i] = ristretto255.NewElement()
-		if err := keys[i].Decode(m.Key[:]); err != nil {
+		if keys[i], err = ristretto255.NewIdentityElement().SetCanonicalBytes(m.Key[:]); err != nil {
 			t.Fatal(err)
 		}
 	}
