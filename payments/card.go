@@ -138,6 +138,40 @@ func (c *Card) Prepare(ctx context.Context, o *Order, p Plan) (BeginFunc, error)
 	}, nil
 }
 
+// ResumeURL returns where the customer of card order o, still unpaid, can
+// finish paying: its Checkout Session's page while Stripe keeps it open
+// (asked of Stripe, idempotent), or the configured CheckoutURL (dev). ""
+// means there is nothing to resume (the session completed or expired).
+func (c *Card) ResumeURL(ctx context.Context, o *Order) (string, error) {
+	if o.StripeSession == "" {
+		return "", nil
+	}
+	if c.cfg.CheckoutURL != "" {
+		return expand(c.cfg.CheckoutURL, o.ID), nil
+	}
+	params := &stripe.CheckoutSessionParams{}
+	params.Context = ctx
+	sess, err := c.api.CheckoutSessions.Get(o.StripeSession, params)
+	if err != nil {
+		c.cfg.Log.Warn("couldn't read a Stripe Checkout Session", "order_id", o.ID, "err", stripeErrSummary(err))
+		return "", &Error{"card_unavailable", "The card payment page cannot be reached right now: try again in a minute."}
+	}
+	if sess.Status != stripe.CheckoutSessionStatusOpen {
+		return "", nil
+	}
+	return sess.URL, nil
+}
+
+// ResumeURL is Card.ResumeURL for order o when it is an unpaid card order,
+// else "".
+func (s *Service) ResumeURL(ctx context.Context, o *Order) (string, error) {
+	c, ok := s.methods[MethodCard].(*Card)
+	if !ok || o.Method != MethodCard || o.State != StateNew {
+		return "", nil
+	}
+	return c.ResumeURL(ctx, o)
+}
+
 func expand(tmpl, orderID string) string {
 	out := []byte{}
 	for i := 0; i < len(tmpl); {

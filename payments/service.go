@@ -290,6 +290,25 @@ func (s *Service) Transition(ctx context.Context, tx pgx.Tx, orderID string, to 
 	return true, nil
 }
 
+// ClearFlags takes the flags clear off order orderID inside tx, recording
+// it with reason: the Bitcoin watcher's paid_partial and paid_over follow
+// the money (an invoice paid in full after a partial payment is no longer
+// partly paid). It reports whether a flag was set.
+func (s *Service) ClearFlags(ctx context.Context, tx pgx.Tx, orderID string, clear Flags, reason string) (bool, error) {
+	o, err := getOrder(ctx, tx, orderID, true)
+	if err != nil {
+		return false, err
+	}
+	if o.Flags&clear == 0 {
+		return false, nil
+	}
+	flags := o.Flags &^ clear
+	if _, err := tx.Exec(ctx, `update orders set flags = $2, updated_at = now() where id = $1`, o.ID, flags); err != nil {
+		return false, err
+	}
+	return true, s.recordEvent(ctx, tx, o.ID, o.State, o.State, flags, reason)
+}
+
 func (s *Service) recordEvent(ctx context.Context, tx pgx.Tx, id string, from, to State, flags Flags, reason string) error {
 	_, err := tx.Exec(ctx, `insert into order_events (order_id, from_state, to_state, flags, reason) values ($1, $2, $3, $4, $5)`,
 		id, from, to, flags, reason)

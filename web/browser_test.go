@@ -229,7 +229,7 @@ func TestBrowser(t *testing.T) {
 		c1 := run(t, ctx, "countdown", chromedp.Text(chromedp.CSS("#countdown")))
 		step(t, ctx, "wait", quick, chromedp.Sleep(1200*time.Millisecond))
 		c2 := run(t, ctx, "countdown", chromedp.Text(chromedp.CSS("#countdown")))
-		if !regexp.MustCompile(`^\d+:\d\d$`).MatchString(c2) || c1 == c2 {
+		if !regexp.MustCompile(`^\d+:\d\d left$`).MatchString(c2) || c1 == c2 {
 			t.Fatalf("countdown %q then %q", c1, c2)
 		}
 		// Pay half from the dev wallet in another tab: the invoice page says
@@ -246,6 +246,19 @@ func TestBrowser(t *testing.T) {
 		}
 		step(t, wallet, "open the dev wallet", quick, chromedp.Navigate(s.URL+"/dev/btc/"+btcOrder))
 		clickToLoad(t, wallet, "pay the rest", "#pay")
+		// Paid in full, not yet confirmed: the page asks for nothing more,
+		// and the flags follow the money (no longer partly paid).
+		step(t, ctx, "the page shows the payment received", 20*time.Second,
+			chromedp.WaitVisible(chromedp.CSS(`#invoice[data-state="processing"]`)))
+		if n := run(t, ctx, "payment prompts", chromedp.Evaluate[int](`document.querySelectorAll("#pay, img.qr, #open-wallet, #btc-address").length`)); n != 0 {
+			t.Fatalf("a paid invoice still shows %d payment prompts", n)
+		}
+		if f := run(t, ctx, "flags", chromedp.AttributeValue(chromedp.CSS("#invoice"), "data-flags")); f.Value != "" {
+			t.Fatalf("flags %q once paid in full, want none", f.Value)
+		}
+		if title := run(t, ctx, "title", chromedp.Title()); !strings.HasPrefix(title, "Paid: waiting for confirmation") {
+			t.Fatalf("page title %q does not say the status", title)
+		}
 		clickToLoad(t, wallet, "mine a block", "#mine")
 		step(t, ctx, "the page turns settled", 30*time.Second,
 			chromedp.WaitVisible(chromedp.CSS(`#invoice[data-state="settled"]`)),

@@ -39,6 +39,11 @@ type Pages struct {
 	// PublicURL is the server's address as customers reach it, shown in the
 	// `license scan` command; default the address of the request.
 	PublicURL string
+	// Contact is how customers reach the operator (an email address, a
+	// URL, or a sentence), shown where a page asks them to write: refunds
+	// of partial, late or excess Bitcoin payments. Empty: the pages say
+	// "the operator of this shop".
+	Contact string
 
 	qrOnce sync.Once
 	qr     *qrCache // see invoiceQRs
@@ -154,6 +159,7 @@ func (s *Server) pageRoutes() {
 		e.GET("/", s.storefront)
 		e.POST("/checkout", s.checkout, s.rateLimiter("orders_page", s.cfg.OrderLimit))
 		e.GET("/invoice/:id", s.invoicePage)
+		e.GET("/invoice/:id/pay", s.invoicePay)
 		e.GET("/invoice/:id/status", s.invoiceStatus)
 	}
 	if p.Explorer != nil {

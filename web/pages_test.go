@@ -60,7 +60,7 @@ func TestDescribe(t *testing.T) {
 		final     bool
 		countdown int
 	}{
-		{"waiting", payments.StateNew, 0, inv, "Waiting for your payment", "before the countdown ends", false, 600},
+		{"waiting", payments.StateNew, 0, inv, "Waiting for your payment", "before the deadline", false, 600},
 		{"partly paid", payments.StateNew, payments.FlagPaidPartial, partial, "Partly paid", "remaining 0.00006 BTC", false, 600},
 		{"time is up", payments.StateNew, 0, expired, "Expiring", "Do not send anything", false, 0},
 		{"confirming", payments.StateProcessing, 0, &Invoice{Confirmations: 1, Needed: 2}, "waiting for confirmation", "1 of 2 confirmations", false, 0},
@@ -88,6 +88,17 @@ func TestDescribe(t *testing.T) {
 			}
 			if st.SecondsLeft != tt.countdown {
 				t.Errorf("seconds left = %d, want %d", st.SecondsLeft, tt.countdown)
+			}
+			// The page asks for money only while the invoice is new and
+			// not past its deadline; it points to the operator exactly
+			// where the customer must write, and offers a new order when
+			// this one is over.
+			wantPay := tt.inv != nil && tt.state == payments.StateNew && tt.countdown > 0
+			wantOperator := tt.flags&(payments.FlagPaidOver|payments.FlagPaidPartial) != 0 && tt.state != payments.StateNew ||
+				tt.state == payments.StateExpired && tt.flags&payments.FlagPaidLate != 0
+			wantNew := (tt.state == payments.StateExpired && tt.flags&payments.FlagPaidLate == 0) || tt.state == payments.StateInvalid
+			if st.Pay != wantPay || st.Operator != wantOperator || st.NewOrder != wantNew {
+				t.Errorf("pay %v operator %v new order %v; want %v %v %v", st.Pay, st.Operator, st.NewOrder, wantPay, wantOperator, wantNew)
 			}
 		})
 	}
@@ -310,6 +321,19 @@ func TestPageTemplates(t *testing.T) {
 			[]string{`id="address-error" data-code="address_checksum"`, "The license address has a typo.", `value="lic1bad"`, "5.00 USD", `aria-invalid="true"`}},
 		{"invoice waiting", "invoice", false, invoiceView{Order: order, Plan: plan, Invoice: inv, BTC: "0.0001", URI: template.URL(inv.BIP21()), QR: "data:image/png;base64,AA==", SecondsLeft: 60, Status: describe(order, inv, now)},
 			[]string{`id="btc-address">bcrt1qexample`, `data-seconds="60"`, "bitcoin:bcrt1qexample?amount=0.0001", "<noscript><meta http-equiv=\"refresh\""}},
+		{"invoice paid, confirming", "invoice", false, invoiceView{Order: &payments.Order{ID: order.ID, Method: "btc", State: payments.StateProcessing}, Plan: plan,
+			Invoice: &Invoice{Address: "bcrt1qexample", AmountSat: 10000, PaidSat: 10000}, BTC: "0.0001", PaidBTC: "0.0001",
+			Status: describe(&payments.Order{Method: "btc", State: payments.StateProcessing}, inv, now)},
+			[]string{`id="received"`, "Do not send anything more"}},
+		{"invoice paid late", "invoice", false, invoiceView{Order: &payments.Order{ID: order.ID, Method: "btc", State: payments.StateExpired, Flags: payments.FlagPaidLate}, Plan: plan,
+			Contact: "refunds@shop.example", Status: describe(&payments.Order{Method: "btc", State: payments.StateExpired, Flags: payments.FlagPaidLate}, inv, now)},
+			[]string{`id="contact"`, "refunds@shop.example", order.ID}},
+		{"card order unpaid", "invoice", false, invoiceView{Order: &payments.Order{ID: order.ID, Plan: plan.ID, Method: "card", State: payments.StateNew}, Plan: plan, Cancelled: true,
+			Status: describe(&payments.Order{Method: "card", State: payments.StateNew}, nil, now)},
+			[]string{`id="resume" href="/invoice/` + order.ID + `/pay"`, `id="cancelled"`}},
+		{"invoice expired", "invoice", false, invoiceView{Order: &payments.Order{ID: order.ID, Plan: plan.ID, Method: "btc", State: payments.StateExpired}, Plan: plan,
+			Status: describe(&payments.Order{Method: "btc", State: payments.StateExpired}, inv, now)},
+			[]string{`id="new-order" href="/?plan=basic-30d"`}},
 		{"invoice settled", "invoice", false, invoiceView{Order: &payments.Order{ID: order.ID, State: payments.StateSettled}, Plan: plan, Status: describe(&payments.Order{State: payments.StateSettled}, nil, now), ScanCommand: "license scan --server http://x"},
 			[]string{"your license is in the ledger", `<pre id="scan-command"><code>license scan --server http://x</code>`}},
 		{"login", "ops_login", false, loginView{CSRF: "tok", Error: "Wrong password."}, []string{`name="csrf" value="tok"`, "Wrong password."}},
@@ -570,4 +594,61 @@ func BenchmarkInvoiceQR(b *testing.B) {
 			b.Fatalf("%d encodings, want 1", n)
 		}
 	})
+}
+
+// TestPaidInvoiceAsksForNothing: once paid in full, the invoice page shows
+// no QR code, address or wallet link, whatever the view holds.
+func TestPaidInvoiceAsksForNothing(t *testing.T) {
+	now := time.Now()
+	plan := payments.Plan{ID: "basic-30d", Name: "Basic", Price: 500, Currency: "usd"}
+	inv := &Invoice{Address: "bcrt1qexample", AmountSat: 10000, PaidSat: 10000, ExpiresAt: now.Add(time.Minute)}
+	for _, state := range []payments.State{payments.StateProcessing, payments.StateSettled} {
+		o := &payments.Order{ID: "abcdefghijklmnopqrstuvwxyz", Method: "btc", State: state}
+		v := invoiceView{Order: o, Plan: plan, Invoice: inv, BTC: "0.0001", PaidBTC: "0.0001", QR: "data:image/png;base64,AA==",
+			URI: template.URL(inv.BIP21()), Status: describe(o, inv, now)}
+		rec := httptest.NewRecorder()
+		c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/", nil), rec)
+		if err := (&Server{}).render(c, http.StatusOK, "invoice", v.Status.Title, v); err != nil {
+			t.Fatal(err)
+		}
+		body := rec.Body.String()
+		for _, prompt := range []string{`class="qr"`, `id="btc-address"`, `id="open-wallet"`, "bitcoin:bcrt1q"} {
+			if strings.Contains(body, prompt) {
+				t.Errorf("%s invoice shows %s", state, prompt)
+			}
+		}
+		if !strings.Contains(body, "<title>"+v.Status.Title) {
+			t.Errorf("%s invoice: the title does not say the status", state)
+		}
+	}
+}
+
+// TestInvoicePayResumesCheckout: the invoice page of an unpaid card order
+// leads back to its Checkout Session (asked of stripe-mock); once the
+// order is settled, back to the invoice.
+func TestInvoicePayResumesCheckout(t *testing.T) {
+	s := newShop(t, shopOptions{stripe: true})
+	c := s.client()
+	a := c.post("/checkout", url.Values{"plan": {"basic-30d"}, "address": {paytest.Address(t)}, "method": {"card"}})
+	checkout := a.header.Get("Location")
+	if a.status != http.StatusSeeOther || checkout == "" {
+		t.Fatalf("card checkout: %d %q", a.status, checkout)
+	}
+	var id string
+	if err := s.DB.QueryRow(t.Context(), `select id from orders order by created_at desc limit 1`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	page := c.get("/invoice/" + id + "?cancelled=1")
+	if !strings.Contains(page.body, `id="resume"`) || !strings.Contains(page.body, `id="cancelled"`) {
+		t.Fatalf("the unpaid card order's page offers no way back to the payment:\n%s", page.body)
+	}
+	a = c.get("/invoice/" + id + "/pay")
+	if a.status != http.StatusSeeOther || !strings.HasPrefix(a.header.Get("Location"), "http") {
+		t.Fatalf("resume: %d %q, want a redirect to the Checkout Session's page", a.status, a.header.Get("Location"))
+	}
+	s.Settle(id)
+	a = c.get("/invoice/" + id + "/pay")
+	if a.status != http.StatusSeeOther || a.header.Get("Location") != "/invoice/"+id {
+		t.Fatalf("resume a paid order: %d %q, want the invoice", a.status, a.header.Get("Location"))
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +32,9 @@ type Invoice struct {
 	AmountSat int64     // what to pay, fixed at creation
 	PaidSat   int64     // received so far, confirmed or not
 	ExpiresAt time.Time // after this, a payment is late
+	// Rate is the price of one bitcoin the amount was fixed at, in minor
+	// units of the order's currency (0: not known).
+	Rate int64
 	// Confirmations of the payment (0 while unconfirmed) and how many the
 	// server waits for.
 	Confirmations, Needed int
@@ -160,15 +165,24 @@ type invoiceView struct {
 	DueBTC  string
 	URI     template.URL // bitcoin: URIs are not among html/template's safe schemes
 	QR      template.URL
-	// SecondsLeft until the invoice expires (0 when it has).
+	// Rate is the price the amount was fixed at ("1 BTC = 50,000.00 USD").
+	Rate string
+	// SecondsLeft until the invoice expires (0 when it has), and Deadline,
+	// the same as a time (shown without JavaScript).
 	SecondsLeft int
+	Deadline    time.Time
 	Status      payStatus
 	ScanCommand string
+	// Contact is how to reach the operator (Pages.Contact).
+	Contact string
+	// Cancelled: the customer came back from the card payment page
+	// without paying.
+	Cancelled bool
 	// DevWallet links the regtest dev wallet page (licensed dev only).
 	DevWallet bool
 }
 
-// payStatus is the order's state in plain words.
+// payStatus is the order's state in plain words, and what the page offers.
 type payStatus struct {
 	State   string `json:"state"`
 	Flags   string `json:"flags"`
@@ -177,6 +191,14 @@ type payStatus struct {
 	Final   bool   `json:"final"`
 	// SecondsLeft until the invoice expires, for the countdown.
 	SecondsLeft int `json:"seconds_left"`
+	// Pay: the page asks for money (QR code, address, wallet link). Only
+	// while the order is new, unpaid or partly paid, and not expired.
+	Pay bool `json:"pay"`
+	// Operator: the customer must write to the operator (refunds, late
+	// payments); the page shows how.
+	Operator bool `json:"operator"`
+	// NewOrder: the page offers a new order of the same plan.
+	NewOrder bool `json:"new_order"`
 }
 
 func describe(o *payments.Order, inv *Invoice, now time.Time) payStatus {
@@ -185,24 +207,26 @@ func describe(o *payments.Order, inv *Invoice, now time.Time) payStatus {
 	switch o.State {
 	case payments.StateNew:
 		st.Title = "Waiting for your payment"
-		st.Message = "Send the exact amount to the address below before the countdown ends."
+		st.Message = "Send the exact amount to the address below before the deadline."
+		st.Pay = inv != nil
 		if o.Method == payments.MethodCard {
 			st.Message = "Finish paying on the card payment page. This page turns green as soon as the payment is confirmed; you can leave it open."
 		}
 		if partial && inv != nil {
 			st.Title = "Partly paid"
-			st.Message = fmt.Sprintf("We received %s BTC of %s BTC. Send the remaining %s BTC to the same address before the countdown ends.",
+			st.Message = fmt.Sprintf("We received %s BTC of %s BTC. Send the remaining %s BTC to the same address before the deadline.",
 				bitcoin.FormatBTC(inv.PaidSat), bitcoin.FormatBTC(inv.AmountSat), bitcoin.FormatBTC(max(0, inv.AmountSat-inv.PaidSat)))
 		}
 		if inv != nil && !now.Before(inv.ExpiresAt) {
 			st.Title = "Expiring"
 			st.Message = "The time to pay is over. Do not send anything now: this page will confirm in a moment."
+			st.Pay = false
 		}
 	case payments.StateProcessing:
-		st.Title = "Payment received, waiting for confirmation"
-		st.Message = "Your payment is on its way. This page turns green when it is confirmed; you can leave it open."
+		st.Title = "Paid: waiting for confirmation"
+		st.Message = "Your payment arrived in full. This page turns green when it is confirmed; you can leave it open. Do not send anything more."
 		if inv != nil && inv.Needed > 0 {
-			st.Message = fmt.Sprintf("Your payment has %d of %d confirmations. This page turns green when it is confirmed; you can leave it open.", inv.Confirmations, inv.Needed)
+			st.Message = fmt.Sprintf("Your payment arrived in full and has %d of %d confirmations. This page turns green when it is confirmed; you can leave it open. Do not send anything more.", inv.Confirmations, inv.Needed)
 		}
 	case payments.StateSettled:
 		st.Final = true
@@ -210,25 +234,31 @@ func describe(o *payments.Order, inv *Invoice, now time.Time) payStatus {
 		st.Message = "Find it with the license tool and your account (the command is below). Nobody else can tell which license is yours."
 		if o.Flags&payments.FlagPaidOver != 0 {
 			st.Message += " You paid more than the amount: write to the operator with your order id to get the difference back."
+			st.Operator = true
 		}
 		if o.Flags&payments.FlagPaidLate != 0 {
 			st.Message += " Your payment came after the invoice expired; the operator accepted it."
 		}
 	case payments.StateExpired:
 		st.Final = true
+		st.NewOrder = true
 		st.Title = "Expired"
 		st.Message = "This invoice expired before it was paid. Do not send anything to its address; place a new order instead."
 		switch {
 		case o.Flags&payments.FlagPaidLate != 0:
 			st.Final = false
+			st.NewOrder = false
+			st.Operator = true
 			st.Title = "Paid late"
 			st.Message = "Your payment arrived after the invoice expired. The operator will check it and settle the order or refund you; keep this page's address."
 		case partial:
 			st.Title = "Expired, partly paid"
 			st.Message = "The invoice expired with only part of the amount paid. Write to the operator with your order id to get it back."
+			st.Operator = true
 		}
 	case payments.StateInvalid:
 		st.Final = true
+		st.NewOrder = true
 		st.Title = "Payment failed"
 		st.Message = "The payment did not go through. Nothing was charged; place a new order to try again."
 	}
@@ -236,6 +266,20 @@ func describe(o *payments.Order, inv *Invoice, now time.Time) payStatus {
 		st.SecondsLeft = max(0, int(inv.ExpiresAt.Sub(now).Seconds()))
 	}
 	return st
+}
+
+// formatRate writes the price of a bitcoin in minor units as "1 BTC =
+// 50,000.00 USD".
+func formatRate(minor int64, currency string) string {
+	whole := strconv.FormatInt(minor/100, 10)
+	var b strings.Builder
+	for i, r := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return fmt.Sprintf("1 BTC = %s.%02d %s", b.String(), minor%100, strings.ToUpper(currency))
 }
 
 func (s *Server) loadInvoice(c echo.Context) (*payments.Order, *Invoice, error) {
@@ -265,18 +309,49 @@ func (s *Server) invoicePage(c echo.Context) error {
 		return err
 	}
 	plan, _ := s.deps.Payments.Plans().Get(o.Plan)
-	v := invoiceView{Order: o, Plan: plan, Invoice: inv, Status: describe(o, inv, time.Now())}
+	v := invoiceView{Order: o, Plan: plan, Invoice: inv, Status: describe(o, inv, time.Now()),
+		Contact: s.deps.Pages.Contact, Cancelled: c.QueryParam("cancelled") != "" && o.State == payments.StateNew}
 	if inv != nil {
 		v.BTC, v.PaidBTC, v.DueBTC = bitcoin.FormatBTC(inv.AmountSat), bitcoin.FormatBTC(inv.PaidSat), bitcoin.FormatBTC(max(0, inv.AmountSat-inv.PaidSat))
-		v.URI = template.URL(inv.BIP21())
-		if v.QR, err = s.deps.Pages.invoiceQRs().dataURL(inv.BIP21()); err != nil {
-			return fmt.Errorf("web: couldn't make the QR code: %w", err)
+		if v.Status.Pay {
+			// The payment request itself: only while the page asks for
+			// money, so a paid invoice shows no QR code to pay twice.
+			v.URI = template.URL(inv.BIP21())
+			if v.QR, err = s.deps.Pages.invoiceQRs().dataURL(inv.BIP21()); err != nil {
+				return fmt.Errorf("web: couldn't make the QR code: %w", err)
+			}
+		}
+		if inv.Rate > 0 {
+			v.Rate = formatRate(inv.Rate, o.Currency)
 		}
 		v.SecondsLeft = v.Status.SecondsLeft
+		v.Deadline = inv.ExpiresAt
 	}
 	v.ScanCommand = scanCommand(s.publicURL(c), s.deps.Ledger)
-	v.DevWallet = inv != nil && s.deps.BitcoinDev != nil
-	return s.render(c, http.StatusOK, "invoice", "Order "+o.ID, v)
+	v.DevWallet = v.Status.Pay && s.deps.BitcoinDev != nil
+	return s.render(c, http.StatusOK, "invoice", v.Status.Title, v)
+}
+
+// invoicePay sends the customer of an unpaid card order back to its card
+// payment page (the Checkout Session, while Stripe keeps it open), or to a
+// new order of the same plan when there is nothing left to resume.
+func (s *Server) invoicePay(c echo.Context) error {
+	ctx := c.Request().Context()
+	o, err := s.deps.Payments.Order(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	u, err := s.deps.Payments.ResumeURL(ctx, o)
+	if err != nil {
+		return err
+	}
+	if u == "" {
+		if o.State == payments.StateNew {
+			return c.Redirect(http.StatusSeeOther, "/?plan="+url.QueryEscape(o.Plan))
+		}
+		return c.Redirect(http.StatusSeeOther, "/invoice/"+o.ID)
+	}
+	return c.Redirect(http.StatusSeeOther, u)
 }
 
 // invoiceStatus is the JSON the invoice page polls.
@@ -310,7 +385,7 @@ func (s btcInvoices) Invoice(ctx context.Context, orderID string) (Invoice, erro
 	if err != nil {
 		return Invoice{}, err
 	}
-	out := Invoice{Address: inv.Address, AmountSat: inv.AmountSats, PaidSat: inv.Verdict.Seen, ExpiresAt: inv.ExpiresAt, Needed: inv.Confirmations}
+	out := Invoice{Address: inv.Address, AmountSat: inv.AmountSats, PaidSat: inv.Verdict.Seen, ExpiresAt: inv.ExpiresAt, Needed: inv.Confirmations, Rate: inv.Rate}
 	// The payment's confirmations: the least confirmed live payment counts.
 	first := true
 	for _, p := range inv.Payments {

@@ -100,6 +100,10 @@ type Config struct {
 	// PublicURL is the server's address as customers reach it, for Stripe's
 	// return URLs; default http://ADDR.
 	PublicURL string
+	// OperatorContact is how customers reach the operator (an email
+	// address, a URL or a sentence), shown where a page asks them to write:
+	// refunds of partial, late or excess Bitcoin payments.
+	OperatorContact string
 	// CardRetention and BTCRetention are how long the exact order → ledger entry
 	// link is kept so a refund or dispute can revoke the license (0: never
 	// stored).
@@ -178,6 +182,11 @@ func (cfg *Config) register(fs *flag.FlagSet, dev bool) {
 		}
 	})
 	t.String(&cfg.PublicURL, "public-url", "", "the server's URL as customers reach it; default http://ADDR")
+	defContact := ""
+	if dev {
+		defContact = "operator@localhost (licensed dev: set --operator-contact)"
+	}
+	t.String(&cfg.OperatorContact, "operator-contact", defContact, "how customers reach you for refunds (email, URL or a sentence), shown on the pages that ask them to write")
 	t.Retention(&cfg.CardRetention, "card-retention", payments.DefaultCardRetention, "how long a card order stays linked to its ledger entry")
 	t.Retention(&cfg.BTCRetention, "btc-retention", 0, "how long a Bitcoin order stays linked to its ledger entry")
 	cfg.Bitcoin.register(t, dev)

@@ -31,6 +31,7 @@ func (m *Main) openPages(ctx context.Context, deps *web.Deps) error {
 		// The explorer reads the ledger's tables.
 		Explorer:  ledger.NewPostgresStore(m.DB),
 		PublicURL: cfg.PublicURL,
+		Contact:   cfg.OperatorContact,
 	}
 	hash := cfg.OpsPasswordHash
 	if hash == "" && m.Dev {

@@ -36,7 +36,7 @@ func (m *Main) openPayments(ctx context.Context, deps *web.Deps, led *ledger.Led
 	var methods []payments.Method
 	cardCfg := payments.CardConfig{
 		SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret, APIURL: cfg.StripeAPIURL,
-		SuccessURL: public + "/invoice/{ORDER_ID}", CancelURL: public + "/", Log: m.Log,
+		SuccessURL: public + "/invoice/{ORDER_ID}", CancelURL: public + "/invoice/{ORDER_ID}?cancelled=1", Log: m.Log,
 	}
 	switch {
 	case cfg.StripeSecretKey != "":

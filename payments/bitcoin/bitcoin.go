@@ -74,6 +74,7 @@ type Config struct {
 type Orders interface {
 	OrderTx(ctx context.Context, tx pgx.Tx, id string) (*payments.Order, error)
 	Transition(ctx context.Context, tx pgx.Tx, orderID string, to payments.State, set payments.Flags, reason string) (bool, error)
+	ClearFlags(ctx context.Context, tx pgx.Tx, orderID string, clear payments.Flags, reason string) (bool, error)
 	// HeldLinks and ReleaseLinks: see payments.Service.
 	HeldLinks(ctx context.Context, tx pgx.Tx, limit int) ([]string, error)
 	ReleaseLinks(ctx context.Context, tx pgx.Tx, ids []string) error
@@ -266,9 +267,12 @@ func poke(c chan struct{}) {
 
 // Invoice is a Bitcoin order's invoice as the customer and the operator see it.
 type Invoice struct {
-	OrderID       string
-	Address       string
-	AmountSats    int64
+	OrderID    string
+	Address    string
+	AmountSats int64
+	// Rate is the price of one bitcoin the amount was fixed at, in minor
+	// units of the order's currency.
+	Rate          int64
 	ExpiresAt     time.Time
 	Confirmations int // required
 	Payments      []Payment
@@ -287,8 +291,8 @@ var ErrNoInvoice = payments.NewError("not_found", "There is no Bitcoin invoice f
 // Invoice returns the invoice of order id and its payments.
 func (b *Bitcoin) Invoice(ctx context.Context, id string) (*Invoice, error) {
 	inv := &Invoice{OrderID: id, Confirmations: b.cfg.Confirmations}
-	err := b.db.QueryRow(ctx, `select address, amount_sats, expires_at, coalesce((select height from btc_chain), 0)
-		from btc_invoices where order_id = $1`, id).Scan(&inv.Address, &inv.AmountSats, &inv.ExpiresAt, &inv.Tip)
+	err := b.db.QueryRow(ctx, `select address, amount_sats, rate, expires_at, coalesce((select height from btc_chain), 0)
+		from btc_invoices where order_id = $1`, id).Scan(&inv.Address, &inv.AmountSats, &inv.Rate, &inv.ExpiresAt, &inv.Tip)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNoInvoice
 	}

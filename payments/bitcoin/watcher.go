@@ -863,6 +863,16 @@ func (w *watch) apply(ctx context.Context, tx pgx.Tx, id string, v Verdict, reas
 	if err != nil {
 		return err
 	}
+	// paid_partial and paid_over follow the money: paid in full after a
+	// partial payment, the order is no longer partly paid.
+	if stale := o.Flags & (payments.FlagPaidPartial | payments.FlagPaidOver) &^ v.Flags; stale != 0 {
+		if _, err := w.orders.ClearFlags(ctx, tx, id, stale, reason); err != nil {
+			return err
+		}
+		if o, err = w.orders.OrderTx(ctx, tx, id); err != nil {
+			return err
+		}
+	}
 	if o.State == v.State && o.Flags&v.Flags == v.Flags {
 		return nil
 	}

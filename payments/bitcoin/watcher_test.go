@@ -115,10 +115,12 @@ func TestTwoPaymentsToOneInvoice(t *testing.T) {
 	e.pay(inv, planPrice/2)
 	e.node.MustMine(1)
 	e.waitOrder(id, payments.StateNew, payments.FlagPaidPartial)
+	// Paid in full by the second payment: no longer partly paid (the flag
+	// follows the money).
 	e.pay(inv, planPrice/2)
-	e.waitOrder(id, payments.StateProcessing, payments.FlagPaidPartial)
+	e.waitOrder(id, payments.StateProcessing, 0)
 	e.node.MustMine(1)
-	e.waitOrder(id, payments.StateSettled, payments.FlagPaidPartial)
+	e.waitOrder(id, payments.StateSettled, 0)
 	e.waitMinted(id)
 	got, err := e.btc.Invoice(context.Background(), id)
 	if err != nil || len(got.Payments) != 2 || got.Verdict.Seen != planPrice {

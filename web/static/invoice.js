@@ -6,12 +6,25 @@
   var box = document.getElementById("invoice");
   if (!box) return;
   var noscript = document.querySelector("noscript");
+  // Copy buttons: shown only where the clipboard can be written.
+  if (navigator.clipboard) {
+    Array.prototype.forEach.call(document.querySelectorAll("button.copy"), function (b) {
+      b.hidden = false;
+      b.addEventListener("click", function () {
+        var el = document.getElementById(b.getAttribute("data-copy"));
+        navigator.clipboard.writeText(el.textContent.trim()).then(function () {
+          b.textContent = "Copied";
+          setTimeout(function () { b.textContent = "Copy"; }, 2000);
+        });
+      });
+    });
+  }
   var cd = document.getElementById("countdown");
   if (cd) {
     var left = parseInt(cd.getAttribute("data-seconds"), 10) || 0;
     var tick = function () {
       var m = Math.floor(left / 60), s = left % 60;
-      cd.textContent = left > 0 ? m + ":" + (s < 10 ? "0" : "") + s : "time is up";
+      cd.textContent = left > 0 ? m + ":" + (s < 10 ? "0" : "") + s + " left" : "time is up";
       if (left > 0) left--;
     };
     tick();
