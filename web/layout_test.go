@@ -1,0 +1,81 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/paytest"
+)
+
+// TestPagesFitEveryWidth opens every page in Chromium at a desktop
+// (1280×800) and a phone (390×844) width and checks that none scrolls
+// sideways: the page's scrollWidth is at most its clientWidth. Long order
+// ids, addresses and wide tables must wrap or scroll inside their box. On a
+// failure the page's screenshot is kept in testdata/artifacts.
+func TestPagesFitEveryWidth(t *testing.T) {
+	s := newShop(t, shopOptions{btc: true})
+	ctx := context.Background()
+	c := s.client()
+	btcOrder := func() string {
+		a := c.post("/checkout", url.Values{"plan": {"basic-30d"}, "address": {paytest.Address(t)}, "method": {"btc"}})
+		id, ok := strings.CutPrefix(a.header.Get("Location"), "/invoice/")
+		if a.status != http.StatusSeeOther || !ok {
+			t.Fatalf("btc checkout: %d %q", a.status, a.header.Get("Location"))
+		}
+		return id
+	}
+	setState := func(id string, state payments.State, flags payments.Flags) {
+		if _, err := s.DB.Exec(ctx, `update orders set state = $2, flags = $3 where id = $1`, id, state, flags); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unpaid, partial, late, expired := btcOrder(), btcOrder(), btcOrder(), btcOrder()
+	setState(partial, payments.StateNew, payments.FlagPaidPartial)
+	setState(late, payments.StateExpired, payments.FlagPaidLate)
+	setState(expired, payments.StateExpired, 0)
+	card := s.CardOrder("pro-365d")
+	s.Settle(card)
+	s.WaitMinted(card)
+
+	pages := []string{
+		"/", "/explorer", "/no/such/page",
+		"/invoice/" + unpaid, "/invoice/" + partial, "/invoice/" + late, "/invoice/" + expired, "/invoice/" + card,
+		"/ops/login",
+		"/ops", "/ops/orders", "/ops/payments", "/ops/exceptions", "/ops/reconcile", "/ops/audit",
+		"/ops/orders/" + card, "/ops/orders/" + late,
+	}
+	browser := startBrowser(t)
+	tb := tab(t, browser)
+	const quick = 15 * time.Second
+	step(t, tb, "log in", quick,
+		chromedp.Navigate(s.URL+"/ops/login"),
+		chromedp.WaitVisible(chromedp.CSS("#password")),
+		chromedp.SendKeys(chromedp.CSS("#password"), opsPassword),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("nav")),
+	)
+	for _, size := range []struct {
+		name string
+		w, h int64
+	}{{"desktop", 1280, 800}, {"phone", 390, 844}} {
+		t.Run(size.name, func(t *testing.T) {
+			step(t, tb, "set the viewport", quick, chromedp.EmulateViewport(size.w, size.h))
+			for _, p := range pages {
+				step(t, tb, "open "+p, quick, chromedp.Navigate(s.URL+p), chromedp.WaitReady(chromedp.CSS("footer")))
+				over := run(t, tb, "measure "+p, chromedp.Evaluate[int](
+					`document.documentElement.scrollWidth - document.documentElement.clientWidth`))
+				if over > 0 {
+					t.Errorf("%s at %dx%d: %d px wider than the screen", p, size.w, size.h, over)
+					screenshot(t, tb)
+				}
+			}
+		})
+	}
+}
