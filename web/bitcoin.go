@@ -34,8 +34,8 @@ func (s *Server) bitcoinRoutes() {
 	e := s.echo
 	// Dev mode only: the regtest wallet.
 	e.GET("/dev/btc/:id", s.devBitcoinPage)
-	e.POST("/dev/btc/:id/pay", s.devBitcoinPay)
-	e.POST("/dev/btc/mine", s.devBitcoinMine)
+	e.POST("/dev/btc/:id/pay", s.devBitcoinPay, sameSiteOnly)
+	e.POST("/dev/btc/mine", s.devBitcoinMine, sameSiteOnly)
 }
 
 var devBitcoinTmpl = template.Must(template.New("btc").Parse(`<!doctype html>

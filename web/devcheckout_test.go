@@ -62,6 +62,16 @@ func TestDevCheckout(t *testing.T) {
 	if r, err := http.Get(e.url + "/dev/checkout/aaaaaaaaaaaaaaaaaaaaaaaaaa"); err != nil || r.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown order page: %v %v", r.StatusCode, err)
 	}
+	// Another site's page cannot post the test payment.
+	other := e.createOrder("basic-30d")
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/dev/checkout/"+other+"/complete", strings.NewReader(""))
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if r, err := client.Do(req); err != nil || r.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site test payment: %v %v, want 403", r.StatusCode, err)
+	}
+	if o := e.Order(other); o.State != payments.StateNew {
+		t.Fatalf("a cross-site post settled the order: %s", o.State)
+	}
 	// A Bitcoin order is not settled by a test card payment.
 	btc := paytest.OrderID(t)
 	if _, err := e.DB.Exec(context.Background(), `insert into orders (id, plan, method, amount, currency, address)

@@ -3,15 +3,18 @@ package web
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/bitcoin"
 	"github.com/licensed/licensed/payments/reconcile"
 )
 
@@ -82,6 +85,9 @@ type homeView struct {
 	Queues []queueCount
 	Total  int
 	Audit  []reconcile.AuditEntry
+	// Revenue is the chart's data, as a table for screen readers and for
+	// copying.
+	Revenue []reconcile.Revenue
 }
 
 func (s *Server) opsHome(c echo.Context) error {
@@ -106,6 +112,9 @@ func (s *Server) opsHome(c echo.Context) error {
 	if v.Audit, err = books.Audit(ctx, 10); err != nil {
 		return err
 	}
+	if v.Revenue, err = books.Revenue(ctx, from, to); err != nil {
+		return err
+	}
 	return s.render(c, http.StatusOK, "ops_home", "Dashboard", v)
 }
 
@@ -118,8 +127,10 @@ type ordersView struct {
 	Rows    []reconcile.Row
 	Query   template.URL // the filter as a query string (url.Values.Encode)
 	Payment bool         // the payments view
-	// Truncated is set when more rows match than the page shows.
-	Truncated bool
+	// Page is the page shown (1 for the newest pageRows); PrevQuery and
+	// NextQuery link the neighbouring pages ("" when there is none).
+	Page                 int
+	PrevQuery, NextQuery template.URL
 }
 
 func (s *Server) orderFilter(c echo.Context, days int) (reconcile.Filter, periodView, error) {
@@ -145,12 +156,21 @@ func (s *Server) listView(c echo.Context, payment bool) (ordersView, error) {
 	if err != nil {
 		return ordersView{}, err
 	}
+	page := 1
+	if v := c.QueryParam("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || (n-1)*pageRows >= reconcile.MaxRows {
+			return ordersView{}, Errorf(http.StatusBadRequest, "bad_page", fmt.Sprintf("Pages are numbered from 1 to %d: narrow the filter, or export the orders.", reconcile.MaxRows/pageRows))
+		}
+		page = n
+	}
+	f.Offset = (page - 1) * pageRows
 	rows, err := s.deps.Pages.Books.Orders(c.Request().Context(), f)
 	if err != nil {
 		return ordersView{}, err
 	}
-	truncated := len(rows) > pageRows
-	if truncated {
+	more := len(rows) > pageRows
+	if more {
 		rows = rows[:pageRows]
 	}
 	if payment {
@@ -166,9 +186,24 @@ func (s *Server) listView(c echo.Context, payment bool) (ordersView, error) {
 	if s.deps.Payments != nil {
 		plans = s.deps.Payments.Plans().IDs()
 	}
-	return ordersView{Period: pv, Filter: f, Rows: rows, Query: template.URL(q.Encode()), Payment: payment, Plans: plans, Truncated: truncated,
+	v := ordersView{Period: pv, Filter: f, Rows: rows, Query: template.URL(q.Encode()), Payment: payment, Plans: plans, Page: page,
 		States:  []string{"new", "processing", "settled", "expired", "invalid"},
-		Methods: []string{payments.MethodCard, payments.MethodBTC}}, nil
+		Methods: []string{payments.MethodCard, payments.MethodBTC}}
+	pageQuery := func(n int) template.URL {
+		pq := url.Values{}
+		for k, vs := range q {
+			pq[k] = vs
+		}
+		pq.Set("page", strconv.Itoa(n))
+		return template.URL(pq.Encode())
+	}
+	if page > 1 {
+		v.PrevQuery = pageQuery(page - 1)
+	}
+	if more && page*pageRows < reconcile.MaxRows {
+		v.NextQuery = pageQuery(page + 1)
+	}
+	return v, nil
 }
 
 // paymentsOf keeps the orders money arrived for: settled or processing, or
@@ -206,6 +241,10 @@ type opsOrderView struct {
 	Settlable bool
 	Revocable bool
 	Message   string
+	// Invoice is a Bitcoin order's payment picture: what was due, what
+	// arrived, where, its confirmations, the rate and the deadline.
+	Invoice *Invoice
+	BTC     struct{ Due, Received, Rate string }
 }
 
 func (s *Server) opsOrder(c echo.Context) error {
@@ -223,6 +262,21 @@ func (s *Server) opsOrder(c echo.Context) error {
 	paid := r.Flags&(payments.FlagPaidLate|payments.FlagPaidPartial) != 0
 	v.Settlable = paid && (r.State == payments.StateExpired || r.State == payments.StateNew || r.State == payments.StateProcessing) && s.deps.Payments != nil
 	v.Revocable = r.Linked && (r.License == payments.LicenseActive || r.License == payments.LicenseSuspended) && s.deps.Payments != nil
+	if r.Method == payments.MethodBTC && s.deps.Pages.Invoices != nil {
+		inv, err := s.deps.Pages.Invoices.Invoice(c.Request().Context(), r.ID)
+		if err == nil {
+			v.Invoice = &inv
+			v.BTC.Due, v.BTC.Received = bitcoin.FormatBTC(inv.AmountSat), bitcoin.FormatBTC(inv.PaidSat)
+			if inv.Rate > 0 {
+				v.BTC.Rate = formatRate(inv.Rate, r.Currency)
+			}
+		} else {
+			var cd coded
+			if !errors.As(err, &cd) || cd.Code() != "not_found" {
+				return err
+			}
+		}
+	}
 	return s.render(c, http.StatusOK, "ops_order", "Order "+r.ID, v)
 }
 
@@ -386,6 +440,15 @@ func (s *Server) opsReconcile(c echo.Context) error {
 			v.Error = "The reconciliation could not finish: " + sentence(err.Error())
 		}
 		v.Report = rep
+		detail := fmt.Sprintf("%s to %s: ", v.Period.From, v.Period.To)
+		if rep != nil {
+			detail += fmt.Sprintf("%d orders, %d exceptions", rep.Orders, len(rep.Exceptions))
+		} else {
+			detail += "did not finish"
+		}
+		if err := s.audit(c.Request().Context(), sessionOf(c).Label, "reconcile", "", detail); err != nil {
+			return err
+		}
 	}
 	return s.render(c, http.StatusOK, "ops_reconcile", "Reconciliation", v)
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -363,7 +364,7 @@ func (s *Server) opsLogin(c echo.Context) error {
 	}
 	if wait := s.deps.Pages.Ops.logins.check(client, now); wait > 0 {
 		s.rateLimited.WithLabelValues("ops_login").Inc()
-		return again(http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts: wait %d seconds before trying again.", int(math.Ceil(wait.Seconds()))), wait)
+		return again(http.StatusTooManyRequests, "Too many failed attempts: wait "+plural(strconv.Itoa(int(math.Ceil(wait.Seconds()))), "second")+" before trying again.", wait)
 	}
 	password := c.FormValue("password")
 	if len(password) > 1024 || bcrypt.CompareHashAndPassword([]byte(s.deps.Pages.Ops.cfg.PasswordHash), []byte(password)) != nil {
@@ -375,7 +376,7 @@ func (s *Server) opsLogin(c echo.Context) error {
 		wait := s.deps.Pages.Ops.logins.check(client, now)
 		msg := "Wrong password."
 		if wait > 0 {
-			msg = fmt.Sprintf("Wrong password. Too many failed attempts: wait %d seconds before trying again.", int(math.Ceil(wait.Seconds())))
+			msg = "Wrong password. Too many failed attempts: wait " + plural(strconv.Itoa(int(math.Ceil(wait.Seconds()))), "second") + " before trying again."
 		}
 		return again(http.StatusUnauthorized, msg, wait)
 	}

@@ -3,8 +3,10 @@ package web
 import (
 	"context"
 	"encoding/csv"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -503,7 +505,9 @@ func TestFailedWebhooksQueue(t *testing.T) {
 	}
 }
 
-func TestOpsListTruncated(t *testing.T) {
+// TestOpsListPages: more orders than a page holds are shown page by page,
+// every order on exactly one page, and the CSV export has them all.
+func TestOpsListPages(t *testing.T) {
 	s := newShop(t, shopOptions{})
 	if _, err := s.DB.Exec(context.Background(), `insert into orders (id, plan, method, amount, currency)
 		select substr(md5(i::text), 1, 26), 'basic-30d', 'card', 500, 'usd' from generate_series(1, $1) i`, pageRows+1); err != nil {
@@ -512,11 +516,62 @@ func TestOpsListTruncated(t *testing.T) {
 	c := s.client()
 	c.login()
 	a := c.get("/ops/orders")
-	if n := strings.Count(a.body, `<tr data-order="`); n != pageRows || !strings.Contains(a.body, "Showing the newest 500 orders") {
-		t.Fatalf("%d rows shown", n)
+	if n := strings.Count(a.body, `<tr data-order="`); n != pageRows || !strings.Contains(a.body, `id="next-page"`) || strings.Contains(a.body, `id="prev-page"`) {
+		t.Fatalf("page 1: %d rows shown, or no link to page 2", n)
+	}
+	next := regexp.MustCompile(`id="next-page" href="\?([^"]+)"`).FindStringSubmatch(a.body)
+	b := c.get("/ops/orders?" + html.UnescapeString(next[1]))
+	if n := strings.Count(b.body, `<tr data-order="`); n != 1 || strings.Contains(b.body, `id="next-page"`) || !strings.Contains(b.body, `id="prev-page"`) {
+		t.Fatalf("page 2: %d rows shown, want the 1 left and a link back", n)
+	}
+	seen := map[string]bool{}
+	for _, m := range regexp.MustCompile(`<tr data-order="([a-z0-9]+)"`).FindAllStringSubmatch(a.body+b.body, -1) {
+		if seen[m[1]] {
+			t.Fatalf("order %s on two pages", m[1])
+		}
+		seen[m[1]] = true
+	}
+	if len(seen) != pageRows+1 {
+		t.Fatalf("%d orders over the pages, want %d", len(seen), pageRows+1)
+	}
+	if a := c.get("/ops/orders?page=0"); a.status != http.StatusBadRequest {
+		t.Fatalf("page 0: %d", a.status)
 	}
 	recs, err := csv.NewReader(strings.NewReader(c.get("/ops/export/orders.csv").body)).ReadAll()
 	if err != nil || len(recs) != pageRows+2 {
 		t.Fatalf("orders.csv has %d records, want all %d orders and the header (%v)", len(recs), pageRows+1, err)
+	}
+}
+
+// TestOpsBitcoinOrderPicture: a Bitcoin order's page shows what "paid late,
+// settle?" needs: due and received, address, confirmations, rate, deadline
+// and the invoice; the dashboard's chart has its figures as a table; a
+// reconciliation run is in the audit log.
+func TestOpsBitcoinOrderPicture(t *testing.T) {
+	s := newShop(t, shopOptions{btc: true})
+	c := s.client()
+	a := c.post("/checkout", url.Values{"plan": {"basic-30d"}, "address": {paytest.Address(t)}, "method": {"btc"}})
+	id, ok := strings.CutPrefix(a.header.Get("Location"), "/invoice/")
+	if !ok {
+		t.Fatalf("btc checkout: %d %q", a.status, a.header.Get("Location"))
+	}
+	c.login()
+	page := c.get("/ops/orders/" + id)
+	for _, want := range []string{`id="btc-facts"`, `id="btc-due">0.0001<`, "1 BTC = 50,000.00 USD", `href="/invoice/` + id + `"`, "awaiting payment"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("the order page lacks %q", want)
+		}
+	}
+	card := s.CardOrder("basic-30d")
+	s.Settle(card)
+	if home := c.get("/ops"); !strings.Contains(home.body, `id="revenue-table"`) || !strings.Contains(home.body, "<td>basic-30d</td><td>1</td><td>5.00 USD</td>") {
+		t.Errorf("the dashboard has no table of the chart's figures:\n%s", home.body)
+	}
+	if r := c.get("/ops/reconcile?run=1"); r.status != http.StatusOK {
+		t.Fatalf("reconcile: %d", r.status)
+	}
+	audit, err := reconcile.NewBooks(s.DB).Audit(context.Background(), 1)
+	if err != nil || len(audit) != 1 || audit[0].Action != "reconcile" || !strings.Contains(audit[0].Detail, "exceptions") {
+		t.Fatalf("audit %+v, %v: want the reconciliation run", audit, err)
 	}
 }

@@ -34,7 +34,7 @@ func (s *Server) paymentRoutes() {
 	// Dev mode only: the stand-in for Stripe's hosted checkout.
 	if s.deps.DevCheckout != nil {
 		e.GET("/dev/checkout/:id", s.devCheckoutPage)
-		e.POST("/dev/checkout/:id/complete", s.devCheckoutComplete)
+		e.POST("/dev/checkout/:id/complete", s.devCheckoutComplete, sameSiteOnly)
 	}
 }
 

@@ -66,6 +66,43 @@ var pageFuncs = template.FuncMap{
 	"date":  func(t time.Time) string { return fmtTime(t, "2006-01-02") },
 	"time":  func(t time.Time) string { return fmtTime(t, "2006-01-02 15:04:05 UTC") },
 	"join":  strings.Join,
+	"badge": badgeClass,
+	"splitFlags": func(f fmt.Stringer) []string {
+		if f.String() == "" {
+			return nil
+		}
+		return strings.Split(f.String(), "|")
+	},
+	"words": stateWords,
+}
+
+// badgeClass is the colour of a state's badge: ok (green), bad (red), wait
+// (blue) or plain.
+func badgeClass(state string) string {
+	switch state {
+	case "settled", "active":
+		return "ok"
+	case "expired", "invalid", "revoked", "suspended":
+		return "bad"
+	case "new", "processing":
+		return "wait"
+	}
+	return ""
+}
+
+// stateWords says an order's state, flags and license in plain words for
+// operators (the codes stay in the CSV and the filters).
+var stateWords = func(code string) string {
+	if w, ok := stateWordsTable[code]; ok {
+		return w
+	}
+	return code
+}
+
+var stateWordsTable = map[string]string{
+	"new": "awaiting payment", "processing": "paid, confirming", "settled": "settled", "expired": "expired", "invalid": "failed",
+	"paid_partial": "partly paid", "paid_over": "overpaid", "paid_late": "paid late", "marked": "settled by hand",
+	"active": "active", "suspended": "suspended", "revoked": "revoked", "": "none",
 }
 
 func fmtTime(t time.Time, layout string) string {

@@ -78,3 +78,15 @@ func headAsGet(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// sameSiteOnly refuses a POST that the browser says comes from another
+// site (Sec-Fetch-Site, or Origin): the dev pages' forms move money on the
+// dev chain and settle orders, and must not be posted by another page.
+func sameSiteOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().Method == http.MethodPost && crossSite(c.Request()) {
+			return Errorf(http.StatusForbidden, "cross_site", "This form can only be sent from this site's own page.")
+		}
+		return next(c)
+	}
+}

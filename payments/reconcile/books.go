@@ -41,8 +41,9 @@ type Filter struct {
 	Plan   string
 	// From and To bound created_at: From ≤ created_at < To.
 	From, To time.Time
-	// Limit bounds the rows returned (default and maximum 10000).
-	Limit int
+	// Limit bounds the rows returned (default and maximum 10000); Offset
+	// skips as many of the newest first (paging).
+	Limit, Offset int
 }
 
 // Row is an order as the operator sees it: no license address, but whether
@@ -67,6 +68,10 @@ type Row struct {
 	Dispute    string
 	CreatedAt  time.Time
 	SettledAt  time.Time
+	// BTC is a Bitcoin order's invoice: amount due, received (live
+	// payments, confirmed or not) and the rate the amount was fixed at
+	// (minor units of Currency per BTC). Zero for card orders.
+	BTCSats, BTCReceivedSats, BTCRate int64
 }
 
 // MaxRows bounds every list.
@@ -103,21 +108,23 @@ func (b *Books) Orders(ctx context.Context, f Filter) ([]Row, error) {
 	if limit <= 0 || limit > MaxRows {
 		limit = MaxRows
 	}
-	return b.orders(ctx, strings.Join(where, " and "), args, limit)
+	return b.orders(ctx, strings.Join(where, " and "), args, limit, max(0, f.Offset))
 }
 
 // orders runs the order query with the condition where ("" for all).
-func (b *Books) orders(ctx context.Context, where string, args []any, limit int) ([]Row, error) {
+func (b *Books) orders(ctx context.Context, where string, args []any, limit, offset int) ([]Row, error) {
 	sql := `select o.id, o.plan, o.method, o.amount, o.currency, o.state, o.flags, coalesce(o.license_state, ''),
 		coalesce(o.mint_round, 0), coalesce(l.ledger_index, -1),
 		coalesce(o.stripe_payment_intent, (select string_agg(p.outpoint, ' ' order by p.seen_at, p.outpoint)
 			from btc_payments p where p.order_id = o.id and not p.dropped), ''),
-		o.refunded, coalesce(o.dispute, ''), o.created_at, o.settled_at
-		from orders o left join order_links l on l.order_id = o.id`
+		o.refunded, coalesce(o.dispute, ''), o.created_at, o.settled_at,
+		coalesce(i.amount_sats, 0), coalesce((select sum(p.amount_sats) from btc_payments p where p.order_id = o.id and not p.dropped), 0),
+		coalesce(i.rate, 0)
+		from orders o left join order_links l on l.order_id = o.id left join btc_invoices i on i.order_id = o.id`
 	if where != "" {
 		sql += " where " + where
 	}
-	sql += fmt.Sprintf(" order by o.created_at desc, o.id limit %d", limit)
+	sql += fmt.Sprintf(" order by o.created_at desc, o.id limit %d offset %d", limit, offset)
 	rows, err := b.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: couldn't list orders: %w", err)
@@ -127,7 +134,8 @@ func (b *Books) orders(ctx context.Context, where string, args []any, limit int)
 		var license string
 		var settled *time.Time
 		err := row.Scan(&r.ID, &r.Plan, &r.Method, &r.Amount, &r.Currency, &r.State, &r.Flags, &license,
-			&r.MintRound, &r.LedgerIndex, &r.PaymentRef, &r.Refunded, &r.Dispute, &r.CreatedAt, &settled)
+			&r.MintRound, &r.LedgerIndex, &r.PaymentRef, &r.Refunded, &r.Dispute, &r.CreatedAt, &settled,
+			&r.BTCSats, &r.BTCReceivedSats, &r.BTCRate)
 		r.License = payments.LicenseState(license)
 		r.Linked = r.LedgerIndex >= 0
 		if settled != nil {
@@ -146,7 +154,7 @@ func (b *Books) ByPaymentRef(ctx context.Context, refs []string) ([]Row, error) 
 	var out []Row
 	for len(refs) > 0 {
 		n := min(len(refs), 1000)
-		rows, err := b.orders(ctx, "o.stripe_payment_intent = any($1)", []any{refs[:n]}, MaxRows)
+		rows, err := b.orders(ctx, "o.stripe_payment_intent = any($1)", []any{refs[:n]}, MaxRows, 0)
 		if err != nil {
 			return nil, err
 		}

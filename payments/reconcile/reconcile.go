@@ -273,10 +273,14 @@ func WriteExceptionsCSV(w io.Writer, ex []Exception) error {
 }
 
 // OrdersCSVHeader is the header row of WriteOrdersCSV.
-var OrdersCSVHeader = []string{"order_id", "created_at", "plan", "method", "amount", "currency", "state", "flags", "license", "mint_round", "ledger_index", "payment_ref", "refunded", "dispute", "settled_at"}
+var OrdersCSVHeader = []string{"order_id", "created_at", "plan", "method", "amount", "currency", "state", "flags", "license", "mint_round", "ledger_index", "payment_ref", "refunded", "dispute", "settled_at",
+	"btc_amount", "btc_received", "btc_rate"}
 
 // WriteOrdersCSV writes orders as CSV with a header row. Times are RFC 3339
 // UTC, amounts minor units; ledger_index is empty once the link is erased.
+// A Bitcoin order also has its invoice: btc_amount and btc_received in BTC
+// (8 decimals), btc_rate the price of one bitcoin in the order's currency
+// (2 decimals) the amount was fixed at; empty for card orders.
 func WriteOrdersCSV(w io.Writer, rows []Row) error {
 	cw := csv.NewWriter(w)
 	cw.Write(OrdersCSVHeader)
@@ -293,10 +297,27 @@ func WriteOrdersCSV(w io.Writer, rows []Row) error {
 		}
 		cw.Write([]string{r.ID, r.CreatedAt.UTC().Format(time.RFC3339), csvSafe(r.Plan), r.Method, strconv.FormatInt(r.Amount, 10),
 			r.Currency, string(r.State), r.Flags.String(), string(r.License), round, idx, csvSafe(r.PaymentRef),
-			strconv.FormatBool(r.Refunded), r.Dispute, settled})
+			strconv.FormatBool(r.Refunded), r.Dispute, settled, btcAmount(r.BTCSats, r.BTCRate), btcAmount(r.BTCReceivedSats, r.BTCRate), rate(r.BTCRate)})
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// btcAmount writes sats as BTC with 8 decimals, "" for a card order (no
+// rate).
+func btcAmount(sats, rate int64) string {
+	if rate == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d.%08d", sats/1e8, sats%1e8)
+}
+
+// rate writes a price in minor units with 2 decimals, "" when unknown.
+func rate(minor int64) string {
+	if minor == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d.%02d", minor/100, minor%100)
 }
 
 // csvSafe defuses spreadsheet formulas: a cell starting with = + - @ (or a

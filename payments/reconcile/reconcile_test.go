@@ -477,7 +477,8 @@ func TestOrdersCSV(t *testing.T) {
 	at := time.Date(2026, 11, 22, 3, 4, 5, 0, time.UTC)
 	rows := []reconcile.Row{
 		{ID: "a", CreatedAt: at, Plan: "basic-30d", Method: "card", Amount: 500, Currency: "usd", State: "settled", Flags: payments.FlagPaidOver, License: "active", MintRound: 7, LedgerIndex: 3, Linked: true, PaymentRef: "pi_1", SettledAt: at},
-		{ID: "b", CreatedAt: at, Plan: "=cmd|' /C calc'!A0", Method: "btc", Amount: 500, Currency: "usd", State: "new", LedgerIndex: -1},
+		{ID: "b", CreatedAt: at, Plan: "=cmd|' /C calc'!A0", Method: "btc", Amount: 500, Currency: "usd", State: "new", LedgerIndex: -1,
+			BTCSats: 1_000_000, BTCReceivedSats: 400_000, BTCRate: 5_000_000},
 	}
 	var buf bytes.Buffer
 	if err := reconcile.WriteOrdersCSV(&buf, rows); err != nil {
@@ -489,8 +490,8 @@ func TestOrdersCSV(t *testing.T) {
 	}
 	want := [][]string{
 		reconcile.OrdersCSVHeader,
-		{"a", "2026-11-22T03:04:05Z", "basic-30d", "card", "500", "usd", "settled", "paid_over", "active", "7", "3", "pi_1", "false", "", "2026-11-22T03:04:05Z"},
-		{"b", "2026-11-22T03:04:05Z", "'=cmd|' /C calc'!A0", "btc", "500", "usd", "new", "", "", "", "", "", "false", "", ""},
+		{"a", "2026-11-22T03:04:05Z", "basic-30d", "card", "500", "usd", "settled", "paid_over", "active", "7", "3", "pi_1", "false", "", "2026-11-22T03:04:05Z", "", "", ""},
+		{"b", "2026-11-22T03:04:05Z", "'=cmd|' /C calc'!A0", "btc", "500", "usd", "new", "", "", "", "", "", "false", "", "", "0.01000000", "0.00400000", "50000.00"},
 	}
 	if len(recs) != len(want) {
 		t.Fatalf("%d records, want %d", len(recs), len(want))
