@@ -409,7 +409,7 @@ func (s *Server) opsRevenueSVG(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	c.Response().Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	return c.Blob(http.StatusOK, "image/svg+xml", RevenueChart(rev, from, to))
 }
 

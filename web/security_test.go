@@ -223,8 +223,34 @@ func TestErrorPagesForBrowsers(t *testing.T) {
 			}
 		})
 	}
+	// Logged in: a bad date and a double submit land on pages that lead
+	// back to the form.
+	c.login()
+	for _, tt := range []struct {
+		name, method, path string
+		form               url.Values
+		status             int
+		action             string
+	}{
+		{"bad date", http.MethodGet, "/ops/orders?from=2026-13-45", nil, 400, `/ops/orders"`},
+		{"dates reversed", http.MethodGet, "/ops/orders?from=2026-12-02&to=2026-12-01", nil, 400, `/ops/orders"`},
+		{"double submit", http.MethodPost, "/ops/orders/" + s.CardOrder("basic-30d") + "/settle", nil, 409, "/ops/orders/"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			form := tt.form
+			if tt.method == http.MethodPost {
+				form = url.Values{"csrf": {c.csrf("/ops")}, "note": {"again"}, "confirm": {"yes"}}
+			}
+			a := c.do(tt.method, tt.path, form, browser)
+			if a.status != tt.status || !strings.HasPrefix(a.header.Get("Content-Type"), "text/html") ||
+				!strings.Contains(a.body, `id="error-action" href="`+tt.action) {
+				t.Fatalf("%s %s: %d %s, want %d HTML leading to %s:\n%s", tt.method, tt.path, a.status, a.header.Get("Content-Type"), tt.status, tt.action, a.body)
+			}
+		})
+	}
 	// After logging in from the error page, the operator is back where the
 	// session ended.
+	c = s.client()
 	next := "/ops/orders?state=settled"
 	a := c.get("/ops/login?next=" + url.QueryEscape(next))
 	m := csrfInput.FindStringSubmatch(a.body)
@@ -252,5 +278,20 @@ func TestLoginNextIsNoOpenRedirect(t *testing.T) {
 		if got := loginNext(in); got != want {
 			t.Errorf("loginNext(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestStorefront429IsAPage: a browser that orders too fast gets a page that
+// says how long to wait and leads back, not raw JSON.
+func TestStorefront429IsAPage(t *testing.T) {
+	s := newShop(t, shopOptions{config: func(c *Config) { c.OrderLimit = RateLimit{PerSecond: 0.001, Burst: 1} }})
+	c := s.client()
+	browser := map[string]string{"Accept": "text/html"}
+	form := url.Values{"plan": {"basic-30d"}, "address": {"lic1typo"}, "method": {"card"}}
+	c.do(http.MethodPost, "/checkout", form, browser)
+	a := c.do(http.MethodPost, "/checkout", form, browser)
+	if a.status != http.StatusTooManyRequests || !strings.HasPrefix(a.header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(a.body, "Wait ") || !strings.Contains(a.body, `id="error-action" href="/"`) {
+		t.Fatalf("storefront 429: %d %s\n%s", a.status, a.header.Get("Content-Type"), a.body)
 	}
 }
