@@ -145,3 +145,22 @@ func TestToolsFindTheDevDatabase(t *testing.T) {
 		t.Fatalf("fsck without a database: exit %d\n%s", code, out)
 	}
 }
+
+func TestPlainHTTPOnTheInternet(t *testing.T) {
+	for _, tt := range []struct {
+		addr, public string
+		warn         bool
+	}{
+		{"127.0.0.1:8080", "", false},
+		{"localhost:8080", "", false},
+		{"[::1]:8080", "", false},
+		{"0.0.0.0:8080", "", true},
+		{":8080", "", true},
+		{"203.0.113.5:80", "http://shop.example", true},
+		{"0.0.0.0:8080", "https://shop.example", false},
+	} {
+		if got := plainHTTPOnTheInternet(tt.addr, tt.public); got != tt.warn {
+			t.Errorf("plainHTTPOnTheInternet(%q, %q) = %v, want %v", tt.addr, tt.public, got, tt.warn)
+		}
+	}
+}
