@@ -123,6 +123,16 @@ func Fsck(ctx context.Context, s Store, v note.Verifier) (*FsckReport, error) {
 		return nil, err
 	}
 	rep.Rounds = len(rounds)
+	if len(cps) > 0 && cps[0].Size == 0 {
+		// The checkpoint a new log starts with: no round, the empty tree.
+		c := cps[0]
+		if opened, err := OpenCheckpoint(c.Note, v); err != nil {
+			rep.problem("checkpoint of size 0: %v", err)
+		} else if opened.Size != 0 || opened.Root != EmptyRoot || c.Root != EmptyRoot || c.Round != 0 {
+			rep.problem("checkpoint of size 0: it is not the empty tree's (root %x, round %d)", opened.Root[:4], c.Round)
+		}
+		cps = cps[1:]
+	}
 	if len(rounds) != len(cps) {
 		rep.problem("%d rounds but %d checkpoints", len(rounds), len(cps))
 	}

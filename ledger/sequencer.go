@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -329,6 +330,9 @@ func (l *Ledger) RunSequencer(ctx context.Context) error {
 		}
 	}
 	l.cfg.Log.Info("ledger: sequencing")
+	if err := l.startLog(ctx, conn); err != nil {
+		return err
+	}
 	for {
 		start := time.Now()
 		n, err := l.round(ctx, conn)
@@ -356,6 +360,33 @@ func (l *Ledger) RunSequencer(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// EmptyRoot is the root hash of the empty tree, SHA-256 of the empty string
+// (RFC 6962, section 2.1): the root of the checkpoint of size 0.
+var EmptyRoot = tlog.Hash(sha256.Sum256(nil))
+
+// startLog gives an empty log its signed checkpoint of size 0 (round 0, no
+// round row), so that witnesses, mirrors and clients start from the
+// beginning; the first round extends it. A log with a checkpoint already is
+// left as it is. The caller holds the sequencer lock.
+func (l *Ledger) startLog(ctx context.Context, conn *pgx.Conn) error {
+	signed, err := SignCheckpoint(Checkpoint{Origin: l.cfg.Signer.Name(), Size: 0, Root: EmptyRoot}, l.cfg.Signer)
+	if err != nil {
+		return err
+	}
+	_, err = conn.Exec(ctx, `insert into ledger_checkpoints (size, root, note, round)
+		select 0, $1, $2, 0 where not exists (select 1 from ledger_checkpoints)`, EmptyRoot[:], signed)
+	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "23514" { // check_violation
+		// A schema from before sizes of 0 were allowed: the log starts at
+		// its first round, as it used to.
+		l.cfg.Log.Warn("ledger: the database does not allow a checkpoint of size 0 yet (migrate it)")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: couldn't write the checkpoint of size 0: %w", err)
+	}
+	return nil
 }
 
 // Round runs one round now on a connection of its own, taking the round's
