@@ -26,10 +26,18 @@
 // (ledger.ParseEntry). Every call takes the caller's context, down to each
 // tile request.
 //
+// With a Policy (a C2SP tlog-policy: which witnesses, and how many of them),
+// a checkpoint also needs the cosignatures of a quorum of the policy's
+// witnesses (C2SP tlog-cosignature). A witness cosigns only a checkpoint
+// consistent with every one of this log it cosigned before, so a quorum
+// means the checkpoint is on the one history those witnesses saw: not a view
+// shown to this client alone.
+//
 // Failures wrap ErrFork (the log is not an extension of what was seen) or
 // ErrMismatch (the server's data does not verify: a checkpoint not signed
 // by the key, a tile, bundle or entry that does not match the signed root;
-// an entry is also an *EntryError), or are an *HTTPError (the server
+// an entry is also an *EntryError), or are a *witness.QuorumError (the
+// checkpoint is short of the policy's quorum), an *HTTPError (the server
 // answered another status than 200), a context error, or a network error.
 package tlogclient
 
@@ -40,6 +48,7 @@ import (
 	"io"
 	"iter"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +57,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ledger/witness"
 )
 
 // Client reads one ledger. It is safe for concurrent use, and keeps the
@@ -63,6 +73,11 @@ type Client struct {
 	// HTTP is the client to use (default: one with a 30 s timeout per
 	// request).
 	HTTP *http.Client
+	// Policy, if set, is the witness policy every checkpoint fetched must
+	// satisfy on top of the log's signature: cosignatures of a quorum of
+	// its witnesses (see LoadPolicy). A checkpoint short of the quorum is
+	// refused with a *witness.QuorumError.
+	Policy *witness.Policy
 
 	mu    sync.Mutex
 	tiles map[tileKey]cachedTile
@@ -116,6 +131,9 @@ type Result struct {
 	Entries int64
 	// Licenses and Revocations count the checked entries by kind.
 	Licenses, Revocations int64
+	// Cosigners are the policy's witnesses that cosigned the checkpoint
+	// (nil without a policy).
+	Cosigners []string
 }
 
 // A Bundle is entries of the log, each checked against its leaf hash under
@@ -183,11 +201,15 @@ func (c *Client) getTile(ctx context.Context, t ledger.Tile, limit func(width in
 }
 
 // Checkpoint fetches the server's latest checkpoint and verifies its
-// signature with the pinned key. It returns the checkpoint and the signed
-// note.
+// signature with the pinned key (a checkpoint of size 0 must also have the
+// empty tree's root) and, with a Policy, its witnesses' cosignatures. It
+// returns the checkpoint and the signed note.
 func (c *Client) Checkpoint(ctx context.Context) (ledger.Checkpoint, []byte, error) {
 	if c.Verifier == nil {
 		return ledger.Checkpoint{}, nil, errors.New("tlogclient: no verifier key")
+	}
+	if c.Policy != nil && !c.Policy.ListsLog(c.Verifier.Name(), c.Verifier.KeyHash()) {
+		return ledger.Checkpoint{}, nil, fmt.Errorf("tlogclient: the witness policy lists logs, but not the ledger's key %s", c.Verifier.Name())
 	}
 	msg, err := c.get(ctx, "checkpoint", maxCheckpoint)
 	if err != nil {
@@ -197,7 +219,29 @@ func (c *Client) Checkpoint(ctx context.Context) (ledger.Checkpoint, []byte, err
 	if err != nil {
 		return ledger.Checkpoint{}, nil, fmt.Errorf("%w: the server's checkpoint: %w", ErrMismatch, err)
 	}
+	if cp.Size == 0 && cp.Root != ledger.EmptyRoot {
+		return ledger.Checkpoint{}, nil, fmt.Errorf("%w: the server's checkpoint of size 0 does not have the empty tree's root", ErrMismatch)
+	}
+	if c.Policy != nil {
+		if _, err := c.Policy.Check(msg, cp.Size); err != nil {
+			return ledger.Checkpoint{}, nil, err
+		}
+	}
 	return cp, msg, nil
+}
+
+// LoadPolicy reads a C2SP tlog-policy file (see package ledger/witness)
+// for Client.Policy.
+func LoadPolicy(path string) (*witness.Policy, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("tlogclient: couldn't read the witness policy: %w", err)
+	}
+	p, err := witness.ParsePolicy(b)
+	if err != nil {
+		return nil, fmt.Errorf("tlogclient: %s: %w", path, err)
+	}
+	return p, nil
 }
 
 // Consistent checks that the log under cur extends the one under old, a
@@ -446,6 +490,9 @@ func (c *Client) Verify(ctx context.Context, lastSeen []byte, full bool) (*Resul
 		return nil, err
 	}
 	res := &Result{Checkpoint: msg, Size: cur.Size, Root: cur.Root, PreviousSize: old.Size}
+	if c.Policy != nil {
+		res.Cosigners, _ = c.Policy.Cosigners(msg)
+	}
 	from := old.Size
 	if full {
 		from = 0

@@ -232,15 +232,14 @@ func describe(n *node) string {
 	return fmt.Sprintf("%d of %s", n.k, strings.Join(ms, ", "))
 }
 
-// ListsLog reports whether the policy accepts the log key vkey: true when
-// the policy lists no logs, or lists vkey's public key.
-func (p *Policy) ListsLog(vkey string) bool {
+// ListsLog reports whether the policy accepts the log key named name with
+// key ID id: true when the policy lists no logs, or lists that key.
+func (p *Policy) ListsLog(name string, id uint32) bool {
 	if len(p.Logs) == 0 {
 		return true
 	}
-	f := strings.SplitN(vkey, "+", 3)
 	for _, l := range p.Logs {
-		if lf := strings.SplitN(l.Key, "+", 3); len(f) == 3 && len(lf) == 3 && lf[0] == f[0] && lf[2] == f[2] {
+		if v, err := note.NewVerifier(l.Key); err == nil && v.Name() == name && v.KeyHash() == id {
 			return true
 		}
 	}

@@ -73,11 +73,12 @@ func TestPolicyCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !p.ListsLog(logVkey) {
+	if !p.ListsLog(logSigner.Name(), logSigner.KeyHash()) {
 		t.Fatal("the policy does not list its own log")
 	}
-	_, otherLog, _ := note.GenerateKey(rand.Reader, "example.com/log")
-	if p.ListsLog(otherLog) {
+	otherSkey, _, _ := note.GenerateKey(rand.Reader, "example.com/log")
+	other, _ := note.NewSigner(otherSkey)
+	if p.ListsLog(other.Name(), other.KeyHash()) {
 		t.Fatal("the policy lists another log key of the same name")
 	}
 	for _, tc := range []struct {
