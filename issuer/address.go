@@ -38,12 +38,15 @@ type Address struct {
 // exported Err… values below, and the error ParseAddress returns wraps
 // exactly one of them, so errors.Is and AddressErrorCode tell them apart.
 type AddressError struct {
-	// Code is stable and machine readable (it is sent to HTTP clients),
-	// for example "address_checksum".
-	Code string
+	// code is stable and machine readable (it is sent to HTTP clients),
+	// for example "address_checksum": see Code.
+	code string
 	// Message is a sentence that tells the user what to do.
 	Message string
 }
+
+// Code returns the stable, machine-readable kind, e.g. "address_checksum".
+func (e *AddressError) Code() string { return e.code }
 
 func (e *AddressError) Error() string { return "issuer: " + e.Message }
 
@@ -51,7 +54,7 @@ func (e *AddressError) Error() string { return "issuer: " + e.Message }
 // copy of an error value still matches.
 func (e *AddressError) Is(target error) bool {
 	t, ok := target.(*AddressError)
-	return ok && t.Code == e.Code
+	return ok && t.code == e.code
 }
 
 // The kinds of invalid license address. The codes are stable: they are part of
@@ -78,7 +81,7 @@ var (
 func AddressErrorCode(err error) string {
 	var ae *AddressError
 	if errors.As(err, &ae) {
-		return ae.Code
+		return ae.code
 	}
 	return ""
 }

@@ -155,7 +155,7 @@ func TestParseAddressErrors(t *testing.T) {
 			}
 			for _, kind := range all {
 				if errors.Is(err, kind) != (kind == tt.kind) {
-					t.Errorf("errors.Is(%v, %s) = %v", err, kind.Code, errors.Is(err, kind))
+					t.Errorf("errors.Is(%v, %s) = %v", err, kind.Code(), errors.Is(err, kind))
 				}
 			}
 			if got := AddressErrorCode(err); got != tt.code {
@@ -171,10 +171,10 @@ func TestParseAddressErrors(t *testing.T) {
 func TestAddressErrorMessages(t *testing.T) {
 	seen := map[string]bool{}
 	for _, e := range []*AddressError{ErrAddressMalformed, ErrAddressCase, ErrAddressChecksum, ErrAddressHRP, ErrAddressVersion, ErrAddressLength, ErrAddressKey} {
-		if seen[e.Code] || !strings.HasPrefix(e.Code, "address_") || !strings.Contains(e.Message, ": ") {
-			t.Errorf("code %q / message %q: codes must be distinct and messages say what to do after a colon", e.Code, e.Message)
+		if seen[e.Code()] || !strings.HasPrefix(e.Code(), "address_") || !strings.Contains(e.Message, ": ") {
+			t.Errorf("code %q / message %q: codes must be distinct and messages say what to do after a colon", e.Code(), e.Message)
 		}
-		seen[e.Code] = true
+		seen[e.Code()] = true
 	}
 	if AddressErrorCode(errors.New("other")) != "" {
 		t.Error("AddressErrorCode of a foreign error is not empty")

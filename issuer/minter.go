@@ -3,7 +3,6 @@ package issuer
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -48,28 +47,11 @@ func Validity(paidAt time.Time, durationDays int) (notBefore, notAfter time.Time
 	return notBefore, notBefore.AddDate(0, 0, durationDays+1)
 }
 
-// AddressCodeError is an address error with a Code method, as web's error
-// table expects of a domain error.
-type AddressCodeError struct{ *AddressError }
-
-// Code returns the stable code, e.g. "address_checksum".
-func (e AddressCodeError) Code() string { return e.AddressError.Code }
-
-// Error returns the sentence that tells the customer what to do.
-func (e AddressCodeError) Error() string { return e.AddressError.Message }
-
-// Unwrap returns the AddressError, so errors.Is matches the Err… values.
-func (e AddressCodeError) Unwrap() error { return e.AddressError }
-
 // CheckAddress parses a license address and returns its canonical text form.
-// Its errors have a Code() (see AddressCodeError).
+// Its errors are *AddressError, with a Code().
 func (m *Minter) CheckAddress(s string) (string, error) {
 	addr, err := ParseAddress(s)
 	if err != nil {
-		var ae *AddressError
-		if errors.As(err, &ae) {
-			return "", AddressCodeError{ae}
-		}
 		return "", err
 	}
 	return addr.String(), nil

@@ -2,14 +2,18 @@ package ringverify
 
 import "errors"
 
-// Error is a refusal a client can act on. Code is short, stable and
+// Error is a refusal a client can act on. Its Code is short, stable and
 // machine-readable (it is what an admission endpoint returns); Message is a
 // sentence for humans. Errors returned by this package wrap one of the Err…
 // values below, so callers test them with errors.Is and map them with Code.
+// Like every domain error of this module, it has a Code() string method.
 type Error struct {
-	Code    string
+	code    string
 	Message string
 }
+
+// Code returns the stable, machine-readable reason, e.g. "member_revoked".
+func (e *Error) Code() string { return e.code }
 
 func (e *Error) Error() string { return "ringverify: " + e.Message }
 
@@ -17,7 +21,7 @@ func (e *Error) Error() string { return "ringverify: " + e.Message }
 // of an error value still matches.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
+	return ok && t.code == e.code
 }
 
 // Code returns the Code of the first *Error in err's chain, or "" if there is
@@ -26,12 +30,12 @@ func (e *Error) Is(target error) bool {
 func Code(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Code
+		return e.code
 	}
 	return ""
 }
 
-func newError(code, msg string) *Error { return &Error{Code: code, Message: msg} }
+func newError(code, msg string) *Error { return &Error{code: code, Message: msg} }
 
 // Decoding errors (ParseProof).
 var (

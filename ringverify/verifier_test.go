@@ -157,16 +157,16 @@ func TestErrorCodesDistinct(t *testing.T) {
 		ErrMemberSuspended, ErrMemberRevoked, ErrMemberKey}
 	seen := map[string]bool{}
 	for _, e := range all {
-		if e.Code == "" || seen[e.Code] {
-			t.Errorf("code %q empty or repeated", e.Code)
+		if e.Code() == "" || seen[e.Code()] {
+			t.Errorf("code %q empty or repeated", e.Code())
 		}
-		seen[e.Code] = true
+		seen[e.Code()] = true
 		wrapped := fmt.Errorf("context: %w", e)
-		if Code(wrapped) != e.Code || !errors.Is(wrapped, e) {
-			t.Errorf("%q does not survive wrapping", e.Code)
+		if Code(wrapped) != e.Code() || !errors.Is(wrapped, e) {
+			t.Errorf("%q does not survive wrapping", e.Code())
 		}
-		if errors.Is(wrapped, &Error{Code: e.Code + "x"}) {
-			t.Errorf("%q matches another code", e.Code)
+		if errors.Is(wrapped, newError(e.Code()+"x", "")) {
+			t.Errorf("%q matches another code", e.Code())
 		}
 	}
 }

@@ -11,9 +11,18 @@ import (
 // statuses (tag_used is 409, the rest 400).
 type Error struct {
 	code, msg string
+	// cause is the ringverify refusal this one translates, so that
+	// errors.Is(err, ringverify.ErrMemberExpired) still matches.
+	cause error
 }
 
 func newError(code, msg string) *Error { return &Error{code: code, msg: msg} }
+
+// wrapError is newError keeping cause in the chain.
+func wrapError(code, msg string, cause error) *Error { return &Error{code: code, msg: msg, cause: cause} }
+
+// Unwrap returns the ringverify refusal this one translates, if any.
+func (e *Error) Unwrap() error { return e.cause }
 
 func errMalformed(msg string) *Error { return newError("malformed", msg) }
 
@@ -63,7 +72,7 @@ func fromRingverify(err error) error {
 	case "":
 		return err
 	case "signature":
-		return newError(ErrBadSignature.code, "the ring signature does not verify: check the scope, counter, message, ring order and key")
+		return wrapError(ErrBadSignature.code, "the ring signature does not verify: check the scope, counter, message, ring order and key", err)
 	}
-	return newError(code, err.Error())
+	return wrapError(code, err.Error(), err)
 }

@@ -401,9 +401,9 @@ func (s *Service) ringRefusal(err error, size int) error {
 	var re *ringverify.Error
 	switch {
 	case errors.Is(err, ringverify.ErrRingBounds):
-		return newError(ringverify.ErrRingBounds.Code, fmt.Sprintf("the ring has %d members; this server accepts %d to %d", size, s.min, s.max))
+		return wrapError(ringverify.ErrRingBounds.Code(), fmt.Sprintf("the ring has %d members; this server accepts %d to %d", size, s.min, s.max), err)
 	case errors.As(err, &me) && errors.As(err, &re):
-		return newError(re.Code, fmt.Sprintf("%s (ring position %d, ledger index %d): pick the ring from GET /v1/licenses/valid", re.Message, me.Position, me.Index))
+		return wrapError(re.Code(), fmt.Sprintf("%s (ring position %d, ledger index %d): pick the ring from GET /v1/licenses/valid", re.Message, me.Position, me.Index), err)
 	}
 	return fromRingverify(err)
 }
