@@ -22,7 +22,7 @@ import (
 )
 
 // openPages wires the storefront, the invoice pages and the operator
-// dashboard (issue 8) into deps.
+// dashboard into deps.
 func (m *Main) openPages(ctx context.Context, deps *web.Deps) error {
 	cfg := &m.Config
 	books := reconcile.NewBooks(m.DB)

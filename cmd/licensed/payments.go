@@ -14,7 +14,7 @@ import (
 	"github.com/licensed/licensed/web"
 )
 
-// openPayments wires payments (issue 5): the plans, the card method (real
+// openPayments wires payments: the plans, the card method (real
 // Stripe with STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET; under dev without
 // them, stripe-mock and the dev checkout page), the issuer's minter, the
 // sequencer's hook that records minted orders, and the retention job. Without
