@@ -65,6 +65,7 @@ func (g *accountFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&g.account, "account", envOr(envLicenseAccount, defaultAccountPath()), "the account file (env "+envLicenseAccount+")")
 	fs.StringVar(&g.ledgerKey, "ledger-key", os.Getenv(envLicenseLedgerKey), "the ledger's checkpoint verifier key, pinned in the account file on first use (env "+envLicenseLedgerKey+")")
 	fs.StringVar(&g.passphraseFile, "passphrase-file", os.Getenv(envPassphraseFile), "read the account passphrase from this file (env "+envPassphraseFile+"; or set "+envPassphrase+"; otherwise it is asked for)")
+	defineWitnessPolicy(fs)
 }
 
 // sentenceError is a failure explained in one sentence for the person at the

@@ -33,6 +33,7 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(key, "ledger-key", *key, "the same as --key (the global flag's name)")
 	state := fs.String("state", os.Getenv("LICENSE_LEDGER_STATE"), "file keeping the last verified checkpoint; default in the user config folder (env LICENSE_LEDGER_STATE)")
 	full := fs.Bool("full", false, "check every entry, not only those added since the last verified checkpoint")
+	defineWitnessPolicy(fs)
 	// The other global flags are accepted and not used.
 	fs.String("account", "", "not used by ledger verify")
 	fs.String("passphrase-file", "", "not used by ledger verify")
@@ -63,7 +64,10 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	} else if err != nil {
 		return fmt.Errorf("couldn't read the state file: %w", err)
 	}
-	c := &tlogclient.Client{Server: *server, Verifier: v}
+	c, err := withWitnessPolicy(&tlogclient.Client{Server: *server, Verifier: v})
+	if err != nil {
+		return err
+	}
 	res, err := c.Verify(ctx, last, *full)
 	if err != nil {
 		fmt.Fprintf(stdout, "FAILED: %v\n", err)

@@ -41,7 +41,11 @@ func auditLedger(ctx context.Context, api *apiClient, st *wallet.LedgerState, ke
 	if err != nil {
 		return nil, sayf("the ledger key %q is not a note verifier key (origin+hash+base64).", key)
 	}
-	l := &auditedLedger{log: &tlogclient.Client{Server: api.base, Verifier: verifier, HTTP: api.http}, base: api.base}
+	log, err := withWitnessPolicy(&tlogclient.Client{Server: api.base, Verifier: verifier, HTTP: api.http})
+	if err != nil {
+		return nil, err
+	}
+	l := &auditedLedger{log: log, base: api.base}
 	cp, _, err := l.log.Checkpoint(ctx)
 	var he *tlogclient.HTTPError
 	switch {
