@@ -24,11 +24,13 @@ deps:
 	@.ci/install-deps
 
 # The pinned tools (btcd, btcctl, stripe-mock) from go.mod's tool lines, and
-# staticcheck at its pinned version.
+# staticcheck and torchwood's litewitness and witnessctl (the ledger's
+# witnesses in tests and dev) at their pinned versions.
 tools:
 	$(GO) mod download
 	$(GO) install tool
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(GO) install filippo.io/torchwood/cmd/litewitness@v0.6.1 filippo.io/torchwood/cmd/witnessctl@v0.6.1
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

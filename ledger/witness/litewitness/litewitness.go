@@ -211,6 +211,9 @@ func Start(ctx context.Context, cfg Config) (_ *Process, err error) {
 	sock := filepath.Join(sockDir, "s")
 	p.agent = exec.Command("ssh-agent", "-D", "-a", sock)
 	p.agent.Stdout, p.agent.Stderr = io.Discard, cfg.Stderr
+	// Both processes die with this one, even on SIGKILL: a witness left
+	// running would hold its port and its database.
+	p.agent.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.agent.Start(); err != nil {
 		return nil, fmt.Errorf("litewitness: ssh-agent: %w", err)
 	}
@@ -233,6 +236,7 @@ func Start(ctx context.Context, cfg Config) (_ *Process, err error) {
 	p.cmd = exec.Command(lw, "-db", db, "-name", cfg.Name, "-key", hex.EncodeToString(fp[:]),
 		"-ssh-agent", sock, "-listen", addr)
 	p.cmd.Stdout, p.cmd.Stderr = cfg.Stderr, cfg.Stderr
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("litewitness: %w", err)
 	}
