@@ -35,10 +35,9 @@ func devBTCServer(t *testing.T, dev bool) (*httptest.Server, *btcdtest.Node) {
 		t.Fatal(err)
 	}
 	env := paytest.New(t, paytest.Options{DB: db, NoCard: true, Methods: []payments.Method{btc}})
-	btc.SetOrders(env.Service)
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan struct{})
-	go func() { defer close(runDone); btc.Run(ctx) }()
+	go func() { defer close(runDone); btc.Run(ctx, env.Service) }()
 	t.Cleanup(func() { cancel(); <-runDone })
 	deps := Deps{DB: db, Payments: env.Service}
 	if dev {

@@ -86,10 +86,9 @@ func newShop(t testing.TB, o shopOptions) *shop {
 	// The explorer tests read the origin in the checkpoint.
 	s.Env = paytest.New(t, paytest.Options{Stripe: o.stripe, Methods: methods, DB: db, Origin: "pages.test/ledger"})
 	if s.btc != nil {
-		s.btc.SetOrders(s.Service)
 		ctx, cancel := context.WithCancel(context.Background())
 		runDone := make(chan struct{})
-		go func() { defer close(runDone); s.btc.Run(ctx) }()
+		go func() { defer close(runDone); s.btc.Run(ctx, s.Service) }()
 		t.Cleanup(func() { cancel(); <-runDone })
 	}
 	ops, err := NewOps(OpsConfig{PasswordHash: opsHash, Now: o.opsNow})

@@ -194,7 +194,6 @@ func (m *Main) openBitcoin(ctx context.Context, deps *web.Deps) (start func(), e
 	if err != nil {
 		return nil, err
 	}
-	btc.SetOrders(deps.Payments)
 	deps.Payments.AddMethod(btc)
 	if deps.BitcoinDev != nil {
 		deps.BitcoinDev.Bitcoin = btc
@@ -209,7 +208,7 @@ func (m *Main) openBitcoin(ctx context.Context, deps *web.Deps) (start func(), e
 		}
 		bg, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { defer close(done); btc.Run(bg) }()
+		go func() { defer close(done); btc.Run(bg, deps.Payments) }()
 		m.closers = append(m.closers, func() { stop(); <-done })
 	}, nil
 }

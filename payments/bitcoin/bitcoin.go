@@ -82,15 +82,12 @@ type Orders interface {
 
 // Bitcoin is the "btc" payment method and its chain watcher.
 type Bitcoin struct {
-	db     *pgxpool.Pool
-	cfg    Config
-	log    *slog.Logger
-	orders Orders
+	db  *pgxpool.Pool
+	cfg Config
+	log *slog.Logger
 
-	mu      sync.Mutex
-	client  *rpcclient.Client      // the watcher's connection while it is set up
-	watched map[string]watchedAddr // by address
-	fresh   []btcutil.Address      // addresses not yet in btcd's filter
+	// filter is the one state the method and its watcher share.
+	filter watchedSet
 
 	wake      chan struct{}
 	connected chan struct{}
@@ -102,7 +99,19 @@ type Bitcoin struct {
 	paymentsC *prometheus.CounterVec
 }
 
-// New returns the Bitcoin method on db. Call SetOrders before Run or Begin.
+// watchedSet is the state Prepare and the watcher share, under mu: Prepare
+// adds each new invoice's address (to addrs and fresh); the watcher puts the
+// fresh ones into btcd's transaction filter through client (the connection
+// of the current watch, nil while none is set up), and forgets addresses
+// that left the watch window.
+type watchedSet struct {
+	mu     sync.Mutex
+	client *rpcclient.Client
+	addrs  map[string]watchedAddr // by address
+	fresh  []btcutil.Address      // addresses not yet in btcd's filter
+}
+
+// New returns the Bitcoin method on db; Run(ctx, orders) watches the chain.
 func New(db *pgxpool.Pool, cfg Config) (*Bitcoin, error) {
 	if cfg.Params == nil || cfg.Account == nil || cfg.Rates == nil || cfg.RPC == nil {
 		return nil, errors.New("bitcoin: network, account key, rate source and btcd RPC are all required")
@@ -137,7 +146,7 @@ func New(db *pgxpool.Pool, cfg Config) (*Bitcoin, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	b := &Bitcoin{db: db, cfg: cfg, log: cfg.Log, watched: map[string]watchedAddr{},
+	b := &Bitcoin{db: db, cfg: cfg, log: cfg.Log, filter: watchedSet{addrs: map[string]watchedAddr{}},
 		wake: make(chan struct{}, 1), connected: make(chan struct{}, 1), txs: make(chan []byte, 1024)}
 	b.unused = prometheus.NewGauge(prometheus.GaugeOpts{Name: "licensed_btc_unused_addresses",
 		Help: "Invoice addresses after the last one that received a payment; above the gap limit a restored wallet misses payments."})
@@ -149,10 +158,6 @@ func New(db *pgxpool.Pool, cfg Config) (*Bitcoin, error) {
 		Help: "Invoice payment events by kind (seen, confirmed, unconfirmed, dropped)."}, []string{"kind"})
 	return b, nil
 }
-
-// SetOrders connects the method to the payments service; the service is
-// built with the method, hence the second step.
-func (b *Bitcoin) SetOrders(o Orders) { b.orders = o }
 
 // Collectors are the method's Prometheus metrics.
 func (b *Bitcoin) Collectors() []prometheus.Collector {
@@ -240,13 +245,13 @@ type watchedAddr struct {
 // a payment the customer sends right away is not missed in the mempool; the
 // address is also queued, in case btcd is away.
 func (b *Bitcoin) watch(addr btcutil.Address, orderID string) {
-	b.mu.Lock()
-	if _, ok := b.watched[addr.EncodeAddress()]; !ok {
-		b.watched[addr.EncodeAddress()] = watchedAddr{orderID, b.cfg.Now()}
-		b.fresh = append(b.fresh, addr)
+	b.filter.mu.Lock()
+	if _, ok := b.filter.addrs[addr.EncodeAddress()]; !ok {
+		b.filter.addrs[addr.EncodeAddress()] = watchedAddr{orderID, b.cfg.Now()}
+		b.filter.fresh = append(b.filter.fresh, addr)
 	}
-	c := b.client
-	b.mu.Unlock()
+	c := b.filter.client
+	b.filter.mu.Unlock()
 	if c != nil {
 		done := make(chan error, 1)
 		go func() { done <- c.LoadTxFilter(false, []btcutil.Address{addr}, nil) }()

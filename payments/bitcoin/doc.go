@@ -9,12 +9,13 @@
 //	acct, _ := bitcoin.ParseAccount(zpub, &chaincfg.MainNetParams)
 //	btc, _ := bitcoin.New(db, bitcoin.Config{Params: …, Account: acct, Rates: …, RPC: …})
 //	svc, _ := payments.New(db, payments.Config{Methods: []payments.Method{card, btc}, …})
-//	btc.SetOrders(svc)
-//	go btc.Run(ctx)
+//	go btc.Run(ctx, svc)
 //
 // # Invoices
 //
-// Begin (inside the order's creation transaction) takes the next index of a
+// Prepare prices the order before its creation transaction (the rate source
+// may be remote); the begin function it returns, inside that transaction,
+// takes the next index of a
 // database sequence, derives m/84'/coin'/account'/0/index, stores the invoice
 // (address, amount, rate, expiry; default 15 minutes) and returns the
 // address, the amount and a BIP21 URI. An index is never reused, even when

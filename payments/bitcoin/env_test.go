@@ -97,7 +97,6 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	e.Env = paytest.New(t, paytest.Options{DB: db, NoCard: true, Methods: []payments.Method{e.btc}})
 	e.svc = e.Service
-	e.btc.SetOrders(e.svc)
 	e.startWatcher()
 	t.Cleanup(e.stopWatcher)
 	return e
@@ -115,7 +114,7 @@ func (e *env) startWatcher() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	btc := e.btc
-	go func() { done <- btc.Run(ctx) }()
+	go func() { done <- btc.Run(ctx, e.svc) }()
 	e.mu.Lock()
 	e.stopRun = func() {
 		cancel()
@@ -149,7 +148,6 @@ func (e *env) newMethod() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	btc.SetOrders(e.svc)
 	e.btc = btc
 }
 

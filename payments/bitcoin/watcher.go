@@ -46,9 +46,12 @@ var errUnknownInvoices = errors.New("bitcoin: invoices unknown to this watcher")
 // Block notifications and the tick trigger the same catch-up, so a missed
 // notification only delays a payment; it never loses one. Run returns nil
 // when ctx ends.
-func (b *Bitcoin) Run(ctx context.Context) error {
-	if b.orders == nil {
-		return errors.New("bitcoin: SetOrders was not called")
+//
+// orders is the payments service the watcher moves orders through (it is
+// built with this method among its methods, so it comes here, not to New).
+func (b *Bitcoin) Run(ctx context.Context, orders Orders) error {
+	if orders == nil {
+		return errors.New("bitcoin: Run needs the payments service")
 	}
 	// rpcclient calls OnClientConnected once for the first connection and
 	// again after every reconnection; only the latter need a new setup.
@@ -88,11 +91,11 @@ func (b *Bitcoin) Run(ctx context.Context) error {
 	defer rpc.Shutdown()
 	defer func() {
 		b.up.Set(0)
-		b.mu.Lock()
-		b.client = nil
-		b.mu.Unlock()
+		b.filter.mu.Lock()
+		b.filter.client = nil
+		b.filter.mu.Unlock()
 	}()
-	w := &watch{Bitcoin: b, rpc: rpc, refused: map[string]time.Time{}}
+	w := &watch{b: b, orders: orders, rpc: rpc, refused: map[string]time.Time{}}
 	tick := time.NewTicker(b.cfg.Tick)
 	defer tick.Stop()
 	ready := false
@@ -106,9 +109,9 @@ func (b *Bitcoin) Run(ctx context.Context) error {
 			} else {
 				ready = true
 				b.up.Set(1)
-				b.mu.Lock()
-				b.client = rpc
-				b.mu.Unlock()
+				b.filter.mu.Lock()
+				b.filter.client = rpc
+				b.filter.mu.Unlock()
 			}
 		}
 		if ready {
@@ -129,9 +132,9 @@ func (b *Bitcoin) Run(ctx context.Context) error {
 		case <-b.connected:
 			ready = false
 			b.up.Set(0)
-			b.mu.Lock()
-			b.client = nil
-			b.mu.Unlock()
+			b.filter.mu.Lock()
+			b.filter.client = nil
+			b.filter.mu.Unlock()
 		case <-b.wake:
 		case raw := <-b.txs:
 			if ready {
@@ -151,8 +154,11 @@ func (b *Bitcoin) Run(ctx context.Context) error {
 
 // watch is one connection's worth of watching.
 type watch struct {
-	*Bitcoin
-	rpc *rpcclient.Client
+	// b is the method: its configuration, database, metrics and the set of
+	// watched addresses it shares with Prepare (b.filter).
+	b      *Bitcoin
+	orders Orders
+	rpc    *rpcclient.Client
 	// refused holds when the periodic check first found each unconfirmed
 	// payment gone (see checkDropped).
 	refused map[string]time.Time
@@ -175,22 +181,22 @@ func (w *watch) setup(ctx context.Context) error {
 	if err := w.rpc.NotifyBlocks(); err != nil {
 		return fmt.Errorf("notifyblocks: %w", err)
 	}
-	w.mu.Lock()
-	addrs := make([]btcutil.Address, 0, len(w.watched))
-	for a := range w.watched {
-		if ad, err := btcutil.DecodeAddress(a, w.cfg.Params); err == nil {
+	w.b.filter.mu.Lock()
+	addrs := make([]btcutil.Address, 0, len(w.b.filter.addrs))
+	for a := range w.b.filter.addrs {
+		if ad, err := btcutil.DecodeAddress(a, w.b.cfg.Params); err == nil {
 			addrs = append(addrs, ad)
 		}
 	}
-	w.fresh = nil
-	w.mu.Unlock()
+	w.b.filter.fresh = nil
+	w.b.filter.mu.Unlock()
 	if err := w.rpc.LoadTxFilter(true, addrs, nil); err != nil {
 		return fmt.Errorf("loadtxfilter: %w", err)
 	}
 	if err := w.scanMempool(ctx); err != nil {
 		return err
 	}
-	w.log.Info("bitcoin: watching the chain", "addresses", len(addrs), "account", w.cfg.Account.Fingerprint())
+	w.b.log.Info("bitcoin: watching the chain", "addresses", len(addrs), "account", w.b.cfg.Account.Fingerprint())
 	return nil
 }
 
@@ -236,7 +242,7 @@ func (w *watch) scanMempool(ctx context.Context) error {
 		}
 	}
 	if found > 0 {
-		w.log.Info("bitcoin: found payments waiting in btcd's mempool", "transactions", found)
+		w.b.log.Info("bitcoin: found payments waiting in btcd's mempool", "transactions", found)
 	}
 	return ctx.Err()
 }
@@ -254,8 +260,8 @@ func isNoTxInfo(err error) bool {
 // order, so "above the highest index seen" would skip an invoice whose
 // transaction committed late.
 func (w *watch) loadAddresses(ctx context.Context) error {
-	rows, err := w.db.Query(ctx, `select address, order_id from btc_invoices where created_at > $1`,
-		w.cfg.Now().Add(-w.cfg.WatchFor))
+	rows, err := w.b.db.Query(ctx, `select address, order_id from btc_invoices where created_at > $1`,
+		w.b.cfg.Now().Add(-w.b.cfg.WatchFor))
 	if err != nil {
 		return err
 	}
@@ -271,21 +277,21 @@ func (w *watch) loadAddresses(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.b.filter.mu.Lock()
+	defer w.b.filter.mu.Unlock()
 	// An address that Prepare added an instant ago may belong to an invoice
 	// not committed yet: only addresses watched for an hour are forgotten.
-	settled := w.cfg.Now().Add(-time.Hour)
-	for addr, wa := range w.watched {
+	settled := w.b.cfg.Now().Add(-time.Hour)
+	for addr, wa := range w.b.filter.addrs {
 		if _, ok := inWindow[addr]; !ok && wa.since.Before(settled) {
-			delete(w.watched, addr)
+			delete(w.b.filter.addrs, addr)
 		}
 	}
 	for addr, id := range inWindow {
-		if _, ok := w.watched[addr]; !ok {
-			w.watched[addr] = watchedAddr{id, w.cfg.Now()}
-			if a, err := btcutil.DecodeAddress(addr, w.cfg.Params); err == nil {
-				w.fresh = append(w.fresh, a)
+		if _, ok := w.b.filter.addrs[addr]; !ok {
+			w.b.filter.addrs[addr] = watchedAddr{id, w.b.cfg.Now()}
+			if a, err := btcutil.DecodeAddress(addr, w.b.cfg.Params); err == nil {
+				w.b.filter.fresh = append(w.b.filter.fresh, a)
 			}
 		}
 	}
@@ -294,17 +300,17 @@ func (w *watch) loadAddresses(ctx context.Context) error {
 
 // addFresh adds newly watched addresses to btcd's filter.
 func (w *watch) addFresh() error {
-	w.mu.Lock()
-	fresh := w.fresh
-	w.fresh = nil
-	w.mu.Unlock()
+	w.b.filter.mu.Lock()
+	fresh := w.b.filter.fresh
+	w.b.filter.fresh = nil
+	w.b.filter.mu.Unlock()
 	if len(fresh) == 0 {
 		return nil
 	}
 	if err := w.rpc.LoadTxFilter(false, fresh, nil); err != nil {
-		w.mu.Lock()
-		w.fresh = append(w.fresh, fresh...)
-		w.mu.Unlock()
+		w.b.filter.mu.Lock()
+		w.b.filter.fresh = append(w.b.filter.fresh, fresh...)
+		w.b.filter.mu.Unlock()
 		return err
 	}
 	return nil
@@ -317,7 +323,7 @@ type tipState struct {
 
 func (w *watch) loadTip(ctx context.Context) (tipState, bool, error) {
 	var t tipState
-	err := w.db.QueryRow(ctx, `select height, hash from btc_chain`).Scan(&t.height, &t.hash)
+	err := w.b.db.QueryRow(ctx, `select height, hash from btc_chain`).Scan(&t.height, &t.hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, false, nil
 	}
@@ -339,16 +345,16 @@ func (w *watch) sync(ctx context.Context) error {
 		}
 		if !ok {
 			// First start: watch from the current tip on.
-			_, err := w.db.Exec(ctx, `insert into btc_chain (height, hash) values ($1, $2) on conflict do nothing;`, bestHeight, bestHash.String())
+			_, err := w.b.db.Exec(ctx, `insert into btc_chain (height, hash) values ($1, $2) on conflict do nothing;`, bestHeight, bestHash.String())
 			if err == nil {
-				_, err = w.db.Exec(ctx, `insert into btc_blocks (height, hash) values ($1, $2) on conflict (height) do update set hash = excluded.hash`, bestHeight, bestHash.String())
+				_, err = w.b.db.Exec(ctx, `insert into btc_blocks (height, hash) values ($1, $2) on conflict (height) do update set hash = excluded.hash`, bestHeight, bestHash.String())
 			}
 			if err != nil {
 				return err
 			}
 			continue
 		}
-		w.tipHeight.Set(float64(tip.height))
+		w.b.tipHeight.Set(float64(tip.height))
 		onChain := false
 		if tip.height <= bestHeight {
 			h, err := w.rpc.GetBlockHash(int64(tip.height))
@@ -438,14 +444,14 @@ func (w *watch) connectBatch(ctx context.Context, tip tipState, to int32) error 
 // filtered returns the watched addresses that are in btcd's filter (watched
 // and not waiting in fresh).
 func (w *watch) filtered() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	pending := make(map[string]bool, len(w.fresh))
-	for _, a := range w.fresh {
+	w.b.filter.mu.Lock()
+	defer w.b.filter.mu.Unlock()
+	pending := make(map[string]bool, len(w.b.filter.fresh))
+	for _, a := range w.b.filter.fresh {
 		pending[a.EncodeAddress()] = true
 	}
-	out := make([]string, 0, len(w.watched))
-	for a := range w.watched {
+	out := make([]string, 0, len(w.b.filter.addrs))
+	for a := range w.b.filter.addrs {
 		if !pending[a] {
 			out = append(out, a)
 		}
@@ -464,14 +470,14 @@ type output struct {
 func (w *watch) matchTx(tx *wire.MsgTx) []output {
 	var out []output
 	txid := tx.TxHash().String()
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.b.filter.mu.Lock()
+	defer w.b.filter.mu.Unlock()
 	for i, o := range tx.TxOut {
-		_, addrs, _, err := txscript.ExtractPkScriptAddrs(o.PkScript, w.cfg.Params)
+		_, addrs, _, err := txscript.ExtractPkScriptAddrs(o.PkScript, w.b.cfg.Params)
 		if err != nil || len(addrs) != 1 || o.Value <= 0 {
 			continue
 		}
-		if wa, ok := w.watched[addrs[0].EncodeAddress()]; ok {
+		if wa, ok := w.b.filter.addrs[addrs[0].EncodeAddress()]; ok {
 			out = append(out, output{fmt.Sprintf("%s:%d", txid, i), wa.orderID, o.Value})
 		}
 	}
@@ -516,11 +522,11 @@ func (w *watch) connect(ctx context.Context, prev, next tipState, blockTime time
 		}
 		outs = append(outs, w.matchTx(tx)...)
 	}
-	seen := w.cfg.Now()
+	seen := w.b.cfg.Now()
 	if !blockTime.IsZero() && blockTime.Before(seen) {
 		seen = blockTime
 	}
-	return pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, w.b.db, func(tx pgx.Tx) error {
 		if err := advance(ctx, tx, prev, next); err != nil {
 			return err
 		}
@@ -529,7 +535,7 @@ func (w *watch) connect(ctx context.Context, prev, next tipState, blockTime time
 		// visible here.
 		var unknown bool
 		if err := tx.QueryRow(ctx, `select exists(select 1 from btc_invoices where created_at > $1 and not (address = any($2)))`,
-			w.cfg.Now().Add(-w.cfg.WatchFor), known).Scan(&unknown); err != nil {
+			w.b.cfg.Now().Add(-w.b.cfg.WatchFor), known).Scan(&unknown); err != nil {
 			return err
 		}
 		if unknown {
@@ -543,7 +549,7 @@ func (w *watch) connect(ctx context.Context, prev, next tipState, blockTime time
 				o.outpoint, o.orderID, o.sats, seen, next.hash, next.height); err != nil {
 				return err
 			}
-			w.paymentsC.WithLabelValues("confirmed").Inc()
+			w.b.paymentsC.WithLabelValues("confirmed").Inc()
 		}
 		if _, err := tx.Exec(ctx, `insert into btc_blocks (height, hash) values ($1, $2)
 			on conflict (height) do update set hash = excluded.hash`, next.height, next.hash); err != nil {
@@ -554,7 +560,7 @@ func (w *watch) connect(ctx context.Context, prev, next tipState, blockTime time
 		}
 		// Invoices whose payments gain a confirmation that matters.
 		ids, err := collectIDs(ctx, tx, `select distinct order_id from btc_payments
-			where not dropped and (block_height is null or block_height >= $1)`, next.height-int32(w.cfg.Confirmations))
+			where not dropped and (block_height is null or block_height >= $1)`, next.height-int32(w.b.cfg.Confirmations))
 		if err != nil {
 			return err
 		}
@@ -566,7 +572,7 @@ func (w *watch) connect(ctx context.Context, prev, next tipState, blockTime time
 // chain: its payments become unconfirmed again.
 func (w *watch) disconnect(ctx context.Context, tip tipState) error {
 	var prev tipState
-	err := w.db.QueryRow(ctx, `select height, hash from btc_blocks where height = $1`, tip.height-1).Scan(&prev.height, &prev.hash)
+	err := w.b.db.QueryRow(ctx, `select height, hash from btc_blocks where height = $1`, tip.height-1).Scan(&prev.height, &prev.hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Deeper than the blocks kept (or a wiped regtest chain): take the
 		// node's block there and compare again from it.
@@ -577,8 +583,8 @@ func (w *watch) disconnect(ctx context.Context, tip tipState) error {
 	} else if err != nil {
 		return err
 	}
-	w.log.Warn("bitcoin: block left the best chain (reorg)", "height", tip.height)
-	return pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
+	w.b.log.Warn("bitcoin: block left the best chain (reorg)", "height", tip.height)
+	return pgx.BeginFunc(ctx, w.b.db, func(tx pgx.Tx) error {
 		if err := advance(ctx, tx, tip, prev); err != nil {
 			return err
 		}
@@ -587,7 +593,7 @@ func (w *watch) disconnect(ctx context.Context, tip tipState) error {
 		if err != nil {
 			return err
 		}
-		w.paymentsC.WithLabelValues("unconfirmed").Add(float64(len(ids)))
+		w.b.paymentsC.WithLabelValues("unconfirmed").Add(float64(len(ids)))
 		if _, err := tx.Exec(ctx, `delete from btc_blocks where height >= $1`, tip.height); err != nil {
 			return err
 		}
@@ -627,8 +633,8 @@ func (w *watch) recordMempool(ctx context.Context, tx *wire.MsgTx, raw []byte) e
 	if _, err := w.checkDropped(ctx, ids); err != nil {
 		return err
 	}
-	now := w.cfg.Now()
-	return pgx.BeginFunc(ctx, w.db, func(dbtx pgx.Tx) error {
+	now := w.b.cfg.Now()
+	return pgx.BeginFunc(ctx, w.b.db, func(dbtx pgx.Tx) error {
 		for _, o := range outs {
 			// A replacement (a fee bump) takes the time the payment it
 			// replaces was first seen: paying on time and bumping the fee
@@ -641,7 +647,7 @@ func (w *watch) recordMempool(ctx context.Context, tx *wire.MsgTx, raw []byte) e
 				o.outpoint, o.orderID, o.sats, now, raw); err != nil {
 				return err
 			}
-			w.paymentsC.WithLabelValues("seen").Inc()
+			w.b.paymentsC.WithLabelValues("seen").Inc()
 		}
 		var tip int32
 		if err := dbtx.QueryRow(ctx, `select coalesce((select height from btc_chain), 0)`).Scan(&tip); err != nil {
@@ -666,7 +672,7 @@ func (w *watch) checkDropped(ctx context.Context, ids []string) (dropped []strin
 		q += ` and order_id = any($1)`
 		args = append(args, ids)
 	}
-	ops, err := collectIDs(ctx, w.db, q, args...)
+	ops, err := collectIDs(ctx, w.b.db, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -703,16 +709,16 @@ func (w *watch) checkDropped(ctx context.Context, ids []string) (dropped []strin
 		if ids == nil {
 			first, ok := w.refused[op]
 			if !ok {
-				w.refused[op] = w.cfg.Now()
+				w.refused[op] = w.b.cfg.Now()
 				continue
 			}
-			if w.cfg.Now().Sub(first) < dropGrace {
+			if w.b.cfg.Now().Sub(first) < dropGrace {
 				continue
 			}
 		}
 		delete(w.refused, op)
 		var id string
-		err = w.db.QueryRow(ctx, `update btc_payments set dropped = true where outpoint = $1 and block_hash is null returning order_id`, op).Scan(&id)
+		err = w.b.db.QueryRow(ctx, `update btc_payments set dropped = true where outpoint = $1 and block_hash is null returning order_id`, op).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue // confirmed meanwhile
 		}
@@ -720,8 +726,8 @@ func (w *watch) checkDropped(ctx context.Context, ids []string) (dropped []strin
 			return nil, err
 		}
 		dropped = append(dropped, id)
-		w.paymentsC.WithLabelValues("dropped").Inc()
-		w.log.Info("bitcoin: an unconfirmed payment left the mempool (replaced or double spent)")
+		w.b.paymentsC.WithLabelValues("dropped").Inc()
+		w.b.log.Info("bitcoin: an unconfirmed payment left the mempool (replaced or double spent)")
 	}
 	return dedupe(dropped), nil
 }
@@ -734,7 +740,7 @@ func (w *watch) checkDropped(ctx context.Context, ids []string) (dropped []strin
 // unconfirmed by a reorg, and evicted) counts as gone, as before.
 func (w *watch) resend(ctx context.Context, op string, h *chainhash.Hash) (gone bool, err error) {
 	var raw []byte
-	if err := w.db.QueryRow(ctx, `select raw_tx from btc_payments where outpoint = $1`, op).Scan(&raw); err != nil {
+	if err := w.b.db.QueryRow(ctx, `select raw_tx from btc_payments where outpoint = $1`, op).Scan(&raw); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return false, nil
 		}
@@ -749,8 +755,8 @@ func (w *watch) resend(ctx context.Context, op string, h *chainhash.Hash) (gone 
 	}
 	_, err = w.rpc.SendRawTransaction(tx, true)
 	if err == nil {
-		w.paymentsC.WithLabelValues("resent").Inc()
-		w.log.Info("bitcoin: btcd had forgotten an unconfirmed payment (restarted or evicted); sent it again")
+		w.b.paymentsC.WithLabelValues("resent").Inc()
+		w.b.log.Info("bitcoin: btcd had forgotten an unconfirmed payment (restarted or evicted); sent it again")
 		return false, nil
 	}
 	var rpcErr *btcjson.RPCError
@@ -784,7 +790,7 @@ func (w *watch) tick(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, w.b.db, func(tx pgx.Tx) error {
 		var tip int32
 		if err := tx.QueryRow(ctx, `select coalesce((select height from btc_chain), 0)`).Scan(&tip); err != nil {
 			return err
@@ -792,7 +798,7 @@ func (w *watch) tick(ctx context.Context) error {
 		ids, err := collectIDs(ctx, tx, `select i.order_id from btc_invoices i join orders o on o.id = i.order_id
 			where (o.state = 'new' and i.expires_at < $1)
 			   or (o.state in ('new', 'processing', 'settled') and exists (select 1 from btc_payments p
-			       where p.order_id = i.order_id and p.block_hash is null and not p.dropped))`, w.cfg.Now())
+			       where p.order_id = i.order_id and p.block_hash is null and not p.dropped))`, w.b.cfg.Now())
 		if err != nil {
 			return err
 		}
@@ -808,7 +814,7 @@ func (w *watch) tick(ctx context.Context) error {
 				where exists (select 1 from btc_payments p where p.order_id = i.order_id)), -1)`).Scan(&unused); err != nil {
 			return err
 		}
-		w.unused.Set(float64(unused))
+		w.b.unused.Set(float64(unused))
 		return nil
 	})
 }
@@ -826,18 +832,18 @@ func (w *watch) releaseBuried(ctx context.Context, tx pgx.Tx, tip int32) error {
 	buried, err := collectIDs(ctx, tx, `select o.id from orders o where o.id = any($1) and o.state = 'settled'
 		and exists (select 1 from btc_payments p where p.order_id = o.id and not p.dropped)
 		and not exists (select 1 from btc_payments p where p.order_id = o.id and not p.dropped
-			and (p.block_height is null or p.block_height > $2))`, held, tip-int32(w.cfg.ReorgDepth)+1)
+			and (p.block_height is null or p.block_height > $2))`, held, tip-int32(w.b.cfg.ReorgDepth)+1)
 	if err != nil || len(buried) == 0 {
 		return err
 	}
-	w.log.Debug("bitcoin: payments buried, order links released to the retention", "orders", len(buried))
+	w.b.log.Debug("bitcoin: payments buried, order links released to the retention", "orders", len(buried))
 	return w.orders.ReleaseLinks(ctx, tx, buried)
 }
 
 // evaluate re-decides each order's state from its invoice's payments and
 // moves it through the payments service (which mints on settled).
 func (w *watch) evaluate(ctx context.Context, tx pgx.Tx, ids []string, tip int32, reason string) error {
-	now := w.cfg.Now()
+	now := w.b.cfg.Now()
 	for _, id := range ids {
 		var amount int64
 		var expires time.Time
@@ -848,7 +854,7 @@ func (w *watch) evaluate(ctx context.Context, tx pgx.Tx, ids []string, tip int32
 		if err != nil {
 			return err
 		}
-		v := decide(amount, expires, pays, tip, w.cfg.Confirmations, now)
+		v := decide(amount, expires, pays, tip, w.b.cfg.Confirmations, now)
 		if err := w.apply(ctx, tx, id, v, reason); err != nil {
 			return err
 		}
@@ -902,7 +908,7 @@ func (w *watch) apply(ctx context.Context, tx pgx.Tx, id string, v Verdict, reas
 		return err
 	}
 	if changed {
-		w.log.Info("bitcoin: order moved", "order_id", id, "from", o.State, "to", to, "flags", flags.String(),
+		w.b.log.Info("bitcoin: order moved", "order_id", id, "from", o.State, "to", to, "flags", flags.String(),
 			"seen_sats", v.Seen, "confirmed_sats", v.Confirmed)
 	}
 	return nil

@@ -477,7 +477,6 @@ func TestInvoiceFromAnotherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc2 := e.newService(btc2)
-	btc2.SetOrders(svc2)
 	o, inv, err := svc2.CreateOrder(context.Background(), "basic-30d", newAddress(t), "btc")
 	if err != nil {
 		t.Fatal(err)
@@ -523,10 +522,10 @@ func TestTwoWatchers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	btc2.SetOrders(e.newService(btc2))
+	svc2 := e.newService(btc2)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); btc2.Run(ctx) }()
+	go func() { defer close(done); btc2.Run(ctx, svc2) }()
 	defer func() { cancel(); <-done }()
 	start := e.tip()
 	var ids []string
@@ -593,7 +592,6 @@ func TestRateAskedOutsideTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := paytest.NewService(t, one, btc)
-	btc.SetOrders(svc)
 	o, pay, err := svc.CreateOrder(ctx, "basic-30d", newAddress(t), "btc")
 	if err != nil {
 		t.Fatal(err)
