@@ -157,6 +157,18 @@ func waitFor(t *testing.T, ctx context.Context, what, cond string, d time.Durati
 	}
 }
 
+// browserLogin logs the tab in as the operator and waits for the dashboard.
+func browserLogin(t *testing.T, ctx context.Context, base string) {
+	t.Helper()
+	step(t, ctx, "log in", 15*time.Second,
+		chromedp.Navigate(base+"/ops"),
+		chromedp.WaitVisible(chromedp.CSS("#password")),
+		chromedp.SendKeys(chromedp.CSS("#password"), opsPassword),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("ul.queues")),
+	)
+}
+
 // clickToLoad clicks sel, which submits a form or follows a link, and waits
 // for the next page to load (a mark set on the old page is gone).
 func clickToLoad(t *testing.T, ctx context.Context, what, sel string) {
@@ -282,13 +294,7 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("operator finds the order, exports CSV, revokes", func(t *testing.T) {
 		ctx := tab(t, browser)
-		step(t, ctx, "log in", quick,
-			chromedp.Navigate(s.URL+"/ops"),
-			chromedp.WaitVisible(chromedp.CSS("#password")),
-			chromedp.SendKeys(chromedp.CSS("#password"), opsPassword),
-			chromedp.Click(chromedp.CSS("#login-submit")),
-			chromedp.WaitVisible(chromedp.CSS("ul.queues")),
-		)
+		browserLogin(t, ctx, s.URL)
 		// The revenue chart (an SVG behind the session) is drawn.
 		waitFor(t, ctx, "the revenue chart", `document.querySelector("img.chart").complete && document.querySelector("img.chart").naturalWidth === 720`, quick)
 		// Chromium keeps the Secure __Host- cookie on http://127.0.0.1.

@@ -2,16 +2,12 @@ package web
 
 import (
 	"context"
-	"net/http"
-	"net/url"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/licensed/licensed/payments"
-	"github.com/licensed/licensed/payments/paytest"
 )
 
 // TestPagesFitEveryWidth opens every page in Chromium at a desktop
@@ -23,14 +19,7 @@ func TestPagesFitEveryWidth(t *testing.T) {
 	s := newShop(t, shopOptions{btc: true})
 	ctx := context.Background()
 	c := s.client()
-	btcOrder := func() string {
-		a := c.post("/checkout", url.Values{"plan": {"basic-30d"}, "address": {paytest.Address(t)}, "method": {"btc"}})
-		id, ok := strings.CutPrefix(a.header.Get("Location"), "/invoice/")
-		if a.status != http.StatusSeeOther || !ok {
-			t.Fatalf("btc checkout: %d %q", a.status, a.header.Get("Location"))
-		}
-		return id
-	}
+	btcOrder := func() string { return c.btcOrder("basic-30d") }
 	setState := func(id string, state payments.State, flags payments.Flags) {
 		if _, err := s.DB.Exec(ctx, `update orders set state = $2, flags = $3 where id = $1`, id, state, flags); err != nil {
 			t.Fatal(err)
@@ -54,13 +43,7 @@ func TestPagesFitEveryWidth(t *testing.T) {
 	browser := startBrowser(t)
 	tb := tab(t, browser)
 	const quick = 15 * time.Second
-	step(t, tb, "log in", quick,
-		chromedp.Navigate(s.URL+"/ops/login"),
-		chromedp.WaitVisible(chromedp.CSS("#password")),
-		chromedp.SendKeys(chromedp.CSS("#password"), opsPassword),
-		chromedp.Click(chromedp.CSS("#login-submit")),
-		chromedp.WaitVisible(chromedp.CSS("nav")),
-	)
+	browserLogin(t, tb, s.URL)
 	for _, size := range []struct {
 		name string
 		w, h int64

@@ -203,6 +203,18 @@ func (c *client) csrf(path string) string {
 	return m[1]
 }
 
+// btcOrder orders a plan with Bitcoin through the storefront's form, as a
+// customer does, and returns the order id from the invoice it leads to.
+func (c *client) btcOrder(plan string) string {
+	c.t.Helper()
+	a := c.post("/checkout", url.Values{"plan": {plan}, "address": {paytest.Address(c.t)}, "method": {"btc"}})
+	id, ok := strings.CutPrefix(a.header.Get("Location"), "/invoice/")
+	if a.status != http.StatusSeeOther || !ok {
+		c.t.Fatalf("btc checkout: %d %q", a.status, a.header.Get("Location"))
+	}
+	return id
+}
+
 // login logs the client in as the operator.
 func (c *client) login() {
 	c.t.Helper()

@@ -529,14 +529,7 @@ var qrImg = regexp.MustCompile(`<img class="qr" src="([^"]+)"`)
 func TestInvoicePageQR(t *testing.T) {
 	s := newShop(t, shopOptions{btc: true})
 	c := s.client()
-	order := func() string {
-		a := c.post("/checkout", url.Values{"plan": {"basic-30d"}, "address": {paytest.Address(t)}, "method": {"btc"}})
-		id, ok := strings.CutPrefix(a.header.Get("Location"), "/invoice/")
-		if a.status != http.StatusSeeOther || !ok {
-			t.Fatalf("btc checkout: %d %q", a.status, a.header.Get("Location"))
-		}
-		return id
-	}
+	order := func() string { return c.btcOrder("basic-30d") }
 	load := func(id string) template.URL {
 		t.Helper()
 		a := c.get("/invoice/" + id)
