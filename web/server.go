@@ -153,6 +153,7 @@ func (s *Server) routes() {
 	s.paymentRoutes()
 	s.bitcoinRoutes()
 	s.admissionRoutes()
+	s.tagFilterRoutes()
 	s.openapiRoutes()
 	s.pageRoutes()
 }
