@@ -192,6 +192,7 @@ func TestHelpOnEveryVerb(t *testing.T) {
 	for _, args := range [][]string{
 		{"account", "--help"}, {"account", "new", "--help"}, {"account", "show", "--help"}, {"account", "address", "--help"},
 		{"scan", "--help"}, {"list", "--help"}, {"prove", "--help"}, {"admit", "--help"},
+		{"ledger", "--help"}, {"ledger", "verify", "--help"}, {"admit", "proof.json", "--help"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			code, out, errs := runLicense(t, "", args...)

@@ -23,21 +23,24 @@ type admitAnswer struct {
 }
 
 func runAdmit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	var server string
+	var g accountFlags
 	fs, err := parseVerbFlags("license admit", "[--server URL] PROOF.json", `
 Send a proof made by 'license prove' to the server's admission endpoint
 (POST /v1/admit), as a relay would, and print the server's JSON answer.
 The exit status is 0 if the proof was admitted and 1 if it was refused, with
-the server's reason on standard error. PROOF.json may be - for standard input.`, args, stderr, func(fs *flag.FlagSet) {
-		fs.StringVar(&server, "server", envOr(envLicenseServer, defaultLicenseServer), "base URL of the license server (env "+envLicenseServer+")")
-	})
+the server's reason on standard error. PROOF.json may be - for standard input.
+Flags may come before or after PROOF.json; only --server is used.`, args, stderr, g.define)
 	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	files, err := interspersed(fs)
+	if err != nil {
+		return err
+	}
+	if len(files) != 1 {
 		return usageError("give one proof file (or - for standard input).")
 	}
-	name := fs.Arg(0)
+	name := files[0]
 	var body []byte
 	if name == "-" {
 		body, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
@@ -53,7 +56,7 @@ the server's reason on standard error. PROOF.json may be - for standard input.`,
 	}
 	// Send what 'license prove' made, re-encoded canonically.
 	body, _ = json.Marshal(req)
-	api, err := newAPIClient(server)
+	api, err := newAPIClient(g.server)
 	if err != nil {
 		return err
 	}
@@ -74,6 +77,27 @@ the server's reason on standard error. PROOF.json may be - for standard input.`,
 	}
 	fmt.Fprintf(stdout, "%s\n", bytes.TrimSpace(answer))
 	return nil
+}
+
+// interspersed returns the arguments left after fs parsed its flags,
+// parsing the flags that follow each of them too ("PROOF.json --server URL"),
+// as every verb takes its flags before or after its arguments. After "--"
+// everything is an argument.
+func interspersed(fs *flag.FlagSet) ([]string, error) {
+	var out []string
+	for rest := fs.Args(); len(rest) > 0; rest = fs.Args() {
+		out = append(out, rest[0])
+		if rest[0] == "--" {
+			return append(out[:len(out)-1], rest[1:]...), nil
+		}
+		if err := fs.Parse(rest[1:]); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError(err.Error())
+		}
+	}
+	return out, nil
 }
 
 // refusalSentence is the server's reason for a refusal, as the end of a

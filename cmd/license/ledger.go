@@ -17,18 +17,36 @@ import (
 	"github.com/licensed/licensed/ledger/tlogclient"
 )
 
+const ledgerUsage = `usage: license ledger verify [--server URL] --key VERIFIER_KEY [--state FILE] [--full]
+
+Audit the public ledger from outside: check the server's signed checkpoint
+against the pinned verifier key and its consistency with the checkpoint seen
+last time, then every entry added since (or every entry, with --full).
+Run 'license ledger verify --help' for the flags.
+`
+
 // runLedger is `license ledger verify`.
 func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The sub-verb may follow global flags hoisted before it
 	// ("license --server URL ledger verify").
 	at := slices.Index(args, "verify")
 	if at < 0 {
-		return usageError("usage: license ledger verify --server URL --key VERIFIER_KEY [--state FILE] [--full]")
+		for _, a := range args {
+			if a == "-h" || a == "-help" || a == "--help" || a == "help" {
+				fmt.Fprint(stdout, ledgerUsage)
+				return nil
+			}
+		}
+		return usageError("name the verb: license ledger verify [--server URL] --key VERIFIER_KEY [--state FILE] [--full]")
 	}
 	args = slices.Delete(slices.Clone(args), at, at+1)
 	fs := flag.NewFlagSet("license ledger verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", os.Getenv("LICENSE_SERVER"), "base URL of the license server (env LICENSE_SERVER)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\nFlags:\n", ledgerUsage)
+		fs.PrintDefaults()
+	}
+	server := fs.String("server", envOr(envLicenseServer, defaultLicenseServer), "base URL of the license server (env "+envLicenseServer+")")
 	key := fs.String("key", os.Getenv("LICENSE_LEDGER_KEY"), "the ledger's verifier key to pin, as the server's README shows it (env LICENSE_LEDGER_KEY)")
 	fs.StringVar(key, "ledger-key", *key, "the same as --key (the global flag's name)")
 	state := fs.String("state", os.Getenv("LICENSE_LEDGER_STATE"), "file keeping the last verified checkpoint; default in the user config folder (env LICENSE_LEDGER_STATE)")
@@ -43,8 +61,8 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return usageError(err.Error())
 	}
-	if *server == "" || *key == "" {
-		return usageError("give --server and --key (the verifier key to pin)")
+	if *key == "" {
+		return usageError("give --key, the ledger's verifier key to pin (the server's operator publishes it)")
 	}
 	v, err := note.NewVerifier(strings.TrimSpace(*key))
 	if err != nil {

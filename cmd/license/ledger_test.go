@@ -208,9 +208,13 @@ func TestUsage(t *testing.T) {
 		{"no verb", nil, 0},
 		{"unknown verb", []string{"frobnicate"}, 2},
 		{"ledger without verify", []string{"ledger"}, 2},
-		{"verify without server", []string{"ledger", "verify", "--key", "x+00000000+AQ=="}, 2},
+		{"verify without key", []string{"ledger", "verify"}, 2},
+		{"ledger help", []string{"ledger", "--help"}, 0},
+		{"ledger verify help", []string{"ledger", "verify", "--help"}, 0},
 		{"bad key", []string{"ledger", "verify", "--server", "http://127.0.0.1:1", "--key", "nonsense"}, 2},
 	}
+	t.Setenv("LICENSE_SERVER", "")
+	t.Setenv("LICENSE_LEDGER_KEY", "")
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -218,5 +222,11 @@ func TestUsage(t *testing.T) {
 				t.Fatalf("exit %d, want %d\n%s%s", code, tc.code, out.String(), errb.String())
 			}
 		})
+	}
+	// ledger verify has the same default server as the other verbs.
+	var out, errb bytes.Buffer
+	run(context.Background(), []string{"ledger", "verify", "--help"}, &out, &errb)
+	if !strings.Contains(errb.String(), `(default "`+defaultLicenseServer+`")`) {
+		t.Fatalf("ledger verify --help shows no default server: %s", errb.String())
 	}
 }

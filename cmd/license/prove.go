@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"net/url"
 	"os"
 	"strings"
@@ -46,38 +45,6 @@ func solvePoW(ctx context.Context, scope string, message, tag []byte, timestamp 
 	return admission.SolvePoW(ctx, scope, message, tag, timestamp, difficulty, binary.BigEndian.Uint64(start[:]))
 }
 
-// pickRing returns a ring of size n holding own at a uniformly random
-// position and n−1 decoys drawn uniformly without replacement from valid
-// (which may contain own, and must be free of duplicates), using rnd.
-func pickRing(rnd io.Reader, valid []uint64, own uint64, n int) (ring []uint64, pi int, err error) {
-	pool := make([]uint64, 0, len(valid))
-	for _, v := range valid {
-		if v != own {
-			pool = append(pool, v)
-		}
-	}
-	if len(pool) < n-1 {
-		return nil, 0, fmt.Errorf("only %d other valid licenses", len(pool))
-	}
-	// Partial Fisher–Yates: the first n−1 slots become a uniform sample.
-	for i := 0; i < n-1; i++ {
-		j, err := randIntn(rnd, len(pool)-i)
-		if err != nil {
-			return nil, 0, err
-		}
-		pool[i], pool[i+j] = pool[i+j], pool[i]
-	}
-	pi, err = randIntn(rnd, n)
-	if err != nil {
-		return nil, 0, err
-	}
-	ring = make([]uint64, 0, n)
-	ring = append(ring, pool[:pi]...)
-	ring = append(ring, own)
-	ring = append(ring, pool[pi:n-1]...)
-	return ring, pi, nil
-}
-
 // checkValidList refuses a list of valid licenses much shorter than the
 // census of the ledger says it should be. A server could otherwise hand one
 // client a short list of its choosing, so that the client's rings stand out
@@ -92,21 +59,14 @@ func checkValidList(plan string, listed int, census uint64) error {
 	return nil
 }
 
-// randIntn returns a uniform integer in [0, n) from rnd.
-func randIntn(rnd io.Reader, n int) (int, error) {
-	v, err := rand.Int(rnd, big.NewInt(int64(n)))
-	if err != nil {
-		return 0, err
-	}
-	return int(v.Int64()), nil
-}
-
-// chooseLicense returns the license to prove with: valid at now, not
-// revoked, of plan (if set), with a counter left in scope; the one with the
-// most counters left, then the lowest index.
-func chooseLicense(c *wallet.Contents, plan, scope string, now time.Time) (*wallet.License, error) {
+// chooseLicense returns the license to prove with and its counter: valid
+// at now, not revoked, of plan (if set), with a counter left in scope; the
+// one with the most counters left, then the lowest index. next returns the
+// first unused counter of a license in scope.
+func chooseLicense(c *wallet.Contents, plan, scope string, now time.Time, next func(l *wallet.License) (uint32, error)) (*wallet.License, uint32, error) {
 	var best *wallet.License
 	var bestLeft int64
+	var bestNext uint32
 	var sawPlan, sawValid bool
 	for i := range c.Licenses {
 		l := &c.Licenses[i]
@@ -118,22 +78,26 @@ func chooseLicense(c *wallet.Contents, plan, scope string, now time.Time) (*wall
 			continue
 		}
 		sawValid = true
-		left := int64(l.DailyQuota) - int64(c.NextCounter(l.Index, scope))
+		j, err := next(l)
+		if err != nil {
+			return nil, 0, err
+		}
+		left := int64(l.DailyQuota) - int64(j)
 		if left > bestLeft {
-			best, bestLeft = l, left
+			best, bestLeft, bestNext = l, left, j
 		}
 	}
 	switch {
 	case best != nil:
-		return best, nil
+		return best, bestNext, nil
 	case len(c.Licenses) == 0:
-		return nil, sayf("the account holds no license; buy one, then run 'license scan'.")
+		return nil, 0, sayf("the account holds no license; buy one, then run 'license scan'.")
 	case !sawPlan:
-		return nil, sayf("the account holds no license of plan %q; see 'license list'.", plan)
+		return nil, 0, sayf("the account holds no license of plan %q; see 'license list'.", plan)
 	case !sawValid:
-		return nil, sayf("none of the account's licenses is valid now (expired, not yet valid or revoked); see 'license list'.")
+		return nil, 0, sayf("none of the account's licenses is valid now (expired, not yet valid or revoked); see 'license list'.")
 	}
-	return nil, sayf("every valid license of the account has used its whole daily quota in scope %q; wait for the next day's scope.", scope)
+	return nil, 0, sayf("every valid license of the account has used its whole daily quota in scope %q (as this account file and the server's filter of used tags say); wait for the next day's scope.", scope)
 }
 
 // scopeDay returns the UTC day of a scope "<network>/<YYYY-MM-DD>".
@@ -154,10 +118,15 @@ func runProve(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	_, err := parseVerbFlags("license prove", "--scope S --message HEX [--ring 16] [--plan P] [flags]", `
 Make a ring proof that some valid license signed a message (a data block
 hash), without saying which: your license hides among decoys drawn uniformly
-at random from the server's list of valid licenses of its plan. Each license
-makes its daily quota of proofs per scope; the next unused counter is taken
-and recorded in the account file before the proof is printed. The ring keys
-are read from the ledger's tiles and checked against its signed checkpoint.
+from the server's list of valid licenses of its plan. Each license makes its
+daily quota of proofs per scope, with counters numbered from 0. The next
+counter unused by this account file, and absent from the server's public
+filter of the scope's used tags (so a restored account skips what it used
+before), is taken and recorded in the account file before the proof is
+printed. The ring is drawn from a secret hash of the license, scope and
+counter: proving the same counter again shows relays the same ring. The ring
+keys are read from the ledger's tiles and checked against its signed
+checkpoint. The scope must be today's (UTC).
 
 With --free and --pow-bits D, no license is used: the request carries only a
 proof of work, which a server with a free tier admits as plan "free" when D is
@@ -199,6 +168,10 @@ The output is the JSON body of POST /v1/admit; send it with 'license admit'.`, a
 		}
 		return writeProof(&req, out, stdout, stderr, fmt.Sprintf("Wrote a free-tier request with a %d-bit proof of work in scope %s", powBits, scope))
 	}
+	now := time.Now()
+	if err := checkScopeCurrent(scope, now); err != nil {
+		return err
+	}
 	api, err := newAPIClient(g.server)
 	if err != nil {
 		return err
@@ -208,11 +181,20 @@ The output is the JSON body of POST /v1/admit; send it with 'license admit'.`, a
 		return err
 	}
 	defer unlock()
-	now := time.Now()
-	lic, err := chooseLicense(c, plan, scope, now)
+	// The server's filter of the tags used in the scope: counters another
+	// copy of this account (an older file, another device, a restore from
+	// the seed phrase) already spent are skipped.
+	filter, err := api.tagFilter(ctx, scope)
 	if err != nil {
 		return err
 	}
+	lic, counter, err := chooseLicense(c, plan, scope, now, func(l *wallet.License) (uint32, error) {
+		return firstFreeCounter(c, l, scope, filter)
+	})
+	if err != nil {
+		return err
+	}
+	skipped := counter - c.NextCounter(lic.Index, scope)
 	var valid validList
 	if err := api.getJSON(ctx, "/v1/licenses/valid?plan="+url.QueryEscape(lic.Plan), &valid); err != nil {
 		return err
@@ -234,7 +216,7 @@ The output is the JSON body of POST /v1/admit; send it with 'license admit'.`, a
 	if !seen[lic.Index] {
 		return sayf("the server does not list your license %d as valid: it is too new for the list (wait a minute), or suspended or revoked (run 'license scan', or quote its receipt to the issuer).", lic.Index)
 	}
-	ring, pi, err := pickRing(rand.Reader, valid.Indices, lic.Index, ringSize)
+	ring, pi, err := ringFor(lic.Secret, scope, counter, valid.Indices, lic.Index, ringSize)
 	if err != nil {
 		return sayf("plan %q has only %d valid licenses, too few for a ring of %d; use a smaller --ring if the server accepts it.", lic.Plan, len(valid.Indices), ringSize)
 	}
@@ -264,7 +246,6 @@ The output is the JSON body of POST /v1/admit; send it with 'license admit'.`, a
 	if err != nil {
 		return sayf("the account file holds an invalid license secret; restore it from the seed phrase and scan again.")
 	}
-	counter := c.NextCounter(lic.Index, scope)
 	// Record the counter before anything is printed, so it is never used for
 	// two messages (a retry of the same message is the server's to accept).
 	c.SetNextCounter(lic.Index, scope, counter+1)
@@ -291,7 +272,10 @@ The output is the JSON body of POST /v1/admit; send it with 'license admit'.`, a
 			return sayf("the proof of work was interrupted.")
 		}
 	}
-	return writeProof(&req, out, stdout, stderr, fmt.Sprintf("Wrote a proof with counter %d of %d in scope %s, ring of %d", counter+1, lic.DailyQuota, scope, ringSize))
+	if skipped > 0 {
+		fmt.Fprintf(stderr, "Skipped %d counter(s) of license %d already used in scope %s (the server's filter of used tags lists them).\n", skipped, lic.Index, scope)
+	}
+	return writeProof(&req, out, stdout, stderr, fmt.Sprintf("Wrote a proof with counter %d (this license's counters run from 0 to %d in each scope) in scope %s, ring of %d", counter, lic.DailyQuota-1, scope, ringSize))
 }
 
 // writeProof writes req as JSON to the file out, saying what on stderr, or

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +18,7 @@ import (
 	"github.com/licensed/licensed/ledger/admission"
 )
 
-func TestPickRing(t *testing.T) {
+func TestRingFor(t *testing.T) {
 	valid := make([]uint64, 40)
 	for i := range valid {
 		valid[i] = uint64(i * 3)
@@ -37,7 +39,9 @@ func TestPickRing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ring, pi, err := pickRing(rand.Reader, tt.valid, tt.own, tt.n)
+			secret := make([]byte, 32)
+			rand.Read(secret)
+			ring, pi, err := ringFor(secret, "dev/2026-11-22", 0, tt.valid, tt.own, tt.n)
 			if (err == nil) != tt.ok {
 				t.Fatalf("err = %v", err)
 			}
@@ -46,6 +50,10 @@ func TestPickRing(t *testing.T) {
 			}
 			if len(ring) != tt.n || ring[pi] != tt.own {
 				t.Fatalf("ring %v, pi %d", ring, pi)
+			}
+			again, pi2, _ := ringFor(secret, "dev/2026-11-22", 0, tt.valid, tt.own, tt.n)
+			if !slices.Equal(ring, again) || pi2 != pi {
+				t.Fatalf("the same inputs made rings %v and %v", ring, again)
 			}
 			seen := map[uint64]bool{}
 			listed := map[uint64]bool{}
@@ -65,10 +73,10 @@ func TestPickRing(t *testing.T) {
 	}
 }
 
-// TestPickRingUniform checks with a chi-squared test that the signer's
-// position and the choice of decoys are uniform: a biased choice would let a
-// relay guess the signer.
-func TestPickRingUniform(t *testing.T) {
+// TestRingForUniform checks with a chi-squared test that the signer's
+// position and the choice of decoys are uniform over the secret: a biased
+// choice would let a relay guess the signer.
+func TestRingForUniform(t *testing.T) {
 	const n, pool, runs = 16, 64, 20000
 	valid := make([]uint64, pool)
 	for i := range valid {
@@ -77,11 +85,13 @@ func TestPickRingUniform(t *testing.T) {
 	posCount := make([]float64, n)
 	memberCount := make([]float64, pool)
 	own := uint64(7)
-	// A seeded stream keeps the test deterministic (no 1-in-10,000 flake);
-	// pickRing's uniformity does not depend on the source being secret.
+	// A seeded stream of secrets keeps the test deterministic (no
+	// 1-in-10,000 flake).
 	rnd := mrand.NewChaCha8([32]byte{'l', 'i', 'c'})
-	for range runs {
-		ring, pi, err := pickRing(rnd, valid, own, n)
+	secret := make([]byte, 32)
+	for i := range runs {
+		rnd.Read(secret)
+		ring, pi, err := ringFor(secret, "dev/2026-11-22", uint32(i%3), valid, own, n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,6 +119,74 @@ func TestPickRingUniform(t *testing.T) {
 	}
 	if memberCount[own] != 0 {
 		t.Error("own index drawn as a decoy")
+	}
+}
+
+// TestRingForStable: the ring depends on the secret, the scope and the
+// counter; a license added to the valid list changes at most one member.
+func TestRingForStable(t *testing.T) {
+	valid := make([]uint64, 200)
+	for i := range valid {
+		valid[i] = uint64(i)
+	}
+	secret := bytes.Repeat([]byte{1}, 32)
+	ring, _, _ := ringFor(secret, "dev/2026-11-22", 0, valid, 7, 16)
+	for _, c := range []struct {
+		name    string
+		secret  []byte
+		scope   string
+		counter uint32
+	}{
+		{"another secret", bytes.Repeat([]byte{2}, 32), "dev/2026-11-22", 0},
+		{"another scope", secret, "dev/2026-11-23", 0},
+		{"another counter", secret, "dev/2026-11-22", 1},
+	} {
+		other, _, _ := ringFor(c.secret, c.scope, c.counter, valid, 7, 16)
+		if slices.Equal(ring, other) {
+			t.Errorf("%s: the same ring", c.name)
+		}
+	}
+	for extra := uint64(1000); extra < 1050; extra++ {
+		grown, _, _ := ringFor(secret, "dev/2026-11-22", 0, append(slices.Clone(valid), extra), 7, 16)
+		changed := 0
+		for _, v := range grown {
+			if !slices.Contains(ring, v) {
+				changed++
+			}
+		}
+		if changed > 1 {
+			t.Fatalf("adding license %d changed %d members", extra, changed)
+		}
+	}
+}
+
+func TestCheckScopeCurrent(t *testing.T) {
+	noon := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	justAfter := time.Date(2026, 11, 22, 0, 5, 0, 0, time.UTC)
+	justBefore := time.Date(2026, 11, 22, 23, 55, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name  string
+		scope string
+		now   time.Time
+		ok    bool
+	}{
+		{"today", "dev/2026-11-22", noon, true},
+		{"yesterday", "dev/2026-11-21", noon, false},
+		{"tomorrow", "dev/2026-11-23", noon, false},
+		{"yesterday just after midnight", "dev/2026-11-21", justAfter, true},
+		{"tomorrow just before midnight", "dev/2026-11-23", justBefore, true},
+		{"no day", "dev", noon, false},
+		{"not a date", "dev/2026-13-01", noon, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := checkScopeCurrent(c.scope, c.now)
+			if (err == nil) != c.ok {
+				t.Fatalf("err = %v", err)
+			}
+			if err != nil && !strings.Contains(err.Error(), "no counter was spent") {
+				t.Fatalf("err = %v", err)
+			}
+		})
 	}
 }
 
@@ -163,7 +241,7 @@ func TestChooseLicense(t *testing.T) {
 			for idx, n := range tt.uses {
 				c.SetNextCounter(idx, scope, n)
 			}
-			got, err := chooseLicense(c, tt.plan, scope, now)
+			got, _, err := chooseLicense(c, tt.plan, scope, now, func(l *wallet.License) (uint32, error) { return c.NextCounter(l.Index, scope), nil })
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want %q", err, tt.err)
@@ -175,7 +253,7 @@ func TestChooseLicense(t *testing.T) {
 			}
 		})
 	}
-	if _, err := chooseLicense(&wallet.Contents{}, "", scope, now); err == nil || !strings.Contains(err.Error(), "holds no license") {
+	if _, _, err := chooseLicense(&wallet.Contents{}, "", scope, now, nil); err == nil || !strings.Contains(err.Error(), "holds no license") {
 		t.Fatalf("empty account: %v", err)
 	}
 }
