@@ -22,6 +22,7 @@ Manage the account file: the secret keys of your license address, the licenses
 found on the ledger and the proofs already made, encrypted with a passphrase.
 
   license account new [--restore]   make an account (or restore one from its seed phrase)
+  license account new --from-wallet derive the account from a wallet signature and the passphrase
   license account show              show the address, the ledger state and the licenses held
   license account address           print the license address only (give it to the shop)
 `
@@ -52,26 +53,48 @@ func runAccount(ctx context.Context, args []string, stdin io.Reader, stdout, std
 
 func runAccountNew(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var g accountFlags
-	var restore bool
-	_, err := parseVerbFlags("license account new", "[--restore] [flags]", `
+	var restore, fromWallet bool
+	var walletAddress string
+	_, err := parseVerbFlags("license account new", "[--restore | --from-wallet [--address ADDR]] [flags]", `
 Make a new account and write it, encrypted with a passphrase, to the account
 file. It prints the license address, to give to the shop when you buy a
 license, and the seed phrase: 24 words that restore the account on any
 machine. Write the phrase down now; it is not shown again.
 
 With --restore, the account is restored from a seed phrase, read from the
-terminal or from the first line of standard input.`, args, stderr, func(fs *flag.FlagSet) {
+terminal or from the first line of standard input.
+
+With --from-wallet, the account is derived from a Bitcoin or Ethereum wallet
+you already have and the passphrase: sign the challenge shown with the
+wallet's "Sign message" (Bitcoin) or personal_sign (Ethereum), twice, and
+paste both signatures. The same wallet address and passphrase make the same
+account on any machine, so nothing else needs a backup. The wallet must sign
+deterministically (RFC 6979), or each signature would make another account:
+the two signatures must be equal. The address and signatures are read from
+the terminal or from lines of standard input (address, then the two
+signatures; no address line with --address).`, args, stderr, func(fs *flag.FlagSet) {
 		g.define(fs)
 		fs.BoolVar(&restore, "restore", false, "restore the account from its seed phrase instead of making a new one")
+		fs.BoolVar(&fromWallet, "from-wallet", false, "derive the account from a wallet's signature of a challenge and the passphrase")
+		fs.StringVar(&walletAddress, "address", "", "with --from-wallet: the wallet address that signs (Bitcoin 1…, 3…, bc1q…, or Ethereum 0x…)")
 	})
 	if err != nil {
 		return err
+	}
+	if restore && fromWallet {
+		return usageError("give --restore or --from-wallet, not both.")
 	}
 	if _, err := os.Stat(g.account); err == nil {
 		return sayf("an account file already exists at %s; it was left as it is (use --account to write another).", g.account)
 	}
 	var acct *issuer.Account
-	if restore {
+	var pass []byte
+	if fromWallet {
+		acct, pass, err = walletAccount(&g, walletAddress, stdin, stdout, stderr)
+		if err != nil {
+			return err
+		}
+	} else if restore {
 		var phrase string
 		if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			// The phrase is the whole secret: do not echo it.
@@ -96,9 +119,10 @@ terminal or from the first line of standard input.`, args, stderr, func(fs *flag
 			return sayf("couldn't read randomness from the system (%s).", rootCause(err))
 		}
 	}
-	pass, err := g.passphrase(stdin, stderr, true)
-	if err != nil {
-		return err
+	if pass == nil {
+		if pass, err = g.passphrase(stdin, stderr, true); err != nil {
+			return err
+		}
 	}
 	k, err := wallet.DeriveKey(pass, kdfParams)
 	clear(pass)
@@ -113,6 +137,10 @@ terminal or from the first line of standard input.`, args, stderr, func(fs *flag
 		return sayf("couldn't write the account file %s (%s).", g.account, rootCause(err))
 	}
 	fmt.Fprintf(stdout, "License address:\n%s\n\n", acct.Address())
+	if fromWallet {
+		fmt.Fprintf(stdout, "Derived the account from the wallet signature and the passphrase into %s. The same wallet and passphrase restore it anywhere with 'license account new --from-wallet'; run 'license scan' to find its licenses.\n", g.account)
+		return nil
+	}
 	if restore {
 		fmt.Fprintf(stdout, "Restored the account into %s. Run 'license scan' to find its licenses again.\n", g.account)
 		return nil
