@@ -42,10 +42,18 @@
 //	| `lic/v1/seal` | LabelSeal | shared ‖ R | SHA-512(…)[:32]: payload AEAD key | package issuer |
 //	| `lic/v1/spendkey` | LabelSpendKey | seed | Hs: spend key b | package issuer |
 //	| `lic/v1/viewkey` | LabelViewKey | seed | SHA-512(…)[:32]: X25519 view key a | package issuer |
+//	| `lic/v1/pow` | (admission) | u8(len s) ‖ s ‖ message, tag, timestamp, nonce | SHA-256: admission proof of work | package ledger/admission |
+//	| `lic/v1/tagfilter` | (tagfilter) | u8(len s) ‖ s ‖ u32(j) ‖ T | SHA-512: Bloom filter positions | package ledger/tagfilter |
+//	| `lic/v1/ring-seed` | (license tool) | x ‖ u16(len s) ‖ s ‖ u32(j) | SHA-512(…)[:32]: the ring's secret seed | cmd/license (ring.go) |
+//	| `lic/v1/ring-rank` | (license tool) | seed ‖ u64(i) | SHA-512: decoy rank of ledger index i | cmd/license (ring.go) |
+//	| `lic/v1/ring-position` | (license tool) | seed | SHA-512(…)[:8]: the signer's position | cmd/license (ring.go) |
+//	| `lic/v1/wallet-seed` | (walletsig) | u8(kind) ‖ u8(len addr) ‖ addr ‖ r ‖ s | Argon2id input: wallet-derived account seed | package issuer/walletsig |
 //
-// The last five are used by package issuer (license outputs and accounts);
-// its documentation is authoritative for their data, summarised here so the
-// table is complete.
+// The rows from viewtag to viewkey are used by package issuer (license
+// outputs and accounts); the rows after it by the packages named. Their
+// documentation is authoritative for their data, summarised here so the
+// table is complete. ("lic/v1/wallet-account: …" begins the text a wallet
+// signs, a message, not a hash label.)
 //
 // # Keys, scope, counter
 //

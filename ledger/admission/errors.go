@@ -19,7 +19,9 @@ type Error struct {
 func newError(code, msg string) *Error { return &Error{code: code, msg: msg} }
 
 // wrapError is newError keeping cause in the chain.
-func wrapError(code, msg string, cause error) *Error { return &Error{code: code, msg: msg, cause: cause} }
+func wrapError(code, msg string, cause error) *Error {
+	return &Error{code: code, msg: msg, cause: cause}
+}
 
 // Unwrap returns the ringverify refusal this one translates, if any.
 func (e *Error) Unwrap() error { return e.cause }
