@@ -9,6 +9,9 @@
 //	                     the ledger and the processors (exit 1 on any)
 //	licensed ledger fsck rebuild and check every tile, root and checkpoint
 //	licensed ops-hash    print the bcrypt hash of an operator password
+//	licensed relay-key new NAME
+//	                     make a relay's admission key; print the line for
+//	                     --relay-keys-file
 //
 // Run `licensed COMMAND -h` for each command's flags. Every setting of the
 // server is a row of one flag table (see Config): a flag and its environment
