@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -294,7 +295,13 @@ var doneMessages = map[string]string{
 func opsNote(c echo.Context) (string, error) {
 	n := strings.Join(strings.Fields(c.FormValue("note")), " ")
 	if len(n) > 200 {
-		n = n[:200]
+		// Cut on a character boundary: a split character is not text,
+		// and Postgres would refuse the audit row (and the action).
+		i := 200
+		for i > 0 && !utf8.RuneStart(n[i]) {
+			i--
+		}
+		n = n[:i]
 	}
 	if n == "" {
 		return "", Errorf(http.StatusBadRequest, "reason_missing", "Write why you do this: the reason is kept in the audit log.")

@@ -133,16 +133,17 @@ func (f *failures) wait(now time.Time, free int) time.Duration {
 }
 
 // check returns how long client must still wait before a login attempt.
-// A client with no recent failure is never made to wait, whatever the
-// others did: a flood of wrong passwords from elsewhere cannot lock the
-// operator out. A client that failed recently waits for its own backoff and
-// for the global one, so a guesser spread over many addresses gets one
-// attempt per address before the global backoff slows each of them.
+// A client within its free failures (none, or a typo or two) is never made
+// to wait, whatever the others did: a flood of wrong passwords from
+// elsewhere cannot lock the operator out. A client past them waits for its
+// own backoff and for the global one.
 func (g *loginGuard) check(client string, now time.Time) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	f := g.clients[client]
-	if f == nil || f.n == 0 || now.Sub(f.last) > loginFailureMemory {
+	if f == nil || f.n < loginFreeFailures || now.Sub(f.last) > loginFailureMemory {
+		// Within its own free failures (an operator's typo), a client
+		// is not slowed by what others do.
 		return 0
 	}
 	return max(f.wait(now, loginFreeFailures), g.global.wait(now, globalFreeFailures))

@@ -157,14 +157,21 @@ func TestLoginGuard(t *testing.T) {
 	if w := g.check("a", t0.Add(time.Second)); w != 0 {
 		t.Fatalf("a success does not reset: wait %v", w)
 	}
-	// Many clients failing slow down each of them, but never a client with
-	// no recent failure: nobody can lock the operator out.
+	// Many clients failing slow down each one past its own free failures,
+	// but never a client within them: nobody can lock the operator out.
 	g = loginGuard{clients: map[string]*failures{}}
 	for i := 0; i < globalFreeFailures; i++ {
 		g.fail(string(rune('A'+i%26))+string(rune('a'+i/26)), t0)
 	}
-	if w := g.check("Aa", t0); w != time.Second {
-		t.Fatalf("after %d failures over all clients, one that failed once waits %v, want 1s", globalFreeFailures, w)
+	if w := g.check("Aa", t0); w != 0 {
+		t.Fatalf("after %d failures over all clients, one that failed once waits %v, want none", globalFreeFailures, w)
+	}
+	for range loginFreeFailures {
+		g.fail("guesser", t0)
+	}
+	// Its own backoff is 1 s; the global one, after 53 failures, 8 s.
+	if w := g.check("guesser", t0); w != 8*time.Second {
+		t.Fatalf("a client past its free failures waits %v, want the global 8s", w)
 	}
 	if w := g.check("fresh", t0); w != 0 {
 		t.Fatalf("after %d failures over all clients, a new client waits %v, want none", globalFreeFailures, w)
