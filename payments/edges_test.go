@@ -274,3 +274,31 @@ func TestUnmatchedChargeIsReported(t *testing.T) {
 		t.Fatalf("unmatched charges reported: %v, want the refund's and the dispute's PaymentIntents", refs)
 	}
 }
+
+// TestForgetLinksOfRevokedHeldOrders: a held Bitcoin link (payment not
+// buried) is kept past its retention, except once the license is revoked
+// (its revoke entry is on the ledger: the link serves nothing more).
+func TestForgetLinksOfRevokedHeldOrders(t *testing.T) {
+	e := newEnvOpts(t, false, false)
+	ctx := context.Background()
+	held, revoked := paytest.OrderID(t), paytest.OrderID(t)
+	for i, o := range []struct{ id, license string }{{held, "active"}, {revoked, "revoked"}} {
+		if _, err := e.DB.Exec(ctx, `insert into orders (id, plan, method, amount, currency, state, license_state)
+			values ($1, 'basic-30d', 'btc', 500, 'usd', 'settled', $2)`, o.id, o.license); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.DB.Exec(ctx, `insert into order_links (order_id, ledger_index, forget_after, hold)
+			values ($1, $2, now() - interval '1 hour', true)`, o.id, 100+i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.Service.ForgetLinks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.Link(held); !ok {
+		t.Fatal("a held link of an active license was forgotten before its payment was buried")
+	}
+	if _, ok := e.Link(revoked); ok {
+		t.Fatal("the held link of a revoked license outlived its retention")
+	}
+}

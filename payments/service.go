@@ -477,10 +477,14 @@ func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq [
 	return nil
 }
 
-// HeldLinks returns the orders whose link is held until their payment is
-// buried (Bitcoin orders, see OnSequenced), at most limit of them.
+// HeldLinks returns settled orders whose link is held until their payment
+// is buried (Bitcoin orders, see OnSequenced), at most limit of them. Orders
+// that are not settled are left out, so that links held for good (a payment
+// reorged away and double spent) never fill the window and keep later
+// orders' links from being released.
 func (s *Service) HeldLinks(ctx context.Context, tx pgx.Tx, limit int) ([]string, error) {
-	rows, err := tx.Query(ctx, `select order_id from order_links where hold order by order_id limit $1`, limit)
+	rows, err := tx.Query(ctx, `select l.order_id from order_links l join orders o on o.id = l.order_id
+		where l.hold and o.state = 'settled' order by l.order_id limit $1`, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -502,8 +506,10 @@ func (s *Service) ReleaseLinks(ctx context.Context, tx pgx.Tx, ids []string) err
 // while a Bitcoin payment is not yet buried (hold). It returns how many it
 // erased.
 func (s *Service) ForgetLinks(ctx context.Context) (int64, error) {
+	// A revoked license needs its link no more, held or not: its revoke
+	// entry is on the ledger.
 	tag, err := s.db.Exec(ctx, `delete from order_links l using orders o
-		where o.id = l.order_id and l.forget_after <= $1 and not l.hold
+		where o.id = l.order_id and l.forget_after <= $1 and (not l.hold or o.license_state = 'revoked')
 		and coalesce(o.license_state, '') <> 'suspended'`, s.cfg.Now())
 	if err != nil {
 		return 0, fmt.Errorf("payments: couldn't forget links: %w", err)
