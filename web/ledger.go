@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ledger/cosigning"
 )
 
 // LedgerDeps is what the public ledger endpoints serve.
@@ -22,6 +23,21 @@ type LedgerDeps struct {
 	// VerifierKey is the note verifier key of the checkpoints
 	// (origin+keyid+base64), served at /ledger/key for clients to pin.
 	VerifierKey string
+	// Witnessed, when the ledger has witnesses, chooses the checkpoint
+	// /ledger/checkpoint serves (with its cosignatures) and reports the
+	// witnesses for /metrics; nil serves the latest checkpoint.
+	Witnessed WitnessedCheckpoints
+}
+
+// WitnessedCheckpoints is what the ledger's witnessing (a
+// *cosigning.Cosigner) offers the public endpoints.
+type WitnessedCheckpoints interface {
+	// Served returns the checkpoint to serve, its note followed by its
+	// cosignature lines; ok is false when none has its witnesses' quorum
+	// yet.
+	Served(ctx context.Context) (note []byte, ok bool, err error)
+	// Status reports each witness.
+	Status() []cosigning.WitnessStatus
 }
 
 // Cache lifetimes: the checkpoint moves every round; tiles, entry bundles
@@ -58,17 +74,74 @@ func (s *Server) ledgerRoutes() {
 		}
 		return float64(c.Size)
 	}))
+	if w := s.deps.Ledger.Witnessed; w != nil {
+		s.reg.MustRegister(witnessCollector{w})
+	}
+}
+
+// witnessCollector exports each witness's cosigning state.
+type witnessCollector struct{ w WitnessedCheckpoints }
+
+var (
+	witnessSizeDesc = prometheus.NewDesc("licensed_ledger_witness_cosigned_size",
+		"Size of the newest checkpoint the witness cosigned (-1 before it answered).", []string{"witness"}, nil)
+	witnessSubmissionsDesc = prometheus.NewDesc("licensed_ledger_witness_submissions_total",
+		"Checkpoints submitted to the witness, by result (cosigned, conflict, refused, unknown_log, unreachable, error).", []string{"witness", "result"}, nil)
+	witnessLatencyDesc = prometheus.NewDesc("licensed_ledger_witness_cosign_seconds",
+		"Time from a checkpoint being seen to the witness's cosignature being stored.", []string{"witness"}, nil)
+	witnessFailingDesc = prometheus.NewDesc("licensed_ledger_witness_failing",
+		"1 when the last submission to the witness failed.", []string{"witness"}, nil)
+)
+
+func (witnessCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- witnessSizeDesc
+	ch <- witnessSubmissionsDesc
+	ch <- witnessLatencyDesc
+	ch <- witnessFailingDesc
+}
+
+func (c witnessCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range c.w.Status() {
+		ch <- prometheus.MustNewConstMetric(witnessSizeDesc, prometheus.GaugeValue, float64(st.CosignedSize), st.Name)
+		for _, r := range []string{cosigning.ResultCosigned, cosigning.ResultConflict, cosigning.ResultRefused,
+			cosigning.ResultUnknownLog, cosigning.ResultUnreachable, cosigning.ResultError} {
+			ch <- prometheus.MustNewConstMetric(witnessSubmissionsDesc, prometheus.CounterValue, float64(st.Submissions[r]), st.Name, r)
+		}
+		buckets := make(map[float64]uint64, len(cosigning.LatencyBuckets))
+		for i, b := range cosigning.LatencyBuckets {
+			buckets[b] = st.Latency[i]
+		}
+		ch <- prometheus.MustNewConstHistogram(witnessLatencyDesc, st.LatencyCount, st.LatencySum, buckets, st.Name)
+		failing := 0.0
+		if st.LastError != "" {
+			failing = 1
+		}
+		ch <- prometheus.MustNewConstMetric(witnessFailingDesc, prometheus.GaugeValue, failing, st.Name)
+	}
 }
 
 // ledgerCheckpoint is GET /ledger/checkpoint: the latest signed checkpoint
-// (C2SP tlog-checkpoint), text/plain.
+// (C2SP tlog-checkpoint), text/plain; a new ledger's is of size 0. With
+// witnesses, the newest checkpoint a quorum of them cosigned, with their
+// cosignature lines after the ledger's signature.
 func (s *Server) ledgerCheckpoint(c echo.Context) error {
+	if w := s.deps.Ledger.Witnessed; w != nil {
+		n, ok, err := w.Served(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return Errorf(http.StatusServiceUnavailable, "not_cosigned", "No checkpoint of the ledger is cosigned by a quorum of its witnesses yet; try again in a minute.")
+		}
+		c.Response().Header().Set("Cache-Control", checkpointCache)
+		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", n)
+	}
 	cp, err := s.deps.Ledger.Store.Latest(c.Request().Context())
 	if err != nil {
 		return err
 	}
 	if cp.Note == nil {
-		return Errorf(http.StatusNotFound, "not_found", "The ledger is empty: it has no checkpoint yet.")
+		return Errorf(http.StatusNotFound, "not_found", "The ledger has no checkpoint yet: its sequencer has not started.")
 	}
 	c.Response().Header().Set("Cache-Control", checkpointCache)
 	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", cp.Note)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gtank/ristretto255"
 	"github.com/jackc/pgx/v5"
@@ -259,6 +261,40 @@ func TestLedgerEmpty(t *testing.T) {
 	resp, _ = get(t, srv.URL+"/ledger/tile/entries/000.p/1")
 	if resp.StatusCode != 404 {
 		t.Fatalf("bundle of an empty ledger: %d", resp.StatusCode)
+	}
+}
+
+// TestLedgerSizeZero: once its sequencer has started, a ledger without
+// entries serves a signed checkpoint of size 0 with the empty tree's root.
+func TestLedgerSizeZero(t *testing.T) {
+	db := pgtest.Pool(t)
+	skey, vkey, _ := note.GenerateKey(rand.Reader, "web.test/ledger")
+	signer, _ := note.NewSigner(skey)
+	verifier, _ := note.NewVerifier(vkey)
+	l := ledger.New(db, ledger.Config{Signer: signer})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.RunSequencer(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	srv := httptest.NewServer(New(Config{}, Deps{DB: db, Ledger: &LedgerDeps{Store: l.Store(), VerifierKey: vkey}}, slog.New(slog.DiscardHandler)).Handler())
+	t.Cleanup(srv.Close)
+	var resp *http.Response
+	var body []byte
+	for range 500 {
+		if resp, body = get(t, srv.URL+"/ledger/checkpoint"); resp.StatusCode == 200 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("checkpoint of a started empty ledger: %d %s", resp.StatusCode, body)
+	}
+	c, err := ledger.OpenCheckpoint(body, verifier)
+	if err != nil || c.Size != 0 || c.Root != ledger.EmptyRoot {
+		t.Fatalf("checkpoint %+v, %v; want size 0 and root %x", c, err, ledger.EmptyRoot)
+	}
+	if c.Root != tlog.Hash(sha256.Sum256(nil)) {
+		t.Fatal("EmptyRoot is not SHA-256 of the empty string")
 	}
 }
 

@@ -116,6 +116,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := m.openWitnesses(ctx, &deps, led); err != nil {
+		return err
+	}
 	defer func() {
 		if err == nil {
 			m.startSequencer(led)

@@ -72,6 +72,9 @@ type Config struct {
 	// Ledger: see ledger.go.
 	LedgerOrigin  string
 	LedgerKeyFile string // signer key file
+	// WitnessesFile is the C2SP tlog-policy file of the ledger's witnesses:
+	// see witness.go.
+	WitnessesFile string
 
 	// Operators: the dashboard under /ops. OpsPasswordHash is the bcrypt hash of
 	// the operator password (make one with `licensed ops-hash`; secret, no
@@ -170,6 +173,7 @@ func (cfg *Config) register(fs *flag.FlagSet, dev bool) {
 	t.Int(&cfg.RelayInFlight, "relay-in-flight", web.DefaultRelayInFlight, "proofs one relay key may have in flight, when its line sets none; 0: no bound")
 	t.String(&cfg.LedgerOrigin, "ledger-origin", "licensed.example/ledger", "origin line of the ledger's checkpoints")
 	t.String(&cfg.LedgerKeyFile, "ledger-key-file", "", "file with the ledger's note signer key; default DATA_DIR/ledger.key")
+	t.String(&cfg.WitnessesFile, "witnesses-file", "", "C2SP tlog-policy file of the ledger's witnesses: each with a URL is sent every checkpoint, and a checkpoint is served once its quorum cosigned; under dev default: three local witnesses")
 	t.Secret(&cfg.OpsPasswordHash, "LICENSED_OPS_PASSWORD_HASH")
 	t.String(&cfg.PlansFile, "plans-file", "", "TOML file of the plans on sale; under dev default two sample plans")
 	t.Secret(&cfg.StripeSecretKey, "STRIPE_SECRET_KEY")

@@ -42,6 +42,7 @@ var program = cli.Program{
 		cli.Verb("keygen", "make the ledger's checkpoint signing key", cli.NoInput(runKeygen)),
 		cli.Verb("reconcile", "compare orders, payments, the ledger and the processors; exit 1 on exceptions", cli.NoInput(runReconcile)),
 		cli.Verb("ledger", "ledger tools: 'ledger fsck' rebuilds and checks every tile, root and checkpoint", cli.NoInput(runLedger)),
+		cli.Verb("witness", "run a witness that cosigns a ledger's checkpoints (litewitness); prints its line for a witness policy", cli.NoInput(runWitness)),
 		cli.Verb("ops-hash", "print the bcrypt hash of an operator password (for LICENSED_OPS_PASSWORD_HASH)", cli.NoInput(runOpsPassword)),
 		cli.Verb("relay-key", "'relay-key new NAME' makes a relay's admission key and prints the line for --relay-keys-file", cli.NoInput(runRelayKey)),
 	},
