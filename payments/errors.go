@@ -33,4 +33,8 @@ var (
 	ErrWebhookAPIVersion = &Error{"webhook_api_version", "The event was sent with another Stripe API version than 2023-10-16: set the webhook endpoint's API version to 2023-10-16."}
 	ErrWebhookTooLarge   = &Error{"webhook_too_large", "The webhook body is larger than this server accepts."}
 	ErrWebhookMalformed  = &Error{"webhook_malformed", "The webhook body is not a Stripe event this server can read."}
+	// ErrWebhookUnreadable is a correctly signed event whose object does not
+	// decode as its type says: Stripe sent it, so it is the operator's to
+	// look at (package web keeps it as an exception of its own).
+	ErrWebhookUnreadable = &Error{"webhook_unreadable", "The event is correctly signed, but it is not a Stripe event, or its object is not what its type says; it is kept for the operator."}
 )

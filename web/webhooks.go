@@ -42,8 +42,9 @@ func (s *Server) stripeWebhook(c echo.Context) error {
 // (unsigned, bad signature, stale, too large, another API version,
 // malformed, another method) adds one to the row of its reason and hour,
 // and is logged, without its body, when that count reaches 1, 10, 100….
-// A delivery that passed verification and failed to apply (a 5xx) is
-// logged and kept as an exception of its own.
+// A delivery that passed verification and failed to apply (a 5xx, or an
+// object that does not decode as its type says) is logged and kept as an
+// exception of its own.
 func (s *Server) webhookFailures() echo.MiddlewareFunc {
 	failures := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "licensed_webhook_failures_total",
@@ -59,7 +60,11 @@ func (s *Server) webhookFailures() echo.MiddlewareFunc {
 			}
 			e, _ := toError(err)
 			f := reconcile.WebhookFailure{Source: "stripe", Status: e.Status, Code: e.Code, Reason: webhookReason(c.Request(), e)}
-			f.Alone = e.Status >= 500
+			// A signed event that could not be applied is the operator's to
+			// look at, each on its own; refusals are counted by reason and
+			// hour (another API version too: one setting to fix, however
+			// many events it refused).
+			f.Alone = e.Status >= 500 || e.Code == payments.ErrWebhookUnreadable.Code()
 			failures.WithLabelValues(f.Source, f.Reason).Inc()
 			count := int64(1)
 			if books != nil {
@@ -116,6 +121,8 @@ func webhookReason(r *http.Request, e *Error) string {
 		return "api_version"
 	case payments.ErrWebhookMalformed.Code():
 		return "malformed"
+	case payments.ErrWebhookUnreadable.Code():
+		return "unreadable"
 	}
 	return e.Code // method_not_allowed, card_unavailable…
 }
