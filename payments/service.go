@@ -430,6 +430,21 @@ func (s *Service) revoke(ctx context.Context, tx pgx.Tx, o *Order, reason string
 // now.
 func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq []ledger.Sequenced) error {
 	now := s.cfg.Now()
+	// Lock the round's orders in id order first, the order the Bitcoin
+	// watcher locks them in too: taken in ledger order, two transactions
+	// each holding one row could wait for the other until Postgres aborts
+	// one of them as a deadlock.
+	var ids []string
+	for _, e := range seq {
+		if id, ok := strings.CutPrefix(e.Ref, "mint:"); ok {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) > 0 {
+		if _, err := tx.Exec(ctx, `select id from orders where id = any($1) order by id for update`, ids); err != nil {
+			return fmt.Errorf("payments: couldn't lock the round's orders: %w", err)
+		}
+	}
 	for _, e := range seq {
 		id, ok := strings.CutPrefix(e.Ref, "mint:")
 		if !ok {

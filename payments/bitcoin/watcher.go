@@ -844,6 +844,10 @@ func (w *watch) releaseBuried(ctx context.Context, tx pgx.Tx, tip int32) error {
 // moves it through the payments service (which mints on settled).
 func (w *watch) evaluate(ctx context.Context, tx pgx.Tx, ids []string, tip int32, reason string) error {
 	now := w.b.cfg.Now()
+	// In id order, as OnSequenced locks a round's orders: one order for
+	// all keeps two transactions from each holding a row the other wants.
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
 	for _, id := range ids {
 		var amount int64
 		var expires time.Time
