@@ -69,6 +69,19 @@
 // this package's: package web limits each client by cost, one token per
 // proof, before calling Admit.
 //
+// # Sharing the cores
+//
+// At most Config.Workers requests are checked at once (more would only
+// interleave on the same cores). The rest wait, and a free core goes to
+// them by start-time fair queuing between clients, not in arrival order:
+// a client's requests are numbered on from its previous one still waiting,
+// or from the request served last if it has none waiting, and the smallest
+// number is served first. A client that keeps the cores busy therefore
+// waits behind its own requests, while one that sends now and then waits
+// for at most one request per other busy client. The caller names the
+// client with WithClient (package web: the relay key's name, or an HMAC of
+// the address, IPv6 by its /64); unnamed requests are one client.
+//
 // # Proof of work
 //
 // With PoWDifficulty D > 0 every request carries {timestamp, nonce} such that

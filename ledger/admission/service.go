@@ -49,8 +49,8 @@ type Config struct {
 	// PoWWindow is how far a proof of work's timestamp may be from the
 	// server's clock (default 5 minutes).
 	PoWWindow time.Duration
-	// Workers is the number of goroutines AdmitBatch verifies on (default
-	// runtime.GOMAXPROCS(0)).
+	// Workers is the number of requests verified at once (default
+	// runtime.GOMAXPROCS(0); licensed serve uses SpareProc).
 	Workers int
 	// Log receives one debug line per decision, with its outcome code only.
 	Log *slog.Logger
@@ -70,9 +70,10 @@ type Service struct {
 	// verifications counts the ring signatures verified (step 7), the one
 	// costly step: what a client can make the server spend.
 	verifications atomic.Int64
-	// cpu bounds the verifications running at once to Workers: more only
-	// interleave on the same cores, and cost preemptions and cache misses.
-	cpu chan struct{}
+	// cores bounds the verifications running at once to Workers (more only
+	// interleave on the same cores, and cost preemptions and cache misses),
+	// and shares them fairly between clients.
+	cores *fairQueue
 }
 
 // New returns a Service checking proofs against lic and recording tags in
@@ -115,7 +116,7 @@ func New(lic Licenses, tags TagStore, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admission: %w", err)
 	}
-	s := &Service{cfg: cfg, lic: lic, tags: tags, v: v, cpu: make(chan struct{}, cfg.Workers)}
+	s := &Service{cfg: cfg, lic: lic, tags: tags, v: v, cores: newFairQueue(cfg.Workers)}
 	s.min, s.max = v.RingSizeBounds()
 	return s, nil
 }
@@ -170,13 +171,12 @@ type checked struct {
 // result of an admission, an *Error for a refusal, or another error when the
 // store fails.
 func (s *Service) Admit(ctx context.Context, r *Request) (*Result, error) {
-	select {
-	case s.cpu <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	client := clientOf(ctx)
+	if err := s.cores.acquire(ctx, client); err != nil {
+		return nil, err
 	}
 	c, err := s.check(r, s.cfg.Now())
-	<-s.cpu
+	s.cores.release(client)
 	if err != nil {
 		s.outcome(err)
 		return nil, err
@@ -199,6 +199,7 @@ func (s *Service) Admit(ctx context.Context, r *Request) (*Result, error) {
 // A request that is nil is answered malformed (DecodeRequest failed).
 func (s *Service) AdmitBatch(ctx context.Context, reqs []*Request) ([]Result, error) {
 	now := s.cfg.Now()
+	client := clientOf(ctx)
 	results := make([]Result, len(reqs))
 	checks := make([]*checked, len(reqs))
 	var next atomic.Int64
@@ -216,9 +217,11 @@ func (s *Service) AdmitBatch(ctx context.Context, reqs []*Request) ([]Result, er
 					results[i] = refusal(ErrMalformed)
 					continue
 				}
-				s.cpu <- struct{}{}
+				if ctx.Err() != nil || s.cores.acquire(ctx, client) != nil {
+					continue // the caller is gone: answered below
+				}
 				c, err := s.check(reqs[i], now)
-				<-s.cpu
+				s.cores.release(client)
 				if err != nil {
 					if Code(err) == "" {
 						s.cfg.Log.Error("admission failed", "err", err)
@@ -231,6 +234,9 @@ func (s *Service) AdmitBatch(ctx context.Context, reqs []*Request) ([]Result, er
 		}()
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var uses []Use
 	var at []int
 	for i, c := range checks {

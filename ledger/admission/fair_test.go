@@ -1,0 +1,179 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// waitQueued waits until q has n requests waiting.
+func waitQueued(t *testing.T, q *fairQueue, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		q.mu.Lock()
+		got := len(q.waiting)
+		q.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests waiting, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestFairQueueServesALightClientFirst: with one core held and a busy
+// client's 8 requests waiting, a request of another client is served next,
+// not ninth; then the busy client's in their order.
+func TestFairQueueServesALightClientFirst(t *testing.T) {
+	q := newFairQueue(1)
+	ctx := context.Background()
+	if err := q.acquire(ctx, "busy"); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	start := func(id string, k int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := q.acquire(ctx, id); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			order = append(order, fmt.Sprintf("%s%d", id, k))
+			mu.Unlock()
+			q.release(id)
+		}()
+	}
+	for k := range 8 {
+		start("busy", k)
+		waitQueued(t, q, k+1)
+	}
+	start("light", 0)
+	waitQueued(t, q, 9)
+	q.release("busy")
+	wg.Wait()
+	if order[0] != "light0" {
+		t.Fatalf("served %v: the light client's request should come first", order)
+	}
+	for k, got := range order[1:] {
+		if want := fmt.Sprintf("busy%d", k); got != want {
+			t.Fatalf("served %v: the busy client's requests out of their order", order)
+		}
+	}
+	if len(q.flows) != 0 || q.free != 1 {
+		t.Fatalf("after all: %d flows, %d free cores; want 0 and 1", len(q.flows), q.free)
+	}
+}
+
+// TestFairQueueAlternates: two clients, each with many requests waiting,
+// are served in turn.
+func TestFairQueueAlternates(t *testing.T) {
+	q := newFairQueue(1)
+	ctx := context.Background()
+	if err := q.acquire(ctx, "hold"); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	for k := range 6 {
+		for _, id := range []string{"a", "b"} {
+			if id == "b" && k < 3 {
+				continue // b comes later, with a already 3 ahead
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := q.acquire(ctx, id); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				order = append(order, id)
+				mu.Unlock()
+				q.release(id)
+			}()
+			q.mu.Lock()
+			n := len(q.waiting)
+			q.mu.Unlock()
+			waitQueued(t, q, n+1)
+		}
+	}
+	q.release("hold")
+	wg.Wait()
+	// a's tags are 0..5, b's 0..2 after the 3rd a (v was 0): a0 b0 a1 b1 a2 b2 …
+	got := fmt.Sprint(order)
+	if want := "[a b a b a b a a a]"; got != want {
+		t.Fatalf("served %s, want %s", got, want)
+	}
+}
+
+// TestFairQueueCancel: a request that gives up waiting leaves the queue,
+// and a core handed to it as it gives up is passed on.
+func TestFairQueueCancel(t *testing.T) {
+	q := newFairQueue(1)
+	if err := q.acquire(context.Background(), "x"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- q.acquire(ctx, "y") }()
+	waitQueued(t, q, 1)
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("acquire after cancel: %v", err)
+	}
+	q.release("x")
+	if len(q.waiting) != 0 || len(q.flows) != 0 || q.free != 1 {
+		t.Fatalf("after cancel: %d waiting, %d flows, %d free", len(q.waiting), len(q.flows), q.free)
+	}
+}
+
+// TestFairQueueConcurrent: many clients acquiring, releasing and giving up
+// at once never hold more cores than there are, and leave the queue empty.
+func TestFairQueueConcurrent(t *testing.T) {
+	const cores = 3
+	q := newFairQueue(cores)
+	var held, most atomic.Int64
+	var wg sync.WaitGroup
+	for c := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprint(c % 7)
+			for k := range 200 {
+				ctx, cancel := context.WithCancel(context.Background())
+				if k%5 == 0 {
+					go cancel()
+				}
+				if q.acquire(ctx, id) == nil {
+					n := held.Add(1)
+					for {
+						m := most.Load()
+						if n <= m || most.CompareAndSwap(m, n) {
+							break
+						}
+					}
+					held.Add(-1)
+					q.release(id)
+				}
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if most.Load() > cores {
+		t.Fatalf("%d cores held at once, want at most %d", most.Load(), cores)
+	}
+	if len(q.waiting) != 0 || len(q.flows) != 0 || q.free != cores {
+		t.Fatalf("after all: %d waiting, %d flows, %d free", len(q.waiting), len(q.flows), q.free)
+	}
+}
