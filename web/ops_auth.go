@@ -239,7 +239,7 @@ func (s *Server) setCookie(c echo.Context, name, value, path string, maxAge int)
 // clientID is the in-memory key of the client: an HMAC of its address.
 func (s *Server) clientID(c echo.Context) string {
 	m := hmac.New(sha256.New, s.clientKey[:])
-	m.Write([]byte("ops-login\x00" + c.RealIP()))
+	m.Write([]byte("ops-login\x00" + clientNet(c.RealIP())))
 	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 

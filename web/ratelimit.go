@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,7 +51,7 @@ func (s *Server) rateLimiter(name string, rl RateLimit) echo.MiddlewareFunc {
 		Store: store,
 		IdentifierExtractor: func(c echo.Context) (string, error) {
 			m := hmac.New(sha256.New, s.clientKey[:])
-			m.Write([]byte(c.RealIP()))
+			m.Write([]byte(clientNet(c.RealIP())))
 			return hex.EncodeToString(m.Sum(nil)[:16]), nil
 		},
 		DenyHandler: func(c echo.Context, _ string, _ error) error {
@@ -62,6 +63,21 @@ func (s *Server) rateLimiter(name string, rl RateLimit) echo.MiddlewareFunc {
 			return Errorf(http.StatusForbidden, "forbidden", "The client could not be identified.")
 		},
 	})
+}
+
+// clientNet is what identifies an anonymous client: its IPv4 address, or
+// the /64 network of its IPv6 address, since one subscriber is routinely
+// given a whole /64 and could otherwise be a new client at every request.
+func clientNet(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Unmap().Is4() {
+		return ip
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }
 
 func newClientKey() (k [32]byte) {
@@ -339,6 +355,8 @@ func (g *admitGate) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set(admitClientKey, cl)
+		// The verifying cores are shared fairly between clients.
+		c.SetRequest(c.Request().WithContext(admission.WithClient(c.Request().Context(), id)))
 		return next(c)
 	}
 }
@@ -356,7 +374,7 @@ func (g *admitGate) identify(c echo.Context) (string, *RelayKey, error) {
 	auth := c.Request().Header.Get(echo.HeaderAuthorization)
 	if auth == "" {
 		m := hmac.New(sha256.New, g.s.clientKey[:])
-		m.Write([]byte(c.RealIP()))
+		m.Write([]byte(clientNet(c.RealIP())))
 		return "a/" + hex.EncodeToString(m.Sum(nil)[:16]), nil, nil
 	}
 	c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="admission"`)

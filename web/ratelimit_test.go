@@ -43,6 +43,33 @@ func TestRateLimit(t *testing.T) {
 	if rec := do("192.0.2.2"); rec.Code != http.StatusNoContent {
 		t.Fatalf("another client: %d", rec.Code)
 	}
+	// An IPv6 client is its /64: new addresses in it are not new clients.
+	for i := range 3 {
+		if rec := do(fmt.Sprintf("[2001:db8:1:2::%x]", i+1)); rec.Code != http.StatusNoContent {
+			t.Fatalf("IPv6 request %d within the burst: %d", i, rec.Code)
+		}
+	}
+	if rec := do("[2001:db8:1:2:ffff::9]"); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("a 4th address of the same /64: %d, want 429", rec.Code)
+	}
+	if rec := do("[2001:db8:1:3::1]"); rec.Code != http.StatusNoContent {
+		t.Fatalf("another /64: %d", rec.Code)
+	}
+}
+
+func TestClientNet(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":              "192.0.2.7",
+		"2001:db8:aa:bb:1:2:3:4": "2001:db8:aa:bb::/64",
+		"2001:db8:aa:bb::ffff":   "2001:db8:aa:bb::/64",
+		"::ffff:192.0.2.7":       "::ffff:192.0.2.7",
+		"not an address":         "not an address",
+		"fe80::1%eth0":           "fe80::/64",
+	} {
+		if got := clientNet(in); got != want {
+			t.Errorf("clientNet(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
 
 func TestRateLimitDisabled(t *testing.T) {
