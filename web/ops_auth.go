@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,7 +77,16 @@ const (
 type Ops struct {
 	cfg    OpsConfig
 	logins loginGuard
+	// compares bounds the password checks running at once to half the
+	// processors (at least one): a bcrypt compare costs tens of
+	// milliseconds of CPU, and a flood of guesses from many addresses must
+	// not take every core from admission and payments.
+	compares chan struct{}
 }
+
+// loginQueueWait is how long a login waits for a free password check
+// before it is answered 503 login_busy.
+const loginQueueWait = 3 * time.Second
 
 // NewOps checks cfg and returns the dashboard component for Deps.Ops.
 func NewOps(cfg OpsConfig) (*Ops, error) {
@@ -86,7 +96,30 @@ func NewOps(cfg OpsConfig) (*Ops, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
 	}
-	return &Ops{cfg: cfg, logins: loginGuard{clients: map[string]*failures{}}}, nil
+	return &Ops{cfg: cfg, logins: loginGuard{clients: map[string]*failures{}},
+		compares: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}, nil
+}
+
+// errLoginBusy answers a login that found no free password check in
+// loginQueueWait.
+var errLoginBusy = errors.New("web: every password check is busy")
+
+// checkPassword compares password with the operator's hash, in constant
+// time (bcrypt), once one of the bounded checks is free; it waits at most
+// loginQueueWait. A password over 1024 bytes is wrong without a check.
+func (o *Ops) checkPassword(ctx context.Context, password string) (ok bool, err error) {
+	if len(password) > 1024 {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, loginQueueWait)
+	defer cancel()
+	select {
+	case o.compares <- struct{}{}:
+	case <-ctx.Done():
+		return false, errLoginBusy
+	}
+	defer func() { <-o.compares }()
+	return bcrypt.CompareHashAndPassword([]byte(o.cfg.PasswordHash), []byte(password)) == nil, nil
 }
 
 // HashPassword returns the bcrypt hash of password at the default cost.
@@ -368,7 +401,12 @@ func (s *Server) opsLogin(c echo.Context) error {
 		return again(http.StatusTooManyRequests, "Too many failed attempts: wait "+plural(strconv.Itoa(int(math.Ceil(wait.Seconds()))), "second")+" before trying again.", wait)
 	}
 	password := c.FormValue("password")
-	if len(password) > 1024 || bcrypt.CompareHashAndPassword([]byte(s.deps.Pages.Ops.cfg.PasswordHash), []byte(password)) != nil {
+	ok, err := s.deps.Pages.Ops.checkPassword(c.Request().Context(), password)
+	if err != nil {
+		s.rateLimited.WithLabelValues("ops_login_busy").Inc()
+		return again(http.StatusServiceUnavailable, "The server is checking many passwords at once: try again in a few seconds.", 5*time.Second)
+	}
+	if !ok {
 		s.deps.Pages.Ops.logins.fail(client, now)
 		s.log.Warn("operator login failed")
 		if err := s.audit(c.Request().Context(), "", "login_failed", "", ""); err != nil {
