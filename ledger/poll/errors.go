@@ -26,7 +26,6 @@ func (e *Error) Is(target error) bool {
 	return errors.As(target, &t) && t.code == e.code && t.msg == ""
 }
 
-
 // Sentinels, matched with errors.Is (only the code is compared).
 var (
 	// ErrMalformed: an encoding or request that does not parse.
@@ -53,3 +52,7 @@ var (
 )
 
 func errorf(sentinel *Error, msg string) *Error { return &Error{code: sentinel.code, msg: msg} }
+
+// With returns an error of e's code with the sentence msg, for refusals
+// decided outside this package (the store's time and tag checks).
+func (e *Error) With(msg string) *Error { return &Error{code: e.code, msg: msg} }
