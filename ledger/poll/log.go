@@ -146,3 +146,15 @@ func CheckInclusion(c Checkpoint, i int64, leaf []byte, p tlog.RecordProof) erro
 	}
 	return nil
 }
+
+// AddHash appends a leaf given by its RFC 6962 hash (tlog.RecordHash),
+// for a verifier that was given hashes only (a hidden tally).
+func (t *Tree) AddHash(leafHash tlog.Hash) error {
+	hs, err := tlog.StoredHashesForRecordHash(t.size, leafHash, t)
+	if err != nil {
+		return err
+	}
+	t.hashes = append(t.hashes, hs...)
+	t.size++
+	return nil
+}
