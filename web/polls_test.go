@@ -62,13 +62,13 @@ func TestPolls(t *testing.T) {
 	defer ts.Close()
 
 	hidden := &poll.Poll{ID: "hidden", Question: "Hidden until the close?", Options: []string{"yes", "no"}, Plans: []string{"pro"},
-		Opens: opens, Closes: opens.Add(24 * time.Hour), HiddenTally: true, MinRing: 11}
+		Opens: opens, Closes: opens.Add(24 * time.Hour), HiddenTally: true, Electorate: 20, MinRing: 11}
 	st, err := store.Create(ctx, hidden)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.Create(ctx, &poll.Poll{ID: "later", Question: "Next year?", Options: []string{"a", "b"}, Plans: []string{"pro"},
-		Opens: opens.AddDate(1, 0, 0), Closes: opens.AddDate(1, 0, 1), MinRing: 11}); err != nil {
+		Opens: opens.AddDate(1, 0, 0), Closes: opens.AddDate(1, 0, 1), Electorate: 20, MinRing: 11}); err != nil {
 		t.Fatal(err)
 	}
 	ring := make([]uint64, 20)

@@ -318,9 +318,10 @@ func runVote(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var licenseIndex int64
 	_, err := parseVerbFlags("license vote", "--poll ID --option N [--receipt FILE] [flags]", `
 Vote in a poll, anonymously: sign the option with a ring proof in scope
-"poll/<id>" at counter 0, your license hidden among decoys drawn from the
-licenses of its plan that were valid at the poll's opening, read from the
-ledger through its signed checkpoint. A license votes once per poll: its
+"poll/<id>" at counter 0, your license hidden among decoys drawn uniformly
+from the poll's electorate (the licenses of its plan in the ledger's first
+entries the poll names, valid at the poll's opening, not revoked), read from
+the ledger through its signed checkpoint. A license votes once per poll: its
 tag in the poll's scope is always the same, and the server refuses a second
 ballot with it (already_voted; a ballot is never replaced). The tool picks
 a license of the account that is eligible and has not voted (per the
@@ -396,6 +397,9 @@ standard output; check it later with 'license poll verify ID --receipt FILE'.`, 
 		}
 		m, err := e.Member(cand.Index)
 		switch {
+		case cand.Index >= p.Electorate:
+			why = fmt.Sprintf("license %d was minted after the poll was made (its electorate is the ledger's first %d entries)", cand.Index, p.Electorate)
+			continue
 		case err != nil:
 			why = fmt.Sprintf("license %d is not on the ledger the server signed", cand.Index)
 			continue

@@ -119,10 +119,19 @@ func TestPollEndToEnd(t *testing.T) {
 	}
 
 	opens := time.Now().Truncate(time.Second)
+	cp, err := srv.ledger.Store().Latest(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := &poll.Poll{ID: "icon-colour", Question: "Which colour for the icon?", Options: []string{"blue", "green", "orange"},
-		Plans: []string{testPlan}, Opens: opens, Closes: opens.Add(time.Hour), MinRing: 11}
+		Plans: []string{testPlan}, Opens: opens, Closes: opens.Add(time.Hour), Electorate: uint64(cp.Size), MinRing: 11}
 	if _, err := srv.polls.Create(t.Context(), p); err != nil {
 		t.Fatal(err)
+	}
+	// A license bought once the poll is announced does not vote.
+	late := srv.mintOne(t, addr, testPlan, today.AddDate(0, 0, -1), today.AddDate(0, 0, 30))
+	if code, _, errs := runLicense(t, "", "scan", "--quiet"); code != 0 {
+		t.Fatal(errs)
 	}
 	dir := t.TempDir()
 	want := make([]int64, 3)
@@ -148,6 +157,7 @@ func TestPollEndToEnd(t *testing.T) {
 		{"double vote", mine[4], "already_voted"},
 		{"ineligible plan", otherPlan, `of plan "pro"`},
 		{"expired license", expired, "was not valid when the poll opened"},
+		{"license minted after the poll was made", late, "minted after the poll was made"},
 	}
 	for _, tc := range refusals {
 		code, _, errs := runLicense(t, "", "vote", "--poll", p.ID, "--option", "1", "--license", fmt.Sprint(tc.license))

@@ -49,8 +49,9 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 const pollUsage = `usage: licensed poll new --id ID --question Q --option A --option B ... --plan P [--opens T] --closes T [flags]
 
 Creates a poll: one anonymous vote per license of the plans named, valid
-when the poll opens, from --opens to --closes (RFC 3339 times, UTC; or
---closes-in 72h). The definition is fixed once created: it is leaf 0 of the
+when the poll opens and on the ledger when it is created (--electorate N:
+the ledger's first N entries), from --opens to --closes (RFC 3339 times,
+UTC; or --closes-in 72h). The definition is fixed once created: it is leaf 0 of the
 poll's own log, a C2SP transparency log signed with the ledger key under the
 origin "<ledger origin>/poll/<id>", and its hash is printed and published
 at /v1/polls/ID. With --hidden-tally, counts and ballots stay unpublished
@@ -80,6 +81,7 @@ func runPoll(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.DurationVar(&closesIn, "closes-in", 0, "voting closes this long after it opens (instead of --closes)")
 		fs.BoolVar(&p.HiddenTally, "hidden-tally", false, "publish the counts and ballots only after the close")
 		fs.IntVar(&p.MinRing, "min-ring", poll.DefaultMinRing, "the smallest ring a ballot may use, 11 to 1024")
+		fs.Uint64Var(&p.Electorate, "electorate", 0, "voters are licenses among the ledger's first N entries (default: every entry now; licenses minted later do not vote)")
 	}); err != nil {
 		return err
 	}
@@ -107,6 +109,10 @@ func runPoll(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError("give when voting closes: --closes TIME or --closes-in DURATION")
 	}
 	p.Normalize()
+	electorate := p.Electorate
+	if electorate == 0 {
+		p.Electorate = 1 // checked below, once the ledger is read
+	}
 	if err := p.Check(); err != nil {
 		return usageError(strings.TrimPrefix(err.Error(), "poll: "))
 	}
@@ -124,6 +130,18 @@ func runPoll(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("bad database URL: %w", err)
 	}
 	defer db.Close()
+	cp, err := ledger.NewPostgresStore(db).Latest(ctx)
+	if err != nil {
+		return fmt.Errorf("couldn't read the ledger's size: %w", err)
+	}
+	switch {
+	case electorate == 0 && cp.Size == 0:
+		return usageError("the ledger is empty: no license could vote; mint licenses first")
+	case electorate == 0:
+		p.Electorate = uint64(cp.Size)
+	case electorate > uint64(cp.Size):
+		return usageError(fmt.Sprintf("--electorate %d is beyond the ledger's %d entries", electorate, cp.Size))
+	}
 	store, err := pgpoll.New(db, signer, nil)
 	if err != nil {
 		return err
@@ -139,8 +157,8 @@ func runPoll(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "poll %s created: %q, %d options, plans %s, open %s to %s\nhash %s\nscope %s\ncheckpoint:\n%s",
+	fmt.Fprintf(stdout, "poll %s created: %q, %d options, plans %s, open %s to %s, electorate the ledger's first %d entries\nhash %s\nscope %s\ncheckpoint:\n%s",
 		p.ID, p.Question, len(p.Options), strings.Join(p.Plans, ", "), p.Opens.Format(time.RFC3339), p.Closes.Format(time.RFC3339),
-		hex.EncodeToString(st.Hash[:]), p.Scope(), signed)
+		p.Electorate, hex.EncodeToString(st.Hash[:]), p.Scope(), signed)
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,11 +11,39 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/poll/pgpoll"
 	"github.com/licensed/licensed/migrations/pgtest"
 )
+
+// appendLicenses puts n licenses on the ledger of the database at u.
+func appendLicenses(t *testing.T, u, keyFile, origin string, n int) {
+	t.Helper()
+	ctx := t.Context()
+	signer, _, err := loadLedgerKey(keyFile, origin, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := pgxpool.New(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i := range n {
+		if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+			_, err := ledger.Enqueue(ctx, tx, fmt.Sprint(i), fsckLicense())
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ledger.New(db, ledger.Config{Signer: signer}).Round(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func TestPollNew(t *testing.T) {
 	ctx := context.Background()
@@ -24,10 +53,18 @@ func TestPollNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := pgtest.URL(t)
+	var out, errb bytes.Buffer
+	empty := []string{"poll", "new", "--database-url", u, "--ledger-key-file", keyFile, "--ledger-origin", origin,
+		"--id", "early", "--question", "Q", "--option", "a", "--option", "b", "--plan", "basic", "--closes-in", "1h"}
+	if code := run(ctx, empty, &out, &errb); code != 2 || !strings.Contains(errb.String(), "the ledger is empty") {
+		t.Fatalf("poll new on an empty ledger: %d %s", code, errb.String())
+	}
+	appendLicenses(t, u, keyFile, origin, 12)
 	base := []string{"poll", "new", "--database-url", u, "--ledger-key-file", keyFile, "--ledger-origin", origin}
 	args := append(base, "--id", "colour", "--question", "Which colour?", "--option", "blue", "--option", "green",
 		"--plan", "basic", "--plan", "pro", "--opens", "2026-12-01T12:00:00Z", "--closes-in", "72h", "--hidden-tally")
-	var out, errb bytes.Buffer
+	out.Reset()
+	errb.Reset()
 	if code := run(ctx, args, &out, &errb); code != 0 {
 		t.Fatalf("poll new: %d %s", code, errb.String())
 	}
@@ -48,7 +85,7 @@ func TestPollNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := st.Poll; !p.HiddenTally || p.Closes.Sub(p.Opens).Hours() != 72 || len(p.Plans) != 2 || p.MinRing != 16 {
+	if p := st.Poll; !p.HiddenTally || p.Closes.Sub(p.Opens).Hours() != 72 || len(p.Plans) != 2 || p.MinRing != 16 || p.Electorate != 12 {
 		t.Fatalf("stored poll %+v", p)
 	}
 	for _, tc := range []struct {
@@ -61,6 +98,7 @@ func TestPollNew(t *testing.T) {
 		{"no close", append(base, "--id", "y", "--question", "Q", "--option", "a", "--option", "b", "--plan", "basic"), "closes"},
 		{"bad id", append(base, "--id", "Bad", "--question", "Q", "--option", "a", "--option", "b", "--plan", "basic", "--closes-in", "1h"), "poll id"},
 		{"no verb", []string{"poll"}, "poll new"},
+		{"electorate beyond the ledger", append(base, "--id", "z", "--question", "Q", "--option", "a", "--option", "b", "--plan", "basic", "--closes-in", "1h", "--electorate", "13"), "beyond the ledger"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -80,6 +118,7 @@ func TestServePolls(t *testing.T) {
 	if _, err := createLedgerKey(keyFile, m.Config.LedgerOrigin); err != nil {
 		t.Fatal(err)
 	}
+	appendLicenses(t, m.Config.DatabaseURL, keyFile, m.Config.LedgerOrigin, 3)
 	var out, errb bytes.Buffer
 	if code := run(t.Context(), []string{"poll", "new", "--database-url", m.Config.DatabaseURL, "--ledger-key-file", keyFile, "--ledger-origin", m.Config.LedgerOrigin,
 		"--id", "served", "--question", "Served?", "--option", "yes", "--option", "no", "--plan", "basic", "--closes-in", "1h"}, &out, &errb); code != 0 {

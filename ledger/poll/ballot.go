@@ -155,14 +155,15 @@ func NewRequest(option int, ring []uint64, p *ringverify.Proof) *Request {
 }
 
 // CheckBallot checks b as a ballot of poll p (of hash h), cheapest first:
-// the poll hash, the option, the ring size against p.MinRing, the proof's
+// the poll hash, the option, the ring size against p.MinRing, every
+// member within the electorate (index below p.Electorate), the proof's
 // encoding, then the ring through v at p.Opens (members known, distinct,
 // valid at the opening, active, of one plan), the plan's eligibility, and
 // the signature. v's Members must describe the ledger's first
 // b.LedgerSize entries or more (for a recount: exactly those; see Recount).
 // It does not check the poll's time or the tag's uniqueness.
 //
-// Errors wrap ErrWrongPoll, ErrOption, ErrRingTooSmall, ErrMalformed,
+// Errors wrap ErrWrongPoll, ErrOption, ErrRingTooSmall, ErrElectorate, ErrMalformed,
 // ErrPlan, or are ringverify errors (ringverify.Code says which), or are
 // internal errors from v's Members.
 func CheckBallot(v *ringverify.Verifier, p *Poll, h Hash, b *Ballot) error {
@@ -173,6 +174,11 @@ func CheckBallot(v *ringverify.Verifier, p *Poll, h Hash, b *Ballot) error {
 		return errorf(ErrOption, fmt.Sprintf("option must be 0 to %d for this poll", len(p.Options)-1))
 	case len(b.Ring) < p.MinRing:
 		return errorf(ErrRingTooSmall, fmt.Sprintf("this poll takes rings of at least %d members; make the ring larger", p.MinRing))
+	}
+	for _, i := range b.Ring {
+		if i >= p.Electorate {
+			return errorf(ErrElectorate, fmt.Sprintf("ring member %d is not in this poll's electorate, the ledger's first %d entries: draw the ring from them", i, p.Electorate))
+		}
 	}
 	proof, err := ringverify.ParseProof(b.Proof, len(b.Ring))
 	if err != nil {

@@ -4,8 +4,10 @@
 // and `license poll verify` use it on the client.
 //
 // A poll is a question, its options, the plans whose licenses may vote, a
-// voting period [opens, closes) in UTC, whether the tally is hidden until
-// the close, and the smallest ring a ballot may use. A ballot is a ring proof
+// voting period [opens, closes) in UTC, its electorate (a number of ledger
+// entries fixed when the poll is made: licenses minted later do not vote),
+// whether the tally is hidden until the close, and the smallest ring a
+// ballot may use. A ballot is a ring proof
 // (package ringverify) in scope "poll/<id>" at counter 0, so one license
 // has exactly one tag per poll: a second ballot by the same license has the
 // same tag and is refused, and the tag is unrelated to every other proof the
@@ -34,6 +36,7 @@
 //	     u8 len(p) ‖ p        1..64 bytes, in strictly increasing byte order
 //	u64  opens                Unix seconds, UTC
 //	u64  closes               Unix seconds, > opens
+//	u64  electorate           ledger entries, 1..2^62: voters are licenses below it
 //	u8   flags                bit 0: the tally is hidden until closes; others 0
 //	u16  min_ring             11..1024
 //
@@ -45,8 +48,9 @@
 // # Ballots (leaves 1 …)
 //
 // A voter holding license x (key P = x·G on the ledger) picks a ring of n ≥
-// min_ring distinct ledger indices of licenses of one eligible plan valid at
-// opens, including their own, and signs with ringverify.Sign:
+// min_ring distinct ledger indices below electorate of licenses of one
+// eligible plan valid at opens, including their own, and signs with
+// ringverify.Sign:
 //
 //	scope   = "poll/" ‖ id
 //	counter = 0
@@ -66,8 +70,8 @@
 //
 //   - its poll_hash is the poll's and its option one of the poll's;
 //   - n ≥ min_ring and the proof is canonical;
-//   - every member is a license in the ledger's first ledger_size entries,
-//     distinct, of one plan, that plan eligible, valid at opens
+//   - every member is a license in the ledger's first min(electorate,
+//     ledger_size) entries, distinct, of one plan, that plan eligible, valid at opens
 //     (not_before ≤ opens < not_after), and not revoked by a revoke entry
 //     among those ledger_size entries;
 //   - the ring signature verifies (ringverify's equations) over the scope,
@@ -78,7 +82,8 @@
 // period, and also refuses members suspended at that moment (suspensions
 // are not on the ledger: a recount cannot see them). A license revoked
 // after its ballot was accepted still counts: its ballot's ledger_size is
-// before the revocation.
+// before the revocation. An Electorate reads the ledger for a recount and
+// answers for the prefix of each ballot's ledger_size.
 //
 // # The log
 //
@@ -113,7 +118,8 @@
 // # Errors
 //
 // Errors a client can fix are *Error with a stable Code: malformed,
-// bad_poll, wrong_poll, bad_option, ring_too_small, plan_not_eligible,
+// bad_poll, wrong_poll, bad_option, ring_too_small, not_in_electorate,
+// plan_not_eligible,
 // poll_not_open, poll_closed, already_voted (a second ballot with a tag
 // already in the log: refused, never a replacement), ledger_size; ring
 // errors keep ringverify's codes (member_expired, signature, …).

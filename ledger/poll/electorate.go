@@ -74,11 +74,11 @@ func (e *Electorate) Member(index uint64) (ringverify.Member, error) {
 }
 
 // Eligible returns, sorted, the ledger indices among the first SetSize
-// entries of licenses of plan that count for poll p: valid at p.Opens and
-// not revoked. A voter draws decoys from it.
+// entries and within p's electorate of licenses of plan that count for
+// poll p: valid at p.Opens and not revoked. A voter draws decoys from it.
 func (e *Electorate) Eligible(p *Poll, plan string) []uint64 {
 	var out []uint64
-	for i := range e.size.Load() {
+	for i := range min(e.size.Load(), p.Electorate) {
 		m, err := e.Member(i)
 		if err != nil || m.Plan != plan || m.State != ringverify.Active || p.Opens.Before(m.NotBefore) || !p.Opens.Before(m.NotAfter) {
 			continue

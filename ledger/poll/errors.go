@@ -38,6 +38,9 @@ var (
 	ErrOption = &Error{code: "bad_option"}
 	// ErrRingTooSmall: fewer ring members than the poll's minimum.
 	ErrRingTooSmall = &Error{code: "ring_too_small"}
+	// ErrElectorate: a ring member beyond the poll's electorate (a ledger
+	// index at or above Poll.Electorate).
+	ErrElectorate = &Error{code: "not_in_electorate"}
 	// ErrPlan: the ring's plan is not one the poll lets vote.
 	ErrPlan = &Error{code: "plan_not_eligible"}
 	// ErrNotOpen: the poll's opening time has not come.

@@ -58,8 +58,13 @@ type Poll struct {
 	// Plans are the plans whose licenses may vote, sorted, distinct.
 	Plans []string
 	// Opens and Closes bound the voting period, [Opens, Closes), whole
-	// seconds, UTC. The electorate is the licenses valid at Opens.
+	// seconds, UTC.
 	Opens, Closes time.Time
+	// Electorate is the number of ledger entries, fixed when the poll is
+	// made, among which voters are: the licenses at ledger indices below
+	// it, of an eligible plan, valid at Opens. A license minted after the
+	// poll was announced does not vote.
+	Electorate uint64
 	// HiddenTally keeps the counts and the ballots' contents unpublished
 	// until Closes (the server still sees them).
 	HiddenTally bool
@@ -124,6 +129,8 @@ func (p *Poll) Check() error {
 		return bad("the opening and closing times must be whole seconds after 1970")
 	case !p.Closes.After(p.Opens):
 		return bad("the poll must close after it opens")
+	case p.Electorate == 0 || p.Electorate > 1<<62:
+		return bad("the electorate must be a number of ledger entries, at least 1")
 	case p.MinRing < ringverify.MinAllowedRingSize || p.MinRing > ringverify.MaxRingSize:
 		return bad("the minimum ring size must be between %d and %d", ringverify.MinAllowedRingSize, ringverify.MaxRingSize)
 	}
@@ -184,6 +191,7 @@ func (p *Poll) MarshalBinary() ([]byte, error) {
 	}
 	b = binary.BigEndian.AppendUint64(b, uint64(p.Opens.Unix()))
 	b = binary.BigEndian.AppendUint64(b, uint64(p.Closes.Unix()))
+	b = binary.BigEndian.AppendUint64(b, p.Electorate)
 	var flags byte
 	if p.HiddenTally {
 		flags |= 1
@@ -284,6 +292,7 @@ func ParseDefinition(b []byte) (*Poll, error) {
 		p.Plans = append(p.Plans, string(r.bytes(r.u8())))
 	}
 	opens, closes := r.u64(), r.u64()
+	p.Electorate = r.u64()
 	flags := r.u8()
 	p.MinRing = r.u16()
 	if r.bad || len(r.b) != 0 {

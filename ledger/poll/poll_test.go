@@ -25,7 +25,7 @@ var opens = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
 func samplePoll() *Poll {
 	return &Poll{ID: "colour-2026", Question: "Which colour for the new icon?", Options: []string{"blue", "green", "orange"},
-		Plans: []string{"basic", "pro"}, Opens: opens, Closes: opens.Add(48 * time.Hour), MinRing: 11}
+		Plans: []string{"basic", "pro"}, Opens: opens, Closes: opens.Add(48 * time.Hour), Electorate: 1000, MinRing: 11}
 }
 
 // members is an in-memory ledger: license i has secret x_i =
@@ -130,6 +130,7 @@ func TestCheck(t *testing.T) {
 		{"sub-second", func(p *Poll) { p.Opens = p.Opens.Add(time.Millisecond) }, false},
 		{"ring 10", func(p *Poll) { p.MinRing = 10 }, false},
 		{"ring 1025", func(p *Poll) { p.MinRing = 1025 }, false},
+		{"no electorate", func(p *Poll) { p.Electorate = 0 }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,6 +212,17 @@ func TestCheckBallot(t *testing.T) {
 				t.Fatalf("CheckBallot = %v (code %q), want code %q", err, got, tt.code)
 			}
 		})
+	}
+	// A poll of the ledger's first 15 entries: member 15 is not a voter,
+	// whatever its license.
+	small := samplePoll()
+	small.Electorate = 15
+	hs, _ := small.Hash()
+	if err := CheckBallot(v, small, hs, vote(t, m, small, ringOf(0, 16), 0, 1, 1)); codeOf(err) != "not_in_electorate" {
+		t.Fatalf("a member beyond the electorate: %v", err)
+	}
+	if err := CheckBallot(v, small, hs, vote(t, m, small, ringOf(0, 15), 0, 1, 1)); err != nil {
+		t.Fatalf("a ring within the electorate: %v", err)
 	}
 }
 

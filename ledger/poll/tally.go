@@ -52,6 +52,7 @@ type View struct {
 	Plans       []string  `json:"plans"`
 	Opens       time.Time `json:"opens"`
 	Closes      time.Time `json:"closes"`
+	Electorate  uint64    `json:"electorate"`
 	HiddenTally bool      `json:"hidden_tally"`
 	MinRing     int       `json:"min_ring"`
 	Scope       string    `json:"scope"`
@@ -74,7 +75,7 @@ type View struct {
 // NewView is the view of p, encoded as enc, at now.
 func NewView(p *Poll, enc []byte, now time.Time) View {
 	h := HashDefinition(enc)
-	return View{ID: p.ID, Question: p.Question, Options: p.Options, Plans: p.Plans, Opens: p.Opens, Closes: p.Closes,
+	return View{ID: p.ID, Question: p.Question, Options: p.Options, Plans: p.Plans, Opens: p.Opens, Closes: p.Closes, Electorate: p.Electorate,
 		HiddenTally: p.HiddenTally, MinRing: p.MinRing, Scope: p.Scope(), Definition: enc, Hash: fmt.Sprintf("%x", h[:]),
 		State: p.State(now), Now: now.UTC().Truncate(time.Second)}
 }

@@ -117,7 +117,7 @@ func TestCastAndRecount(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &poll.Poll{ID: "icon", Question: "Which colour?", Options: []string{"blue", "green", "orange"}, Plans: []string{"pro"},
-		Opens: opens, Closes: opens.Add(24 * time.Hour), MinRing: 11}
+		Opens: opens, Closes: opens.Add(24 * time.Hour), Electorate: uint64(len(l.entries)), MinRing: 11}
 	st, err := s.Create(ctx, p)
 	if err != nil {
 		t.Fatal(err)
