@@ -229,3 +229,24 @@ func (s *Server) pollsPage(c echo.Context) error {
 	}
 	return s.render(c, http.StatusOK, "polls", "Polls", map[string]any{"Open": open, "Other": other})
 }
+
+// openPolls lists the open polls for the storefront; without polls, or
+// when they cannot be read, the storefront shows none (and the failure is
+// logged): buying must not depend on them.
+func (s *Server) openPolls(c echo.Context) []pollSummary {
+	if s.deps.Polls == nil {
+		return nil
+	}
+	list, err := s.summaries(c)
+	if err != nil {
+		s.log.Warn("couldn't list the polls for the storefront", "err", err)
+		return nil
+	}
+	var open []pollSummary
+	for _, p := range list {
+		if p.State == "open" {
+			open = append(open, p)
+		}
+	}
+	return open
+}

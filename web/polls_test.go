@@ -22,6 +22,8 @@ import (
 	"github.com/licensed/licensed/ledger/poll"
 	"github.com/licensed/licensed/ledger/poll/pgpoll"
 	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/payments"
+	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/ringverify"
 )
 
@@ -57,7 +59,8 @@ func TestPolls(t *testing.T) {
 	}
 	var now atomic.Int64
 	now.Store(opens.Add(time.Hour).Unix())
-	deps := Deps{DB: db, Polls: &PollDeps{Store: store, Now: func() time.Time { return time.Unix(now.Load(), 0) }}}
+	deps := Deps{DB: db, Polls: &PollDeps{Store: store, Now: func() time.Time { return time.Unix(now.Load(), 0) }},
+		Payments: paytest.NewService(t, db, paytest.NewCard(t, payments.CardConfig{})), Pages: &Pages{}}
 	ts := httptest.NewServer(New(Config{}, deps, slog.New(slog.DiscardHandler)).Handler())
 	defer ts.Close()
 
@@ -151,6 +154,11 @@ func TestPolls(t *testing.T) {
 	}
 	if !strings.Contains(page, "Next year?") || !strings.Contains(page, "scheduled") {
 		t.Fatal("the page does not list the scheduled poll")
+	}
+	// The storefront lists the open poll, not the scheduled one.
+	front := get("/", nil)
+	if !strings.Contains(front, `id="storefront-polls"`) || !strings.Contains(front, "Hidden until the close?") || !strings.Contains(front, ">open<") || strings.Contains(front, "Next year?") {
+		t.Fatalf("the storefront's polls: %s", front)
 	}
 	// After the close: ballots refused, the tally and the leaves public.
 	now.Store(hidden.Closes.Unix())
