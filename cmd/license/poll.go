@@ -455,18 +455,23 @@ standard output; check it later with 'license poll verify ID --receipt FILE'.`, 
 	if err != nil {
 		return sayf("the account file holds an invalid license secret; restore it from the seed phrase and scan again.")
 	}
-	// Recorded before sending: this license's vote in this poll is spent.
-	c.SetNextCounter(lic.Index, scope, 1)
-	if err := g.save(k, c); err != nil {
-		return err
-	}
 	msg := poll.Message(fp.hash, option)
 	proof, err := ringverify.Sign(rand.Reader, x, keys, pi, scope, 0, msg)
 	if err != nil {
 		return sayf("couldn't sign (%s).", ringverify.Code(err))
 	}
 	body, _ := json.Marshal(poll.NewRequest(option, ring, proof))
-	answer, err := postBallot(ctx, api, id, body)
+	answer, code, err := postBallot(ctx, api, id, body)
+	// Once the server holds a ballot of this license, its vote in this poll
+	// is spent: the account file says so, so the license is not picked
+	// again. (A refused ballot, say before the opening, spends nothing: a
+	// second signature with the same tag reveals nothing more than the tag.)
+	if err == nil || code == "already_voted" {
+		c.SetNextCounter(lic.Index, scope, 1)
+		if serr := g.save(k, c); serr != nil && err == nil {
+			err = serr
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -497,26 +502,26 @@ standard output; check it later with 'license poll verify ID --receipt FILE'.`, 
 }
 
 // postBallot sends a ballot; 201 gives the receipt, anything else is a
-// refusal explained in a sentence.
-func postBallot(ctx context.Context, api *apiClient, id string, body []byte) ([]byte, error) {
+// refusal explained in a sentence, with the server's code.
+func postBallot(ctx context.Context, api *apiClient, id string, body []byte) (receipt []byte, code string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api.base+"/v1/polls/"+id+"/ballots", bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := api.http.Do(req)
 	if err != nil {
-		return nil, sayf("couldn't reach the server at %s (%s).", api.base, rootCause(err))
+		return nil, "", sayf("couldn't reach the server at %s (%s).", api.base, rootCause(err))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, sayf("the connection to the server at %s broke (%s).", api.base, rootCause(err))
+		return nil, "", sayf("the connection to the server at %s broke (%s).", api.base, rootCause(err))
 	}
 	if resp.StatusCode != http.StatusCreated {
 		r := &refusal{Status: resp.StatusCode}
 		json.Unmarshal(b, r)
-		return nil, sayf("the ballot was refused: %s", refusalSentence(r))
+		return nil, r.Code, sayf("the ballot was refused: %s", refusalSentence(r))
 	}
-	return b, nil
+	return b, "", nil
 }

@@ -128,6 +128,12 @@ func TestPollEndToEnd(t *testing.T) {
 	if _, err := srv.polls.Create(t.Context(), p); err != nil {
 		t.Fatal(err)
 	}
+	// A second poll, opening in half an hour.
+	soon := &poll.Poll{ID: "soon", Question: "Later?", Options: []string{"yes", "no"}, Plans: []string{testPlan},
+		Opens: opens.Add(30 * time.Minute), Closes: opens.Add(90 * time.Minute), Electorate: uint64(cp.Size), MinRing: 11}
+	if _, err := srv.polls.Create(t.Context(), soon); err != nil {
+		t.Fatal(err)
+	}
 	// A license bought once the poll is announced does not vote.
 	late := srv.mintOne(t, addr, testPlan, today.AddDate(0, 0, -1), today.AddDate(0, 0, 30))
 	if code, _, errs := runLicense(t, "", "scan", "--quiet"); code != 0 {
@@ -176,6 +182,20 @@ func TestPollEndToEnd(t *testing.T) {
 		if !strings.Contains(out, fmt.Sprintf("%d. %s: %d\n", i, o, want[i])) {
 			t.Fatalf("poll verify counts, want %v: %s", want, out)
 		}
+	}
+
+	// A ballot before the opening is refused and spends nothing: the same
+	// license votes once the poll is open.
+	code, _, errs = runLicense(t, "", "vote", "--poll", soon.ID, "--option", "0")
+	if code != 1 || !strings.Contains(errs, "poll_not_open") {
+		t.Fatalf("vote before the opening: %d %s", code, errs)
+	}
+	srv.skew.Store(int64(45 * time.Minute / time.Second))
+	if code, _, errs = runLicense(t, "", "vote", "--poll", soon.ID, "--option", "0"); code != 0 {
+		t.Fatalf("vote once open: %s", errs)
+	}
+	if code, out, errs = runLicense(t, "", "poll", "verify", soon.ID); code != 0 || !strings.Contains(out, "0. yes: 1\n") {
+		t.Fatalf("poll verify %s: %d %s %s", soon.ID, code, out, errs)
 	}
 
 	// After the close no ballot is taken.
