@@ -118,7 +118,8 @@
 // # Errors
 //
 // Errors a client can fix are *Error with a stable Code: malformed,
-// bad_poll, wrong_poll, bad_option, ring_too_small, not_in_electorate,
+// bad_poll, wrong_poll, bad_option, ring_too_small, ring_too_large (a
+// server's bound, see package pgpoll), not_in_electorate,
 // plan_not_eligible,
 // poll_not_open, poll_closed, already_voted (a second ballot with a tag
 // already in the log: refused, never a replacement), ledger_size; ring

@@ -38,6 +38,9 @@ var (
 	ErrOption = &Error{code: "bad_option"}
 	// ErrRingTooSmall: fewer ring members than the poll's minimum.
 	ErrRingTooSmall = &Error{code: "ring_too_small"}
+	// ErrRingTooLarge: more ring members than the server takes (its bound
+	// on the cost of a ballot; not a rule a recount applies).
+	ErrRingTooLarge = &Error{code: "ring_too_large"}
 	// ErrElectorate: a ring member beyond the poll's electorate (a ledger
 	// index at or above Poll.Electorate).
 	ErrElectorate = &Error{code: "not_in_electorate"}

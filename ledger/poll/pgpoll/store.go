@@ -46,6 +46,16 @@ var (
 	ErrExists = &Error{code: "poll_exists", msg: "a poll with this id already exists; choose another id"}
 )
 
+// DefaultMaxRing is the largest ring Cast takes for a poll whose minimum
+// is below it; for a poll whose minimum is larger, the minimum is the
+// largest too.
+const DefaultMaxRing = 64
+
+// MaxRing is the largest ring Cast takes for poll p: the server's bound on
+// the cost of one ballot, not a rule of the poll (a recount counts larger
+// rings).
+func MaxRing(p *poll.Poll) int { return max(p.MinRing, DefaultMaxRing) }
+
 // Store keeps polls and their logs. It is safe for concurrent use.
 type Store struct {
 	db     *pgxpool.Pool
@@ -194,6 +204,11 @@ func (s *Store) Cast(ctx context.Context, id string, req *poll.Request, now time
 		return nil, poll.ErrNotOpen.With(fmt.Sprintf("poll %s opens at %s; send the ballot then", p.ID, p.Opens.Format(time.RFC3339)))
 	case "closed":
 		return nil, poll.ErrClosed.With(fmt.Sprintf("poll %s closed at %s; ballots are no longer taken", p.ID, p.Closes.Format(time.RFC3339)))
+	}
+	// A ring far beyond the poll's minimum buys the voter nothing a
+	// recount would need and costs the server a verification per member.
+	if most := MaxRing(p); len(req.Ring) > most {
+		return nil, poll.ErrRingTooLarge.With(fmt.Sprintf("this server takes ballots with rings of %d to %d members; make the ring smaller", p.MinRing, most))
 	}
 	// The ledger size first, then the members: a member beyond it (one the
 	// index learnt meanwhile) is refused here, so that a recount against

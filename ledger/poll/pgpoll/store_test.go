@@ -181,6 +181,11 @@ func TestCastAndRecount(t *testing.T) {
 			}
 		})
 	}
+	// A ring beyond the server's bound is refused before any lookup.
+	big := &poll.Request{Ring: ring(0, DefaultMaxRing+1), Tag: make([]byte, 32), Signature: make([]byte, ringverify.ProofSize(DefaultMaxRing+1)-32)}
+	if _, err := s.Cast(ctx, p.ID, big, now); codeOf(err) != "ring_too_large" {
+		t.Fatalf("a ring of %d: %v", DefaultMaxRing+1, err)
+	}
 	counts, err := s.Counts(ctx, st)
 	if err != nil {
 		t.Fatal(err)
