@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -98,6 +100,20 @@ func ledgerVerifier(key string) (note.Verifier, error) {
 type pollLog struct {
 	leaves      []poll.LeafView
 	checkpoints []poll.Checkpoint
+	tree        *poll.Tree // of every leaf
+	latest      []byte     // the last page's signed checkpoint
+}
+
+// extends reports whether the log, as downloaded, extends the log of
+// checkpoint old (seen earlier: in a receipt, or by an earlier run): its
+// first old.Size leaves make old's root. The leaves are all here, so no
+// consistency proof is needed.
+func (lg *pollLog) extends(old poll.Checkpoint) bool {
+	if old.Size > lg.tree.Size() {
+		return false
+	}
+	root, err := lg.tree.Root(old.Size)
+	return err == nil && root == old.Root
 }
 
 // downloadLog downloads poll id's whole log, page by page, checking each
@@ -115,6 +131,7 @@ func downloadLog(ctx context.Context, api *apiClient, id string, v note.Verifier
 			return nil, sayf("the checkpoint of poll %q's log does not check (%s): do not trust this server's poll.", id, strings.TrimPrefix(err.Error(), "poll: "))
 		}
 		out.checkpoints = append(out.checkpoints, cp)
+		out.latest = []byte(pg.Checkpoint)
 		for _, lv := range pg.Ballots {
 			if lv.Index != int64(len(out.leaves)) || len(lv.LeafHash) != tlog.HashSize {
 				return nil, sayf("the server sent leaf %d of poll %q's log out of order or without its hash; it is broken.", lv.Index, id)
@@ -140,7 +157,8 @@ func downloadLog(ctx context.Context, api *apiClient, id string, v note.Verifier
 		start = pg.Next
 	}
 	// The leaves make every checkpoint seen, and the last covers them all.
-	var tree poll.Tree
+	tree := &poll.Tree{}
+	out.tree = tree
 	for _, lv := range out.leaves {
 		if err := tree.AddHash(tlog.Hash(lv.LeafHash)); err != nil {
 			return nil, err
@@ -161,8 +179,8 @@ func downloadLog(ctx context.Context, api *apiClient, id string, v note.Verifier
 // runPoll is `license poll verify ID`.
 func runPoll(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var g accountFlags
-	var receiptFile string
-	fs, err := parseVerbFlags("license poll verify", "ID [--receipt FILE] [flags]", `
+	var receiptFile, state string
+	fs, err := parseVerbFlags("license poll verify", "ID [--receipt FILE] [--state FILE] [flags]", `
 Recount a poll from its public log, trusting the server for nothing: check
 the poll's definition against its hash, download every leaf of the poll's
 log with its inclusion proof in a checkpoint signed by the ledger key (under
@@ -174,11 +192,16 @@ of an eligible plan, valid at the poll's opening, not revoked), every tag
 used once, and recompute the tally and compare it with the published one.
 
 With --receipt FILE (what 'license vote' wrote), also check that your own
-ballot is in the log. While a hidden tally is hidden, ballots are published
+ballot is in the log and that the log extends the one the receipt was signed
+in. The latest checkpoint verified is kept in a state file (--state; by
+default in the user config folder, per ledger key and poll): the next run
+checks that the log extends it, so a server that forks or rolls back a
+poll's log is caught. While a hidden tally is hidden, ballots are published
 as hashes only: then only the log and your ballot's inclusion are checked.
 The exit status is 0 when everything checks, 1 otherwise.`, args, stderr, func(fs *flag.FlagSet) {
 		g.define(fs)
 		fs.StringVar(&receiptFile, "receipt", "", "a ballot receipt written by 'license vote': check that this ballot is in the log")
+		fs.StringVar(&state, "state", "", "file keeping the poll's last verified checkpoint (default in the user config folder)")
 	})
 	if err != nil {
 		return err
@@ -210,12 +233,35 @@ The exit status is 0 when everything checks, 1 otherwise.`, args, stderr, func(f
 	if !bytes.Equal(lg.leaves[0].Leaf, fp.view.Definition) {
 		return sayf("leaf 0 of poll %q's log is not the poll's definition: the log is tampered.", id)
 	}
+	if state == "" {
+		dir, err := os.UserConfigDir()
+		if err != nil {
+			return usageError("no --state and no user config folder: give --state FILE")
+		}
+		name := base64.RawURLEncoding.EncodeToString([]byte(v.Name()))
+		state = filepath.Join(dir, "license", fmt.Sprintf("poll-%s-%08x-%s.checkpoint", name, v.KeyHash(), id))
+	}
+	if last, err := os.ReadFile(state); err == nil {
+		old, err := poll.OpenCheckpoint(last, v, id)
+		if err != nil {
+			return sayf("the state file %s does not hold a checkpoint of poll %q signed by %s; remove it to start afresh.", state, id, v.Name())
+		}
+		if !lg.extends(old) {
+			return sayf("poll %q's log as the server shows it now does not extend the log of %d leaves verified before: the server forked or rolled it back; do not trust it.", id, old.Size)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return sayf("couldn't read the state file %s (%s).", state, rootCause(err))
+	}
 	size := len(lg.leaves)
 	fmt.Fprintf(stdout, "poll %s: %q, %s; log of %d ballot(s) under a checkpoint signed by %s\n", id, fp.p.Question, fp.view.State, size-1, v.Name())
 	if receiptFile != "" {
 		if err := checkReceipt(receiptFile, lg, id, v, stdout); err != nil {
 			return err
 		}
+	}
+	// The log checks: remember it, whatever the recount says.
+	if err := writeState(state, lg.latest); err != nil {
+		return sayf("couldn't save the checkpoint to %s (%s).", state, rootCause(err))
 	}
 	revealed := size == 1 || lg.leaves[1].Leaf != nil
 	if !revealed {
@@ -305,6 +351,9 @@ func checkReceipt(file string, lg *pollLog, id string, v note.Verifier, stdout i
 	}
 	if r.Index >= int64(len(lg.leaves)) || tlog.Hash(lg.leaves[r.Index].LeafHash) != tlog.RecordHash(r.Leaf) {
 		return sayf("your ballot (leaf %d) is NOT in poll %q's log as the server shows it now: the log is tampered.", r.Index, id)
+	}
+	if !lg.extends(cp) {
+		return sayf("poll %q's log as the server shows it now does not extend the log your receipt was signed in (size %d): the server forked or rewrote it.", id, cp.Size)
 	}
 	fmt.Fprintf(stdout, "your ballot is leaf %d of the log, included in the checkpoint of size %d\n", r.Index, len(lg.leaves))
 	return nil

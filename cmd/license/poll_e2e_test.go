@@ -29,16 +29,27 @@ type pollServer struct {
 	*testServer
 	polls *pgpoll.Store
 	skew  atomic.Int64 // added to the server's clock, in seconds
+	skey  string
 }
 
 func startPollServer(t *testing.T) *pollServer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	skey, _, err := note.GenerateKey(rand.Reader, "dev.license.test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, _ := note.NewSigner(skey)
+	return startPollServerWithKey(t, skey)
+}
+
+// startPollServerWithKey starts a poll server whose ledger and polls sign
+// with skey: two of them show two different logs under one key.
+func startPollServerWithKey(t *testing.T, skey string) *pollServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pool := pgtest.Pool(t)
 	log := slog.New(slog.DiscardHandler)
 	led := ledger.New(pool, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, Log: log})
@@ -48,7 +59,7 @@ func startPollServer(t *testing.T) *pollServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &pollServer{polls: polls}
+	s := &pollServer{polls: polls, skey: skey}
 	vkey := verifierKey(t, skey)
 	srv := web.New(web.Config{}, web.Deps{DB: pool, Ledger: &web.LedgerDeps{Store: store, VerifierKey: vkey},
 		Polls: &web.PollDeps{Store: polls, Now: func() time.Time { return time.Now().Add(time.Duration(s.skew.Load()) * time.Second) }}}, log)
@@ -91,6 +102,7 @@ func (s *pollServer) mintOne(t *testing.T, addr issuer.Address, plan string, nb,
 func TestPollEndToEnd(t *testing.T) {
 	srv := startPollServer(t)
 	useAccount(t)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // poll verify's state files
 	t.Setenv(envLicenseServer, srv.url)
 	t.Setenv(envLicenseLedgerKey, srv.vkey)
 	if code, _, errs := runLicense(t, "", "account", "new"); code != 0 {
@@ -206,6 +218,22 @@ func TestPollEndToEnd(t *testing.T) {
 	}
 	if code, out, errs = runLicense(t, "", "poll", "verify", p.ID); code != 0 || !strings.Contains(out, "closed") {
 		t.Fatalf("poll verify after close: %d %s %s", code, out, errs)
+	}
+
+	// A server with the same key showing another log of the same poll (here
+	// a fresh one, as if rolled back) is caught by the state of the runs
+	// before, and by a voter's receipt.
+	fork := startPollServerWithKey(t, srv.skey)
+	if _, err := fork.polls.Create(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runLicense(t, "", "poll", "verify", p.ID, "--server", fork.url)
+	if code != 1 || !strings.Contains(errs, "forked or rolled it back") {
+		t.Fatalf("poll verify of a forked log: %d %s %s", code, out, errs)
+	}
+	code, out, errs = runLicense(t, "", "poll", "verify", p.ID, "--server", fork.url, "--state", filepath.Join(dir, "fresh"), "--receipt", filepath.Join(dir, "receipt7.json"))
+	if code != 1 || !strings.Contains(errs, "is NOT in poll") {
+		t.Fatalf("poll verify of a forked log with a receipt: %d %s %s", code, out, errs)
 	}
 
 	// A server that publishes a tally other than its log's: the recount
