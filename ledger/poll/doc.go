@@ -7,9 +7,8 @@
 // voting period [opens, closes) in UTC, its electorate (a number of ledger
 // entries fixed when the poll is made: licenses minted later do not vote),
 // whether the tally is hidden until the close, and the smallest ring a
-// ballot may use. A ballot is a ring proof
-// (package ringverify) in scope "poll/<id>" at counter 0, so one license
-// has exactly one tag per poll: a second ballot by the same license has the
+// ballot may use. A ballot is a ring proof (package ringverify) in scope
+// "poll/<id>" at counter 0, so one license has exactly one tag per poll: a second ballot by the same license has the
 // same tag and is refused, and the tag is unrelated to every other proof the
 // license makes (another scope gives an unrelated tag). The message binds
 // the poll and the option. Each poll has its own append-only log, a C2SP
@@ -79,11 +78,13 @@
 //   - its tag T appears in no earlier leaf.
 //
 // The server checks the same when the ballot arrives, within the voting
-// period, and also refuses members suspended at that moment (suspensions
-// are not on the ledger: a recount cannot see them). A license revoked
-// after its ballot was accepted still counts: its ballot's ledger_size is
-// before the revocation. An Electorate reads the ledger for a recount and
-// answers for the prefix of each ballot's ledger_size.
+// period; it also bounds the ring's size from above (a server's policy on
+// a ballot's cost, which a recount does not apply) and refuses members
+// suspended at that moment (suspensions are not on the ledger: a recount
+// cannot see them). A license revoked after its ballot was accepted still
+// counts: its ballot's ledger_size is before the revocation. An
+// Electorate reads the ledger for a recount and answers for the prefix of
+// each ballot's ledger_size.
 //
 // # The log
 //
