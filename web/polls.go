@@ -66,27 +66,16 @@ const maxPolls = 200
 
 func (s *Server) summaries(c echo.Context) ([]pollSummary, error) {
 	d := s.deps.Polls
-	ctx := c.Request().Context()
-	list, err := d.Store.List(ctx, maxPolls)
+	now := d.now()
+	list, err := d.Store.Summaries(c.Request().Context(), maxPolls, func(p *poll.Poll) bool { return p.Revealed(now) })
 	if err != nil {
 		return nil, err
 	}
-	now := d.now()
 	out := make([]pollSummary, 0, len(list))
-	for _, st := range list {
-		p := st.Poll
-		sum := pollSummary{ID: p.ID, Question: p.Question, Options: p.Options, Plans: p.Plans, Opens: p.Opens, Closes: p.Closes, State: p.State(now)}
-		_, size, err := d.Store.Latest(ctx, p.ID)
-		if err != nil {
-			return nil, err
-		}
-		sum.Ballots = size - 1
-		if p.Revealed(now) {
-			if sum.Counts, err = d.Store.Counts(ctx, st); err != nil {
-				return nil, err
-			}
-		}
-		out = append(out, sum)
+	for _, l := range list {
+		p := l.Poll
+		out = append(out, pollSummary{ID: p.ID, Question: p.Question, Options: p.Options, Plans: p.Plans, Opens: p.Opens, Closes: p.Closes,
+			State: p.State(now), Ballots: l.Ballots, Counts: l.Counts})
 	}
 	return out, nil
 }

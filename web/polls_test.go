@@ -160,6 +160,11 @@ func TestPolls(t *testing.T) {
 	if !strings.Contains(front, `id="storefront-polls"`) || !strings.Contains(front, "Hidden until the close?") || !strings.Contains(front, ">open<") || strings.Contains(front, "Next year?") {
 		t.Fatalf("the storefront's polls: %s", front)
 	}
+	var before struct{ Polls []pollSummary }
+	get("/v1/polls", &before)
+	if len(before.Polls) != 2 || before.Polls[1].ID != "hidden" || before.Polls[1].Counts != nil || before.Polls[1].Ballots != 16 {
+		t.Fatalf("GET /v1/polls before the close shows a hidden tally: %+v", before.Polls)
+	}
 	// After the close: ballots refused, the tally and the leaves public.
 	now.Store(hidden.Closes.Unix())
 	if status, code := post(ballot(17, 0)); status != 403 || code != "poll_closed" {
@@ -168,6 +173,12 @@ func TestPolls(t *testing.T) {
 	get("/v1/polls/hidden", &v)
 	if v.State != "closed" || len(v.Counts) != 2 || v.Counts[0] != 8 || v.Counts[1] != 8 {
 		t.Fatalf("closed poll: %s %v", v.State, v.Counts)
+	}
+	var list struct{ Polls []pollSummary }
+	get("/v1/polls", &list)
+	if len(list.Polls) != 2 || list.Polls[0].ID != "later" || len(list.Polls[0].Counts) != 2 || list.Polls[1].ID != "hidden" ||
+		list.Polls[1].Ballots != 16 || len(list.Polls[1].Counts) != 2 || list.Polls[1].Counts[0] != 8 {
+		t.Fatalf("GET /v1/polls after the close: %+v", list.Polls)
 	}
 	get("/v1/polls/hidden/ballots?start=1&limit=5", &pg)
 	if len(pg.Ballots) != 5 || pg.Ballots[0].Leaf == nil || pg.Next != 6 {

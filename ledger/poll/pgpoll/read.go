@@ -102,3 +102,65 @@ func (s *Store) Page(ctx context.Context, id string, start int64, limit int, rev
 	}
 	return pg, nil
 }
+
+// A Listed poll: its definition, its number of ballots and, when asked
+// for, its counts.
+type Listed struct {
+	*Stored
+	Ballots int64
+	Counts  []int64 // nil unless the poll's counts were asked for
+}
+
+// Summaries lists the polls, the latest to close first, up to limit, with
+// their numbers of ballots, and the counts of those for which counts(p)
+// is true, in three statements whatever the number of polls.
+func (s *Store) Summaries(ctx context.Context, limit int, counts func(p *poll.Poll) bool) ([]Listed, error) {
+	list, err := s.List(ctx, limit)
+	if err != nil || len(list) == 0 {
+		return nil, err
+	}
+	out := make([]Listed, len(list))
+	ids := make([]string, len(list))
+	at := map[string]int{}
+	var counted []string
+	for i, st := range list {
+		out[i].Stored = st
+		ids[i] = st.Poll.ID
+		at[st.Poll.ID] = i
+		if counts(st.Poll) {
+			out[i].Counts = make([]int64, len(st.Poll.Options))
+			counted = append(counted, st.Poll.ID)
+		}
+	}
+	rows, err := s.db.Query(ctx, `select poll_id, max(size) from poll_checkpoints where poll_id = any($1) group by poll_id`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("pgpoll: couldn't read the polls' sizes: %w", err)
+	}
+	var id string
+	var n int64
+	if _, err := pgx.ForEachRow(rows, []any{&id, &n}, func() error {
+		out[at[id]].Ballots = n - 1
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("pgpoll: couldn't read the polls' sizes: %w", err)
+	}
+	if len(counted) == 0 {
+		return out, nil
+	}
+	rows, err = s.db.Query(ctx, `select poll_id, option, count(*) from poll_leaves where poll_id = any($1) and option is not null group by poll_id, option`, counted)
+	if err != nil {
+		return nil, fmt.Errorf("pgpoll: couldn't count the polls: %w", err)
+	}
+	var opt int
+	if _, err := pgx.ForEachRow(rows, []any{&id, &opt, &n}, func() error {
+		c := out[at[id]].Counts
+		if opt < 0 || opt >= len(c) {
+			return fmt.Errorf("poll %s has a ballot for option %d", id, opt)
+		}
+		c[opt] = n
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("pgpoll: couldn't count the polls: %w", err)
+	}
+	return out, nil
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -192,6 +193,10 @@ func TestCastAndRecount(t *testing.T) {
 	}
 	if len(counts) != 3 || counts[0] != want[0] || counts[1] != want[1] || counts[2] != want[2] {
 		t.Fatalf("counts %v, want %v", counts, want)
+	}
+	ls, err := s.Summaries(ctx, 10, func(*poll.Poll) bool { return true })
+	if err != nil || len(ls) != 1 || ls[0].Ballots != int64(len(voters)) || fmt.Sprint(ls[0].Counts) != fmt.Sprint(want) {
+		t.Fatalf("summaries %+v %v, want %d ballots %v", ls, err, len(voters), want)
 	}
 	// The public log recounts to the same tally, under its signed checkpoint.
 	pg, err := s.Page(ctx, p.ID, 0, 0, true)
