@@ -140,9 +140,9 @@ func TestPollEndToEnd(t *testing.T) {
 	if _, err := srv.polls.Create(t.Context(), p); err != nil {
 		t.Fatal(err)
 	}
-	// A second poll, opening in half an hour.
+	// A second poll, opening in half an hour, its tally hidden until the close.
 	soon := &poll.Poll{ID: "soon", Question: "Later?", Options: []string{"yes", "no"}, Plans: []string{testPlan},
-		Opens: opens.Add(30 * time.Minute), Closes: opens.Add(90 * time.Minute), Electorate: uint64(cp.Size), MinRing: 11}
+		Opens: opens.Add(30 * time.Minute), Closes: opens.Add(90 * time.Minute), Electorate: uint64(cp.Size), HiddenTally: true, MinRing: 11}
 	if _, err := srv.polls.Create(t.Context(), soon); err != nil {
 		t.Fatal(err)
 	}
@@ -203,11 +203,14 @@ func TestPollEndToEnd(t *testing.T) {
 		t.Fatalf("vote before the opening: %d %s", code, errs)
 	}
 	srv.skew.Store(int64(45 * time.Minute / time.Second))
-	if code, _, errs = runLicense(t, "", "vote", "--poll", soon.ID, "--option", "0"); code != 0 {
+	soonReceipt := filepath.Join(dir, "soon.json")
+	if code, _, errs = runLicense(t, "", "vote", "--poll", soon.ID, "--option", "0", "--receipt", soonReceipt); code != 0 {
 		t.Fatalf("vote once open: %s", errs)
 	}
-	if code, out, errs = runLicense(t, "", "poll", "verify", soon.ID); code != 0 || !strings.Contains(out, "0. yes: 1\n") {
-		t.Fatalf("poll verify %s: %d %s %s", soon.ID, code, out, errs)
+	// Hidden until the close: the log and the voter's ballot check, no count.
+	code, out, errs = runLicense(t, "", "poll", "verify", soon.ID, "--receipt", soonReceipt)
+	if code != 0 || !strings.Contains(out, "the tally is hidden until the close") || !strings.Contains(out, "your ballot is leaf 1") || strings.Contains(out, "yes:") {
+		t.Fatalf("poll verify %s while hidden: %d %s %s", soon.ID, code, out, errs)
 	}
 
 	// After the close no ballot is taken.
@@ -218,6 +221,9 @@ func TestPollEndToEnd(t *testing.T) {
 	}
 	if code, out, errs = runLicense(t, "", "poll", "verify", p.ID); code != 0 || !strings.Contains(out, "closed") {
 		t.Fatalf("poll verify after close: %d %s %s", code, out, errs)
+	}
+	if code, out, errs = runLicense(t, "", "poll", "verify", soon.ID); code != 0 || !strings.Contains(out, "0. yes: 1\n") || !strings.Contains(out, "the recount matches") {
+		t.Fatalf("poll verify %s after its close: %d %s %s", soon.ID, code, out, errs)
 	}
 
 	// A server with the same key showing another log of the same poll (here
