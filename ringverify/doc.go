@@ -47,6 +47,8 @@
 //	| `lic/v1/ring-seed` | (license tool) | x ‖ u16(len s) ‖ s ‖ u32(j) | SHA-512(…)[:32]: the ring's secret seed | cmd/license (ring.go) |
 //	| `lic/v1/ring-rank` | (license tool) | seed ‖ u64(i) | SHA-512: decoy rank of ledger index i | cmd/license (ring.go) |
 //	| `lic/v1/ring-position` | (license tool) | seed | SHA-512(…)[:8]: the signer's position | cmd/license (ring.go) |
+//	| `lic/v1/poll` | (poll) | definition | SHA-256: the poll hash | package ledger/poll |
+//	| `lic/v1/ballot` | (poll) | poll hash ‖ u8(option) | SHA-256: the message a ballot signs | package ledger/poll |
 //	| `lic/v1/wallet-seed` | (walletsig) | u8(kind) ‖ u8(len addr) ‖ addr ‖ r ‖ s | Argon2id input: wallet-derived account seed | package issuer/walletsig |
 //
 // The rows from viewtag to viewkey are used by package issuer (license

@@ -70,6 +70,8 @@ type Deps struct {
 	// Pages serves the storefront, invoice pages, ledger explorer and
 	// operator dashboard (see pages.go); nil leaves them out.
 	Pages *Pages
+	// Polls serves the polls' API, ballot box and page (polls.go).
+	Polls *PollDeps
 }
 
 // Server is the HTTP server.
@@ -154,6 +156,7 @@ func (s *Server) routes() {
 	s.bitcoinRoutes()
 	s.admissionRoutes()
 	s.tagFilterRoutes()
+	s.pollRoutes()
 	s.openapiRoutes()
 	s.pageRoutes()
 }

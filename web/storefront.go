@@ -58,6 +58,8 @@ type storefrontView struct {
 	// the machine-readable code of each.
 	Errors     map[string]string
 	ErrorCodes map[string]string
+	// Polls are the open polls, listed below the form (polls.go).
+	Polls []pollSummary
 }
 
 func (s *Server) storefront(c echo.Context) error {
@@ -72,6 +74,7 @@ func (s *Server) storefront(c echo.Context) error {
 	if p := c.QueryParam("plan"); p != "" {
 		v.Form.Plan = p
 	}
+	v.Polls = s.openPolls(c)
 	return s.render(c, http.StatusOK, "storefront", "Buy a license", v)
 }
 

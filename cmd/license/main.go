@@ -6,6 +6,8 @@
 //	license prove --scope S --message HEX  a ring proof for a relay
 //	license admit PROOF.json             send a proof to the admission endpoint
 //	license ledger verify --server URL   audit the public ledger from outside
+//	license vote --poll ID --option N    vote in a poll, anonymously
+//	license poll verify ID               recount a poll from its public log
 //
 // Run `license VERB -h` for the flags of each verb.
 //
@@ -42,6 +44,8 @@ var program = cli.Program{
 		cli.Verb("prove", "make a ring proof: 'license prove --scope S --message HEX [--ring 16]'", runProve),
 		cli.Verb("admit", "send a proof to the server's admission endpoint: 'license admit PROOF.json'", runAdmit),
 		cli.Verb("ledger", "audit the public ledger: 'license ledger verify --server URL'", cli.NoInput(runLedger)),
+		cli.Verb("vote", "vote in a poll, anonymously: 'license vote --poll ID --option N'", runVote),
+		cli.Verb("poll", "recount a poll from its public log: 'license poll verify ID [--receipt FILE]'", runPoll),
 	},
 	Footer: `Global flags, before or after the verb: --server URL (LICENSE_SERVER), --account FILE (LICENSE_ACCOUNT),
 --ledger-key KEY (LICENSE_LEDGER_KEY), --passphrase-file FILE (LICENSE_PASSPHRASE_FILE; or LICENSE_PASSPHRASE).

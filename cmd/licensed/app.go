@@ -146,6 +146,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := m.openPages(ctx, &deps); err != nil {
 		return err
 	}
+	if err := m.openPolls(ctx, &deps); err != nil {
+		return err
+	}
 	admit, err := cfg.admitLimits()
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@
 //	                     the ledger and the processors (exit 1 on any)
 //	licensed ledger fsck rebuild and check every tile, root and checkpoint
 //	licensed ops-hash    print the bcrypt hash of an operator password
+//	licensed poll new    create a poll (one anonymous vote per license)
 //	licensed relay-key new NAME
 //	                     make a relay's admission key; print the line for
 //	                     --relay-keys-file
@@ -44,6 +45,7 @@ var program = cli.Program{
 		cli.Verb("ledger", "ledger tools: 'ledger fsck' rebuilds and checks every tile, root and checkpoint", cli.NoInput(runLedger)),
 		cli.Verb("witness", "run a witness that cosigns a ledger's checkpoints (litewitness); prints its line for a witness policy", cli.NoInput(runWitness)),
 		cli.Verb("ops-hash", "print the bcrypt hash of an operator password (for LICENSED_OPS_PASSWORD_HASH)", cli.NoInput(runOpsPassword)),
+		cli.Verb("poll", "'poll new --id ID --question Q --option A --option B --plan P --closes T' creates a poll", cli.NoInput(runPoll)),
 		cli.Verb("relay-key", "'relay-key new NAME' makes a relay's admission key and prints the line for --relay-keys-file", cli.NoInput(runRelayKey)),
 	},
 	Footer: "Run 'licensed COMMAND -h' for the flags of a command.",
