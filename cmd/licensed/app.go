@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/btcsuite/btcd/rpcclient"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 
@@ -43,7 +44,8 @@ type Main struct {
 	MetricsURL        string // where /metrics is served, "" when off
 	listener          net.Listener
 	metrics           net.Listener
-	plans             *payments.Plans // see loadPlans
+	plans             *payments.Plans       // see loadPlans
+	btcdRPC           *rpcclient.ConnConfig // the btcd openBitcoin reaches, for openAnchor
 	closers           []func()
 }
 
@@ -138,6 +140,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			startBitcoin()
 		}
 	}()
+	if err := m.openAnchor(ctx, &deps); err != nil {
+		return err
+	}
 	// -- admission wiring (issue 7) --
 	if err := m.openAdmission(ctx, &deps); err != nil {
 		return err
