@@ -43,8 +43,9 @@
 // the next anchor is made at once, of the latest checkpoint.
 //
 // The state is in Postgres (migration 014_ledger_anchors), so a restart
-// loses nothing; one anchorer per database is expected (two would anchor
-// twice, harmlessly).
+// loses nothing. Every server process may run an anchorer on the same
+// database: an anchor is stored under an advisory lock, after checking no
+// other process stored one since it was found due.
 package anchor
 
 import (
@@ -399,10 +400,10 @@ func (a *Anchorer) anchorIfDue(ctx context.Context) error {
 	if cp.Size == 0 {
 		return nil
 	}
-	var size int64
+	var newest, size int64
 	var state string
 	var created time.Time
-	err = a.db.QueryRow(ctx, `select size, state, created_at from ledger_anchors order by id desc limit 1`).Scan(&size, &state, &created)
+	err = a.db.QueryRow(ctx, `select id, size, state, created_at from ledger_anchors order by id desc limit 1`).Scan(&newest, &size, &state, &created)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
@@ -412,7 +413,7 @@ func (a *Anchorer) anchorIfDue(ctx context.Context) error {
 	default:
 		return nil
 	}
-	return a.anchor(ctx, msg, lanchor.Digest(body), cp.Size)
+	return a.anchor(ctx, msg, lanchor.Digest(body), cp.Size, newest)
 }
 
 type coin struct {
@@ -424,8 +425,17 @@ type coin struct {
 // ErrNoCoins is an anchor key without a coin that pays an anchor.
 var ErrNoCoins = errors.New("anchor: the anchor key has no coin to pay an anchor: fund its address")
 
-// anchor builds, stores and broadcasts an anchor of msg.
-func (a *Anchorer) anchor(ctx context.Context, msg []byte, digest [lanchor.DigestSize]byte, size int64) error {
+// errAnchoredElsewhere is another server process storing an anchor first.
+var errAnchoredElsewhere = errors.New("anchor: another process anchored first")
+
+// anchorLock is the transaction-level advisory lock under which an anchor is
+// stored, so that server processes sharing the database anchor once.
+const anchorLock = 0x6c696341 // "licA"
+
+// anchor builds, stores and broadcasts an anchor of msg, unless another
+// process stored an anchor after newest (the newest anchor's id when the
+// anchor was found due; 0 for none).
+func (a *Anchorer) anchor(ctx context.Context, msg []byte, digest [lanchor.DigestSize]byte, size, newest int64) error {
 	c, err := a.pickCoin(ctx)
 	if errors.Is(err, ErrNoCoins) {
 		if !a.broke {
@@ -446,6 +456,13 @@ func (a *Anchorer) anchor(ctx context.Context, msg []byte, digest [lanchor.Diges
 	tx.Serialize(&raw)
 	txid := tx.TxHash().String()
 	err = pgx.BeginFunc(ctx, a.db, func(dbtx pgx.Tx) error {
+		var now int64
+		if err := dbtx.QueryRow(ctx, `select pg_advisory_xact_lock($1), coalesce(max(id), 0) from ledger_anchors`, anchorLock).Scan(nil, &now); err != nil {
+			return err
+		}
+		if now != newest {
+			return errAnchoredElsewhere
+		}
 		if _, err := dbtx.Exec(ctx, `insert into ledger_anchors (size, checkpoint, digest, txid, raw_tx, vsize, fee)
 			values ($1, $2, $3, $4, $5, $6, $7)`, size, msg, digest[:], txid, raw.Bytes(), vsize, fee); err != nil {
 			return err
@@ -461,6 +478,9 @@ func (a *Anchorer) anchor(ctx context.Context, msg []byte, digest [lanchor.Diges
 		}
 		return nil
 	})
+	if errors.Is(err, errAnchoredElsewhere) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("anchor: couldn't store the anchor: %w", err)
 	}

@@ -376,3 +376,31 @@ func TestVerify(t *testing.T) {
 	}
 	t.Logf("wrong height: %v", err)
 }
+
+// TestTwoProcesses: two server processes on one database anchor once.
+func TestTwoProcesses(t *testing.T) {
+	t.Parallel()
+	node := btcdtest.Start(t)
+	signer, _ := newSigner(t)
+	l := newLedger(t, signer)
+	l.grow(t, 2)
+	a1, key := fundedAnchorer(t, node, l, 50_000)
+	h, _ := node.RPC.GetBlockCount()
+	a2, err := anchor.New(l.db, anchor.Config{Params: node.Params(), RPC: node.ConnConfig(false), Key: key, ScanFrom: h - 1, Checkpoint: l.latest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a2.Close()
+	for range 5 {
+		errs := make(chan error, 2)
+		for _, a := range []*anchor.Anchorer{a1, a2} {
+			go func() { errs <- a.Step(context.Background()) }()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wantStates(t, step(t, a2), lanchor.StatePending)
+}
