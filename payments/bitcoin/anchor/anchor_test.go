@@ -3,6 +3,8 @@ package anchor_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -375,6 +377,34 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("wrong height: %v", err)
 	}
 	t.Logf("wrong height: %v", err)
+
+	// A listing naming another transaction of the chain (the funding's, in
+	// an earlier block) for the anchor's block.
+	bad = anc
+	tx := rawTx(t, node, anc.TxID)
+	bad.TxID = tx.TxIn[0].PreviousOutPoint.Hash.String()
+	err = lanchor.Verify(ctx, bad, verifier, chain, &tlogclient.Client{}, ledger.Checkpoint{})
+	if !errors.Is(err, lanchor.ErrBadAnchor) || !strings.Contains(err.Error(), "is not in block") {
+		t.Fatalf("other tx: %v", err)
+	}
+	t.Logf("other tx: %v", err)
+
+	// A listing claiming the transaction anchors another checkpoint (a
+	// real, signed one of the ledger, with its own digest).
+	later, err := l.latest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := lanchor.Body(later)
+	cp, _ := ledger.ParseCheckpoint(body)
+	d := lanchor.Digest(body)
+	bad = anc
+	bad.Checkpoint, bad.Size, bad.Root, bad.Digest = string(later), cp.Size, base64.StdEncoding.EncodeToString(cp.Root[:]), hex.EncodeToString(d[:])
+	err = lanchor.Verify(ctx, bad, verifier, chain, &tlogclient.Client{}, ledger.Checkpoint{})
+	if !errors.Is(err, lanchor.ErrBadAnchor) || !strings.Contains(err.Error(), "carries no OP_RETURN with the digest") {
+		t.Fatalf("other checkpoint: %v", err)
+	}
+	t.Logf("other checkpoint: %v", err)
 }
 
 // TestTwoProcesses: two server processes on one database anchor once.
