@@ -40,6 +40,9 @@ const origin = "licensed.example/ledger"
 type testLedger struct {
 	db  *pgxpool.Pool
 	led *ledger.Ledger
+	// cosigner, if set, adds its signature line to the checkpoint to
+	// anchor, as a witness's cosignature follows the ledger's signature.
+	cosigner note.Signer
 }
 
 func newLedger(t *testing.T, signer note.Signer) *testLedger {
@@ -75,7 +78,18 @@ func (l *testLedger) grow(t *testing.T, n int) {
 
 func (l *testLedger) latest(ctx context.Context) ([]byte, error) {
 	cp, err := l.led.Store().Latest(ctx)
-	return cp.Note, err
+	if err != nil || l.cosigner == nil || cp.Note == nil {
+		return cp.Note, err
+	}
+	body, err := lanchor.Body(cp.Note)
+	if err != nil {
+		return nil, err
+	}
+	cosigned, err := note.Sign(&note.Note{Text: string(body)}, l.cosigner)
+	if err != nil {
+		return nil, err
+	}
+	return append(cp.Note, cosigned[len(body)+1:]...), nil
 }
 
 // serve serves the ledger's checkpoint and tiles at their C2SP paths.
@@ -335,6 +349,8 @@ func TestVerify(t *testing.T) {
 	node := btcdtest.Start(t)
 	signer, verifier := newSigner(t)
 	l := newLedger(t, signer)
+	wkey, _, _ := note.GenerateKey(rand.Reader, "witness.example/w1")
+	l.cosigner, _ = note.NewSigner(wkey)
 	l.grow(t, 5)
 	a, _ := fundedAnchorer(t, node, l, 100_000)
 	step(t, a)
@@ -342,6 +358,10 @@ func TestVerify(t *testing.T) {
 	list := step(t, a)
 	wantStates(t, list, lanchor.StateConfirmed)
 	anc := list[0]
+	// The anchored note carries the cosignature; the digest is of the body.
+	if n := strings.Count(anc.Checkpoint, "\n— "); n != 2 || !strings.Contains(anc.Checkpoint, "— witness.example/w1 ") {
+		t.Fatalf("anchored checkpoint has %d signature lines:\n%s", n, anc.Checkpoint)
+	}
 	chain := &btcdchain.Chain{RPC: node.RPC}
 
 	check := func(server string) error {
