@@ -55,45 +55,48 @@ func (c *AnchorConfig) register(t *flagTable) {
 // anchors the checkpoint /ledger/checkpoint serves: the newest one a quorum
 // of witnesses cosigned when the ledger has witnesses, the latest signed
 // one otherwise.
-func (m *Main) openAnchor(ctx context.Context, deps *web.Deps) error {
+//
+// The anchorer starts, and its metrics are registered, by start, once Open
+// has succeeded; it stops at Close.
+func (m *Main) openAnchor(ctx context.Context, deps *web.Deps) (start func(), err error) {
 	cfg, btc := &m.Config.Anchor, &m.Config.Bitcoin
 	dev := m.Dev && deps.BitcoinDev != nil && btc.RPCHost == ""
 	if cfg.Key == "" && !dev {
-		return nil
+		return func() {}, nil
 	}
 	params, err := btc.params()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rpc := m.btcdRPC
 	if rpc == nil {
 		if btc.RPCHost == "" {
-			return usageError("the ledger's Bitcoin anchors need btcd: set LICENSED_BTCD_RPC_HOST (and the RPC user and password)")
+			return nil, usageError("the ledger's Bitcoin anchors need btcd: set LICENSED_BTCD_RPC_HOST (and the RPC user and password)")
 		}
 		if rpc, err = btc.rpcConfig(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	var key *btcec.PrivateKey
 	scanFrom := cfg.ScanFrom
 	if cfg.Key != "" {
 		if key, err = anchor.ParseKey(cfg.Key, params); err != nil {
-			return usageError("LICENSED_ANCHOR_KEY: " + err.Error())
+			return nil, usageError("LICENSED_ANCHOR_KEY: " + err.Error())
 		}
 	} else {
 		// dev: btcd wiped the regtest chain, so the anchors of earlier
 		// runs are gone; the key is funded afresh below.
 		if params.Net == chaincfg.RegressionNetParams.Net {
 			if _, err := m.DB.Exec(ctx, `delete from ledger_anchors; delete from ledger_anchor_coins; delete from ledger_anchor_scan`); err != nil {
-				return fmt.Errorf("couldn't reset the dev anchors: %w", err)
+				return nil, fmt.Errorf("couldn't reset the dev anchors: %w", err)
 			}
 		}
 		if key, err = devAnchorKey(m.Config.DataDir, params); err != nil {
-			return err
+			return nil, err
 		}
 		tip, err := blockCount(rpc)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		scanFrom = tip + 1
 	}
@@ -114,16 +117,16 @@ func (m *Main) openAnchor(ctx context.Context, deps *web.Deps) error {
 		},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m.closers = append(m.closers, a.Close)
 	if dev {
 		addr, _ := btcutil.DecodeAddress(a.Address(), params)
 		if _, err := deps.BitcoinDev.Wallet.Pay(regtest.Output{Address: addr, Sats: 1_000_000}); err != nil {
-			return fmt.Errorf("couldn't fund the dev anchor key: %w", err)
+			return nil, fmt.Errorf("couldn't fund the dev anchor key: %w", err)
 		}
 		if _, err := deps.BitcoinDev.Mine(1); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	led.Anchors = a
@@ -133,11 +136,15 @@ func (m *Main) openAnchor(ctx context.Context, deps *web.Deps) error {
 	}
 	m.Log.Info("ledger anchors in Bitcoin on", "address", a.Address(), "anchors", what,
 		"interval", cfg.Interval.String(), "fee_rate_sat_vb", cfg.FeeRate)
-	bg, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { a.Run(bg) })
-	m.closers = append(m.closers, func() { cancel(); wg.Wait() })
-	return nil
+	return func() {
+		if m.Server != nil {
+			m.Server.Registry().MustRegister(a.Collectors()...)
+		}
+		bg, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { a.Run(bg) })
+		m.closers = append(m.closers, func() { cancel(); wg.Wait() })
+	}, nil
 }
 
 // blockCount asks btcd for its tip's height.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/anchor"
 	"github.com/licensed/licensed/migrations/pgtest"
+	panchor "github.com/licensed/licensed/payments/bitcoin/anchor"
 	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
 	"github.com/licensed/licensed/payments/bitcoin/regtest"
 )
@@ -39,7 +41,7 @@ func TestServeAnchors(t *testing.T) {
 	node.MustMine(1)
 
 	m := &Main{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	m.Config = Config{Addr: "127.0.0.1:0", DatabaseURL: pgtest.URL(t), DataDir: t.TempDir(), Migrate: true, LedgerOrigin: "anchors.test/ledger"}
+	m.Config = Config{Addr: "127.0.0.1:0", DatabaseURL: pgtest.URL(t), DataDir: t.TempDir(), Migrate: true, LedgerOrigin: "anchors.test/ledger", PublicMetrics: true}
 	m.Config.Bitcoin = BitcoinConfig{Network: "regtest", RPCHost: node.Host(), RPCUser: node.User(), RPCPass: node.Pass(), ReorgDepth: 6}
 	m.Config.Anchor = AnchorConfig{Key: wif.String(), FeeRate: 3, ScanFrom: h + 1, poll: 100 * time.Millisecond}
 	if _, err := createLedgerKey(filepath.Join(m.Config.DataDir, "ledger.key"), m.Config.LedgerOrigin); err != nil {
@@ -81,6 +83,21 @@ func TestServeAnchors(t *testing.T) {
 	list = waitAnchors(t, m.URL, anchor.StateConfirmed)
 	if *list.Anchors[0].BlockHeight != h+2 {
 		t.Fatalf("anchor at height %d, want %d", *list.Anchors[0].BlockHeight, h+2)
+	}
+	resp, err := http.Get(m.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fee := int64(3 * panchor.AnchorVSize)
+	for _, want := range []string{
+		"licensed_ledger_anchor_confirmed_size 3\n", "licensed_ledger_anchor_pending 0\n",
+		fmt.Sprintf("licensed_ledger_anchor_key_sats %d\n", 30_000-fee),
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }
 

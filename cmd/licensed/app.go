@@ -140,9 +140,15 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			startBitcoin()
 		}
 	}()
-	if err := m.openAnchor(ctx, &deps); err != nil {
+	startAnchor, err := m.openAnchor(ctx, &deps)
+	if err != nil {
 		return err
 	}
+	defer func() {
+		if err == nil {
+			startAnchor()
+		}
+	}()
 	// -- admission wiring (issue 7) --
 	if err := m.openAdmission(ctx, &deps); err != nil {
 		return err
