@@ -12,7 +12,7 @@
 //
 // It does no I/O of its own: the chain (a Bitcoin node, see package
 // ledger/anchor/btcdchain) and the ledger client (package ledger/tlogclient)
-// are the caller's. It links no database driver and no Bitcoin library.
+// are the caller's, and it imports no Bitcoin library.
 //
 // # Payload
 //
