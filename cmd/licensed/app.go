@@ -140,6 +140,15 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			startBitcoin()
 		}
 	}()
+	// -- admission wiring (issue 7) --
+	if err := m.openAdmission(ctx, &deps); err != nil {
+		return err
+	}
+	// -- pages wiring (issue 8) --
+	if err := m.openPages(ctx, &deps); err != nil {
+		return err
+	}
+	// The ledger's Bitcoin anchors, after the witnesses and the btcd they use.
 	startAnchor, err := m.openAnchor(ctx, &deps)
 	if err != nil {
 		return err
@@ -149,14 +158,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			startAnchor()
 		}
 	}()
-	// -- admission wiring (issue 7) --
-	if err := m.openAdmission(ctx, &deps); err != nil {
-		return err
-	}
-	// -- pages wiring (issue 8) --
-	if err := m.openPages(ctx, &deps); err != nil {
-		return err
-	}
 	admit, err := cfg.admitLimits()
 	if err != nil {
 		return err
