@@ -135,9 +135,15 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	// The ledger's Bitcoin anchors use the witnesses' checkpoints and btcd.
+	startAnchor, err := m.openAnchor(ctx, &deps)
+	if err != nil {
+		return err
+	}
 	defer func() {
 		if err == nil {
 			startBitcoin()
+			startAnchor()
 		}
 	}()
 	// -- admission wiring (issue 7) --
@@ -148,16 +154,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := m.openPages(ctx, &deps); err != nil {
 		return err
 	}
-	// The ledger's Bitcoin anchors, after the witnesses and the btcd they use.
-	startAnchor, err := m.openAnchor(ctx, &deps)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err == nil {
-			startAnchor()
-		}
-	}()
 	admit, err := cfg.admitLimits()
 	if err != nil {
 		return err
