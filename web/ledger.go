@@ -27,6 +27,9 @@ type LedgerDeps struct {
 	// /ledger/checkpoint serves (with its cosignatures) and reports the
 	// witnesses for /metrics; nil serves the latest checkpoint.
 	Witnessed WitnessedCheckpoints
+	// Anchors, when the ledger is anchored in Bitcoin, lists the anchors at
+	// /ledger/anchors (see anchors.go); nil answers 404 there.
+	Anchors AnchorList
 }
 
 // WitnessedCheckpoints is what the ledger's witnessing (a
@@ -58,6 +61,7 @@ func (s *Server) ledgerRoutes() {
 	e := s.echo
 	e.GET("/ledger/checkpoint", s.ledgerCheckpoint)
 	e.GET("/ledger/key", s.ledgerKey)
+	e.GET("/ledger/anchors", s.ledgerAnchors)
 	e.GET("/ledger/tile/*", s.ledgerTile)
 	e.GET("/v1/ledger/entries", s.ledgerEntries)
 	e.GET("/v1/ledger/proof/inclusion", s.ledgerInclusion)

@@ -14,14 +14,18 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/tlogclient"
 )
 
-const ledgerUsage = `usage: license ledger verify [--server URL] --key VERIFIER_KEY [--state FILE] [--full]
+const ledgerUsage = `usage: license ledger verify [--server URL] --key VERIFIER_KEY [--state FILE] [--full] [--anchors --btcd-rpc-host HOST:PORT]
 
 Audit the public ledger from outside: check the server's signed checkpoint
 against the pinned verifier key and its consistency with the checkpoint seen
 last time, then every entry added since (or every entry, with --full).
+With --anchors, also check each Bitcoin anchor the server lists against a
+btcd node you trust, and that the ledger extends every anchored checkpoint:
+a history rewritten after an anchor fails.
 Run 'license ledger verify --help' for the flags.
 `
 
@@ -52,6 +56,7 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	state := fs.String("state", os.Getenv("LICENSE_LEDGER_STATE"), "file keeping the last verified checkpoint; default in the user config folder (env LICENSE_LEDGER_STATE)")
 	full := fs.Bool("full", false, "check every entry, not only those added since the last verified checkpoint")
 	defineWitnessPolicy(fs)
+	anchors := defineAnchorFlags(fs)
 	// The other global flags are accepted and not used.
 	fs.String("account", "", "not used by ledger verify")
 	fs.String("passphrase-file", "", "not used by ledger verify")
@@ -90,6 +95,13 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		fmt.Fprintf(stdout, "FAILED: %v\n", err)
 		return err
+	}
+	if *anchors.on {
+		cur := ledger.Checkpoint{Origin: v.Name(), Size: res.Size, Root: res.Root}
+		if err := anchors.verify(ctx, *server, v, c, cur, stdout); err != nil {
+			fmt.Fprintf(stdout, "FAILED: %v\n", err)
+			return err
+		}
 	}
 	if err := writeState(*state, res.Checkpoint); err != nil {
 		return fmt.Errorf("couldn't save the checkpoint: %w", err)

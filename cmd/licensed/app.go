@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/btcsuite/btcd/rpcclient"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 
@@ -43,7 +44,8 @@ type Main struct {
 	MetricsURL        string // where /metrics is served, "" when off
 	listener          net.Listener
 	metrics           net.Listener
-	plans             *payments.Plans // see loadPlans
+	plans             *payments.Plans       // see loadPlans
+	btcdRPC           *rpcclient.ConnConfig // the btcd openBitcoin reaches, for openAnchor
 	closers           []func()
 }
 
@@ -133,9 +135,15 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	// The ledger's Bitcoin anchors use the witnesses' checkpoints and btcd.
+	startAnchor, err := m.openAnchor(ctx, &deps)
+	if err != nil {
+		return err
+	}
 	defer func() {
 		if err == nil {
 			startBitcoin()
+			startAnchor()
 		}
 	}()
 	// -- admission wiring (issue 7) --

@@ -182,6 +182,7 @@ func (m *Main) openBitcoin(ctx context.Context, deps *web.Deps) (start func(), e
 		}
 		rpc.Endpoint, rpc.HTTPPostMode = "ws", false
 	}
+	m.btcdRPC = rpc
 	acct, err := bitcoin.ParseAccount(xpub, params)
 	if err != nil {
 		return nil, usageError(err.Error())

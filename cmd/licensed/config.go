@@ -135,6 +135,8 @@ type Config struct {
 
 	// Bitcoin: see BitcoinConfig in btcd.go.
 	Bitcoin BitcoinConfig
+	// Anchor: the ledger's Bitcoin timestamps, see AnchorConfig in anchor.go.
+	Anchor AnchorConfig
 }
 
 // register builds the flag table of cfg on fs. Its environment variables
@@ -194,6 +196,7 @@ func (cfg *Config) register(fs *flag.FlagSet, dev bool) {
 	t.Retention(&cfg.CardRetention, "card-retention", payments.DefaultCardRetention, "how long a card order stays linked to its ledger entry")
 	t.Retention(&cfg.BTCRetention, "btc-retention", 0, "how long a Bitcoin order stays linked to its ledger entry")
 	cfg.Bitcoin.register(t, dev)
+	cfg.Anchor.register(t)
 	t.String(&cfg.Network, "network", defNet, "network name, the first part of every admission scope")
 	t.Duration(&cfg.ClockSkew, "clock-skew", 10*time.Minute, "how long around midnight UTC the neighbouring day's scope is accepted")
 	t.Int(&cfg.RingMin, "ring-min", 16, "smallest ring admitted, at least 11")

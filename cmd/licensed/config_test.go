@@ -212,7 +212,7 @@ func TestSecrets(t *testing.T) {
 					{"DATABASE_URL", &cfg.DatabaseURL}, {"LICENSED_OPS_PASSWORD_HASH", &cfg.OpsPasswordHash},
 					{"STRIPE_SECRET_KEY", &cfg.StripeSecretKey}, {"STRIPE_WEBHOOK_SECRET", &cfg.StripeWebhookSecret},
 					{"LICENSED_BTC_XPUB", &cfg.Bitcoin.Xpub}, {"LICENSED_BTCD_RPC_USER", &cfg.Bitcoin.RPCUser},
-					{"LICENSED_BTCD_RPC_PASS", &cfg.Bitcoin.RPCPass},
+					{"LICENSED_BTCD_RPC_PASS", &cfg.Bitcoin.RPCPass}, {"LICENSED_ANCHOR_KEY", &cfg.Anchor.Key},
 				} {
 					if v.env == row.env {
 						return *v.p
