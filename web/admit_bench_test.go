@@ -422,9 +422,7 @@ func mustJSONb(b *testing.B, v any) []byte {
 // three ask for 1,800 verifications per second, more than two cores do:
 // then the verifying cores are the bottleneck, and what decides the honest
 // client's wait is how they are shared (package admission, "Sharing the
-// cores"). The server runs as licensed serve does, with one processor of
-// the Go scheduler spare (admission.SpareProc); FLOOD_SPARE=0 runs it
-// without, verifying on every processor.
+// cores").
 //
 //	go test ./web -run '^$' -bench BenchmarkAdmitFlood -benchtime 400x
 func BenchmarkAdmitFlood(b *testing.B) {
@@ -436,14 +434,7 @@ func BenchmarkAdmitFlood(b *testing.B) {
 	if d, err := time.ParseDuration(os.Getenv("ADMIT_LINGER")); err == nil {
 		tags.Linger = d
 	}
-	// As licensed serve runs it: a processor spare (FLOOD_SPARE=0: none).
-	workers := runtime.GOMAXPROCS(0)
-	if os.Getenv("FLOOD_SPARE") != "0" {
-		var restore func()
-		workers, restore = admission.SpareProc()
-		b.Cleanup(restore)
-	}
-	svc, err := admission.New(f.Index, tags, admission.Config{Network: admissiontest.Network, Quota: quota, Workers: workers})
+	svc, err := admission.New(f.Index, tags, admission.Config{Network: admissiontest.Network, Quota: quota})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -35,12 +35,7 @@ func (m *Main) openAdmission(ctx context.Context, deps *web.Deps) error {
 	// Under load, a tag round trip waits a little for company: fewer
 	// statements per admission, for that much more latency only when busy.
 	tags.Linger = cfg.AdmitLinger
-	// Verifications on every core but one processor of the Go scheduler
-	// spare, for the network and the database (see admission.SpareProc).
-	workers, restore := admission.SpareProc()
-	m.closers = append(m.closers, restore)
 	svc, err := admission.New(index, tags, admission.Config{
-		Workers:        workers,
 		Network:        cfg.Network,
 		ClockSkew:      cfg.ClockSkew,
 		MinRingSize:    cfg.RingMin,

@@ -3,8 +3,6 @@ package admission
 import (
 	"container/heap"
 	"context"
-	"os"
-	"runtime"
 	"sync"
 )
 
@@ -150,26 +148,3 @@ func (h *waiters) Pop() any {
 	return w
 }
 
-// SpareProc keeps one processor of the Go scheduler free of verifications:
-// it returns the number of verifying goroutines to configure
-// (Config.Workers), the current GOMAXPROCS, and raises GOMAXPROCS by one,
-// unless the GOMAXPROCS environment variable sets it (then Workers is one
-// less than it, at least one). restore sets GOMAXPROCS back.
-//
-// Why: when every processor runs a verification, the Go scheduler learns
-// of network readiness only from its monitor thread (every 10 ms) and looks
-// at its global run queue only every 61st turn, so an honest request's
-// answer from the database, or its next bytes, can wait tens of
-// milliseconds behind verifications handed from one to the next. Measured
-// with BenchmarkAdmitFlood (package web) with the cores saturated, the
-// honest p99 fell from 112 ms to 17 ms with the spare processor, the
-// verifications per second unchanged; the kernel shares the cores between
-// the threads, and a waking thread runs at once.
-func SpareProc() (workers int, restore func()) {
-	n := runtime.GOMAXPROCS(0)
-	if os.Getenv("GOMAXPROCS") != "" {
-		return max(1, n-1), func() {}
-	}
-	runtime.GOMAXPROCS(n + 1)
-	return n, func() { runtime.GOMAXPROCS(n) }
-}

@@ -50,7 +50,7 @@ type Config struct {
 	// server's clock (default 5 minutes).
 	PoWWindow time.Duration
 	// Workers is the number of requests verified at once (default
-	// runtime.GOMAXPROCS(0); licensed serve uses SpareProc).
+	// runtime.GOMAXPROCS(0)).
 	Workers int
 	// Log receives one debug line per decision, with its outcome code only.
 	Log *slog.Logger
