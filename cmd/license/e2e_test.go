@@ -27,6 +27,7 @@ import (
 	"github.com/licensed/licensed/issuer/wallet"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/ledger/relay"
 	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/ringverify"
@@ -39,7 +40,7 @@ type testServer struct {
 	url      string
 	vkey     string
 	pool     *pgxpool.Pool
-	ledger   *ledger.Ledger
+	ledger   *pgledger.Ledger
 	index    *ledger.Index
 	admitted func() int64
 }
@@ -67,9 +68,9 @@ func startServerWithKey(t testing.TB, skey string, opts ...func(*admission.Confi
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	led := ledger.New(pool, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, Log: log})
+	led := pgledger.New(pool, pgledger.Config{Signer: signer, Period: 20 * time.Millisecond, Log: log})
 	index := ledger.NewIndex()
-	store := ledger.NewPostgresStore(pool)
+	store := pgledger.NewStore(pool)
 	acfg := admission.Config{
 		Network: "dev",
 		Quota: func(plan string) (uint32, bool) {
@@ -310,10 +311,10 @@ func TestEndToEnd(t *testing.T) {
 
 	// A proof from a license suspended since (an open dispute) is refused.
 	if err := pgx.BeginFunc(t.Context(), srv.pool, func(tx pgx.Tx) error {
-		if err := ledger.Suspend(t.Context(), tx, own); err != nil {
+		if err := pgledger.Suspend(t.Context(), tx, own); err != nil {
 			return err
 		}
-		return ledger.Suspend(t.Context(), tx, idx2[250])
+		return pgledger.Suspend(t.Context(), tx, idx2[250])
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +469,7 @@ func (s *testServer) enqueueDecoys(tb testing.TB, pool *pgxpool.Pool, n int) {
 				return err
 			}
 			e := &ledger.LicenseEntry{Plan: p.Plan, NotBefore: p.NotBefore, NotAfter: p.NotAfter, R: o.R, P: o.P, ViewTag: o.ViewTag, Sealed: o.Sealed}
-			if _, err := ledger.Enqueue(ctx, tx, fmt.Sprintf("bench:%d:%d", before.Size, i), e); err != nil {
+			if _, err := pgledger.Enqueue(ctx, tx, fmt.Sprintf("bench:%d:%d", before.Size, i), e); err != nil {
 				return err
 			}
 		}

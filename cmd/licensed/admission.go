@@ -9,6 +9,7 @@ import (
 
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/web"
 )
 
@@ -27,7 +28,7 @@ func (m *Main) openAdmission(ctx context.Context, deps *web.Deps) error {
 		return nil
 	}
 	index := ledger.NewIndex()
-	store := ledger.NewPostgresStore(m.DB)
+	store := pgledger.NewStore(m.DB)
 	if err := index.Sync(ctx, store); err != nil {
 		return fmt.Errorf("couldn't load the license index: %w", err)
 	}

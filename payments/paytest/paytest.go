@@ -30,6 +30,7 @@ import (
 
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/reconcile"
@@ -86,7 +87,7 @@ type Options struct {
 type Env struct {
 	DB      *pgxpool.Pool
 	Service *payments.Service
-	Ledger  *ledger.Ledger
+	Ledger  *pgledger.Ledger
 	// Index is the license index; Round and WaitSequenced bring it up to
 	// date.
 	Index *ledger.Index
@@ -141,7 +142,7 @@ func New(t testing.TB, o Options) *Env {
 	if e.Service, err = payments.New(e.DB, cfg); err != nil {
 		t.Fatal(err)
 	}
-	e.Ledger = ledger.New(e.DB, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, OnSequenced: e.Service.OnSequenced})
+	e.Ledger = pgledger.New(e.DB, pgledger.Config{Signer: signer, Period: 20 * time.Millisecond, OnSequenced: e.Service.OnSequenced})
 	if !o.ManualRounds {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -187,7 +188,7 @@ func config(t testing.TB, methods []payments.Method) payments.Config {
 		t.Fatal(err)
 	}
 	minter := issuer.NewMinter(nil)
-	return payments.Config{Plans: plans, Methods: methods, Minter: minter, ParseAddress: minter.CheckAddress}
+	return payments.Config{Plans: plans, Methods: methods, Minter: payments.NewLedgerMinter(minter), ParseAddress: minter.CheckAddress}
 }
 
 // NewService returns a payments service on db offering methods, with the

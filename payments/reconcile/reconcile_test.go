@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
@@ -40,7 +41,7 @@ type env struct {
 	t      *testing.T
 	db     *pgxpool.Pool
 	svc    *payments.Service
-	ledger *ledger.Ledger
+	ledger *pgledger.Ledger
 	books  *reconcile.Books
 }
 
