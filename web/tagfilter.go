@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/ledger/admission/pgadmission"
 	"github.com/licensed/licensed/ledger/tagfilter"
 )
 
@@ -25,13 +26,13 @@ func (s *Server) tagFilterRoutes() {
 	if s.deps.Admission == nil || s.deps.DB == nil {
 		return
 	}
-	h := &tagFilterHandler{svc: s.deps.Admission, tags: admission.NewPostgresTags(s.deps.DB), now: time.Now, entries: map[string]tagFilterEntry{}}
+	h := &tagFilterHandler{svc: s.deps.Admission, tags: pgadmission.NewPostgresTags(s.deps.DB), now: time.Now, entries: map[string]tagFilterEntry{}}
 	s.echo.GET("/v1/tags/filter", h.serve)
 }
 
 type tagFilterHandler struct {
 	svc  *admission.Service
-	tags *admission.PostgresTags
+	tags *pgadmission.PostgresTags
 	now  func() time.Time
 
 	mu      sync.Mutex

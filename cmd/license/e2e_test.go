@@ -27,6 +27,7 @@ import (
 	"github.com/licensed/licensed/issuer/wallet"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/ledger/admission/pgadmission"
 	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/ledger/relay"
 	"github.com/licensed/licensed/migrations/pgtest"
@@ -81,7 +82,7 @@ func startServerWithKey(t testing.TB, skey string, opts ...func(*admission.Confi
 	for _, o := range opts {
 		o(&acfg)
 	}
-	svc, err := admission.New(index, admission.NewPostgresTags(pool), acfg)
+	svc, err := admission.New(index, pgadmission.NewPostgresTags(pool), acfg)
 	if err != nil {
 		t.Fatal(err)
 	}

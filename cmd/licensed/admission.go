@@ -9,6 +9,7 @@ import (
 
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/ledger/admission/pgadmission"
 	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/web"
 )
@@ -32,7 +33,7 @@ func (m *Main) openAdmission(ctx context.Context, deps *web.Deps) error {
 	if err := index.Sync(ctx, store); err != nil {
 		return fmt.Errorf("couldn't load the license index: %w", err)
 	}
-	tags := admission.NewPostgresTags(m.DB)
+	tags := pgadmission.NewPostgresTags(m.DB)
 	// Under load, a tag round trip waits a little for company: fewer
 	// statements per admission, for that much more latency only when busy.
 	tags.Linger = cfg.AdmitLinger
