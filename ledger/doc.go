@@ -66,5 +66,5 @@
 //
 // Store is the small read interface the index, the HTTP handlers, the
 // proofs and Fsck use; pgledger.Store (migration 002_ledger) is its one
-// implementation and ledger/storetest its conformance suite.
+// implementation and internal/storetest its conformance suite.
 package ledger

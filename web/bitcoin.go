@@ -10,8 +10,8 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/labstack/echo/v4"
 
+	"github.com/licensed/licensed/internal/launch/regtest"
 	"github.com/licensed/licensed/payments/bitcoin"
-	"github.com/licensed/licensed/payments/bitcoin/regtest"
 )
 
 // BitcoinDev enables the dev wallet pages under `licensed dev`: pay a

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/internal/btcdtest"
+	"github.com/licensed/licensed/internal/paytest"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/bitcoin"
-	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
-	"github.com/licensed/licensed/payments/paytest"
 )
 
 // devBTCServer is a server with the Bitcoin method, its watcher, a ledger

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensed/licensed/internal/paytest"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/payments"
-	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/payments/reconcile"
 	"github.com/licensed/licensed/ringverify"
 )

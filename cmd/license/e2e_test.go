@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/issuer/wallet"
 	"github.com/licensed/licensed/ledger"
@@ -30,7 +31,6 @@ import (
 	"github.com/licensed/licensed/ledger/admission/pgadmission"
 	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/ledger/relay"
-	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/ringverify"
 	"github.com/licensed/licensed/web"
 )

@@ -16,8 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/licensed/licensed/internal/launch/pgcluster"
 	"github.com/licensed/licensed/migrations"
-	"github.com/licensed/licensed/migrations/pgcluster"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/web"
 )

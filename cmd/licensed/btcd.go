@@ -18,8 +18,8 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/rpcclient"
 
+	"github.com/licensed/licensed/internal/launch/regtest"
 	"github.com/licensed/licensed/payments/bitcoin"
-	"github.com/licensed/licensed/payments/bitcoin/regtest"
 	"github.com/licensed/licensed/web"
 )
 

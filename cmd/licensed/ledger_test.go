@@ -13,9 +13,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/pgledger"
-	"github.com/licensed/licensed/migrations/pgtest"
 )
 
 func fsckLicense() *ledger.LicenseEntry {

@@ -9,10 +9,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/licensed/licensed/internal/launch/stripemock"
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/payments"
-	"github.com/licensed/licensed/payments/stripemock"
 	"github.com/licensed/licensed/web"
 )
 

@@ -11,11 +11,11 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/licensed/licensed/internal/launch/litewitness"
 	"github.com/licensed/licensed/ledger/cosigning"
 	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/ledger/tlogclient"
 	"github.com/licensed/licensed/ledger/witness"
-	"github.com/licensed/licensed/ledger/witness/litewitness"
 	"github.com/licensed/licensed/web"
 )
 

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger/admission"
 	"github.com/licensed/licensed/ledger/admission/pgadmission"
-	"github.com/licensed/licensed/migrations/pgtest"
 )
 
 // TestTagStores runs one conformance suite against every TagStore.

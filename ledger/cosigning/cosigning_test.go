@@ -19,13 +19,13 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/licensed/licensed/internal/launch/litewitness"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/cosigning"
 	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/ledger/tlogclient"
 	"github.com/licensed/licensed/ledger/witness"
-	"github.com/licensed/licensed/ledger/witness/litewitness"
-	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/web"
 )
 

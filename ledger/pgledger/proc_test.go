@@ -19,10 +19,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/migrations"
-	"github.com/licensed/licensed/migrations/pgtest"
 )
 
 // The test binary re-executed with childEnv set runs a sequencer (a

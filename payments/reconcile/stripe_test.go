@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensed/licensed/internal/launch/stripemock"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/reconcile"
-	"github.com/licensed/licensed/payments/stripemock"
 )
 
 // stripe-mock answers every request from one fixture per resource and

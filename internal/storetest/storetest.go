@@ -1,6 +1,8 @@
 // Package storetest is the conformance suite for ledger.Store
-// implementations, in the manner of x/mod's sumdb/storage test: every Store
-// runs Run against a fresh, empty instance.
+// implementations that also write rounds (pgledger.Store), in the manner of
+// x/mod's sumdb/storage test. Use it from the tests of every such store: they
+// call Run with a function that returns a fresh, empty instance. It is
+// internal: test scaffolding that nothing outside this module imports.
 package storetest
 
 import (

@@ -2,7 +2,9 @@
 // admission, its HTTP endpoints and the relay client: licenses minted with
 // issuer.Mint to many accounts, appended through the ledger's sequencer on a
 // pgtest database, and an index synced from it. Two customers' licenses are
-// opened with their accounts, so tests can sign ring proofs with them.
+// opened with their accounts, so tests can sign ring proofs with them. It
+// sits in internal, not under ledger/admission, because it needs issuer to
+// mint, and the ledger's packages import nothing above them.
 package admissiontest
 
 import (
