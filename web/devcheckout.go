@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/licensed/licensed/internal/fakestripe"
 	"github.com/licensed/licensed/payments"
 )
 
@@ -71,8 +72,8 @@ func (s *Server) devCheckoutComplete(c echo.Context) error {
 	if o.Method != payments.MethodCard {
 		return Errorf(http.StatusConflict, "not_a_card_order", "This order is paid by "+o.Method+", not by card: pay it on its invoice page.")
 	}
-	payload := payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", payments.CheckoutOf(o))
-	sig := payments.SignEvent(payload, s.deps.DevCheckout.WebhookSecret, time.Time{})
+	payload := fakestripe.CheckoutSessionEvent(fakestripe.NewEventID(), "checkout.session.completed", fakestripe.CheckoutOf(o.ID, o.StripeSession, o.Amount, o.Currency))
+	sig := fakestripe.SignEvent(payload, s.deps.DevCheckout.WebhookSecret, time.Time{})
 	if err := s.deps.Payments.HandleStripe(c.Request().Context(), payload, sig); err != nil {
 		s.log.Warn("dev checkout: the webhook refused the test payment", "order_id", o.ID, "err", err)
 		return Errorf(http.StatusBadGateway, "dev_webhook_failed", "The server's webhook refused the test payment: see the server log.")

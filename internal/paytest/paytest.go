@@ -28,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/licensed/licensed/internal/fakestripe"
 	"github.com/licensed/licensed/internal/launch/stripemock"
 	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/issuer"
@@ -376,7 +377,7 @@ func (e *Env) CardOrder(plan string) string {
 
 // Deliver hands a Stripe event to the service, signed as Stripe would.
 func (e *Env) Deliver(payload []byte) error {
-	return e.Service.HandleStripe(context.Background(), payload, payments.SignEvent(payload, e.WebhookSecret, time.Time{}))
+	return e.Service.HandleStripe(context.Background(), payload, fakestripe.SignEvent(payload, e.WebhookSecret, time.Time{}))
 }
 
 // MustDeliver is Deliver; a refused delivery fails the test.
@@ -396,7 +397,7 @@ func (e *Env) Settle(id string) {
 // CheckoutEvent returns a checkout.session.* event of type typ (with a fresh
 // event id) about card order id's own session, as Stripe sends it: the
 // session stored with the order, its amount and currency, payment_status paid
-// or unpaid, and the PaymentIntent payments.DevPaymentIntent(id).
+// or unpaid, and the PaymentIntent fakestripe.DevPaymentIntent(id).
 func (e *Env) CheckoutEvent(typ, id string, paid bool) []byte {
 	e.t.Helper()
 	return CheckoutEvent(e.t, e.DB, typ, id, paid)
@@ -412,9 +413,9 @@ func CheckoutEvent(t testing.TB, db interface {
 		Scan(&o.StripeSession, &o.Amount, &o.Currency); err != nil {
 		t.Fatalf("order %s: %v", id, err)
 	}
-	c := payments.CheckoutOf(&o)
+	c := fakestripe.CheckoutOf(o.ID, o.StripeSession, o.Amount, o.Currency)
 	c.Paid = paid
-	return payments.CheckoutSessionEvent(payments.NewEventID(), typ, c)
+	return fakestripe.CheckoutSessionEvent(fakestripe.NewEventID(), typ, c)
 }
 
 // WaitMinted waits until order id's license entry is sequenced.
