@@ -26,18 +26,6 @@ type BitcoinDev struct {
 	Mine func(n int) ([]string, error)
 }
 
-// bitcoinRoutes registers the dev wallet routes when they are enabled.
-func (s *Server) bitcoinRoutes() {
-	if s.deps.BitcoinDev == nil {
-		return
-	}
-	e := s.echo
-	// Dev mode only: the regtest wallet.
-	e.GET("/dev/btc/:id", s.devBitcoinPage)
-	e.POST("/dev/btc/:id/pay", s.devBitcoinPay, sameSiteOnly)
-	e.POST("/dev/btc/mine", s.devBitcoinMine, sameSiteOnly)
-}
-
 var devBitcoinTmpl = template.Must(template.New("btc").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Dev wallet · licensed dev</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
