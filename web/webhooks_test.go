@@ -40,7 +40,9 @@ func newPayEnv(t *testing.T, cfg ...Config) *payEnv {
 	t.Helper()
 	e := &payEnv{t: t, Env: paytest.New(t, paytest.Options{Stripe: true, WebhookSecret: testWebhookSecret,
 		CheckoutURL: "/dev/checkout/{ORDER_ID}"})}
-	s := New(append(cfg, Config{})[0], Deps{DB: e.DB, Payments: e.Service, DevCheckout: &DevCheckout{WebhookSecret: testWebhookSecret}}, slog.New(slog.DiscardHandler))
+	s := New(append(cfg, Config{})[0], Deps{DB: e.DB, Payments: e.Service, DevCheckout: &DevCheckout{PaidEvent: func(o *payments.Order) ([]byte, string) {
+		return fakestripe.PaidCheckout(testWebhookSecret, o.ID, o.StripeSession, o.Amount, o.Currency)
+	}}}, slog.New(slog.DiscardHandler))
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	e.url, e.srv = ts.URL, s

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/licensed/licensed/internal/fakestripe"
 	"github.com/licensed/licensed/internal/launch/stripemock"
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger/pgledger"
@@ -63,7 +64,10 @@ func (m *Main) openPayments(ctx context.Context, deps *web.Deps) (onSequenced fu
 		cardCfg.SecretKey = "sk_test_licenseddev"
 		cardCfg.WebhookSecret = "whsec_dev_" + hex.EncodeToString(secret[:])
 		cardCfg.CheckoutURL = "/dev/checkout/{ORDER_ID}"
-		deps.DevCheckout = &web.DevCheckout{WebhookSecret: cardCfg.WebhookSecret}
+		webhookSecret := cardCfg.WebhookSecret
+		deps.DevCheckout = &web.DevCheckout{PaidEvent: func(o *payments.Order) ([]byte, string) {
+			return fakestripe.PaidCheckout(webhookSecret, o.ID, o.StripeSession, o.Amount, o.Currency)
+		}}
 	default:
 		m.Log.Info("card payments are off: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET")
 	}

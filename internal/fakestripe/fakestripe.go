@@ -110,6 +110,16 @@ func DisputeEvent(eventID, typ, paymentIntent, status string) []byte {
 	})
 }
 
+// PaidCheckout returns a checkout.session.completed event saying that the
+// card order orderID (session sessionID, amount, currency) is paid
+// (CheckoutOf), with a fresh event id, and its Stripe-Signature header signed
+// with secret now: what the dev checkout page hands to the server's own
+// webhook handling.
+func PaidCheckout(secret, orderID, sessionID string, amount int64, currency string) (payload []byte, signature string) {
+	payload = CheckoutSessionEvent(NewEventID(), "checkout.session.completed", CheckoutOf(orderID, sessionID, amount, currency))
+	return payload, SignEvent(payload, secret, time.Time{})
+}
+
 // SignEvent returns the Stripe-Signature header of payload signed with secret
 // at time at (time.Now() if zero), as Stripe computes it.
 func SignEvent(payload []byte, secret string, at time.Time) string {
