@@ -1,7 +1,7 @@
 // Package issuer owns accounts and license addresses, stealth license
 // outputs (minting them, recognising them, opening their sealed payloads),
-// scanning the ledger for one's own licenses, and the Minter through which
-// the server turns a paid order into a ledger entry. Use it in the customer
+// scanning the ledger for one's own licenses, and the Minter that makes the
+// ledger entry of a paid order. Use it in the customer
 // tool to make accounts and find licenses, and in the server to check
 // addresses and mint.
 //
@@ -19,9 +19,11 @@
 //	addr, err := issuer.ParseAddress(s)  // errors carry a stable code
 //	out, err := issuer.Mint(rand.Reader, addr, issuer.Payload{…})
 //
-// The server does both through a Minter (NewMinter), which implements
-// payments.Minter: MintLicense enqueues the entry in the caller's
-// transaction (ledger.Enqueue), so the order and its entry commit together.
+// The server does both through a Minter (NewMinter): License makes the
+// entry of a paid order, and payments.LedgerMinter enqueues it in the
+// transaction that settles the order (pgledger.Enqueue), so the order and
+// its entry commit together. This package does no I/O and links no database
+// driver.
 //
 // The customer scans the ledger with the account and finds their licenses,
 // each with the secret key that signs ring proofs:

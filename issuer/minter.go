@@ -1,22 +1,19 @@
 package issuer
 
 import (
-	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/licensed/licensed/ledger"
 )
 
-// Minter turns paid orders into ledger entries. It implements
-// payments.Minter: every call runs inside the caller's transaction and
-// enqueues its entry for the next sequencer round with ledger.Enqueue, so an
-// order's state change and its entry commit or roll back together, and a
-// repeated ref is a no-op (exactly once).
+// Minter makes the ledger entries of paid orders: the license entry of an
+// address (License) and the revoke entry of a refund or dispute (Revoke).
+// It writes nothing: payments.LedgerMinter enqueues what it makes inside the
+// transaction that settles the order, so the order's state change and its
+// entry commit or roll back together.
 //
 // Minter holds no secrets: minting needs only the customer's public address.
 type Minter struct {
@@ -57,30 +54,28 @@ func (m *Minter) CheckAddress(s string) (string, error) {
 	return addr.String(), nil
 }
 
-// MintLicense mints a license output for address (see Mint) with a fresh
-// receipt code and the validity of Validity, and enqueues its license entry
-// with ref in tx.
-func (m *Minter) MintLicense(ctx context.Context, tx pgx.Tx, ref, address, plan string, paidAt time.Time, durationDays int, dailyQuota uint32) (bool, error) {
+// License mints a license output for address (see Mint) with a fresh
+// receipt code and the validity of Validity, and returns its license entry.
+func (m *Minter) License(address, plan string, paidAt time.Time, durationDays int, dailyQuota uint32) (*ledger.LicenseEntry, error) {
 	addr, err := ParseAddress(address)
 	if err != nil {
-		return false, fmt.Errorf("issuer: couldn't mint %s: %w", ref, err)
+		return nil, err
 	}
 	nb, na := Validity(paidAt, durationDays)
 	p := Payload{Plan: plan, NotBefore: nb, NotAfter: na, DailyQuota: dailyQuota}
 	if _, err := io.ReadFull(m.random(), p.Receipt[:]); err != nil {
-		return false, fmt.Errorf("issuer: couldn't draw a receipt code: %w", err)
+		return nil, fmt.Errorf("issuer: couldn't draw a receipt code: %w", err)
 	}
 	out, err := Mint(m.random(), addr, p)
 	if err != nil {
-		return false, fmt.Errorf("issuer: couldn't mint %s: %w", ref, err)
+		return nil, err
 	}
-	e := &ledger.LicenseEntry{Plan: plan, NotBefore: nb, NotAfter: na, R: out.R, P: out.P, ViewTag: out.ViewTag, Sealed: out.Sealed}
-	return ledger.Enqueue(ctx, tx, ref, e)
+	return &ledger.LicenseEntry{Plan: plan, NotBefore: nb, NotAfter: na, R: out.R, P: out.P, ViewTag: out.ViewTag, Sealed: out.Sealed}, nil
 }
 
-// RevokeLicense enqueues a revoke entry for the license at index with ref.
-// reason is "refund", "dispute_lost" or anything else (operator).
-func (m *Minter) RevokeLicense(ctx context.Context, tx pgx.Tx, ref string, index uint64, reason string) (bool, error) {
+// Revoke returns the revoke entry for the license at index. reason is
+// "refund", "dispute_lost" or anything else (operator).
+func (m *Minter) Revoke(index uint64, reason string) *ledger.RevokeEntry {
 	r := ledger.RevokeOperator
 	switch reason {
 	case "refund":
@@ -88,16 +83,5 @@ func (m *Minter) RevokeLicense(ctx context.Context, tx pgx.Tx, ref string, index
 	case "dispute_lost":
 		r = ledger.RevokeDispute
 	}
-	return ledger.Enqueue(ctx, tx, ref, &ledger.RevokeEntry{Target: index, Reason: r})
-}
-
-// SuspendLicense suspends the license at index (ledger.Suspend).
-func (m *Minter) SuspendLicense(ctx context.Context, tx pgx.Tx, index uint64) error {
-	return ledger.Suspend(ctx, tx, index)
-}
-
-// UnsuspendLicense lifts the suspension of the license at index
-// (ledger.Unsuspend).
-func (m *Minter) UnsuspendLicense(ctx context.Context, tx pgx.Tx, index uint64) error {
-	return ledger.Unsuspend(ctx, tx, index)
+	return &ledger.RevokeEntry{Target: index, Reason: r}
 }

@@ -1,9 +1,11 @@
 // Package migrations owns the database schema: numbered SQL files embedded in
 // the binary, applied in order by jackc/tern (pgx-native, takes a Postgres
 // advisory lock so concurrent runs are safe, and refuses a database whose
-// version is newer than the files it knows). Sub-package pgcluster runs a
-// private Postgres cluster from the installed server binaries, and pgtest
-// gives each test its own migrated database on such a cluster.
+// version is newer than the files it knows). Use Up from `licensed migrate`
+// and wherever a database must be brought to the current schema.
+// internal/launch/pgcluster runs a private Postgres cluster from the
+// installed server binaries, and internal/pgtest gives each test its own
+// migrated database on such a cluster.
 //
 // Files are named NNN_what.sql and numbered without gaps (tern applies
 // version N from the file numbered N; TestFilesContiguous checks it). A new

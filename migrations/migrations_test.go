@@ -12,8 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/migrations"
-	"github.com/licensed/licensed/migrations/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

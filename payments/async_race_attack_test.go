@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/licensed/licensed/internal/fakestripe"
 	"github.com/licensed/licensed/payments"
 )
 
@@ -28,18 +29,18 @@ func TestAsyncPaymentRacesItsRefundAndDispute(t *testing.T) {
 	runs := make([]run, orders)
 	for i := range runs {
 		id := e.CardOrder("basic-30d")
-		pi := payments.DevPaymentIntent(id)
+		pi := fakestripe.DevPaymentIntent(id)
 		r := run{id: id, refund: i%2 == 0}
 		r.evs = [][]byte{
 			e.CheckoutEvent("checkout.session.completed", id, false),
 			e.CheckoutEvent("checkout.session.async_payment_succeeded", id, true),
 		}
 		if r.refund {
-			r.evs = append(r.evs, payments.ChargeRefundedEvent(payments.NewEventID(), pi, true))
+			r.evs = append(r.evs, fakestripe.ChargeRefundedEvent(fakestripe.NewEventID(), pi, true))
 		} else {
 			r.evs = append(r.evs,
-				payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", pi, "needs_response"),
-				payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", pi, "won"))
+				fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.created", pi, "needs_response"),
+				fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.closed", pi, "won"))
 		}
 		runs[i] = r
 	}

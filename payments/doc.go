@@ -4,9 +4,10 @@
 // plug in as a Method.
 //
 // Use it like this: load the plans (LoadPlans), build the card method
-// (NewCard), build the Service with the methods, the issuer's minter
-// (issuer.Minter) and its address check, give the ledger's sequencer the
-// service's hook (ledger.Ledger.SetOnSequenced(svc.OnSequenced)), and run
+// (NewCard), build the Service with the methods, the minter
+// (NewLedgerMinter over an issuer.Minter) and the issuer's address check,
+// build the ledger's sequencer with the service's hook
+// (pgledger.Config{OnSequenced: svc.OnSequenced}), and run
 // RunRetention in the background. The web package serves CreateOrder, Order
 // and HandleStripe.
 //
@@ -26,7 +27,7 @@
 // only ever added. Every change goes through Service.Transition, which locks
 // the order row, enforces the machine, records the change in order_events,
 // and on the first arrival in settled enqueues the license's mint in the same
-// transaction (ledger.Enqueue with ref "mint:<order id>"). A change the
+// transaction (pgledger.Enqueue with ref "mint:<order id>"). A change the
 // machine does not allow is ignored without error (changed=false): a stale or
 // reordered event is not a failure.
 //
@@ -34,7 +35,7 @@
 // (active, suspended, revoked). A full refund (charge.refunded with refunded
 // true) or a lost dispute revokes: a revoke entry is appended (ref
 // "revoke:<order id>"). A partial refund keeps the license. An open dispute
-// suspends the license (ledger.Suspend; admission refuses it) until it
+// suspends the license (pgledger.Suspend; admission refuses it) until it
 // closes: won or warning_closed restore it, lost revokes it. A Bitcoin
 // settled → processing suspends the license until the order settles again.
 //

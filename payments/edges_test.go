@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensed/licensed/internal/fakestripe"
+	"github.com/licensed/licensed/internal/paytest"
 	"github.com/licensed/licensed/payments"
-	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/payments/reconcile"
 )
 
@@ -43,21 +44,21 @@ func TestStripeEventNotTheOrdersPayment(t *testing.T) {
 	tests := []struct {
 		name      string
 		order     func() string // "" for no order
-		edit      func(*payments.Checkout)
+		edit      func(*fakestripe.Checkout)
 		typ       string
 		exception bool // recorded as a mismatch (else ignored)
 	}{
-		{"a Bitcoin order", btcOrder, func(c *payments.Checkout) { c.SessionID = "cs_test_other" }, "checkout.session.completed", true},
-		{"another Checkout Session", nil, func(c *payments.Checkout) { c.SessionID = "cs_test_paymentlink" }, "checkout.session.completed", true},
-		{"another session, async success", nil, func(c *payments.Checkout) { c.SessionID = "cs_test_paymentlink" }, "checkout.session.async_payment_succeeded", true},
-		{"another session, expiry", nil, func(c *payments.Checkout) { c.SessionID = "cs_test_paymentlink" }, "checkout.session.expired", true},
-		{"a lower amount", nil, func(c *payments.Checkout) { c.Amount = 1 }, "checkout.session.completed", true},
-		{"a higher amount", nil, func(c *payments.Checkout) { c.Amount = 100000 }, "checkout.session.completed", true},
-		{"another currency", nil, func(c *payments.Checkout) { c.Currency = "eur" }, "checkout.session.completed", true},
-		{"a live-mode event for a test key", nil, func(c *payments.Checkout) { c.Live = true }, "checkout.session.completed", true},
-		{"a paid session naming no order of ours", func() string { return "" }, func(c *payments.Checkout) { c.OrderID = paytest.OrderID(t) }, "checkout.session.completed", true},
-		{"a paid session naming nothing", func() string { return "" }, func(c *payments.Checkout) { c.OrderID = "" }, "checkout.session.completed", true},
-		{"an expired session naming no order of ours", func() string { return "" }, func(c *payments.Checkout) { c.OrderID = paytest.OrderID(t) }, "checkout.session.expired", false},
+		{"a Bitcoin order", btcOrder, func(c *fakestripe.Checkout) { c.SessionID = "cs_test_other" }, "checkout.session.completed", true},
+		{"another Checkout Session", nil, func(c *fakestripe.Checkout) { c.SessionID = "cs_test_paymentlink" }, "checkout.session.completed", true},
+		{"another session, async success", nil, func(c *fakestripe.Checkout) { c.SessionID = "cs_test_paymentlink" }, "checkout.session.async_payment_succeeded", true},
+		{"another session, expiry", nil, func(c *fakestripe.Checkout) { c.SessionID = "cs_test_paymentlink" }, "checkout.session.expired", true},
+		{"a lower amount", nil, func(c *fakestripe.Checkout) { c.Amount = 1 }, "checkout.session.completed", true},
+		{"a higher amount", nil, func(c *fakestripe.Checkout) { c.Amount = 100000 }, "checkout.session.completed", true},
+		{"another currency", nil, func(c *fakestripe.Checkout) { c.Currency = "eur" }, "checkout.session.completed", true},
+		{"a live-mode event for a test key", nil, func(c *fakestripe.Checkout) { c.Live = true }, "checkout.session.completed", true},
+		{"a paid session naming no order of ours", func() string { return "" }, func(c *fakestripe.Checkout) { c.OrderID = paytest.OrderID(t) }, "checkout.session.completed", true},
+		{"a paid session naming nothing", func() string { return "" }, func(c *fakestripe.Checkout) { c.OrderID = "" }, "checkout.session.completed", true},
+		{"an expired session naming no order of ours", func() string { return "" }, func(c *fakestripe.Checkout) { c.OrderID = paytest.OrderID(t) }, "checkout.session.expired", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,13 +69,14 @@ func TestStripeEventNotTheOrdersPayment(t *testing.T) {
 			default:
 				id = tt.order()
 			}
-			c := payments.Checkout{SessionID: "cs_test_x", OrderID: id, PaymentIntent: "pi_" + paytest.OrderID(t), Amount: 500, Currency: "usd", Paid: true}
+			c := fakestripe.Checkout{SessionID: "cs_test_x", OrderID: id, PaymentIntent: "pi_" + paytest.OrderID(t), Amount: 500, Currency: "usd", Paid: true}
 			if id != "" {
-				c = payments.CheckoutOf(e.Order(id))
+				o := e.Order(id)
+				c = fakestripe.CheckoutOf(o.ID, o.StripeSession, o.Amount, o.Currency)
 			}
 			tt.edit(&c)
-			evID := payments.NewEventID()
-			ev := payments.CheckoutSessionEvent(evID, tt.typ, c)
+			evID := fakestripe.NewEventID()
+			ev := fakestripe.CheckoutSessionEvent(evID, tt.typ, c)
 			e.MustDeliver(ev)
 			e.MustDeliver(ev) // Stripe's retry: still one exception
 			if id != "" {
@@ -129,7 +131,7 @@ func TestStripeEventNotTheOrdersPayment(t *testing.T) {
 	t.Run("a refund in live mode for a test key", func(t *testing.T) {
 		id := e.CardOrder("basic-30d")
 		e.Settle(id)
-		ev := payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(id), true)
+		ev := fakestripe.ChargeRefundedEvent(fakestripe.NewEventID(), fakestripe.DevPaymentIntent(id), true)
 		live := bytes.Replace(ev, []byte(`"livemode":false`), []byte(`"livemode":true`), 1)
 		if bytes.Equal(live, ev) {
 			t.Fatal("the event has no livemode field to change")
@@ -163,9 +165,9 @@ func TestRefundRacesCheckout(t *testing.T) {
 		p := pair{id: id, refund: i%2 == 0, flipped: i%4 >= 2}
 		p.a = e.CheckoutEvent("checkout.session.completed", id, true)
 		if p.refund {
-			p.b = payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(id), true)
+			p.b = fakestripe.ChargeRefundedEvent(fakestripe.NewEventID(), fakestripe.DevPaymentIntent(id), true)
 		} else {
-			p.b = payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(id), "needs_response")
+			p.b = fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.created", fakestripe.DevPaymentIntent(id), "needs_response")
 		}
 		if p.flipped {
 			p.a, p.b = p.b, p.a
@@ -249,8 +251,8 @@ func countKind(ex []reconcile.Exception, k reconcile.Kind) int {
 func TestUnmatchedChargeIsReported(t *testing.T) {
 	e := newEnvOpts(t, false, false)
 	ctx := context.Background()
-	e.MustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), "pi_nobodys_refund", true))
-	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", "pi_nobodys_dispute", "needs_response"))
+	e.MustDeliver(fakestripe.ChargeRefundedEvent(fakestripe.NewEventID(), "pi_nobodys_refund", true))
+	e.MustDeliver(fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.created", "pi_nobodys_dispute", "needs_response"))
 	books := reconcile.NewBooks(e.DB)
 	ex, err := books.Queues(ctx, time.Time{}, time.Time{})
 	if err != nil {

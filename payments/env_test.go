@@ -4,10 +4,10 @@ import (
 	"crypto/rand"
 	"testing"
 
+	"github.com/licensed/licensed/internal/paytest"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/issuer"
-	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
-	"github.com/licensed/licensed/payments/paytest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

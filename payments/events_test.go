@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensed/licensed/internal/fakestripe"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/ringverify"
@@ -58,10 +59,10 @@ func TestStripeEvents(t *testing.T) {
 	// Events for no order of ours, and of types not handled, are
 	// acknowledged and change nothing.
 	for _, p := range [][]byte{
-		payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", payments.Checkout{SessionID: "cs_x", OrderID: "aaaaaaaaaaaaaaaaaaaaaaaaaa", PaymentIntent: "pi_x", Amount: 500, Currency: "usd", Paid: true}),
-		payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", payments.Checkout{SessionID: "cs_y", OrderID: "not-an-order", PaymentIntent: "pi_y", Amount: 500, Currency: "usd", Paid: true}),
-		payments.ChargeRefundedEvent(payments.NewEventID(), "pi_unknown", true),
-		payments.CheckoutSessionEvent(payments.NewEventID(), "customer.created", payments.Checkout{SessionID: "cs_z", OrderID: "x", PaymentIntent: "pi_z", Paid: true}),
+		fakestripe.CheckoutSessionEvent(fakestripe.NewEventID(), "checkout.session.completed", fakestripe.Checkout{SessionID: "cs_x", OrderID: "aaaaaaaaaaaaaaaaaaaaaaaaaa", PaymentIntent: "pi_x", Amount: 500, Currency: "usd", Paid: true}),
+		fakestripe.CheckoutSessionEvent(fakestripe.NewEventID(), "checkout.session.completed", fakestripe.Checkout{SessionID: "cs_y", OrderID: "not-an-order", PaymentIntent: "pi_y", Amount: 500, Currency: "usd", Paid: true}),
+		fakestripe.ChargeRefundedEvent(fakestripe.NewEventID(), "pi_unknown", true),
+		fakestripe.CheckoutSessionEvent(fakestripe.NewEventID(), "customer.created", fakestripe.Checkout{SessionID: "cs_z", OrderID: "x", PaymentIntent: "pi_z", Paid: true}),
 	} {
 		e.MustDeliver(p)
 	}
@@ -87,8 +88,8 @@ func TestEventsBeforeTheRound(t *testing.T) {
 	disputed := e.CardOrder("basic-30d")
 	e.Settle(refunded)
 	e.Settle(disputed)
-	e.MustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true))
-	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(disputed), "needs_response"))
+	e.MustDeliver(fakestripe.ChargeRefundedEvent(fakestripe.NewEventID(), fakestripe.DevPaymentIntent(refunded), true))
+	e.MustDeliver(fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.created", fakestripe.DevPaymentIntent(disputed), "needs_response"))
 	if n := e.Round(); n != 2 {
 		t.Fatalf("first round committed %d entries, want the 2 licenses", n)
 	}
@@ -113,7 +114,7 @@ func TestEventsBeforeTheRound(t *testing.T) {
 	if !ok || rev.Target != ri || rev.Reason != ledger.RevokeRefund {
 		t.Fatalf("last entry %+v, want a refund revoke of %d", entries[len(entries)-1], ri)
 	}
-	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", payments.DevPaymentIntent(disputed), "won"))
+	e.MustDeliver(fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.closed", fakestripe.DevPaymentIntent(disputed), "won"))
 	e.Round()
 	if m, _ := e.Index.Member(di); m.State != ringverify.Active {
 		t.Fatalf("license after the dispute was won: %v, want active", m.State)
@@ -135,8 +136,8 @@ func TestEventsWhileProcessing(t *testing.T) {
 			t.Fatalf("order %s after an unpaid completion: %s", id, o.State)
 		}
 	}
-	e.MustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true))
-	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(disputed), "needs_response"))
+	e.MustDeliver(fakestripe.ChargeRefundedEvent(fakestripe.NewEventID(), fakestripe.DevPaymentIntent(refunded), true))
+	e.MustDeliver(fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.created", fakestripe.DevPaymentIntent(disputed), "needs_response"))
 	for _, id := range []string{refunded, disputed} {
 		e.MustDeliver(e.CheckoutEvent("checkout.session.async_payment_succeeded", id, true))
 	}
@@ -159,7 +160,7 @@ func TestEventsWhileProcessing(t *testing.T) {
 	if m, _ := e.Index.Member(di); m.State != ringverify.Suspended {
 		t.Fatalf("disputed license on the index: %v, want suspended", m.State)
 	}
-	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", payments.DevPaymentIntent(disputed), "lost"))
+	e.MustDeliver(fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.closed", fakestripe.DevPaymentIntent(disputed), "lost"))
 	e.Round()
 	if m, _ := e.Index.Member(di); m.State != ringverify.Revoked {
 		t.Fatalf("license after the dispute was lost: %v, want revoked", m.State)
@@ -223,10 +224,10 @@ func TestChargeEventsBeforeCheckout(t *testing.T) {
 	refunded := e.CardOrder("basic-30d")
 	lost := e.CardOrder("basic-30d")
 	open := e.CardOrder("basic-30d")
-	e.MustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true))
-	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(lost), "needs_response"))
-	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", payments.DevPaymentIntent(lost), "lost"))
-	e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(open), "needs_response"))
+	e.MustDeliver(fakestripe.ChargeRefundedEvent(fakestripe.NewEventID(), fakestripe.DevPaymentIntent(refunded), true))
+	e.MustDeliver(fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.created", fakestripe.DevPaymentIntent(lost), "needs_response"))
+	e.MustDeliver(fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.closed", fakestripe.DevPaymentIntent(lost), "lost"))
+	e.MustDeliver(fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.created", fakestripe.DevPaymentIntent(open), "needs_response"))
 	for _, id := range []string{refunded, lost, open} {
 		e.Settle(id)
 	}

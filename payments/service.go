@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ledger/pgledger"
 )
 
 // A Method takes payment for orders. CreateOrder calls Prepare before it
@@ -37,7 +37,7 @@ type Method interface {
 type BeginFunc func(ctx context.Context, tx pgx.Tx) (map[string]any, error)
 
 // A Minter turns settled orders into ledger entries inside the caller's
-// transaction (issuer.Minter is the implementation). Every call is exactly
+// transaction (LedgerMinter is the implementation). Every call is exactly
 // once per ref: a repeated ref is a no-op.
 type Minter interface {
 	// MintLicense enqueues the license entry of a settled order for the
@@ -421,14 +421,14 @@ func (s *Service) revoke(ctx context.Context, tx pgx.Tx, o *Order, reason string
 	return err
 }
 
-// OnSequenced is the ledger sequencer's hook (ledger.Config.OnSequenced): it runs in the round's
+// OnSequenced is the ledger sequencer's hook (pgledger.Config.OnSequenced): it runs in the round's
 // transaction with the entries the round committed. For each order's license
 // entry it records the round (kept forever), the order → index link (kept
 // for the method's retention; not at all when it is 0), erases the license
 // address, and carries over what happened while the entry waited: a license
 // revoked or suspended before its entry committed is revoked or suspended
 // now.
-func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq []ledger.Sequenced) error {
+func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq []pgledger.Sequenced) error {
 	now := s.cfg.Now()
 	// Lock the round's orders in id order first, the order the Bitcoin
 	// watcher locks them in too: taken in ledger order, two transactions

@@ -6,12 +6,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/licensed/licensed/internal/fakestripe"
 )
 
 const testSecret = "whsec_test_secret"
 
 func TestVerifyWebhook(t *testing.T) {
-	good := CheckoutSessionEvent("evt_1", "checkout.session.completed", Checkout{SessionID: "cs_1", OrderID: newOrderID(), PaymentIntent: "pi_1", Amount: 500, Currency: "usd", Paid: true})
+	good := fakestripe.CheckoutSessionEvent("evt_1", "checkout.session.completed", fakestripe.Checkout{SessionID: "cs_1", OrderID: newOrderID(), PaymentIntent: "pi_1", Amount: 500, Currency: "usd", Paid: true})
 	oldVersion := bytes.Replace(good, []byte(`"2023-10-16"`), []byte(`"2022-11-15"`), 1)
 	noID := bytes.Replace(good, []byte(`"evt_1"`), []byte(`""`), 1)
 	huge := append(bytes.TrimSuffix(good, []byte("}")), []byte(`,"pad":"`+strings.Repeat("x", MaxWebhookBody)+`"}`)...)
@@ -22,20 +24,20 @@ func TestVerifyWebhook(t *testing.T) {
 		header  string
 		want    error
 	}{
-		{"good", good, SignEvent(good, testSecret, now), nil},
-		{"good, 299 s old", good, SignEvent(good, testSecret, now.Add(-299*time.Second)), nil},
-		{"stale timestamp", good, SignEvent(good, testSecret, now.Add(-301*time.Second)), ErrWebhookSignature},
-		{"wrong secret", good, SignEvent(good, "whsec_other", now), ErrWebhookSignature},
+		{"good", good, fakestripe.SignEvent(good, testSecret, now), nil},
+		{"good, 299 s old", good, fakestripe.SignEvent(good, testSecret, now.Add(-299*time.Second)), nil},
+		{"stale timestamp", good, fakestripe.SignEvent(good, testSecret, now.Add(-301*time.Second)), ErrWebhookSignature},
+		{"wrong secret", good, fakestripe.SignEvent(good, "whsec_other", now), ErrWebhookSignature},
 		{"no header", good, "", ErrWebhookSignature},
 		{"garbage header", good, "t=1,v1", ErrWebhookSignature},
-		{"body changed after signing", append([]byte(" "), good...), SignEvent(good, testSecret, now), ErrWebhookSignature},
-		{"wrong API version", oldVersion, SignEvent(oldVersion, testSecret, now), ErrWebhookAPIVersion},
+		{"body changed after signing", append([]byte(" "), good...), fakestripe.SignEvent(good, testSecret, now), ErrWebhookSignature},
+		{"wrong API version", oldVersion, fakestripe.SignEvent(oldVersion, testSecret, now), ErrWebhookAPIVersion},
 		// Signed by Stripe's secret, so not anyone's junk: unreadable, kept
 		// by package web as an exception of its own.
-		{"signed, not JSON", []byte("hello"), SignEvent([]byte("hello"), testSecret, now), ErrWebhookUnreadable},
-		{"signed, no event id", noID, SignEvent(noID, testSecret, now), ErrWebhookUnreadable},
+		{"signed, not JSON", []byte("hello"), fakestripe.SignEvent([]byte("hello"), testSecret, now), ErrWebhookUnreadable},
+		{"signed, no event id", noID, fakestripe.SignEvent(noID, testSecret, now), ErrWebhookUnreadable},
 		{"unsigned, not JSON", []byte("hello"), "", ErrWebhookSignature},
-		{"oversized", huge, SignEvent(huge, testSecret, now), ErrWebhookTooLarge},
+		{"oversized", huge, fakestripe.SignEvent(huge, testSecret, now), ErrWebhookTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,13 +65,13 @@ func TestReadWebhookBody(t *testing.T) {
 // FuzzVerifyWebhook feeds verifyWebhook validly signed arbitrary bodies: it
 // must never panic, and whatever it accepts has an id, a type and data.
 func FuzzVerifyWebhook(f *testing.F) {
-	f.Add(CheckoutSessionEvent("evt_1", "checkout.session.completed", Checkout{SessionID: "cs", OrderID: "o", PaymentIntent: "pi", Paid: true}))
-	f.Add(ChargeRefundedEvent("evt_2", "pi", true))
-	f.Add(DisputeEvent("evt_3", "charge.dispute.created", "pi", "needs_response"))
+	f.Add(fakestripe.CheckoutSessionEvent("evt_1", "checkout.session.completed", fakestripe.Checkout{SessionID: "cs", OrderID: "o", PaymentIntent: "pi", Paid: true}))
+	f.Add(fakestripe.ChargeRefundedEvent("evt_2", "pi", true))
+	f.Add(fakestripe.DisputeEvent("evt_3", "charge.dispute.created", "pi", "needs_response"))
 	f.Add([]byte(`{"id":"evt","api_version":"2023-10-16","type":"x","data":{"object":null}}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		ev, err := verifyWebhook(payload, SignEvent(payload, testSecret, time.Time{}), testSecret)
+		ev, err := verifyWebhook(payload, fakestripe.SignEvent(payload, testSecret, time.Time{}), testSecret)
 		if err != nil {
 			return
 		}
@@ -80,8 +82,8 @@ func FuzzVerifyWebhook(f *testing.F) {
 }
 
 func BenchmarkVerifyWebhook(b *testing.B) {
-	payload := CheckoutSessionEvent("evt_1", "checkout.session.completed", Checkout{SessionID: "cs_1", OrderID: newOrderID(), PaymentIntent: "pi_1", Amount: 500, Currency: "usd", Paid: true})
-	header := SignEvent(payload, testSecret, time.Now())
+	payload := fakestripe.CheckoutSessionEvent("evt_1", "checkout.session.completed", fakestripe.Checkout{SessionID: "cs_1", OrderID: newOrderID(), PaymentIntent: "pi_1", Amount: 500, Currency: "usd", Paid: true})
+	header := fakestripe.SignEvent(payload, testSecret, time.Now())
 	b.ReportAllocs()
 	b.SetBytes(int64(len(payload)))
 	for b.Loop() {

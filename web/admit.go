@@ -16,20 +16,8 @@ import (
 	"github.com/licensed/licensed/ringverify"
 )
 
-// admissionRoutes registers the relay admission endpoints and the valid
-// license list (package ledger/admission).
-func (s *Server) admissionRoutes() {
-	if s.deps.Admission == nil {
-		return
-	}
-	e := s.echo
-	s.admitGate = newAdmitGate(s, s.cfg.AdmitLimit, s.cfg.Admit)
-	limit := s.admitGate.middleware
-	// Relays (and anonymous clients), limited by cost: see AdmitLimits.
-	e.POST("/v1/admit", s.admit, limit)
-	e.POST("/v1/admit/batch", s.admitBatch, limit)
-	// Clients picking decoys (and relays mirroring the ledger).
-	e.GET("/v1/licenses/valid", s.validLicenses)
+// registerAdmissionMetrics exports admission's outcomes and verifications.
+func (s *Server) registerAdmissionMetrics() {
 	s.reg.MustRegister(&outcomeCollector{svc: s.deps.Admission, desc: prometheus.NewDesc(
 		"licensed_admission_outcomes_total", "Admission decisions by outcome code (admitted or the refusal's code).", []string{"outcome"}, nil),
 		verified: prometheus.NewDesc("licensed_admission_verifications_total", "Ring signatures verified by admission (the costly step), admitted or not.", nil, nil)})

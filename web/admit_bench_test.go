@@ -24,9 +24,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensed/licensed/internal/admissiontest"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger/admission"
-	"github.com/licensed/licensed/ledger/admission/admissiontest"
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/ledger/admission/pgadmission"
 	"github.com/licensed/licensed/ringverify"
 )
 
@@ -69,7 +70,7 @@ func BenchmarkAdmission(b *testing.B) {
 	f := admissiontest.New(b, pgtest.Pool(b), 40)
 	f.StopSequencer()
 	quota := func(plan string) (uint32, bool) { return 1 << 20, plan == admissiontest.Basic }
-	tags := admission.NewPostgresTags(f.DB)
+	tags := pgadmission.NewPostgresTags(f.DB)
 	tags.Linger = 3 * time.Millisecond // as licensed serve runs by default
 	if d, err := time.ParseDuration(os.Getenv("ADMIT_LINGER")); err == nil {
 		tags.Linger = d
@@ -429,7 +430,7 @@ func BenchmarkAdmitFlood(b *testing.B) {
 	f := admissiontest.New(b, pgtest.Pool(b), 40)
 	f.StopSequencer()
 	quota := func(plan string) (uint32, bool) { return 1 << 20, plan == admissiontest.Basic }
-	tags := admission.NewPostgresTags(f.DB)
+	tags := pgadmission.NewPostgresTags(f.DB)
 	tags.Linger = 3 * time.Millisecond
 	if d, err := time.ParseDuration(os.Getenv("ADMIT_LINGER")); err == nil {
 		tags.Linger = d

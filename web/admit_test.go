@@ -19,10 +19,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/licensed/licensed/internal/admissiontest"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger/admission"
-	"github.com/licensed/licensed/ledger/admission/admissiontest"
+	"github.com/licensed/licensed/ledger/admission/pgadmission"
 	"github.com/licensed/licensed/ledger/relay"
-	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/ringverify"
 )
 
@@ -47,7 +48,7 @@ func admitServerOver(t *testing.T, f *admissiontest.Ledger, cfg Config, lic admi
 	for _, mod := range mods {
 		mod(&acfg)
 	}
-	svc, err := admission.New(lic, admission.NewPostgresTags(db), acfg)
+	svc, err := admission.New(lic, pgadmission.NewPostgresTags(db), acfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/internal/btcdtest"
+	"github.com/licensed/licensed/internal/paytest"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/bitcoin"
-	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
-	"github.com/licensed/licensed/payments/paytest"
 )
 
 // devBTCServer is a server with the Bitcoin method, its watcher, a ledger
@@ -41,7 +41,7 @@ func devBTCServer(t *testing.T, dev bool) (*httptest.Server, *btcdtest.Node) {
 	t.Cleanup(func() { cancel(); <-runDone })
 	deps := Deps{DB: db, Payments: env.Service}
 	if dev {
-		deps.BitcoinDev = &BitcoinDev{Bitcoin: btc, Wallet: node.Wallet, Mine: node.Mine}
+		deps.BitcoinDev = &BitcoinDev{Bitcoin: btc, Pay: node.Wallet.PayTo, Mine: node.Mine}
 	}
 	hs := httptest.NewServer(New(Config{}, deps, slog.New(slog.DiscardHandler)).Handler())
 	t.Cleanup(hs.Close)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"html/template"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -15,9 +14,10 @@ import (
 // checkout under `licensed dev` with stripe-mock, which sends no webhooks.
 // Never enable it in production: it settles orders without payment.
 type DevCheckout struct {
-	// WebhookSecret signs the events the page sends to the server's own
-	// webhook endpoint.
-	WebhookSecret string
+	// PaidEvent returns a checkout.session.completed event saying that
+	// card order o is paid, and its Stripe-Signature header signed with the
+	// webhook secret, as Stripe would send them (fakestripe.PaidCheckout).
+	PaidEvent func(o *payments.Order) (payload []byte, signature string)
 }
 
 var devCheckoutTmpl = template.Must(template.New("checkout").Parse(`<!doctype html>
@@ -71,8 +71,7 @@ func (s *Server) devCheckoutComplete(c echo.Context) error {
 	if o.Method != payments.MethodCard {
 		return Errorf(http.StatusConflict, "not_a_card_order", "This order is paid by "+o.Method+", not by card: pay it on its invoice page.")
 	}
-	payload := payments.CheckoutSessionEvent(payments.NewEventID(), "checkout.session.completed", payments.CheckoutOf(o))
-	sig := payments.SignEvent(payload, s.deps.DevCheckout.WebhookSecret, time.Time{})
+	payload, sig := s.deps.DevCheckout.PaidEvent(o)
 	if err := s.deps.Payments.HandleStripe(c.Request().Context(), payload, sig); err != nil {
 		s.log.Warn("dev checkout: the webhook refused the test payment", "order_id", o.ID, "err", err)
 		return Errorf(http.StatusBadGateway, "dev_webhook_failed", "The server's webhook refused the test payment: see the server log.")

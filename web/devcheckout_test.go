@@ -11,8 +11,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/licensed/licensed/internal/paytest"
 	"github.com/licensed/licensed/payments"
-	"github.com/licensed/licensed/payments/paytest"
 )
 
 // TestDevCheckout: the dev checkout page's button settles the order through

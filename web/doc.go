@@ -8,4 +8,8 @@
 // logged and answered as 500 "internal error" without detail. Domain packages
 // do not know HTTP: their errors carry a code (a Code() string method), and
 // the table in errors.go maps each code to a status in one place.
+//
+// Every route is registered in one function, routes in routes.go, grouped
+// by who may call it: the public, customers, relays, webhooks, operators,
+// and `licensed dev` only.
 package web

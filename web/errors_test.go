@@ -15,7 +15,7 @@ import (
 	"testing"
 
 	"github.com/labstack/echo/v4"
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/internal/pgtest"
 )
 
 type codedErr struct{ code, msg string }

@@ -51,21 +51,9 @@ const (
 	maxEntriesPage  = 1000
 )
 
-// ledgerRoutes registers the public ledger: C2SP tlog-tiles paths under
-// /ledger/ (checkpoint, tiles, entry bundles) and a JSON API under
-// /v1/ledger/ for people and simple tools.
-func (s *Server) ledgerRoutes() {
-	if s.deps.Ledger == nil {
-		return
-	}
-	e := s.echo
-	e.GET("/ledger/checkpoint", s.ledgerCheckpoint)
-	e.GET("/ledger/key", s.ledgerKey)
-	e.GET("/ledger/anchors", s.ledgerAnchors)
-	e.GET("/ledger/tile/*", s.ledgerTile)
-	e.GET("/v1/ledger/entries", s.ledgerEntries)
-	e.GET("/v1/ledger/proof/inclusion", s.ledgerInclusion)
-	e.GET("/v1/ledger/proof/consistency", s.ledgerConsistency)
+// registerLedgerMetrics exports the ledger's size and its witnesses'
+// cosigning state.
+func (s *Server) registerLedgerMetrics() {
 	store := s.deps.Ledger.Store
 	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "licensed_ledger_size", Help: "Entries in the ledger's latest checkpoint.",

@@ -21,8 +21,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/ledger/pgledger"
 )
 
 // TestMain is the web package's (shared by all its test files): tests that
@@ -47,7 +48,7 @@ func ledgerServer(t *testing.T, rounds ...int) (*httptest.Server, ledger.Store, 
 	skey, vkey, _ := note.GenerateKey(rand.Reader, "web.test/ledger")
 	signer, _ := note.NewSigner(skey)
 	verifier, _ := note.NewVerifier(vkey)
-	l := ledger.New(db, ledger.Config{Signer: signer})
+	l := pgledger.New(db, pgledger.Config{Signer: signer})
 	for r, n := range rounds {
 		for i := range n {
 			var e ledger.Entry = testLicenseEntry()
@@ -55,7 +56,7 @@ func ledgerServer(t *testing.T, rounds ...int) (*httptest.Server, ledger.Store, 
 				e = &ledger.RevokeEntry{Target: 1, Reason: ledger.RevokeRefund}
 			}
 			err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-				_, err := ledger.Enqueue(ctx, tx, fmt.Sprintf("%d/%d", r, i), e)
+				_, err := pgledger.Enqueue(ctx, tx, fmt.Sprintf("%d/%d", r, i), e)
 				return err
 			})
 			if err != nil {
@@ -271,7 +272,7 @@ func TestLedgerSizeZero(t *testing.T) {
 	skey, vkey, _ := note.GenerateKey(rand.Reader, "web.test/ledger")
 	signer, _ := note.NewSigner(skey)
 	verifier, _ := note.NewVerifier(vkey)
-	l := ledger.New(db, ledger.Config{Signer: signer})
+	l := pgledger.New(db, pgledger.Config{Signer: signer})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { l.RunSequencer(ctx); close(done) }()

@@ -14,10 +14,6 @@ import (
 //go:embed openapi.yaml
 var openapiYAML []byte
 
-func (s *Server) openapiRoutes() {
-	s.echo.GET("/openapi.yaml", s.openapi)
-}
-
 // openapi is GET /openapi.yaml.
 func (s *Server) openapi(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")

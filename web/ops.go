@@ -23,26 +23,6 @@ import (
 // (up to reconcile.MaxRows).
 const pageRows = 500
 
-// opsRoutes registers the operator dashboard.
-func (s *Server) opsRoutes() {
-	e := s.echo
-	e.GET("/ops/login", s.opsLoginPage)
-	e.POST("/ops/login", s.opsLogin)
-	g := e.Group("/ops", s.requireOps)
-	g.GET("", s.opsHome)
-	g.GET("/orders", s.opsOrders)
-	g.GET("/orders/:id", s.opsOrder)
-	g.POST("/orders/:id/settle", s.opsSettle)
-	g.POST("/orders/:id/revoke", s.opsRevoke)
-	g.GET("/payments", s.opsPayments)
-	g.GET("/exceptions", s.opsExceptions)
-	g.GET("/export/:what", s.opsExport)
-	g.GET("/revenue.svg", s.opsRevenueSVG)
-	g.GET("/reconcile", s.opsReconcile)
-	g.GET("/audit", s.opsAudit)
-	g.POST("/logout", s.opsLogout)
-}
-
 // period reads from and to (YYYY-MM-DD, UTC, to inclusive) with defaults:
 // the last days days.
 func opsPeriod(c echo.Context, days int) (from, to time.Time, err error) {

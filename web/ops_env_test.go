@@ -15,12 +15,12 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/licensed/licensed/internal/btcdtest"
+	"github.com/licensed/licensed/internal/paytest"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
-	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/bitcoin"
-	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
-	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/payments/reconcile"
 )
 
@@ -107,7 +107,7 @@ func newShop(t testing.TB, o shopOptions) *shop {
 	}
 	deps := Deps{DB: s.DB, Payments: s.Service, Pages: pages}
 	if o.devWallet {
-		deps.BitcoinDev = &BitcoinDev{Bitcoin: s.btc, Wallet: s.node.Wallet, Mine: s.node.Mine}
+		deps.BitcoinDev = &BitcoinDev{Bitcoin: s.btc, Pay: s.node.Wallet.PayTo, Mine: s.node.Mine}
 	}
 	cfg := Config{OrderLimit: RateLimit{PerSecond: 100, Burst: 100}}
 	if o.config != nil {

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensed/licensed/internal/paytest"
 	"github.com/licensed/licensed/payments"
-	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/payments/reconcile"
 )
 

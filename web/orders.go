@@ -16,28 +16,6 @@ import (
 	"github.com/licensed/licensed/payments"
 )
 
-// paymentRoutes registers the order, plan and Stripe webhook routes, and the
-// dev checkout pages when they are enabled.
-func (s *Server) paymentRoutes() {
-	if s.deps.Payments == nil {
-		return
-	}
-	e := s.echo
-	// Customers.
-	e.GET("/v1/plans", s.listPlans)
-	e.POST("/v1/orders", s.createOrder, s.rateLimiter("orders", s.cfg.OrderLimit))
-	e.GET("/v1/orders/:id", s.getOrder)
-	// Stripe. Global middleware sees the route's refusals of other
-	// methods (405) too.
-	e.POST(webhookPath, s.stripeWebhook)
-	e.Use(s.webhookFailures())
-	// Dev mode only: the stand-in for Stripe's hosted checkout.
-	if s.deps.DevCheckout != nil {
-		e.GET("/dev/checkout/:id", s.devCheckoutPage)
-		e.POST("/dev/checkout/:id/complete", s.devCheckoutComplete, sameSiteOnly)
-	}
-}
-
 type planJSON struct {
 	ID           string `json:"id"`
 	Name         string `json:"name"`

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,44 +166,6 @@ func (s *Server) render(c echo.Context, status int, name, title string, data any
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	return c.HTMLBlob(status, buf.Bytes())
-}
-
-// pageRoutes registers the storefront, the invoice pages, the explorer and
-// the dashboard.
-func (s *Server) pageRoutes() {
-	e := s.echo
-	static, err := fs.Sub(staticFS, "static")
-	if err != nil {
-		panic(err)
-	}
-	assets := http.StripPrefix("/static/", http.FileServer(http.FS(static)))
-	e.GET("/static/*", func(c echo.Context) error {
-		name := strings.TrimPrefix(c.Request().URL.Path, "/static/")
-		if fi, err := fs.Stat(static, name); err != nil || fi.IsDir() {
-			return echo.ErrNotFound // the one 404 page; no directory listings
-		}
-		c.Response().Header().Set("Cache-Control", "public, max-age=3600")
-		c.Response().Header().Set("X-Content-Type-Options", "nosniff")
-		assets.ServeHTTP(c.Response(), c.Request())
-		return nil
-	})
-	p := s.deps.Pages
-	if p == nil {
-		return
-	}
-	if s.deps.Payments != nil {
-		e.GET("/", s.storefront)
-		e.POST("/checkout", s.checkout, s.rateLimiter("orders_page", s.cfg.OrderLimit))
-		e.GET("/invoice/:id", s.invoicePage)
-		e.GET("/invoice/:id/pay", s.invoicePay)
-		e.GET("/invoice/:id/status", s.invoiceStatus)
-	}
-	if p.Explorer != nil {
-		e.GET("/explorer", s.explorerPage)
-	}
-	if p.Ops != nil && s.deps.DB != nil && p.Books != nil {
-		s.opsRoutes()
-	}
 }
 
 // invoiceQRs keeps the QR codes of the invoice pages. An invoice's BIP21 URI

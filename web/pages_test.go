@@ -19,8 +19,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/licensed/licensed/internal/paytest"
 	"github.com/licensed/licensed/payments"
-	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/payments/reconcile"
 )
 

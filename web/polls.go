@@ -33,21 +33,6 @@ func (d *PollDeps) now() time.Time {
 	return time.Now()
 }
 
-// pollRoutes registers the polls' public API and page.
-func (s *Server) pollRoutes() {
-	d := s.deps.Polls
-	if d == nil {
-		return
-	}
-	e := s.echo
-	// Anyone: the polls, their tallies and logs; voters: the ballot box.
-	e.GET("/v1/polls", s.listPolls)
-	e.GET("/v1/polls/:id", s.getPoll)
-	e.GET("/v1/polls/:id/ballots", s.pollBallots)
-	e.POST("/v1/polls/:id/ballots", s.castBallot, s.rateLimiter("ballots", d.BallotLimit))
-	e.GET("/polls", s.pollsPage)
-}
-
 // pollSummary is a poll in GET /v1/polls and on the polls page.
 type pollSummary struct {
 	ID       string    `json:"id"`

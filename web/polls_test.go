@@ -18,12 +18,12 @@ import (
 	"github.com/gtank/ristretto255"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/licensed/licensed/internal/paytest"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/poll"
 	"github.com/licensed/licensed/ledger/poll/pgpoll"
-	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments"
-	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/ringverify"
 )
 

@@ -141,26 +141,6 @@ func (s *Server) MetricsHandler() http.Handler {
 // Handler returns the server as an http.Handler (for tests).
 func (s *Server) Handler() http.Handler { return headAsGet(s.echo) }
 
-// routes registers every route, grouped by who may call them.
-func (s *Server) routes() {
-	e := s.echo
-	// Operations.
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-	if s.cfg.PublicMetrics {
-		e.GET("/metrics", echo.WrapHandler(s.MetricsHandler()))
-	}
-	// Public API and pages; each area registers its own routes in its file.
-	s.ledgerRoutes()
-	s.paymentRoutes()
-	s.bitcoinRoutes()
-	s.admissionRoutes()
-	s.tagFilterRoutes()
-	s.pollRoutes()
-	s.openapiRoutes()
-	s.pageRoutes()
-}
-
 // observe logs and counts every request. It never logs the client's address
 // or the query string: both can identify a customer.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {

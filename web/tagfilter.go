@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/ledger/admission/pgadmission"
 	"github.com/licensed/licensed/ledger/tagfilter"
 )
 
@@ -17,21 +18,17 @@ import (
 // long after.
 const tagFilterCacheFor = 10 * time.Second
 
-// tagFilterRoutes registers GET /v1/tags/filter, the public filter of the
+// newTagFilterHandler serves GET /v1/tags/filter, the public filter of the
 // tags admitted in a scope (package ledger/tagfilter). It needs the
 // admission service (for the network and the day) and the database that
 // records its tags.
-func (s *Server) tagFilterRoutes() {
-	if s.deps.Admission == nil || s.deps.DB == nil {
-		return
-	}
-	h := &tagFilterHandler{svc: s.deps.Admission, tags: admission.NewPostgresTags(s.deps.DB), now: time.Now, entries: map[string]tagFilterEntry{}}
-	s.echo.GET("/v1/tags/filter", h.serve)
+func (s *Server) newTagFilterHandler() *tagFilterHandler {
+	return &tagFilterHandler{svc: s.deps.Admission, tags: pgadmission.NewPostgresTags(s.deps.DB), now: time.Now, entries: map[string]tagFilterEntry{}}
 }
 
 type tagFilterHandler struct {
 	svc  *admission.Service
-	tags *admission.PostgresTags
+	tags *pgadmission.PostgresTags
 	now  func() time.Time
 
 	mu      sync.Mutex

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licensed/licensed/ledger/admission/admissiontest"
+	"github.com/licensed/licensed/internal/admissiontest"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger/tagfilter"
-	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/ringverify"
 )
 

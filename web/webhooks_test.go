@@ -14,9 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensed/licensed/internal/fakestripe"
+	"github.com/licensed/licensed/internal/paytest"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/payments"
-	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/payments/reconcile"
 	"github.com/licensed/licensed/ringverify"
 )
@@ -39,7 +40,9 @@ func newPayEnv(t *testing.T, cfg ...Config) *payEnv {
 	t.Helper()
 	e := &payEnv{t: t, Env: paytest.New(t, paytest.Options{Stripe: true, WebhookSecret: testWebhookSecret,
 		CheckoutURL: "/dev/checkout/{ORDER_ID}"})}
-	s := New(append(cfg, Config{})[0], Deps{DB: e.DB, Payments: e.Service, DevCheckout: &DevCheckout{WebhookSecret: testWebhookSecret}}, slog.New(slog.DiscardHandler))
+	s := New(append(cfg, Config{})[0], Deps{DB: e.DB, Payments: e.Service, DevCheckout: &DevCheckout{PaidEvent: func(o *payments.Order) ([]byte, string) {
+		return fakestripe.PaidCheckout(testWebhookSecret, o.ID, o.StripeSession, o.Amount, o.Currency)
+	}}}, slog.New(slog.DiscardHandler))
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	e.url, e.srv = ts.URL, s
@@ -92,7 +95,7 @@ func (e *payEnv) webhook(client *http.Client, payload []byte, sig string) int {
 }
 
 func (e *payEnv) sign(payload []byte) string {
-	return payments.SignEvent(payload, testWebhookSecret, time.Time{})
+	return fakestripe.SignEvent(payload, testWebhookSecret, time.Time{})
 }
 
 func (e *payEnv) mustWebhook(payload []byte) {
@@ -240,13 +243,13 @@ func TestWebhookRejects(t *testing.T) {
 		sig     string
 		code    string
 	}{
-		{"bad signature", good, payments.SignEvent(good, "whsec_wrong", time.Time{}), "webhook_signature"},
+		{"bad signature", good, fakestripe.SignEvent(good, "whsec_wrong", time.Time{}), "webhook_signature"},
 		{"no signature", good, "", "webhook_signature"},
-		{"stale timestamp", good, payments.SignEvent(good, testWebhookSecret, time.Now().Add(-6*time.Minute)), "webhook_signature"},
-		{"wrong API version", oldAPI, payments.SignEvent(oldAPI, testWebhookSecret, time.Time{}), "webhook_api_version"},
-		{"oversized body", huge, payments.SignEvent(huge, testWebhookSecret, time.Time{}), "webhook_too_large"},
-		{"body over the server-wide limit", overServer, payments.SignEvent(overServer, "whsec_wrong", time.Time{}), "webhook_signature"},
-		{"tampered body", bytes.Replace(good, []byte(`"paid"`), []byte(`"unpaid"`), 1), payments.SignEvent(good, testWebhookSecret, time.Time{}), "webhook_signature"},
+		{"stale timestamp", good, fakestripe.SignEvent(good, testWebhookSecret, time.Now().Add(-6*time.Minute)), "webhook_signature"},
+		{"wrong API version", oldAPI, fakestripe.SignEvent(oldAPI, testWebhookSecret, time.Time{}), "webhook_api_version"},
+		{"oversized body", huge, fakestripe.SignEvent(huge, testWebhookSecret, time.Time{}), "webhook_too_large"},
+		{"body over the server-wide limit", overServer, fakestripe.SignEvent(overServer, "whsec_wrong", time.Time{}), "webhook_signature"},
+		{"tampered body", bytes.Replace(good, []byte(`"paid"`), []byte(`"unpaid"`), 1), fakestripe.SignEvent(good, testWebhookSecret, time.Time{}), "webhook_signature"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -321,21 +324,21 @@ func TestRefundAndDisputes(t *testing.T) {
 		valid   bool
 		revokes int // total revoke entries on the ledger after the step
 	}{
-		{"partial refund keeps the license", partial, [][]byte{payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(partial), false)},
+		{"partial refund keeps the license", partial, [][]byte{fakestripe.ChargeRefundedEvent(fakestripe.NewEventID(), fakestripe.DevPaymentIntent(partial), false)},
 			payments.LicenseActive, ringverify.Active, true, 0},
-		{"refund revokes", refunded, [][]byte{payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true)},
+		{"refund revokes", refunded, [][]byte{fakestripe.ChargeRefundedEvent(fakestripe.NewEventID(), fakestripe.DevPaymentIntent(refunded), true)},
 			payments.LicenseRevoked, ringverify.Revoked, false, 1},
-		{"refund delivered twice, one revoke", refunded, [][]byte{payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(refunded), true)},
+		{"refund delivered twice, one revoke", refunded, [][]byte{fakestripe.ChargeRefundedEvent(fakestripe.NewEventID(), fakestripe.DevPaymentIntent(refunded), true)},
 			payments.LicenseRevoked, ringverify.Revoked, false, 1},
-		{"dispute opened suspends", won, [][]byte{payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(won), "needs_response")},
+		{"dispute opened suspends", won, [][]byte{fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.created", fakestripe.DevPaymentIntent(won), "needs_response")},
 			payments.LicenseSuspended, ringverify.Suspended, false, 1},
-		{"dispute won restores", won, [][]byte{payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", payments.DevPaymentIntent(won), "won")},
+		{"dispute won restores", won, [][]byte{fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.closed", fakestripe.DevPaymentIntent(won), "won")},
 			payments.LicenseActive, ringverify.Active, true, 1},
-		{"dispute opened again after the outcome is ignored", won, [][]byte{payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(won), "needs_response")},
+		{"dispute opened again after the outcome is ignored", won, [][]byte{fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.created", fakestripe.DevPaymentIntent(won), "needs_response")},
 			payments.LicenseActive, ringverify.Active, true, 1},
 		{"dispute lost revokes", lost, [][]byte{
-			payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(lost), "needs_response"),
-			payments.DisputeEvent(payments.NewEventID(), "charge.dispute.closed", payments.DevPaymentIntent(lost), "lost")},
+			fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.created", fakestripe.DevPaymentIntent(lost), "needs_response"),
+			fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.closed", fakestripe.DevPaymentIntent(lost), "lost")},
 			payments.LicenseRevoked, ringverify.Revoked, false, 2},
 	}
 	for _, tt := range tests {
@@ -389,7 +392,7 @@ func TestRetention(t *testing.T) {
 	// A dispute open at the end of the retention keeps its link.
 	disputed := ids[4]
 	e.WaitSequenced()
-	e.mustWebhook(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(disputed), "needs_response"))
+	e.mustWebhook(fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.created", fakestripe.DevPaymentIntent(disputed), "needs_response"))
 	if n := e.count(`select count(*) from orders where address is not null`); n != 0 {
 		t.Fatalf("%d orders still hold a license address after minting", n)
 	}
@@ -420,7 +423,7 @@ func TestRetention(t *testing.T) {
 		t.Fatal("the disputed order lost its link while suspended")
 	}
 	// A refund after the retention: the license cannot be found any more.
-	e.mustWebhook(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(ids[0]), true))
+	e.mustWebhook(fakestripe.ChargeRefundedEvent(fakestripe.NewEventID(), fakestripe.DevPaymentIntent(ids[0]), true))
 	e.WaitSequenced()
 	if _, rev := e.licenseEntries(); rev != 0 {
 		t.Fatalf("%d revoke entries after the links were forgotten", rev)
@@ -451,11 +454,11 @@ func TestWebhookFailureFlood(t *testing.T) {
 		n              int
 	}{
 		{"unsigned", "POST", good, "", 1500},
-		{"bad_signature", "POST", good, payments.SignEvent(good, "whsec_wrong", time.Time{}), 700},
-		{"stale", "POST", good, payments.SignEvent(good, testWebhookSecret, time.Now().Add(-10*time.Minute)), 400},
-		{"api_version", "POST", oldAPI, payments.SignEvent(oldAPI, testWebhookSecret, time.Time{}), 300},
+		{"bad_signature", "POST", good, fakestripe.SignEvent(good, "whsec_wrong", time.Time{}), 700},
+		{"stale", "POST", good, fakestripe.SignEvent(good, testWebhookSecret, time.Now().Add(-10*time.Minute)), 400},
+		{"api_version", "POST", oldAPI, fakestripe.SignEvent(oldAPI, testWebhookSecret, time.Time{}), 300},
 		{"method_not_allowed", "GET", nil, "", 300},
-		{"too_large", "POST", huge, payments.SignEvent(huge, testWebhookSecret, time.Time{}), 40},
+		{"too_large", "POST", huge, fakestripe.SignEvent(huge, testWebhookSecret, time.Time{}), 40},
 	}
 	jobs := make(chan int)
 	go func() {

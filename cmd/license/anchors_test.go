@@ -12,11 +12,11 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil"
 
-	"github.com/licensed/licensed/ledger"
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/internal/btcdtest"
+	"github.com/licensed/licensed/internal/launch/regtest"
+	"github.com/licensed/licensed/internal/pgtest"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/payments/bitcoin/anchor"
-	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
-	"github.com/licensed/licensed/payments/bitcoin/regtest"
 	"github.com/licensed/licensed/web"
 )
 
@@ -79,7 +79,7 @@ func TestLedgerVerifyAnchors(t *testing.T) {
 	// The operator rewrites the ledger (same key, other entries, larger)
 	// and keeps listing the anchor it cannot take back from Bitcoin.
 	other := &testLog{db: pgtest.Pool(t)}
-	other.l = ledger.New(other.db, ledger.Config{Signer: signer})
+	other.l = pgledger.New(other.db, pgledger.Config{Signer: signer})
 	other.round(t, 9)
 	code, out = verify(t, anchoredLog(t, other, vkey, a), vkey, filepath.Join(t.TempDir(), "s2"), btcd...)
 	if code != 1 || !strings.Contains(out, "FAILED: anchor: the ledger of size 9 does not extend the checkpoint of size 4 anchored in block") ||

@@ -23,12 +23,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/issuer/wallet"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/ledger/admission/pgadmission"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/ledger/relay"
-	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/ringverify"
 	"github.com/licensed/licensed/web"
 )
@@ -39,7 +41,7 @@ type testServer struct {
 	url      string
 	vkey     string
 	pool     *pgxpool.Pool
-	ledger   *ledger.Ledger
+	ledger   *pgledger.Ledger
 	index    *ledger.Index
 	admitted func() int64
 }
@@ -67,9 +69,9 @@ func startServerWithKey(t testing.TB, skey string, opts ...func(*admission.Confi
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	led := ledger.New(pool, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, Log: log})
+	led := pgledger.New(pool, pgledger.Config{Signer: signer, Period: 20 * time.Millisecond, Log: log})
 	index := ledger.NewIndex()
-	store := ledger.NewPostgresStore(pool)
+	store := pgledger.NewStore(pool)
 	acfg := admission.Config{
 		Network: "dev",
 		Quota: func(plan string) (uint32, bool) {
@@ -80,7 +82,7 @@ func startServerWithKey(t testing.TB, skey string, opts ...func(*admission.Confi
 	for _, o := range opts {
 		o(&acfg)
 	}
-	svc, err := admission.New(index, admission.NewPostgresTags(pool), acfg)
+	svc, err := admission.New(index, pgadmission.NewPostgresTags(pool), acfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,10 +312,10 @@ func TestEndToEnd(t *testing.T) {
 
 	// A proof from a license suspended since (an open dispute) is refused.
 	if err := pgx.BeginFunc(t.Context(), srv.pool, func(tx pgx.Tx) error {
-		if err := ledger.Suspend(t.Context(), tx, own); err != nil {
+		if err := pgledger.Suspend(t.Context(), tx, own); err != nil {
 			return err
 		}
-		return ledger.Suspend(t.Context(), tx, idx2[250])
+		return pgledger.Suspend(t.Context(), tx, idx2[250])
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +470,7 @@ func (s *testServer) enqueueDecoys(tb testing.TB, pool *pgxpool.Pool, n int) {
 				return err
 			}
 			e := &ledger.LicenseEntry{Plan: p.Plan, NotBefore: p.NotBefore, NotAfter: p.NotAfter, R: o.R, P: o.P, ViewTag: o.ViewTag, Sealed: o.Sealed}
-			if _, err := ledger.Enqueue(ctx, tx, fmt.Sprintf("bench:%d:%d", before.Size, i), e); err != nil {
+			if _, err := pgledger.Enqueue(ctx, tx, fmt.Sprintf("bench:%d:%d", before.Size, i), e); err != nil {
 				return err
 			}
 		}

@@ -17,8 +17,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/web"
 )
 
@@ -28,7 +29,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // testLog is a ledger served over HTTP by the real server.
 type testLog struct {
 	db  *pgxpool.Pool
-	l   *ledger.Ledger
+	l   *pgledger.Ledger
 	url string
 	n   int
 }
@@ -36,7 +37,7 @@ type testLog struct {
 func newTestLog(t *testing.T, signer note.Signer, vkey string) *testLog {
 	t.Helper()
 	db := pgtest.Pool(t)
-	l := ledger.New(db, ledger.Config{Signer: signer})
+	l := pgledger.New(db, pgledger.Config{Signer: signer})
 	s := web.New(web.Config{}, web.Deps{DB: db, Ledger: &web.LedgerDeps{Store: l.Store(), VerifierKey: vkey}}, slog.New(slog.DiscardHandler))
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
@@ -55,7 +56,7 @@ func (tl *testLog) round(t *testing.T, n int) {
 		rand.Read(e.R[:])
 		tl.n++
 		err := pgx.BeginFunc(ctx, tl.db, func(tx pgx.Tx) error {
-			_, err := ledger.Enqueue(ctx, tx, fmt.Sprint(tl.n), e)
+			_, err := pgledger.Enqueue(ctx, tx, fmt.Sprint(tl.n), e)
 			return err
 		})
 		if err != nil {

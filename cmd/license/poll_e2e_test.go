@@ -15,11 +15,12 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/ledger/poll"
 	"github.com/licensed/licensed/ledger/poll/pgpoll"
-	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/web"
 )
 
@@ -52,9 +53,9 @@ func startPollServerWithKey(t *testing.T, skey string) *pollServer {
 	}
 	pool := pgtest.Pool(t)
 	log := slog.New(slog.DiscardHandler)
-	led := ledger.New(pool, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, Log: log})
+	led := pgledger.New(pool, pgledger.Config{Signer: signer, Period: 20 * time.Millisecond, Log: log})
 	index := ledger.NewIndex()
-	store := ledger.NewPostgresStore(pool)
+	store := pgledger.NewStore(pool)
 	polls, err := pgpoll.New(pool, signer, index)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/ledger/admission/pgadmission"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/web"
 )
 
@@ -27,11 +29,11 @@ func (m *Main) openAdmission(ctx context.Context, deps *web.Deps) error {
 		return nil
 	}
 	index := ledger.NewIndex()
-	store := ledger.NewPostgresStore(m.DB)
+	store := pgledger.NewStore(m.DB)
 	if err := index.Sync(ctx, store); err != nil {
 		return fmt.Errorf("couldn't load the license index: %w", err)
 	}
-	tags := admission.NewPostgresTags(m.DB)
+	tags := pgadmission.NewPostgresTags(m.DB)
 	// Under load, a tag round trip waits a little for company: fewer
 	// statements per admission, for that much more latency only when busy.
 	tags.Linger = cfg.AdmitLinger

@@ -14,9 +14,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/licensed/licensed/ledger/admission/admissiontest"
+	"github.com/licensed/licensed/internal/admissiontest"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger/relay"
-	"github.com/licensed/licensed/migrations/pgtest"
 )
 
 // TestServeAdmission runs the real Main (as `licensed serve`) on a database

@@ -16,7 +16,6 @@ import (
 	"github.com/btcsuite/btcd/rpcclient"
 
 	"github.com/licensed/licensed/payments/bitcoin/anchor"
-	"github.com/licensed/licensed/payments/bitcoin/regtest"
 	"github.com/licensed/licensed/web"
 )
 
@@ -122,7 +121,7 @@ func (m *Main) openAnchor(ctx context.Context, deps *web.Deps) (start func(), er
 	m.closers = append(m.closers, a.Close)
 	if dev {
 		addr, _ := btcutil.DecodeAddress(a.Address(), params)
-		if _, err := deps.BitcoinDev.Wallet.Pay(regtest.Output{Address: addr, Sats: 1_000_000}); err != nil {
+		if _, err := deps.BitcoinDev.Pay(addr, 1_000_000); err != nil {
 			return nil, fmt.Errorf("couldn't fund the dev anchor key: %w", err)
 		}
 		if _, err := deps.BitcoinDev.Mine(1); err != nil {

@@ -12,17 +12,19 @@ import (
 	"time"
 
 	"crypto/rand"
+
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/gtank/ristretto255"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/licensed/licensed/internal/btcdtest"
+	"github.com/licensed/licensed/internal/launch/regtest"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/anchor"
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/ledger/pgledger"
 	panchor "github.com/licensed/licensed/payments/bitcoin/anchor"
-	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
-	"github.com/licensed/licensed/payments/bitcoin/regtest"
 )
 
 // TestServeAnchors runs the server with an anchor key on a regtest btcd:
@@ -66,7 +68,7 @@ func TestServeAnchors(t *testing.T) {
 			s, _ := ristretto255.NewScalar().SetUniformBytes(seed[:])
 			e := &ledger.LicenseEntry{Plan: "pro", NotBefore: ledger.Day(20414), NotAfter: ledger.Day(20444), ViewTag: 3, Sealed: []byte("sealed")}
 			copy(e.P[:], ristretto255.NewIdentityElement().ScalarBaseMult(s).Bytes())
-			if _, err := ledger.Enqueue(ctx, tx, fmt.Sprint("anchor-test:", i), e); err != nil {
+			if _, err := pgledger.Enqueue(ctx, tx, fmt.Sprint("anchor-test:", i), e); err != nil {
 				return err
 			}
 		}

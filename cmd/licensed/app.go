@@ -17,8 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/licensed/licensed/internal/launch/pgcluster"
 	"github.com/licensed/licensed/migrations"
-	"github.com/licensed/licensed/migrations/pgcluster"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/web"
 )
@@ -110,11 +110,14 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 
 	deps := web.Deps{DB: m.DB}
-	// -- ledger wiring (issue 4) --
-	// The payments wiring below gives led its hook
-	// (led.SetOnSequenced(service.OnSequenced)); the sequencer starts only
-	// once Open has succeeded, so no round runs without it.
-	led, err := m.openLedger(ctx, &deps)
+	// Payments first: the ledger's sequencer is built with their hook
+	// (payments.Service.OnSequenced), and starts only once Open has
+	// succeeded.
+	onSequenced, err := m.openPayments(ctx, &deps)
+	if err != nil {
+		return err
+	}
+	led, err := m.openLedger(ctx, &deps, onSequenced)
 	if err != nil {
 		return err
 	}
@@ -126,11 +129,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.startSequencer(led)
 		}
 	}()
-	// -- payments wiring (issue 5) --
-	if err := m.openPayments(ctx, &deps, led); err != nil {
-		return err
-	}
-	// -- bitcoin wiring (issue 6) --
+	// -- bitcoin wiring --
 	startBitcoin, err := m.openBitcoin(ctx, &deps)
 	if err != nil {
 		return err
@@ -146,11 +145,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			startAnchor()
 		}
 	}()
-	// -- admission wiring (issue 7) --
+	// -- admission wiring --
 	if err := m.openAdmission(ctx, &deps); err != nil {
 		return err
 	}
-	// -- pages wiring (issue 8) --
+	// -- pages wiring --
 	if err := m.openPages(ctx, &deps); err != nil {
 		return err
 	}

@@ -18,8 +18,8 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/rpcclient"
 
+	"github.com/licensed/licensed/internal/launch/regtest"
 	"github.com/licensed/licensed/payments/bitcoin"
-	"github.com/licensed/licensed/payments/bitcoin/regtest"
 	"github.com/licensed/licensed/web"
 )
 
@@ -164,7 +164,7 @@ func (m *Main) openBitcoin(ctx context.Context, deps *web.Deps) (start func(), e
 				return nil, err
 			}
 		}
-		deps.BitcoinDev = &web.BitcoinDev{Wallet: dev.wallet, Mine: dev.node.Mine}
+		deps.BitcoinDev = &web.BitcoinDev{Pay: dev.wallet.PayTo, Mine: dev.node.Mine}
 		if params.Net == chaincfg.RegressionNetParams.Net {
 			// btcd wiped the regtest chain: a new chain is not a reorg of
 			// the old one, so the watcher forgets the old blocks instead of

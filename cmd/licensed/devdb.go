@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/licensed/licensed/migrations/pgcluster"
+	"github.com/licensed/licensed/internal/launch/pgcluster"
 )
 
 // devDataDir and serveDataDir are the default data folders of `licensed

@@ -10,19 +10,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/web"
 )
 
-// openLedger builds the ledger (issue 4): the sequencer (started by
-// startSequencer once Open has succeeded, so that every hook is set before
-// the first round) and the public endpoints.
-func (m *Main) openLedger(ctx context.Context, deps *web.Deps) (*ledger.Ledger, error) {
+// openLedger builds the ledger: the sequencer, with onSequenced (payments'
+// hook, or nil) as its round hook, started by startSequencer once Open has
+// succeeded; and the public endpoints.
+func (m *Main) openLedger(ctx context.Context, deps *web.Deps, onSequenced func(ctx context.Context, tx pgx.Tx, round int64, seq []pgledger.Sequenced) error) (*pgledger.Ledger, error) {
 	vkey := m.LedgerVerifierKey
-	led := ledger.New(m.DB, ledger.Config{Signer: m.LedgerSigner, Log: m.Log})
+	led := pgledger.New(m.DB, pgledger.Config{Signer: m.LedgerSigner, OnSequenced: onSequenced, Log: m.Log})
 	deps.Ledger = &web.LedgerDeps{Store: led.Store(), VerifierKey: vkey}
 	m.Log.Info("ledger", "origin", m.LedgerSigner.Name(), "verifier_key", vkey)
 	return led, nil
@@ -31,7 +33,7 @@ func (m *Main) openLedger(ctx context.Context, deps *web.Deps) (*ledger.Ledger, 
 // startSequencer runs the sequencer until Close. Every server process runs
 // one; the Postgres advisory lock lets one sequence and keeps the others as
 // standbys.
-func (m *Main) startSequencer(led *ledger.Ledger) {
+func (m *Main) startSequencer(led *pgledger.Ledger) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -96,7 +98,7 @@ func runLedgerFsck(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	defer db.Close()
 	start := time.Now()
-	rep, err := ledger.Fsck(ctx, ledger.NewPostgresStore(db), v)
+	rep, err := ledger.Fsck(ctx, pgledger.NewStore(db), v)
 	if err != nil {
 		return err
 	}

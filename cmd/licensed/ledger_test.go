@@ -13,8 +13,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/ledger/pgledger"
 )
 
 func fsckLicense() *ledger.LicenseEntry {
@@ -76,11 +77,11 @@ func TestLedgerFsck(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			l := ledger.New(db, ledger.Config{Signer: signer})
+			l := pgledger.New(db, pgledger.Config{Signer: signer})
 			for r, n := range []int{5, 260, 3} {
 				for i := range n {
 					pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-						_, err := ledger.Enqueue(ctx, tx, fmt.Sprintf("%d/%d", r, i), fsckLicense())
+						_, err := pgledger.Enqueue(ctx, tx, fmt.Sprintf("%d/%d", r, i), fsckLicense())
 						return err
 					})
 				}

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/internal/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -16,7 +16,7 @@ import (
 	"github.com/btcsuite/btcd/rpcclient"
 	"golang.org/x/term"
 
-	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/payments/reconcile"
 	"github.com/licensed/licensed/web"
 )
@@ -29,7 +29,7 @@ func (m *Main) openPages(ctx context.Context, deps *web.Deps) error {
 	p := &web.Pages{
 		Books: books,
 		// The explorer reads the ledger's tables.
-		Explorer:  ledger.NewPostgresStore(m.DB),
+		Explorer:  pgledger.NewStore(m.DB),
 		PublicURL: cfg.PublicURL,
 		Contact:   cfg.OperatorContact,
 	}
@@ -64,7 +64,7 @@ func (m *Main) openPages(ctx context.Context, deps *web.Deps) error {
 // is set (the dev btcd of `licensed dev` is not compared).
 func (m *Main) reconciler(books *reconcile.Books) (*reconcile.Reconciler, error) {
 	cfg := &m.Config
-	r := &reconcile.Reconciler{Books: books, Ledger: reconcile.LedgerStore(ledger.NewPostgresStore(books.DB()))}
+	r := &reconcile.Reconciler{Books: books, Ledger: reconcile.LedgerStore(pgledger.NewStore(books.DB()))}
 	if cfg.StripeSecretKey != "" {
 		st := reconcile.NewStripe(cfg.StripeSecretKey, cfg.StripeAPIURL, nil)
 		st.Books = books

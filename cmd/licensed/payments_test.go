@@ -20,10 +20,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/internal/fakestripe"
+	"github.com/licensed/licensed/internal/launch/stripemock"
+	"github.com/licensed/licensed/internal/paytest"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/payments"
-	"github.com/licensed/licensed/payments/paytest"
-	"github.com/licensed/licensed/payments/stripemock"
 )
 
 const stormWebhookSecret = "whsec_storm_test"
@@ -107,7 +108,7 @@ func (p *serveProc) stop(t *testing.T) {
 func deliver(client *http.Client, url string, payload []byte) bool {
 	req, _ := http.NewRequest("POST", url+"/v1/webhooks/stripe", bytes.NewReader(payload))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Stripe-Signature", payments.SignEvent(payload, stormWebhookSecret, time.Time{}))
+	req.Header.Set("Stripe-Signature", fakestripe.SignEvent(payload, stormWebhookSecret, time.Time{}))
 	resp, err := client.Do(req)
 	if err != nil {
 		return false

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/ledger/poll"
 	"github.com/licensed/licensed/ledger/poll/pgpoll"
 	"github.com/licensed/licensed/web"
@@ -24,7 +25,7 @@ import (
 func (m *Main) openPolls(ctx context.Context, deps *web.Deps) error {
 	cfg := &m.Config
 	index := ledger.NewIndex()
-	store := ledger.NewPostgresStore(m.DB)
+	store := pgledger.NewStore(m.DB)
 	if err := index.Sync(ctx, store); err != nil {
 		return fmt.Errorf("couldn't load the license index for polls: %w", err)
 	}
@@ -130,7 +131,7 @@ func runPoll(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("bad database URL: %w", err)
 	}
 	defer db.Close()
-	cp, err := ledger.NewPostgresStore(db).Latest(ctx)
+	cp, err := pgledger.NewStore(db).Latest(ctx)
 	if err != nil {
 		return fmt.Errorf("couldn't read the ledger's size: %w", err)
 	}

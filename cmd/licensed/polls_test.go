@@ -14,9 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/internal/pgtest"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/ledger/poll/pgpoll"
-	"github.com/licensed/licensed/migrations/pgtest"
 )
 
 // appendLicenses puts n licenses on the ledger of the database at u.
@@ -34,13 +34,13 @@ func appendLicenses(t *testing.T, u, keyFile, origin string, n int) {
 	defer db.Close()
 	for i := range n {
 		if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-			_, err := ledger.Enqueue(ctx, tx, fmt.Sprint(i), fsckLicense())
+			_, err := pgledger.Enqueue(ctx, tx, fmt.Sprint(i), fsckLicense())
 			return err
 		}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := ledger.New(db, ledger.Config{Signer: signer}).Round(ctx); err != nil {
+	if _, err := pgledger.New(db, pgledger.Config{Signer: signer}).Round(ctx); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -11,9 +11,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/licensed/licensed/migrations/pgtest"
-	"github.com/licensed/licensed/payments/paytest"
-	"github.com/licensed/licensed/payments/stripemock"
+	"github.com/licensed/licensed/internal/launch/stripemock"
+	"github.com/licensed/licensed/internal/paytest"
+	"github.com/licensed/licensed/internal/pgtest"
 )
 
 func TestReconcileCommand(t *testing.T) {

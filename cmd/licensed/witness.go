@@ -11,11 +11,11 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/internal/launch/litewitness"
 	"github.com/licensed/licensed/ledger/cosigning"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/ledger/tlogclient"
 	"github.com/licensed/licensed/ledger/witness"
-	"github.com/licensed/licensed/ledger/witness/litewitness"
 	"github.com/licensed/licensed/web"
 )
 
@@ -31,7 +31,7 @@ const (
 // dev without one, by three local litewitness processes it starts, whose
 // policy it writes to DATA_DIR/witness-policy for clients. Without either,
 // checkpoints are served as the ledger signs them.
-func (m *Main) openWitnesses(ctx context.Context, deps *web.Deps, led *ledger.Ledger) error {
+func (m *Main) openWitnesses(ctx context.Context, deps *web.Deps, led *pgledger.Ledger) error {
 	path := m.Config.WitnessesFile
 	if path == "" && m.Dev {
 		var err error

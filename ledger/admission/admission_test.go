@@ -14,9 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensed/licensed/internal/admissiontest"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger/admission"
-	"github.com/licensed/licensed/ledger/admission/admissiontest"
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/ledger/admission/pgadmission"
 	"github.com/licensed/licensed/ringverify"
 )
 
@@ -42,7 +43,7 @@ func msg(s string) []byte { return []byte(s) }
 func TestAdmitChecks(t *testing.T) {
 	f := admissiontest.New(t, pgtest.Pool(t), 40)
 	noon := f.Today.Add(12 * time.Hour)
-	svc := newService(t, f, admission.NewPostgresTags(f.DB), noon, nil)
+	svc := newService(t, f, pgadmission.NewPostgresTags(f.DB), noon, nil)
 	scope := admissiontest.Scope(noon)
 	c := f.Customers[0]
 	ring, pi := f.Ring(t, c, 16)
@@ -204,7 +205,7 @@ func TestScopeSkew(t *testing.T) {
 func TestQuotaAndTags(t *testing.T) {
 	f := admissiontest.New(t, pgtest.Pool(t), 20)
 	now := f.Today.Add(9 * time.Hour)
-	svc := newService(t, f, admission.NewPostgresTags(f.DB), now, nil)
+	svc := newService(t, f, pgadmission.NewPostgresTags(f.DB), now, nil)
 	scope := admissiontest.Scope(now)
 	c := f.Customers[0]
 	ctx := context.Background()
@@ -261,8 +262,8 @@ func TestConcurrentUses(t *testing.T) {
 	f := admissiontest.New(t, pgtest.Pool(t), 20)
 	now := f.Today.Add(15 * time.Hour)
 	svcs := []*admission.Service{
-		newService(t, f, admission.NewPostgresTags(f.DB), now, nil),
-		newService(t, f, admission.NewPostgresTags(f.DB), now, nil),
+		newService(t, f, pgadmission.NewPostgresTags(f.DB), now, nil),
+		newService(t, f, pgadmission.NewPostgresTags(f.DB), now, nil),
 	}
 	scope := admissiontest.Scope(now)
 	c := f.Customers[1]
@@ -305,7 +306,7 @@ func TestConcurrentUses(t *testing.T) {
 func TestBatch(t *testing.T) {
 	f := admissiontest.New(t, pgtest.Pool(t), 20)
 	now := f.Today.Add(10 * time.Hour)
-	svc := newService(t, f, admission.NewPostgresTags(f.DB), now, func(c *admission.Config) { c.Workers = 2 })
+	svc := newService(t, f, pgadmission.NewPostgresTags(f.DB), now, func(c *admission.Config) { c.Workers = 2 })
 	scope := admissiontest.Scope(now)
 	c0, c1 := f.Customers[0], f.Customers[1]
 	r0, p0 := f.Ring(t, c0, 16)
@@ -349,7 +350,7 @@ func TestBatch(t *testing.T) {
 func TestProofOfWork(t *testing.T) {
 	f := admissiontest.New(t, pgtest.Pool(t), 20)
 	now := f.Today.Add(11 * time.Hour)
-	svc := newService(t, f, admission.NewPostgresTags(f.DB), now, func(c *admission.Config) {
+	svc := newService(t, f, pgadmission.NewPostgresTags(f.DB), now, func(c *admission.Config) {
 		c.PoWDifficulty, c.FreeDifficulty, c.PoWWindow = 8, 12, time.Minute
 	})
 	scope := admissiontest.Scope(now)

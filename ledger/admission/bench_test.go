@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensed/licensed/internal/admissiontest"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger/admission"
-	"github.com/licensed/licensed/ledger/admission/admissiontest"
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/ledger/admission/pgadmission"
 	"github.com/licensed/licensed/ringverify"
 )
 
@@ -37,7 +38,7 @@ func BenchmarkAdmit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	services := map[string]admission.TagStore{"memory": admission.NewMemoryTags(), "postgres": admission.NewPostgresTags(f.DB)}
+	services := map[string]admission.TagStore{"memory": admission.NewMemoryTags(), "postgres": pgadmission.NewPostgresTags(f.DB)}
 	ctx := context.Background()
 	b.Run("verify/ring=16", func(b *testing.B) {
 		for i, r := range reqs { // warm the cache

@@ -2,7 +2,7 @@
 // block carrying a ring proof may enter the network, and records the proof's
 // tag so that each license makes at most its daily quota of admissions per
 // scope. Use New with a Licenses (the ledger's index of valid licenses, or a
-// relay's mirror of it), a TagStore (Postgres, or memory for a single relay)
+// relay's mirror of it), a TagStore (package pgadmission, or memory for a relay)
 // and a Config; call Admit for one request and AdmitBatch for many. Package
 // web serves it as POST /v1/admit and POST /v1/admit/batch; package
 // ledger/relay runs the same checks locally on a relay.

@@ -147,4 +147,3 @@ func (h *waiters) Pop() any {
 	*h = old[:len(old)-1]
 	return w
 }
-

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensed/licensed/internal/admissiontest"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger/admission"
-	"github.com/licensed/licensed/ledger/admission/admissiontest"
-	"github.com/licensed/licensed/migrations/pgtest"
 )
 
 // TestPoWBeforeVerification: with a proof of work required, a forged proof

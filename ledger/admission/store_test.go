@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger/admission"
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/ledger/admission/pgadmission"
 )
 
 // TestTagStores runs one conformance suite against every TagStore.
@@ -20,9 +21,9 @@ func TestTagStores(t *testing.T) {
 		new  func(t *testing.T) admission.TagStore
 	}{
 		{"memory", func(*testing.T) admission.TagStore { return admission.NewMemoryTags() }},
-		{"postgres", func(t *testing.T) admission.TagStore { return admission.NewPostgresTags(pgtest.Pool(t)) }},
+		{"postgres", func(t *testing.T) admission.TagStore { return pgadmission.NewPostgresTags(pgtest.Pool(t)) }},
 		{"postgres with linger", func(t *testing.T) admission.TagStore {
-			s := admission.NewPostgresTags(pgtest.Pool(t))
+			s := pgadmission.NewPostgresTags(pgtest.Pool(t))
 			s.Linger = time.Millisecond
 			return s
 		}},

@@ -19,12 +19,13 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/licensed/licensed/internal/launch/litewitness"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/cosigning"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/ledger/tlogclient"
 	"github.com/licensed/licensed/ledger/witness"
-	"github.com/licensed/licensed/ledger/witness/litewitness"
-	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/web"
 )
 
@@ -121,7 +122,7 @@ func (ws *witnesses) policy(t testing.TB, k int) *witness.Policy {
 // server is a ledger with a running sequencer, a Cosigner, and the web
 // server that serves it.
 type server struct {
-	led    *ledger.Ledger
+	led    *pgledger.Ledger
 	cos    *cosigning.Cosigner
 	url    string // serves the cosigned checkpoint
 	rawURL string // serves the latest checkpoint as the ledger signed it
@@ -134,7 +135,7 @@ func startServer(t testing.TB, key logKey, p *witness.Policy, startCosigner bool
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	led := ledger.New(db, ledger.Config{Signer: key.signer, Period: 10 * time.Millisecond})
+	led := pgledger.New(db, pgledger.Config{Signer: key.signer, Period: 10 * time.Millisecond})
 	wg.Go(func() { led.RunSequencer(ctx) })
 	cos, err := cosigning.New(db, led.Store(), cosigning.Config{Policy: p, MaxBackoff: 300 * time.Millisecond})
 	if err != nil {

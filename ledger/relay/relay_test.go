@@ -17,11 +17,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/ledger/relay"
 	"github.com/licensed/licensed/ledger/tlogclient"
-	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/ringverify"
 	"github.com/licensed/licensed/web"
 )
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // testLog is a real ledger on its own database, served by a real server.
 type testLog struct {
 	db  *pgxpool.Pool
-	lg  *ledger.Ledger
+	lg  *pgledger.Ledger
 	url string
 }
 
@@ -39,7 +40,7 @@ func newLog(t *testing.T, signer note.Signer, vkey string) *testLog {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	db := pgtest.Pool(t)
-	lg := ledger.New(db, ledger.Config{Signer: signer, Period: 20 * time.Millisecond})
+	lg := pgledger.New(db, pgledger.Config{Signer: signer, Period: 20 * time.Millisecond})
 	seq := make(chan struct{})
 	go func() { lg.RunSequencer(ctx); close(seq) }()
 	srv := httptest.NewServer(web.New(web.Config{}, web.Deps{DB: db, Ledger: &web.LedgerDeps{Store: lg.Store(), VerifierKey: vkey}}, slog.New(slog.DiscardHandler)).Handler())
@@ -274,7 +275,7 @@ func TestMirrorSuspensions(t *testing.T) {
 	signer, vkey := keys(t, "relay.test/ledger")
 	l := newLog(t, signer, vkey)
 	idx := l.appendLicenses(t, 2, "basic", today)
-	if err := pgx.BeginFunc(ctx, l.db, func(tx pgx.Tx) error { return ledger.Suspend(ctx, tx, idx[0]) }); err != nil {
+	if err := pgx.BeginFunc(ctx, l.db, func(tx pgx.Tx) error { return pgledger.Suspend(ctx, tx, idx[0]) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.lg.Append(ctx, &ledger.RevokeEntry{Target: idx[1], Reason: ledger.RevokeRefund}); err != nil {

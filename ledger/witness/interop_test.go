@@ -15,9 +15,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/licensed/licensed/internal/launch/litewitness"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/witness"
-	"github.com/licensed/licensed/ledger/witness/litewitness"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/litewitness-cosignature.txt from a new run of litewitness")

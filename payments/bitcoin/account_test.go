@@ -10,7 +10,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
-	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
+	"github.com/licensed/licensed/internal/btcdtest"
 )
 
 // BIP84's test vector (mnemonic "abandon … about", account 0).

@@ -94,6 +94,7 @@
 // about the payer beyond the public transaction itself, and that only while
 // it is unconfirmed (to offer it to btcd again): no IP.
 //
-// Sub-package regtest runs a btcd on loopback and pays from a single-key
-// wallet (dev mode); btcdtest gives each test its own btcd.
+// internal/launch/regtest runs a btcd on loopback and pays from a
+// single-key wallet (dev mode); internal/btcdtest gives each test its own
+// btcd.
 package bitcoin

@@ -14,12 +14,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/licensed/licensed/internal/launch/regtest"
+	"github.com/licensed/licensed/internal/launch/stripemock"
+	"github.com/licensed/licensed/internal/paytest"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/bitcoin"
-	"github.com/licensed/licensed/payments/bitcoin/regtest"
-	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/payments/reconcile"
-	"github.com/licensed/licensed/payments/stripemock"
 	"github.com/licensed/licensed/ringverify"
 )
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/licensed/licensed/internal/fakestripe"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/reconcile"
@@ -38,11 +39,11 @@ func TestRevoke(t *testing.T) {
 	}{
 		{"active", func(string) {}, payments.LicenseActive, nil},
 		{"suspended by an open dispute", func(id string) {
-			e.MustDeliver(payments.DisputeEvent(payments.NewEventID(), "charge.dispute.created", payments.DevPaymentIntent(id), "needs_response"))
+			e.MustDeliver(fakestripe.DisputeEvent(fakestripe.NewEventID(), "charge.dispute.created", fakestripe.DevPaymentIntent(id), "needs_response"))
 		}, payments.LicenseSuspended, nil},
 		{"link erased after the retention", func(id string) { e.exec(`delete from order_links where order_id = $1`, id) }, payments.LicenseActive, payments.ErrNotRevocable},
 		{"already revoked by a refund", func(id string) {
-			e.MustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), payments.DevPaymentIntent(id), true))
+			e.MustDeliver(fakestripe.ChargeRefundedEvent(fakestripe.NewEventID(), fakestripe.DevPaymentIntent(id), true))
 		}, payments.LicenseRevoked, payments.ErrNotRevocable},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

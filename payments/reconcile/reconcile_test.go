@@ -12,14 +12,16 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/licensed/licensed/internal/btcdtest"
+	"github.com/licensed/licensed/internal/fakestripe"
+	"github.com/licensed/licensed/internal/launch/regtest"
+	"github.com/licensed/licensed/internal/launch/stripemock"
+	"github.com/licensed/licensed/internal/paytest"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/payments"
-	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
-	"github.com/licensed/licensed/payments/bitcoin/regtest"
-	"github.com/licensed/licensed/payments/paytest"
 	"github.com/licensed/licensed/payments/reconcile"
-	"github.com/licensed/licensed/payments/stripemock"
 )
 
 func TestMain(m *testing.M) {
@@ -40,7 +42,7 @@ type env struct {
 	t      *testing.T
 	db     *pgxpool.Pool
 	svc    *payments.Service
-	ledger *ledger.Ledger
+	ledger *pgledger.Ledger
 	books  *reconcile.Books
 }
 
@@ -176,7 +178,7 @@ func TestOrdersAndRevenue(t *testing.T) {
 		{"today", reconcile.Filter{From: time.Now().UTC().Truncate(24 * time.Hour)}, []string{a, c, open}},
 		{"until today", reconcile.Filter{To: time.Now().UTC().Truncate(24 * time.Hour)}, []string{b}},
 		{"one", reconcile.Filter{ID: open}, []string{open}},
-		{"by PaymentIntent", reconcile.Filter{ID: payments.DevPaymentIntent(b)}, []string{b}},
+		{"by PaymentIntent", reconcile.Filter{ID: fakestripe.DevPaymentIntent(b)}, []string{b}},
 		{"limit", reconcile.Filter{Limit: 1}, nil}, // checked by count below
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,7 +195,7 @@ func TestOrdersAndRevenue(t *testing.T) {
 			var got []string
 			for _, r := range rows {
 				got = append(got, r.ID)
-				if r.ID == a && (!r.Linked || r.PaymentRef != payments.DevPaymentIntent(a) || r.MintRound == 0) {
+				if r.ID == a && (!r.Linked || r.PaymentRef != fakestripe.DevPaymentIntent(a) || r.MintRound == 0) {
 					t.Errorf("row of a paid card order: %+v", r)
 				}
 			}
@@ -405,7 +407,7 @@ func TestByPaymentRef(t *testing.T) {
 	e := newEnv(t)
 	a, b := e.paidCard("basic-30d"), e.paidCard("pro-365d")
 	e.exec(`update orders set created_at = now() - interval '400 days' where id = $1`, a)
-	rows, err := e.books.ByPaymentRef(context.Background(), []string{payments.DevPaymentIntent(a), "pi_nobody"})
+	rows, err := e.books.ByPaymentRef(context.Background(), []string{fakestripe.DevPaymentIntent(a), "pi_nobody"})
 	if err != nil || len(rows) != 1 || rows[0].ID != a {
 		t.Fatalf("rows %+v, %v (want only %s, not %s)", rows, err, a, b)
 	}

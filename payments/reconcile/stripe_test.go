@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensed/licensed/internal/fakestripe"
+	"github.com/licensed/licensed/internal/launch/stripemock"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/reconcile"
-	"github.com/licensed/licensed/payments/stripemock"
 )
 
 // stripe-mock answers every request from one fixture per resource and
@@ -166,10 +167,10 @@ func TestStripeChargeAcrossPeriodBoundary(t *testing.T) {
 		at     time.Time
 		want   []string
 	}{
-		{"order of the period before, charge in the hour before", payments.DevPaymentIntent(before), 500, from.Add(-30 * time.Minute), nil},
-		{"order of the period after, charge in the hour after", payments.DevPaymentIntent(after), 500, to.Add(30 * time.Minute), nil},
+		{"order of the period before, charge in the hour before", fakestripe.DevPaymentIntent(before), 500, from.Add(-30 * time.Minute), nil},
+		{"order of the period after, charge in the hour after", fakestripe.DevPaymentIntent(after), 500, to.Add(30 * time.Minute), nil},
 		// The order is found, not passed over: its amount is compared.
-		{"order of the period before, other amount", payments.DevPaymentIntent(before), 400, from.Add(-30 * time.Minute),
+		{"order of the period before, other amount", fakestripe.DevPaymentIntent(before), 400, from.Add(-30 * time.Minute),
 			[]string{string(reconcile.StripeAmount) + ":" + before}},
 		{"no order has the PaymentIntent", "pi_nobody", 500, from.Add(-30 * time.Minute),
 			[]string{string(reconcile.StripeUnknown) + ":"}},
@@ -228,8 +229,8 @@ func TestStripeChargeNextDay(t *testing.T) {
 		payWithin time.Duration
 		want      []string
 	}{
-		{"the order's charge, five hours after the period", payments.DevPaymentIntent(late), 24 * time.Hour, nil},
-		{"without the 24 h, the order looks unpaid", payments.DevPaymentIntent(late), 0,
+		{"the order's charge, five hours after the period", fakestripe.DevPaymentIntent(late), 24 * time.Hour, nil},
+		{"without the 24 h, the order looks unpaid", fakestripe.DevPaymentIntent(late), 0,
 			[]string{string(reconcile.StripeMissing) + ":" + late}},
 		{"a charge of the next morning for no order of the period", "pi_nobody", 24 * time.Hour,
 			[]string{string(reconcile.StripeMissing) + ":" + late}},
@@ -267,10 +268,10 @@ func TestStripeRefunds(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			id := e.paidCard("basic-30d")
-			pi := payments.DevPaymentIntent(id)
+			pi := fakestripe.DevPaymentIntent(id)
 			e.exec(`update orders set created_at = created_at - interval '10 days', settled_at = settled_at - interval '10 days' where id = $1`, id)
 			for _, full := range tt.webhooks {
-				e.MustDeliver(payments.ChargeRefundedEvent(payments.NewEventID(), pi, full))
+				e.MustDeliver(fakestripe.ChargeRefundedEvent(fakestripe.NewEventID(), pi, full))
 			}
 			if o, err := e.svc.Order(ctx, id); err != nil || o.License != tt.license {
 				t.Fatalf("license %v, %v; want %s", o.License, err, tt.license)

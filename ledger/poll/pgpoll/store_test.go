@@ -14,9 +14,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/poll"
-	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/ringverify"
 )
 

@@ -22,14 +22,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/licensed/licensed/internal/btcdtest"
+	"github.com/licensed/licensed/internal/launch/regtest"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
 	lanchor "github.com/licensed/licensed/ledger/anchor"
 	"github.com/licensed/licensed/ledger/anchor/btcdchain"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/ledger/tlogclient"
-	"github.com/licensed/licensed/migrations/pgtest"
 	"github.com/licensed/licensed/payments/bitcoin/anchor"
-	"github.com/licensed/licensed/payments/bitcoin/btcdtest"
-	"github.com/licensed/licensed/payments/bitcoin/regtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -39,7 +40,7 @@ const origin = "licensed.example/ledger"
 // testLedger is a ledger on its own database, sequenced by the test.
 type testLedger struct {
 	db  *pgxpool.Pool
-	led *ledger.Ledger
+	led *pgledger.Ledger
 	// cosigner, if set, adds its signature line to the checkpoint to
 	// anchor, as a witness's cosignature follows the ledger's signature.
 	cosigner note.Signer
@@ -47,7 +48,7 @@ type testLedger struct {
 
 func newLedger(t *testing.T, signer note.Signer) *testLedger {
 	db := pgtest.Pool(t)
-	return &testLedger{db: db, led: ledger.New(db, ledger.Config{Signer: signer})}
+	return &testLedger{db: db, led: pgledger.New(db, pgledger.Config{Signer: signer})}
 }
 
 // grow appends n random license entries in one round.
@@ -62,7 +63,7 @@ func (l *testLedger) grow(t *testing.T, n int) {
 			e := &ledger.LicenseEntry{Plan: "basic-30d", NotBefore: ledger.Day(20000), NotAfter: ledger.Day(20030), ViewTag: 7, Sealed: make([]byte, 80)}
 			copy(e.P[:], ristretto255.NewIdentityElement().ScalarBaseMult(s).Bytes())
 			rand.Read(e.R[:])
-			if _, err := ledger.Enqueue(ctx, tx, fmt.Sprintf("test:%x", e.P[:8]), e); err != nil {
+			if _, err := pgledger.Enqueue(ctx, tx, fmt.Sprintf("test:%x", e.P[:8]), e); err != nil {
 				return err
 			}
 		}

@@ -31,8 +31,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/licensed/licensed/internal/launch/pgcluster"
 	"github.com/licensed/licensed/migrations"
-	"github.com/licensed/licensed/migrations/pgcluster"
 )
 
 const template = "licensed_template"

@@ -1,6 +1,8 @@
 // Package storetest is the conformance suite for ledger.Store
-// implementations, in the manner of x/mod's sumdb/storage test: every Store
-// runs Run against a fresh, empty instance.
+// implementations that also write rounds (pgledger.Store), in the manner of
+// x/mod's sumdb/storage test. Use it from the tests of every such store: they
+// call Run with a function that returns a fresh, empty instance. It is
+// internal: test scaffolding that nothing outside this module imports.
 package storetest
 
 import (
@@ -13,15 +15,26 @@ import (
 	"time"
 
 	"github.com/gtank/ristretto255"
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/licensed/licensed/ledger"
 )
 
+// Store is a ledger.Store that also writes rounds, as pgledger.Store does:
+// WriteRound writes r in tx and fails with an error wrapping
+// ledger.ErrConflict if r.First is not the log's size or anything in r is
+// already stored.
+type Store interface {
+	ledger.Store
+	Begin(ctx context.Context) (pgx.Tx, error)
+	WriteRound(ctx context.Context, tx pgx.Tx, r *ledger.RoundRecord) error
+}
+
 // Run checks the ledger.Store contract on stores made by newStore, which
 // must return an empty store for each call.
-func Run(t *testing.T, newStore func(t *testing.T) ledger.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	skey, _, err := note.GenerateKey(rand.Reader, "storetest.example/log")
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) ledger.Store) {
 	}
 	cases := []struct {
 		name string
-		run  func(t *testing.T, s ledger.Store, signer note.Signer)
+		run  func(t *testing.T, s Store, signer note.Signer)
 	}{
 		{"Empty", testEmpty},
 		{"RoundsReadBack", testRoundsReadBack},
@@ -60,7 +73,7 @@ func license(t *testing.T) ([]byte, []byte) {
 }
 
 // writeRound builds and commits a round of n license entries.
-func writeRound(t *testing.T, s ledger.Store, signer note.Signer, n int) *ledger.RoundRecord {
+func writeRound(t *testing.T, s Store, signer note.Signer, n int) *ledger.RoundRecord {
 	t.Helper()
 	ctx := context.Background()
 	cur, err := s.Latest(ctx)
@@ -91,7 +104,7 @@ func writeRound(t *testing.T, s ledger.Store, signer note.Signer, n int) *ledger
 	return rec
 }
 
-func testEmpty(t *testing.T, s ledger.Store, _ note.Signer) {
+func testEmpty(t *testing.T, s Store, _ note.Signer) {
 	ctx := context.Background()
 	c, err := s.Latest(ctx)
 	if err != nil || c.Size != 0 || c.Note != nil {
@@ -111,7 +124,7 @@ func testEmpty(t *testing.T, s ledger.Store, _ note.Signer) {
 	}
 }
 
-func testRoundsReadBack(t *testing.T, s ledger.Store, signer note.Signer) {
+func testRoundsReadBack(t *testing.T, s Store, signer note.Signer) {
 	ctx := context.Background()
 	var recs []*ledger.RoundRecord
 	var all [][]byte
@@ -210,7 +223,7 @@ func testRoundsReadBack(t *testing.T, s ledger.Store, signer note.Signer) {
 	}
 }
 
-func testConflict(t *testing.T, s ledger.Store, signer note.Signer) {
+func testConflict(t *testing.T, s Store, signer note.Signer) {
 	ctx := context.Background()
 	first := writeRound(t, s, signer, 3)
 	try := func(name string, rec *ledger.RoundRecord) {
@@ -245,7 +258,7 @@ func testConflict(t *testing.T, s ledger.Store, signer note.Signer) {
 	}
 }
 
-func testRollback(t *testing.T, s ledger.Store, signer note.Signer) {
+func testRollback(t *testing.T, s Store, signer note.Signer) {
 	ctx := context.Background()
 	writeRound(t, s, signer, 2)
 	rec := &ledger.RoundRecord{Round: 2, First: 2, Committed: time.Now()}

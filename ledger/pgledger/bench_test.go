@@ -1,4 +1,4 @@
-package ledger_test
+package pgledger_test
 
 import (
 	"context"
@@ -12,9 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/migrations"
-	"github.com/licensed/licensed/migrations/pgtest"
 )
 
 // durableLedger starts a private cluster with fsync on and returns a pool on
@@ -61,7 +62,7 @@ func benchmarkSustainedAppend(b *testing.B, batch bool) {
 	defer cancel()
 	db := durableLedger(b)
 	_, signer, _ := testKeys(b)
-	l := ledger.New(db, ledger.Config{Signer: signer})
+	l := pgledger.New(db, pgledger.Config{Signer: signer})
 	// Entries are made before the clock starts: minting is issuer's cost.
 	entries := make([]ledger.Entry, b.N)
 	for i := range entries {
@@ -87,11 +88,11 @@ func benchmarkSustainedAppend(b *testing.B, batch bool) {
 						for i := lo; i < hi; i++ {
 							refs = append(refs, fmt.Sprint("bench:", i))
 						}
-						_, err := ledger.EnqueueBatch(ctx, tx, refs, entries[lo:hi])
+						_, err := pgledger.EnqueueBatch(ctx, tx, refs, entries[lo:hi])
 						return err
 					}
 					for i := lo; i < hi; i++ {
-						if _, err := ledger.Enqueue(ctx, tx, fmt.Sprint("bench:", i), entries[i]); err != nil {
+						if _, err := pgledger.Enqueue(ctx, tx, fmt.Sprint("bench:", i), entries[i]); err != nil {
 							return err
 						}
 					}
@@ -142,7 +143,7 @@ func BenchmarkAckLatency(b *testing.B) {
 	db := durableLedger(b)
 	_, signer, _ := testKeys(b)
 	const period = time.Second
-	l := ledger.New(db, ledger.Config{Signer: signer, Period: period})
+	l := pgledger.New(db, pgledger.Config{Signer: signer, Period: period})
 	seqDone := make(chan error, 1)
 	go func() { seqDone <- l.RunSequencer(ctx) }()
 	entries := make([]ledger.Entry, b.N)
@@ -188,7 +189,7 @@ func BenchmarkSequencerDrain(b *testing.B) {
 	ctx := context.Background()
 	db := durableLedger(b)
 	_, signer, _ := testKeys(b)
-	l := ledger.New(db, ledger.Config{Signer: signer})
+	l := pgledger.New(db, pgledger.Config{Signer: signer})
 	for lo := 0; lo < b.N; lo += 5000 {
 		var refs []string
 		var es []ledger.Entry
@@ -196,7 +197,7 @@ func BenchmarkSequencerDrain(b *testing.B) {
 			refs = append(refs, fmt.Sprint("bench:", i))
 			es = append(es, newLicense("pro", 20000, 20030))
 		}
-		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { _, err := ledger.EnqueueBatch(ctx, tx, refs, es); return err })
+		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { _, err := pgledger.EnqueueBatch(ctx, tx, refs, es); return err })
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package ledger_test
+package pgledger_test
 
 import (
 	"bufio"
@@ -19,9 +19,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/migrations"
-	"github.com/licensed/licensed/migrations/pgtest"
 )
 
 // The test binary re-executed with childEnv set runs a sequencer (a
@@ -45,16 +46,16 @@ func sequencerChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	cfg := ledger.Config{Signer: signer, Period: 20 * time.Millisecond}
+	cfg := pgledger.Config{Signer: signer, Period: 20 * time.Millisecond}
 	if os.Getenv(childStall) != "" {
-		ledger.SetBeforeCommit(&cfg, func(ctx context.Context) error {
+		pgledger.SetBeforeCommit(&cfg, func(ctx context.Context) error {
 			fmt.Println("stalling")
 			time.Sleep(time.Hour)
 			return nil
 		})
 	}
 	fmt.Println("started")
-	err = ledger.New(db, cfg).RunSequencer(ctx)
+	err = pgledger.New(db, cfg).RunSequencer(ctx)
 	fmt.Fprintln(os.Stderr, err)
 	return 0
 }
@@ -156,7 +157,7 @@ func (a *acks) add(idx uint64, data []byte) {
 
 // produce appends entries from workers goroutines until stop is closed,
 // recording every acknowledgement.
-func produce(ctx context.Context, l *ledger.Ledger, a *acks, workers int, stop <-chan struct{}) *sync.WaitGroup {
+func produce(ctx context.Context, l *pgledger.Ledger, a *acks, workers int, stop <-chan struct{}) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
@@ -190,7 +191,7 @@ func checkAcks(t *testing.T, db *pgxpool.Pool, a *acks, v note.Verifier) {
 	if len(a.err) > 0 {
 		t.Fatalf("appenders failed: %v", a.err[:min(5, len(a.err))])
 	}
-	store := ledger.NewPostgresStore(db)
+	store := pgledger.NewStore(db)
 	c, _ := store.Latest(ctx)
 	entries, err := store.ReadEntries(ctx, 0, int(c.Size)+10)
 	if err != nil {
@@ -224,7 +225,7 @@ func TestSequencerKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	app := ledger.New(db, ledger.Config{})
+	app := pgledger.New(db, pgledger.Config{})
 	a := &acks{got: map[uint64][]byte{}}
 
 	// Killed inside a round: nothing of it is visible, everything stays
@@ -279,7 +280,7 @@ func TestTwoSequencerProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	app := ledger.New(db, ledger.Config{})
+	app := pgledger.New(db, pgledger.Config{})
 	a := &acks{got: map[uint64][]byte{}}
 	stop := make(chan struct{})
 	wg := produce(ctx, app, a, 8, stop)

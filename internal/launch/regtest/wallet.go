@@ -112,6 +112,17 @@ type Output struct {
 	Sats    int64
 }
 
+// PayTo pays sats to addr (Pay with one output) and returns the
+// transaction's id: the dev wallet's action as package web takes it
+// (web.BitcoinDev.Pay).
+func (w *Wallet) PayTo(addr btcutil.Address, sats int64) (txid string, err error) {
+	tx, err := w.Pay(Output{Address: addr, Sats: sats})
+	if err != nil {
+		return "", err
+	}
+	return tx.TxHash().String(), nil
+}
+
 // Pay builds, signs and broadcasts a transaction paying outs (change back to
 // the wallet), signalling BIP125 replaceability. It returns the transaction.
 func (w *Wallet) Pay(outs ...Output) (*wire.MsgTx, error) {

@@ -1,4 +1,10 @@
-package payments
+// Package fakestripe makes Stripe webhook events as Stripe sends them, and
+// signs them with stripe-go's test helper (webhook.GenerateTestSignedPayload):
+// for the dev checkout page of `licensed dev` (stripe-mock sends no webhooks)
+// and for tests. Only the fields package payments reads are filled in. Sign
+// them with SignEvent. It is internal: nothing outside this module, and no
+// production code path, should sign fake events.
+package fakestripe
 
 import (
 	"crypto/rand"
@@ -9,10 +15,6 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 )
-
-// Stripe events as Stripe sends them, for the dev checkout page (stripe-mock
-// sends no webhooks) and for tests. Only the fields this package reads are
-// filled in. Sign them with SignEvent.
 
 // NewEventID returns a fresh random Stripe-style event id.
 func NewEventID() string {
@@ -41,7 +43,7 @@ func event(id, typ string, live bool, object map[string]any) []byte {
 }
 
 // Checkout is what a checkout.session.* event says about its session: the
-// fields HandleStripe compares with the order the session names.
+// fields payments.Service.HandleStripe compares with the order the session names.
 type Checkout struct {
 	SessionID     string
 	OrderID       string // client_reference_id and metadata.order_id
@@ -52,12 +54,14 @@ type Checkout struct {
 	Live          bool   // livemode
 }
 
-// CheckoutOf returns the Checkout that Stripe reports when card order o is
-// paid: o's own session, amount and currency, in test mode, with the payment
-// intent DevPaymentIntent(o.ID).
-func CheckoutOf(o *Order) Checkout {
-	return Checkout{SessionID: o.StripeSession, OrderID: o.ID, PaymentIntent: DevPaymentIntent(o.ID),
-		Amount: o.Amount, Currency: o.Currency, Paid: true}
+// CheckoutOf returns the Checkout that Stripe reports when the card order
+// orderID, with Checkout Session sessionID, is paid: its own session, amount
+// and currency, in test mode, with the payment intent
+// DevPaymentIntent(orderID). (It takes the order's fields, not a
+// *payments.Order, so that package payments' own tests can import it.)
+func CheckoutOf(orderID, sessionID string, amount int64, currency string) Checkout {
+	return Checkout{SessionID: sessionID, OrderID: orderID, PaymentIntent: DevPaymentIntent(orderID),
+		Amount: amount, Currency: currency, Paid: true}
 }
 
 // CheckoutSessionEvent returns a checkout.session.* event (typ is e.g.
@@ -104,6 +108,16 @@ func DisputeEvent(eventID, typ, paymentIntent, status string) []byte {
 		"payment_intent": paymentIntent,
 		"status":         status,
 	})
+}
+
+// PaidCheckout returns a checkout.session.completed event saying that the
+// card order orderID (session sessionID, amount, currency) is paid
+// (CheckoutOf), with a fresh event id, and its Stripe-Signature header signed
+// with secret now: what the dev checkout page hands to the server's own
+// webhook handling.
+func PaidCheckout(secret, orderID, sessionID string, amount int64, currency string) (payload []byte, signature string) {
+	payload = CheckoutSessionEvent(NewEventID(), "checkout.session.completed", CheckoutOf(orderID, sessionID, amount, currency))
+	return payload, SignEvent(payload, secret, time.Time{})
 }
 
 // SignEvent returns the Stripe-Signature header of payload signed with secret

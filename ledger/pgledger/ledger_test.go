@@ -1,4 +1,4 @@
-package ledger_test
+package pgledger_test
 
 import (
 	"bytes"
@@ -19,9 +19,10 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/licensed/licensed/internal/pgtest"
+	"github.com/licensed/licensed/internal/storetest"
 	"github.com/licensed/licensed/ledger"
-	"github.com/licensed/licensed/ledger/storetest"
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/ringverify"
 )
 
@@ -73,7 +74,7 @@ func enqueue(t testing.TB, db *pgxpool.Pool, ref string, e ledger.Entry) bool {
 	var queued bool
 	err := pgx.BeginFunc(context.Background(), db, func(tx pgx.Tx) error {
 		var err error
-		queued, err = ledger.Enqueue(context.Background(), tx, ref, e)
+		queued, err = pgledger.Enqueue(context.Background(), tx, ref, e)
 		return err
 	})
 	if err != nil {
@@ -83,7 +84,7 @@ func enqueue(t testing.TB, db *pgxpool.Pool, ref string, e ledger.Entry) bool {
 }
 
 func TestPostgresStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) ledger.Store { return ledger.NewPostgresStore(pgtest.Pool(t)) })
+	storetest.Run(t, func(t *testing.T) storetest.Store { return pgledger.NewStore(pgtest.Pool(t)) })
 }
 
 // TestAppendOnly checks that the migration's triggers refuse every change to
@@ -91,7 +92,7 @@ func TestPostgresStore(t *testing.T) {
 func TestAppendOnly(t *testing.T) {
 	db := pgtest.Pool(t)
 	_, signer, _ := testKeys(t)
-	l := ledger.New(db, ledger.Config{Signer: signer})
+	l := pgledger.New(db, pgledger.Config{Signer: signer})
 	enqueue(t, db, "a", newLicense("pro", 20000, 20030))
 	if n, err := l.Round(context.Background()); err != nil || n != 1 {
 		t.Fatalf("Round = %d, %v", n, err)
@@ -134,7 +135,7 @@ func TestProofsAcrossRounds(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.Pool(t)
 	_, signer, verifier := testKeys(t)
-	l := ledger.New(db, ledger.Config{Signer: signer})
+	l := pgledger.New(db, pgledger.Config{Signer: signer})
 	store := l.Store()
 	var cps []ledger.Checkpoint
 	sizes := []int{1, 2, 3, 250, 5, 1, 256, 7, 300, 1, 13}
@@ -235,7 +236,7 @@ func TestEnqueueExactlyOnce(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.Pool(t)
 	_, signer, _ := testKeys(t)
-	l := ledger.New(db, ledger.Config{Signer: signer})
+	l := pgledger.New(db, pgledger.Config{Signer: signer})
 	e := newLicense("pro", 20000, 20030)
 	if !enqueue(t, db, "mint:1", e) {
 		t.Fatal("first enqueue not queued")
@@ -244,13 +245,13 @@ func TestEnqueueExactlyOnce(t *testing.T) {
 		t.Fatal("second enqueue of the same ref queued")
 	}
 	// Another ref with the same key P is refused while it is pending.
-	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { _, err := ledger.Enqueue(ctx, tx, "mint:2", e); return err })
-	if !errors.Is(err, ledger.ErrDuplicateKey) {
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { _, err := pgledger.Enqueue(ctx, tx, "mint:2", e); return err })
+	if !errors.Is(err, pgledger.ErrDuplicateKey) {
 		t.Fatalf("duplicate P while pending: %v", err)
 	}
 	// A rolled-back caller transaction queues nothing.
 	tx, _ := db.Begin(ctx)
-	ledger.Enqueue(ctx, tx, "mint:3", newLicense("pro", 20000, 20030))
+	pgledger.Enqueue(ctx, tx, "mint:3", newLicense("pro", 20000, 20030))
 	tx.Rollback(ctx)
 	if n, err := l.Round(ctx); err != nil || n != 1 {
 		t.Fatalf("Round = %d, %v; want 1", n, err)
@@ -285,7 +286,7 @@ func TestEnqueueExactlyOnce(t *testing.T) {
 			}
 		}
 	}
-	if !errors.Is(appendErr, ledger.ErrDropped) {
+	if !errors.Is(appendErr, pgledger.ErrDropped) {
 		t.Fatalf("Append of a taken key: %v, want ErrDropped", appendErr)
 	}
 	if n, err := l.Round(ctx); err != nil || n != 0 {
@@ -307,8 +308,8 @@ func TestOnSequenced(t *testing.T) {
 	}
 	_, signer, _ := testKeys(t)
 	fail := true
-	var seen []ledger.Sequenced
-	l := ledger.New(db, ledger.Config{Signer: signer, OnSequenced: func(ctx context.Context, tx pgx.Tx, round int64, seq []ledger.Sequenced) error {
+	var seen []pgledger.Sequenced
+	l := pgledger.New(db, pgledger.Config{Signer: signer, OnSequenced: func(ctx context.Context, tx pgx.Tx, round int64, seq []pgledger.Sequenced) error {
 		for _, s := range seq {
 			if _, err := tx.Exec(ctx, `insert into hook_log values ($1, $2, $3)`, s.Ref, int64(s.Index), round); err != nil {
 				return err
@@ -360,7 +361,7 @@ func TestShuffle(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.Pool(t)
 	_, signer, _ := testKeys(t)
-	l := ledger.New(db, ledger.Config{Signer: signer})
+	l := pgledger.New(db, pgledger.Config{Signer: signer})
 	var order [][]byte
 	for i := range 64 {
 		e := newLicense("pro", 20000, 20030)
@@ -390,12 +391,12 @@ func TestAppendWithSequencer(t *testing.T) {
 	defer cancel()
 	db := pgtest.Pool(t)
 	_, signer, verifier := testKeys(t)
-	seqr := ledger.New(db, ledger.Config{Signer: signer, Period: 50 * time.Millisecond})
+	seqr := pgledger.New(db, pgledger.Config{Signer: signer, Period: 50 * time.Millisecond})
 	done := make(chan error, 1)
 	go func() { done <- seqr.RunSequencer(ctx) }()
 	// The appender is another Ledger without a key, as in a process that
 	// does not sequence.
-	app := ledger.New(db, ledger.Config{})
+	app := pgledger.New(db, pgledger.Config{})
 	var mu sync.Mutex
 	got := map[uint64][]byte{}
 	var wg sync.WaitGroup
@@ -448,7 +449,7 @@ func TestRacingRounds(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.Pool(t)
 	_, signer, verifier := testKeys(t)
-	l := ledger.New(db, ledger.Config{Signer: signer})
+	l := pgledger.New(db, pgledger.Config{Signer: signer})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	total, locked := 0, 0
@@ -458,7 +459,7 @@ func TestRacingRounds(t *testing.T) {
 				enqueue(t, db, fmt.Sprintf("%d/%d", w, i), newLicense("pro", 20000, 20030))
 				n, err := l.Round(ctx)
 				mu.Lock()
-				if errors.Is(err, ledger.ErrLocked) {
+				if errors.Is(err, pgledger.ErrLocked) {
 					locked++
 				} else if err != nil {
 					t.Error(err)
@@ -493,7 +494,7 @@ func TestIndex(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.Pool(t)
 	_, signer, _ := testKeys(t)
-	l := ledger.New(db, ledger.Config{Signer: signer})
+	l := pgledger.New(db, pgledger.Config{Signer: signer})
 	day := uint32(20410)
 	now := ledger.Day(day).Add(12 * time.Hour)
 	lic := []*ledger.LicenseEntry{
@@ -516,7 +517,7 @@ func TestIndex(t *testing.T) {
 	if _, err := l.Round(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return ledger.Suspend(ctx, tx, 2) }); err != nil {
+	if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return pgledger.Suspend(ctx, tx, 2) }); err != nil {
 		t.Fatal(err)
 	}
 	ix := ledger.NewIndex()
@@ -567,7 +568,7 @@ func TestIndex(t *testing.T) {
 		}
 	}
 	// Lifting the suspension shows after the next Sync.
-	if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return ledger.Unsuspend(ctx, tx, 2) }); err != nil {
+	if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return pgledger.Unsuspend(ctx, tx, 2) }); err != nil {
 		t.Fatal(err)
 	}
 	ix.Sync(ctx, l.Store())
@@ -592,10 +593,10 @@ func TestIndexFollows(t *testing.T) {
 	db2, _ := pgxpool.New(ctx, url)
 	defer db2.Close()
 	_, signer, _ := testKeys(t)
-	l := ledger.New(db1, ledger.Config{Signer: signer, Period: 100 * time.Millisecond})
+	l := pgledger.New(db1, pgledger.Config{Signer: signer, Period: 100 * time.Millisecond})
 	go l.RunSequencer(ctx)
 	ix := ledger.NewIndex()
-	go ix.Follow(ctx, ledger.NewPostgresStore(db2), 200*time.Millisecond, nil)
+	go ix.Follow(ctx, pgledger.NewStore(db2), 200*time.Millisecond, nil)
 	e := newLicense("pro", 20000, 20030)
 	idx, err := l.Append(ctx, e)
 	if err != nil {
@@ -613,7 +614,7 @@ func TestIndexFollows(t *testing.T) {
 		t.Logf("%s seen after %v", what, time.Since(start).Round(time.Millisecond))
 	}
 	waitFor("the new license", func() bool { m, err := ix.Member(idx); return err == nil && m.State == ringverify.Active })
-	pgx.BeginFunc(ctx, db1, func(tx pgx.Tx) error { return ledger.Suspend(ctx, tx, idx) })
+	pgx.BeginFunc(ctx, db1, func(tx pgx.Tx) error { return pgledger.Suspend(ctx, tx, idx) })
 	start = time.Now()
 	waitFor("the suspension", func() bool { m, _ := ix.Member(idx); return m.State == ringverify.Suspended })
 }
@@ -627,19 +628,19 @@ func TestRoundInterrupted(t *testing.T) {
 	db := pgtest.Pool(t)
 	_, signer, verifier := testKeys(t)
 	fail := 0
-	cfg := ledger.Config{Signer: signer, OnSequenced: func(ctx context.Context, tx pgx.Tx, round int64, seq []ledger.Sequenced) error {
+	cfg := pgledger.Config{Signer: signer, OnSequenced: func(ctx context.Context, tx pgx.Tx, round int64, seq []pgledger.Sequenced) error {
 		if fail%3 == 1 {
 			return errors.New("injected hook failure")
 		}
 		return nil
 	}}
-	ledger.SetBeforeCommit(&cfg, func(ctx context.Context) error {
+	pgledger.SetBeforeCommit(&cfg, func(ctx context.Context) error {
 		if fail%3 == 2 {
 			return errors.New("injected failure before commit")
 		}
 		return nil
 	})
-	l := ledger.New(db, cfg)
+	l := pgledger.New(db, cfg)
 	want := map[string]bool{}
 	for i := range 300 {
 		e := newLicense("pro", 20000, 20030)
@@ -664,7 +665,7 @@ func TestRoundInterrupted(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		n, err := l.Round(context.Background())
-		if errors.Is(err, ledger.ErrLocked) && time.Now().Before(deadline) {
+		if errors.Is(err, pgledger.ErrLocked) && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}

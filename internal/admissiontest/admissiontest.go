@@ -2,7 +2,9 @@
 // admission, its HTTP endpoints and the relay client: licenses minted with
 // issuer.Mint to many accounts, appended through the ledger's sequencer on a
 // pgtest database, and an index synced from it. Two customers' licenses are
-// opened with their accounts, so tests can sign ring proofs with them.
+// opened with their accounts, so tests can sign ring proofs with them. It
+// sits in internal, not under ledger/admission, because it needs issuer to
+// mint, and the ledger's packages import nothing above them.
 package admissiontest
 
 import (
@@ -22,6 +24,7 @@ import (
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/ringverify"
 )
 
@@ -55,7 +58,7 @@ type Customer struct {
 // Ledger is the fixture.
 type Ledger struct {
 	DB       *pgxpool.Pool
-	Ledger   *ledger.Ledger
+	Ledger   *pgledger.Ledger
 	Index    *ledger.Index
 	Verifier note.Verifier
 	// VerifierKey is Verifier's key, as clients pin it; SignerKey the
@@ -97,7 +100,7 @@ func New(t testing.TB, db *pgxpool.Pool, decoys int) *Ledger {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lg := ledger.New(db, ledger.Config{Signer: signer, Period: 50 * time.Millisecond})
+	lg := pgledger.New(db, pgledger.Config{Signer: signer, Period: 50 * time.Millisecond})
 	seqDone := make(chan struct{})
 	go func() { lg.RunSequencer(ctx); close(seqDone) }()
 	var stopOnce sync.Once
@@ -183,7 +186,7 @@ func New(t testing.TB, db *pgxpool.Pool, decoys int) *Ledger {
 	if _, err := lg.Append(ctx, &ledger.RevokeEntry{Target: f.Special["revoked"], Reason: ledger.RevokeRefund}); err != nil {
 		t.Fatal(err)
 	}
-	if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return ledger.Suspend(ctx, tx, f.Special["suspended"]) }); err != nil {
+	if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return pgledger.Suspend(ctx, tx, f.Special["suspended"]) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Index.Sync(ctx, lg.Store()); err != nil {

@@ -28,12 +28,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/licensed/licensed/internal/fakestripe"
+	"github.com/licensed/licensed/internal/launch/stripemock"
+	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/issuer"
 	"github.com/licensed/licensed/ledger"
-	"github.com/licensed/licensed/migrations/pgtest"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/payments"
 	"github.com/licensed/licensed/payments/reconcile"
-	"github.com/licensed/licensed/payments/stripemock"
 )
 
 // Defaults of Options.
@@ -86,7 +88,7 @@ type Options struct {
 type Env struct {
 	DB      *pgxpool.Pool
 	Service *payments.Service
-	Ledger  *ledger.Ledger
+	Ledger  *pgledger.Ledger
 	// Index is the license index; Round and WaitSequenced bring it up to
 	// date.
 	Index *ledger.Index
@@ -141,7 +143,7 @@ func New(t testing.TB, o Options) *Env {
 	if e.Service, err = payments.New(e.DB, cfg); err != nil {
 		t.Fatal(err)
 	}
-	e.Ledger = ledger.New(e.DB, ledger.Config{Signer: signer, Period: 20 * time.Millisecond, OnSequenced: e.Service.OnSequenced})
+	e.Ledger = pgledger.New(e.DB, pgledger.Config{Signer: signer, Period: 20 * time.Millisecond, OnSequenced: e.Service.OnSequenced})
 	if !o.ManualRounds {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -187,7 +189,7 @@ func config(t testing.TB, methods []payments.Method) payments.Config {
 		t.Fatal(err)
 	}
 	minter := issuer.NewMinter(nil)
-	return payments.Config{Plans: plans, Methods: methods, Minter: minter, ParseAddress: minter.CheckAddress}
+	return payments.Config{Plans: plans, Methods: methods, Minter: payments.NewLedgerMinter(minter), ParseAddress: minter.CheckAddress}
 }
 
 // NewService returns a payments service on db offering methods, with the
@@ -375,7 +377,7 @@ func (e *Env) CardOrder(plan string) string {
 
 // Deliver hands a Stripe event to the service, signed as Stripe would.
 func (e *Env) Deliver(payload []byte) error {
-	return e.Service.HandleStripe(context.Background(), payload, payments.SignEvent(payload, e.WebhookSecret, time.Time{}))
+	return e.Service.HandleStripe(context.Background(), payload, fakestripe.SignEvent(payload, e.WebhookSecret, time.Time{}))
 }
 
 // MustDeliver is Deliver; a refused delivery fails the test.
@@ -395,7 +397,7 @@ func (e *Env) Settle(id string) {
 // CheckoutEvent returns a checkout.session.* event of type typ (with a fresh
 // event id) about card order id's own session, as Stripe sends it: the
 // session stored with the order, its amount and currency, payment_status paid
-// or unpaid, and the PaymentIntent payments.DevPaymentIntent(id).
+// or unpaid, and the PaymentIntent fakestripe.DevPaymentIntent(id).
 func (e *Env) CheckoutEvent(typ, id string, paid bool) []byte {
 	e.t.Helper()
 	return CheckoutEvent(e.t, e.DB, typ, id, paid)
@@ -411,9 +413,9 @@ func CheckoutEvent(t testing.TB, db interface {
 		Scan(&o.StripeSession, &o.Amount, &o.Currency); err != nil {
 		t.Fatalf("order %s: %v", id, err)
 	}
-	c := payments.CheckoutOf(&o)
+	c := fakestripe.CheckoutOf(o.ID, o.StripeSession, o.Amount, o.Currency)
 	c.Paid = paid
-	return payments.CheckoutSessionEvent(payments.NewEventID(), typ, c)
+	return fakestripe.CheckoutSessionEvent(fakestripe.NewEventID(), typ, c)
 }
 
 // WaitMinted waits until order id's license entry is sequenced.

@@ -1,4 +1,6 @@
-// Package btcdtest gives each test its own btcd with a funded wallet.
+// Package btcdtest gives each test its own btcd with a funded wallet. Use it
+// in the tests of payments/bitcoin, web and licensed; the process itself is
+// run by internal/launch/regtest.
 //
 // The first Start in a test binary builds the btcd pinned in go.mod (once per
 // go.mod, cached in the user's cache folder). Every
@@ -23,7 +25,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/licensed/licensed/payments/bitcoin/regtest"
+	"github.com/licensed/licensed/internal/launch/regtest"
 )
 
 //go:embed testdata/wallet.json

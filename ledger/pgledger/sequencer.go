@@ -1,9 +1,8 @@
-package ledger
+package pgledger
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/licensed/licensed/ledger"
 )
 
 // lockKey is the Postgres advisory lock the sequencer holds (for the whole
@@ -61,7 +62,7 @@ type Config struct {
 // and appends (Append). Create it with New.
 type Ledger struct {
 	db    *pgxpool.Pool
-	store *PostgresStore
+	store *Store
 	cfg   Config
 
 	mu      sync.Mutex
@@ -80,17 +81,11 @@ func New(db *pgxpool.Pool, cfg Config) *Ledger {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Ledger{db: db, store: NewPostgresStore(db), cfg: cfg, waiters: map[string]chan int64{}}
-}
-
-// SetOnSequenced sets the round hook (see Config.OnSequenced). Call it
-// before RunSequencer or Round, never during.
-func (l *Ledger) SetOnSequenced(f func(ctx context.Context, tx pgx.Tx, round int64, seq []Sequenced) error) {
-	l.cfg.OnSequenced = f
+	return &Ledger{db: db, store: NewStore(db), cfg: cfg, waiters: map[string]chan int64{}}
 }
 
 // Store returns the ledger's store.
-func (l *Ledger) Store() Store { return l.store }
+func (l *Ledger) Store() *Store { return l.store }
 
 // ErrDuplicateKey is returned by Enqueue for a license entry whose P is
 // already pending under another ref; the caller's transaction is then
@@ -112,7 +107,7 @@ func (e *codedError) Code() string  { return e.code }
 // not enqueueing twice after that is the caller's to ensure (its own state,
 // such as an order already settled). A license entry whose P is already on
 // the ledger is dropped by its round: its ref never reaches OnSequenced.
-func Enqueue(ctx context.Context, tx pgx.Tx, ref string, e Entry) (queued bool, err error) {
+func Enqueue(ctx context.Context, tx pgx.Tx, ref string, e ledger.Entry) (queued bool, err error) {
 	if ref == "" {
 		return false, errors.New("ledger: Enqueue needs a ref")
 	}
@@ -121,7 +116,7 @@ func Enqueue(ctx context.Context, tx pgx.Tx, ref string, e Entry) (queued bool, 
 		return false, err
 	}
 	var p []byte
-	if le, ok := e.(*LicenseEntry); ok {
+	if le, ok := e.(*ledger.LicenseEntry); ok {
 		p = le.P[:]
 	}
 	// One statement: a pending ref makes it a no-op. Whether P is already
@@ -146,7 +141,7 @@ func Enqueue(ctx context.Context, tx pgx.Tx, ref string, e Entry) (queued bool, 
 // pending is skipped (compare with refs); as with Enqueue, one whose key P
 // is already on the ledger is dropped by its round. refs and es must have
 // the same length.
-func EnqueueBatch(ctx context.Context, tx pgx.Tx, refs []string, es []Entry) (queued []string, err error) {
+func EnqueueBatch(ctx context.Context, tx pgx.Tx, refs []string, es []ledger.Entry) (queued []string, err error) {
 	if len(refs) != len(es) {
 		return nil, errors.New("ledger: EnqueueBatch needs one ref per entry")
 	}
@@ -159,7 +154,7 @@ func EnqueueBatch(ctx context.Context, tx pgx.Tx, refs []string, es []Entry) (qu
 		if datas[i], err = e.MarshalBinary(); err != nil {
 			return nil, err
 		}
-		if le, ok := e.(*LicenseEntry); ok {
+		if le, ok := e.(*ledger.LicenseEntry); ok {
 			keys[i] = le.P[:]
 		}
 	}
@@ -217,7 +212,7 @@ var ErrDropped = errors.New("ledger: the sequencer dropped the entry (its key P 
 // enqueues inside its own transactions with Enqueue. If ctx ends first, the
 // entry is still appended by a later round (it was queued), and its result
 // row stays in ledger_append_results (a ref and an index, nothing else).
-func (l *Ledger) Append(ctx context.Context, e Entry) (uint64, error) {
+func (l *Ledger) Append(ctx context.Context, e ledger.Entry) (uint64, error) {
 	var rnd [16]byte
 	rand.Read(rnd[:])
 	ref := appendRefPrefix + hex.EncodeToString(rnd[:])
@@ -362,21 +357,17 @@ func (l *Ledger) RunSequencer(ctx context.Context) error {
 	}
 }
 
-// EmptyRoot is the root hash of the empty tree, SHA-256 of the empty string
-// (RFC 6962, section 2.1): the root of the checkpoint of size 0.
-var EmptyRoot = tlog.Hash(sha256.Sum256(nil))
-
 // startLog gives an empty log its signed checkpoint of size 0 (round 0, no
 // round row), so that witnesses, mirrors and clients start from the
 // beginning; the first round extends it. A log with a checkpoint already is
 // left as it is. The caller holds the sequencer lock.
 func (l *Ledger) startLog(ctx context.Context, conn *pgx.Conn) error {
-	signed, err := SignCheckpoint(Checkpoint{Origin: l.cfg.Signer.Name(), Size: 0, Root: EmptyRoot}, l.cfg.Signer)
+	signed, err := ledger.SignCheckpoint(ledger.Checkpoint{Origin: l.cfg.Signer.Name(), Size: 0, Root: ledger.EmptyRoot}, l.cfg.Signer)
 	if err != nil {
 		return err
 	}
 	_, err = conn.Exec(ctx, `insert into ledger_checkpoints (size, root, note, round)
-		select 0, $1, $2, 0 where not exists (select 1 from ledger_checkpoints)`, EmptyRoot[:], signed)
+		select 0, $1, $2, 0 where not exists (select 1 from ledger_checkpoints)`, ledger.EmptyRoot[:], signed)
 	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "23514" { // check_violation
 		// A schema from before sizes of 0 were allowed: the log starts at
 		// its first round, as it used to.
@@ -418,7 +409,7 @@ type pendingRow struct {
 // OnSequenced.
 func (l *Ledger) round(ctx context.Context, conn *pgx.Conn) (int, error) {
 	n, err := l.roundOnce(ctx, conn, false)
-	if pe := (*pgconn.PgError)(nil); errors.Is(err, ErrConflict) && errors.As(err, &pe) && pe.ConstraintName == "ledger_entries_p_key" {
+	if pe := (*pgconn.PgError)(nil); errors.Is(err, ledger.ErrConflict) && errors.As(err, &pe) && pe.ConstraintName == "ledger_entries_p_key" {
 		// A pending entry's key P is already on the ledger (Enqueue does
 		// not look it up). Rare: redo the round checking every key.
 		n, err = l.roundOnce(ctx, conn, true)
@@ -488,13 +479,13 @@ func (l *Ledger) roundOnce(ctx context.Context, conn *pgx.Conn, checkKeys bool) 
 	if err := tx.QueryRow(ctx, `select coalesce(max(round), 0) from ledger_rounds`).Scan(&lastRound); err != nil {
 		return 0, fmt.Errorf("ledger: couldn't read the last round: %w", err)
 	}
-	rec := &RoundRecord{Round: lastRound + 1, First: cur.Size}
+	rec := &ledger.RoundRecord{Round: lastRound + 1, First: cur.Size}
 	for _, r := range batch {
 		rec.Entries = append(rec.Entries, r.data)
 		rec.Keys = append(rec.Keys, r.p)
 	}
 	old := tlog.HashReaderFunc(func(ids []int64) ([]tlog.Hash, error) { return readHashes(ctx, tx, ids) })
-	if err := BuildRound(rec, old, l.cfg.Signer); err != nil {
+	if err := ledger.BuildRound(rec, old, l.cfg.Signer); err != nil {
 		return 0, err
 	}
 	rec.Committed = time.Now()
@@ -596,81 +587,4 @@ func shuffle(b []pendingRow) {
 		k := j.Int64()
 		b[i], b[k] = b[k], b[i]
 	}
-}
-
-// roundHashes is a tlog.HashReader over the hashes of the round being built
-// (a slice from start on), falling back to the stored ones (read once each).
-type roundHashes struct {
-	old   tlog.HashReader
-	start int64
-	new   []tlog.Hash
-	have  map[int64]tlog.Hash
-}
-
-func (r *roundHashes) get(id int64) (tlog.Hash, bool) {
-	if id >= r.start && id < r.start+int64(len(r.new)) {
-		return r.new[id-r.start], true
-	}
-	h, ok := r.have[id]
-	return h, ok
-}
-
-func (r *roundHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
-	var missing []int64
-	for _, id := range indexes {
-		if _, ok := r.get(id); !ok {
-			missing = append(missing, id)
-		}
-	}
-	if len(missing) > 0 {
-		hs, err := r.old.ReadHashes(missing)
-		if err != nil {
-			return nil, err
-		}
-		for i, id := range missing {
-			r.have[id] = hs[i]
-		}
-	}
-	for i, id := range indexes {
-		out[i], _ = r.get(id)
-	}
-	return out, nil
-}
-
-// BuildRound computes rec's HashStart, stored hashes, tiles, root and signed
-// checkpoint from rec.First, rec.Entries and old, a reader of the stored
-// hashes of the log before the round.
-func BuildRound(rec *RoundRecord, old tlog.HashReader, signer note.Signer) error {
-	rec.HashStart = tlog.StoredHashIndex(0, rec.First)
-	size := rec.First + int64(len(rec.Entries))
-	r := &roundHashes{old: old, start: rec.HashStart, have: map[int64]tlog.Hash{},
-		new: make([]tlog.Hash, 0, tlog.StoredHashCount(size)-rec.HashStart)}
-	rec.Tiles = rec.Tiles[:0]
-	for i, data := range rec.Entries {
-		n := rec.First + int64(i)
-		hs, err := tlog.StoredHashes(n, data, r)
-		if err != nil {
-			return fmt.Errorf("ledger: couldn't hash entry %d: %w", n, err)
-		}
-		r.new = append(r.new, hs...)
-	}
-	rec.Hashes = r.new
-	if next := rec.HashStart + int64(len(r.new)); next != tlog.StoredHashCount(size) {
-		return fmt.Errorf("ledger: bad hash count %d for size %d", next, size)
-	}
-	root, err := tlog.TreeHash(size, r)
-	if err != nil {
-		return fmt.Errorf("ledger: couldn't compute the root: %w", err)
-	}
-	rec.Root = root
-	for _, t := range tlog.NewTiles(TileHeight, rec.First, size) {
-		data, err := tlog.ReadTileData(t, r)
-		if err != nil {
-			return fmt.Errorf("ledger: couldn't build tile %s: %w", t.Path(), err)
-		}
-		rec.Tiles = append(rec.Tiles, TileData{Tile: fromTlog(t), Data: data})
-	}
-	rec.Signed, err = SignCheckpoint(Checkpoint{Origin: signer.Name(), Size: size, Root: root}, signer)
-	return err
 }

@@ -1,7 +1,7 @@
 // Package stripemock runs the pinned stripe-mock (github.com/stripe/stripe-mock,
 // a tool line in go.mod), a stateless fake of the Stripe API that sends no
 // webhooks: for tests (Start: one process per test, stopped when the test
-// ends; tests sign their own events with payments.SignEvent) and for
+// ends; tests sign their own events with fakestripe.SignEvent) and for
 // `licensed dev` (Run, whose dev checkout page stands in for the webhooks).
 // It listens on loopback only (by default stripe-mock binds every
 // interface) and dies with its parent, even on SIGKILL.

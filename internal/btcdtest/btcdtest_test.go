@@ -5,7 +5,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 
-	"github.com/licensed/licensed/payments/bitcoin/regtest"
+	"github.com/licensed/licensed/internal/launch/regtest"
 )
 
 func TestMain(m *testing.M) { Main(m) }

@@ -1,0 +1,54 @@
+// Package pgledger is the ledger's Postgres half: the Store on the ledger's
+// tables, the sequencer that appends rounds to the log (one process at a
+// time), and Enqueue, Suspend and Unsuspend, which callers run inside their
+// own transactions. Use it in the server only; clients read the log through
+// package ledger and ledger/tlogclient and link no database driver.
+//
+// # Use it
+//
+// A server builds one Ledger and runs its sequencer; callers enqueue entries
+// inside their own transactions, so an entry is queued exactly when the
+// caller's state change commits:
+//
+//	l := pgledger.New(db, pgledger.Config{Signer: signer, OnSequenced: svc.OnSequenced}) // svc: the *payments.Service
+//	go l.RunSequencer(ctx) // every process may run one: one sequences, the others wait
+//
+//	// in the transaction that settles an order:
+//	queued, err := pgledger.Enqueue(ctx, tx, "mint:"+orderID, &ledger.LicenseEntry{...})
+//
+// Tools and tests use l.Append(ctx, e), which returns the entry's index once
+// its round has committed, whichever process sequences.
+//
+// # Sequencing
+//
+// A sequencer round is one Postgres transaction that holds the advisory
+// lock, takes the pending entries (at most MaxRound, oldest first),
+// shuffles them with crypto/rand, builds the round (ledger.BuildRound) and
+// writes the entries, their stored hashes, the tiles, the round row and the
+// signed checkpoint, then calls OnSequenced in the same transaction. Rounds
+// start at least Config.Period apart (default 1 s) and only when entries
+// are pending.
+//
+// One sequencer at a time: RunSequencer holds the session advisory lock
+// "ledger" for as long as it runs, on a connection taken out of the pool,
+// and every round also takes it for its transaction and checks that it
+// extends the latest checkpoint, so two writers can never fork the log or
+// reuse an index (Store.WriteRound fails with ledger.ErrConflict). A process
+// killed during a round loses nothing: the round's transaction never
+// commits and its entries stay pending; an entry is acknowledged (Append
+// returns, OnSequenced runs) only by the round's commit.
+//
+// The log tables are append-only: triggers refuse UPDATE, DELETE and
+// TRUNCATE.
+//
+// # Privacy
+//
+// The ledger stores the least that works. A ref (the caller's idempotency
+// key, e.g. "mint:<order id>") lives only in the pending table and is
+// forgotten by the round that sequences it: the ledger never keeps an order
+// → index link; OnSequenced hands it to the caller, inside the round's
+// transaction, to keep for as long as its own retention says. Append's own
+// random refs leave a result row that Append deletes once read. Rounds
+// record when they committed and how many entries they hold, which is what
+// reconciliation needs and what any observer of the public log sees anyway.
+package pgledger
