@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -90,7 +87,7 @@ func (m *Main) openAnchor(ctx context.Context, deps *web.Deps) (start func(), er
 				return nil, fmt.Errorf("couldn't reset the dev anchors: %w", err)
 			}
 		}
-		if key, err = devAnchorKey(m.Config.DataDir, params); err != nil {
+		if key, err = devKey(filepath.Join(m.Config.DataDir, "anchor-key.wif"), params); err != nil {
 			return nil, err
 		}
 		tip, err := blockCount(rpc)
@@ -156,25 +153,4 @@ func blockCount(cc *rpcclient.ConnConfig) (int64, error) {
 	}
 	defer client.Shutdown()
 	return client.GetBlockCount()
-}
-
-// devAnchorKey loads or makes the dev anchor key (WIF, mode 0600).
-func devAnchorKey(dataDir string, params *chaincfg.Params) (*btcec.PrivateKey, error) {
-	path := filepath.Join(dataDir, "anchor-key.wif")
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		k, err := btcec.NewPrivateKey()
-		if err != nil {
-			return nil, err
-		}
-		wif, err := btcutil.NewWIF(k, params, true)
-		if err != nil {
-			return nil, err
-		}
-		return k, writeNew(path, wif.String())
-	}
-	if err != nil {
-		return nil, err
-	}
-	return anchor.ParseKey(strings.TrimSpace(string(b)), params)
 }

@@ -49,17 +49,7 @@ func TestServeAnchors(t *testing.T) {
 	if _, err := createLedgerKey(filepath.Join(m.Config.DataDir, "ledger.key"), m.Config.LedgerOrigin); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	if err := m.Open(runCtx); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- m.Run(runCtx) }()
-	defer func() {
-		cancel()
-		<-done
-		m.Close()
-	}()
+	serveMain(t, m)
 
 	err := pgx.BeginFunc(ctx, m.DB, func(tx pgx.Tx) error {
 		for i := range 3 {

@@ -225,7 +225,7 @@ type devBtcd struct {
 // so the chain, and the dev invoices' payments, begin afresh each run.
 func (m *Main) startDevBtcd(ctx context.Context, net string, params *chaincfg.Params) (*devBtcd, error) {
 	dir := filepath.Join(m.Config.DataDir, "btcd")
-	key, err := devWalletKey(m.Config.DataDir, params)
+	key, err := devKey(filepath.Join(m.Config.DataDir, "btc-dev-wallet.wif"), params)
 	if err != nil {
 		return nil, err
 	}
@@ -278,9 +278,9 @@ func btcdBinary(ctx context.Context, dir string) (string, error) {
 	return p, nil
 }
 
-// devWalletKey loads or makes the dev wallet's key (WIF, mode 0600).
-func devWalletKey(dataDir string, params *chaincfg.Params) (*btcec.PrivateKey, error) {
-	path := filepath.Join(dataDir, "btc-dev-wallet.wif")
+// devKey loads or makes a dev key kept at path (WIF, mode 0600): the dev
+// wallet's, and the dev anchor key.
+func devKey(path string, params *chaincfg.Params) (*btcec.PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		k, err := btcec.NewPrivateKey()
@@ -299,7 +299,11 @@ func devWalletKey(dataDir string, params *chaincfg.Params) (*btcec.PrivateKey, e
 	if err != nil {
 		return nil, err
 	}
-	return regtest.KeyFromWIF(strings.TrimSpace(string(b)))
+	w, err := btcutil.DecodeWIF(strings.TrimSpace(string(b)))
+	if err != nil || !w.IsForNet(params) {
+		return nil, fmt.Errorf("%s is not a WIF private key of the %s network: delete it to make a new one", path, params.Name)
+	}
+	return w.PrivKey, nil
 }
 
 // devXpub loads or makes the dev operator's account key. Only the extended

@@ -224,17 +224,7 @@ func TestReadyzFollowsDatabase(t *testing.T) {
 	if _, err := createLedgerKey(keyFile, m.Config.LedgerOrigin); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := m.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-		m.Close()
-	}()
+	serveMain(t, m)
 	if code := get(t, m.URL+"/readyz"); code != http.StatusOK {
 		t.Fatalf("readyz with the database up = %d", code)
 	}
@@ -269,4 +259,22 @@ func TestServeRefusesUnmigratedDatabase(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "licensed migrate") {
 		t.Fatalf("open on an unmigrated database: %v, want advice to run 'licensed migrate'", err)
 	}
+}
+
+// serveMain opens m and runs it until the test ends: then it cancels Run,
+// waits for it and closes m.
+func serveMain(t *testing.T, m *Main) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := m.Open(ctx); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		m.Close()
+	})
 }

@@ -124,17 +124,7 @@ func TestServePolls(t *testing.T) {
 		"--id", "served", "--question", "Served?", "--option", "yes", "--option", "no", "--plan", "basic", "--closes-in", "1h"}, &out, &errb); code != 0 {
 		t.Fatal(errb.String())
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := m.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-		m.Close()
-	}()
+	serveMain(t, m)
 	for _, path := range []string{"/v1/polls", "/v1/polls/served", "/polls"} {
 		res, err := http.Get(m.URL + path)
 		if err != nil {
