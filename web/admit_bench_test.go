@@ -79,7 +79,18 @@ func BenchmarkAdmission(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := New(Config{}, Deps{DB: f.DB, Admission: svc}, slog.New(slog.DiscardHandler))
+	// The load generator is a relay with a key and no limits (rate=0,
+	// and no in-flight bound here): relays have keys, and a known client may verify on
+	// every core (anonymous ones together on all but one).
+	relayKey, line, err := NewRelayKey("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, err := ParseRelayKeys([]byte(line + " rate=0\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := New(Config{Admit: AdmitLimits{Keys: keys}}, Deps{DB: f.DB, Admission: svc}, slog.New(slog.DiscardHandler))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -146,7 +157,7 @@ func BenchmarkAdmission(b *testing.B) {
 	}
 	run := func(b *testing.B, path, bodies string, n, conns int) (perSecond float64) {
 		self0, db0 := selfCPU(), treeCPU(postmaster)
-		cmd := exec.Command(loadgen, "-url", url+path, "-bodies", bodies, "-n", strconv.Itoa(n), "-c", strconv.Itoa(conns))
+		cmd := exec.Command(loadgen, "-url", url+path, "-bodies", bodies, "-n", strconv.Itoa(n), "-c", strconv.Itoa(conns), "-auth", "Bearer "+relayKey)
 		out, err := cmd.Output()
 		if err != nil {
 			b.Fatalf("loadgen: %v %s", err, out)

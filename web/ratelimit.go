@@ -152,6 +152,9 @@ type RelayKey struct {
 	Hash     [32]byte
 	Limit    RateLimit
 	InFlight int
+	// NoRate is rate=0 on the line: no rate limit at all, rather than
+	// AdmitLimits.Relay's.
+	NoRate bool
 }
 
 // RelayKeys are the relay keys known to the server, by hash.
@@ -254,6 +257,7 @@ func parseRelayKeyLine(line string) (*RelayKey, error) {
 				return nil, fmt.Errorf("rate %q must be a number of proofs per second, 0 or more", val)
 			}
 			k.Limit.PerSecond = r
+			k.NoRate = r == 0
 		case "burst", "inflight":
 			n, err := strconv.Atoi(val)
 			if err != nil || n < 1 || n > 1<<30 {
@@ -356,13 +360,13 @@ func (g *admitGate) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(admitClientKey, cl)
 		// The verifying cores are shared fairly between clients.
-		c.SetRequest(c.Request().WithContext(admission.WithClient(c.Request().Context(), id)))
+		c.SetRequest(c.Request().WithContext(admission.WithClient(c.Request().Context(), id, relay == nil)))
 		return next(c)
 	}
 }
 
 func (g *admitGate) relayLimit(k *RelayKey) RateLimit {
-	if k.Limit.PerSecond > 0 || k.Limit.Burst > 0 {
+	if k.NoRate || k.Limit.PerSecond > 0 || k.Limit.Burst > 0 {
 		return RateLimit{PerSecond: k.Limit.PerSecond, Burst: cmp.Or(k.Limit.Burst, g.limits.Relay.Burst)}
 	}
 	return g.limits.Relay

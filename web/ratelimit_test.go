@@ -98,7 +98,7 @@ func TestParseRelayKeys(t *testing.T) {
 		{"comments and blanks", "# keys\n\n   \n", 0, "", RelayKey{}},
 		{"one key", "relay-a sha256:" + h, 1, "", RelayKey{Name: "relay-a"}},
 		{"limits", "relay.b sha256:" + h + " rate=2500 burst=4096 inflight=512", 1, "", RelayKey{Name: "relay.b", Limit: RateLimit{PerSecond: 2500, Burst: 4096}, InFlight: 512}},
-		{"no rate limit", "r sha256:" + h + " rate=0", 1, "", RelayKey{Name: "r"}},
+		{"no rate limit", "r sha256:" + h + " rate=0", 1, "", RelayKey{Name: "r", NoRate: true}},
 		{"two keys", "a sha256:" + h + "\nb sha256:" + h2 + "\n", 2, "", RelayKey{}},
 		{"no hash", "relay-a", 0, "line 1", RelayKey{}},
 		{"short hash", "relay-a sha256:abcd", 0, "64 hex digits", RelayKey{}},
@@ -202,4 +202,29 @@ func FuzzParseRelayKeys(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRelayKeyRateZero: rate=0 on a key's line is no rate limit, not the
+// default relay rate; a line without limits gets the defaults.
+func TestRelayKeyRateZero(t *testing.T) {
+	h := strings.Repeat("ab", 32)
+	keys, err := ParseRelayKeys([]byte("free sha256:" + h + " rate=0\nplain sha256:" + strings.Repeat("cd", 32) + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &admitGate{limits: AdmitLimits{Relay: RateLimit{PerSecond: DefaultRelayRate, Burst: DefaultRelayBurst}, Keys: keys}}
+	for _, k := range keys.byHash {
+		rl := g.relayLimit(k)
+		cl := newClient(k.Name, rl, 0)
+		switch k.Name {
+		case "free":
+			if cl.lim != nil {
+				t.Fatalf("rate=0: limited to %v/s", cl.lim.Limit())
+			}
+		case "plain":
+			if cl.lim == nil || float64(cl.lim.Limit()) != DefaultRelayRate {
+				t.Fatalf("a line without limits: %+v, want the default relay rate", rl)
+			}
+		}
+	}
 }

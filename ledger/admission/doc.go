@@ -80,7 +80,14 @@
 // waits behind its own requests, while one that sends now and then waits
 // for at most one request per other busy client. The caller names the
 // client with WithClient (package web: the relay key's name, or an HMAC of
-// the address, IPv6 by its /64); unnamed requests are one client.
+// the address, IPv6 by its /64); unnamed requests are one known client.
+//
+// Anonymous clients together hold at most Workers − 1 cores (at least
+// one); known ones (relay keys, unnamed callers) may hold them all. When
+// every Go processor runs a verification, the scheduler looks for network
+// readiness only from its monitor thread, every 10 ms, so every request in
+// the process would wait behind verifications handed from one to the next:
+// a flood of anonymous requests must not be able to do that to the others.
 //
 // # Proof of work
 //

@@ -6,20 +6,26 @@ import (
 	"sync"
 )
 
-// WithClient returns ctx marked as a request of client id: the verifying
-// cores are shared fairly between clients (see "Sharing the cores" in the
-// package documentation). Package web marks each request with its relay
-// key's name or an HMAC of the caller's address; requests without a mark
-// share one client.
-func WithClient(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, clientKey{}, id)
+// WithClient returns ctx marked as a request of client id, anonymous or
+// not: the verifying cores are shared fairly between clients, and
+// anonymous ones together never hold them all (see "Sharing the cores" in
+// the package documentation). Package web marks each request with its
+// relay key's name (not anonymous) or an HMAC of the caller's address
+// (anonymous). Requests without a mark are one client, not anonymous.
+func WithClient(ctx context.Context, id string, anonymous bool) context.Context {
+	return context.WithValue(ctx, clientKey{}, client{id, anonymous})
 }
 
 type clientKey struct{}
 
-func clientOf(ctx context.Context) string {
-	id, _ := ctx.Value(clientKey{}).(string)
-	return id
+type client struct {
+	id   string
+	anon bool
+}
+
+func clientOf(ctx context.Context) client {
+	c, _ := ctx.Value(clientKey{}).(client)
+	return c
 }
 
 // fairQueue hands out the verifying cores by start-time fair queuing
@@ -31,13 +37,22 @@ func clientOf(ctx context.Context) string {
 // a client that keeps the cores busy, which waits behind its own earlier
 // requests; so an honest request waits for at most one verification per
 // other busy client, not for everything queued before it.
+//
+// Anonymous clients together hold at most anonCap cores (one fewer than
+// there are, when there are two or more): with every Go processor
+// verifying, the scheduler would learn of network readiness only from its
+// monitor thread, every 10 ms, so every request in the process, an
+// honest one's answer from the database included, would wait behind
+// verifications handed from one to the next.
 type fairQueue struct {
 	mu      sync.Mutex
 	free    int
+	anonCap int
+	anonRun int // cores held by anonymous clients
 	v       uint64
 	seq     uint64
 	flows   map[string]*flow
-	waiting waiters
+	waiting [2]waiters // [0] known clients, [1] anonymous ones
 }
 
 // flow is one client's state: the finish tag of its last request, and how
@@ -49,34 +64,37 @@ type flow struct {
 
 type waiter struct {
 	start, seq uint64
+	anon       bool
 	ready      chan struct{}
-	index      int // in the heap; -1 once handed a core
+	index      int // in its heap; -1 once handed a core
 }
 
 func newFairQueue(cores int) *fairQueue {
-	return &fairQueue{free: cores, flows: make(map[string]*flow)}
+	return &fairQueue{free: cores, anonCap: max(1, cores-1), flows: make(map[string]*flow)}
 }
 
-// acquire waits for a core for client id, or for ctx to end.
-func (q *fairQueue) acquire(ctx context.Context, id string) error {
+func class(anon bool) int {
+	if anon {
+		return 1
+	}
+	return 0
+}
+
+// acquire waits for a core for client c, or for ctx to end.
+func (q *fairQueue) acquire(ctx context.Context, c client) error {
 	q.mu.Lock()
-	f := q.flows[id]
+	f := q.flows[c.id]
 	if f == nil {
 		f = &flow{}
-		q.flows[id] = f
+		q.flows[c.id] = f
 	}
 	f.refs++
 	start := max(q.v, f.finish)
 	f.finish = start + 1
-	if q.free > 0 && len(q.waiting) == 0 {
-		q.free--
-		q.v = start
-		q.mu.Unlock()
-		return nil
-	}
 	q.seq++
-	w := &waiter{start: start, seq: q.seq, ready: make(chan struct{})}
-	heap.Push(&q.waiting, w)
+	w := &waiter{start: start, seq: q.seq, anon: c.anon, ready: make(chan struct{})}
+	heap.Push(&q.waiting[class(c.anon)], w)
+	q.dispatch()
 	q.mu.Unlock()
 	select {
 	case <-w.ready:
@@ -85,29 +103,51 @@ func (q *fairQueue) acquire(ctx context.Context, id string) error {
 		q.mu.Lock()
 		if w.index < 0 { // handed a core meanwhile: give it on
 			q.mu.Unlock()
-			q.release(id)
+			q.release(c)
 			return ctx.Err()
 		}
-		heap.Remove(&q.waiting, w.index)
-		q.done(id)
+		heap.Remove(&q.waiting[class(c.anon)], w.index)
+		q.done(c.id)
 		q.mu.Unlock()
 		return ctx.Err()
 	}
 }
 
-// release gives back the core client id held.
-func (q *fairQueue) release(id string) {
+// release gives back the core client c held.
+func (q *fairQueue) release(c client) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.done(id)
-	if len(q.waiting) == 0 {
-		q.free++
-		return
+	q.free++
+	if c.anon {
+		q.anonRun--
 	}
-	w := heap.Pop(&q.waiting).(*waiter)
-	w.index = -1
-	q.v = w.start
-	close(w.ready)
+	q.done(c.id)
+	q.dispatch()
+}
+
+// dispatch hands the free cores to the waiting requests with the smallest
+// tags, anonymous ones only within anonCap. q.mu is held.
+func (q *fairQueue) dispatch() {
+	for q.free > 0 {
+		known, anon := &q.waiting[0], &q.waiting[1]
+		var from *waiters
+		switch {
+		case len(*anon) > 0 && q.anonRun < q.anonCap && (len(*known) == 0 || anon.Less2((*anon)[0], (*known)[0])):
+			from = anon
+		case len(*known) > 0:
+			from = known
+		default:
+			return
+		}
+		w := heap.Pop(from).(*waiter)
+		w.index = -1
+		q.free--
+		if w.anon {
+			q.anonRun++
+		}
+		q.v = max(q.v, w.start)
+		close(w.ready)
+	}
 }
 
 // done forgets a request of client id, and the client once it has none
@@ -124,13 +164,16 @@ func (q *fairQueue) done(id string) {
 // waiters is a min-heap of waiting requests by (start tag, arrival).
 type waiters []*waiter
 
-func (h waiters) Len() int { return len(h) }
-func (h waiters) Less(i, j int) bool {
-	if h[i].start != h[j].start {
-		return h[i].start < h[j].start
+// Less2 orders two waiters, of this heap or another.
+func (waiters) Less2(a, b *waiter) bool {
+	if a.start != b.start {
+		return a.start < b.start
 	}
-	return h[i].seq < h[j].seq
+	return a.seq < b.seq
 }
+
+func (h waiters) Len() int           { return len(h) }
+func (h waiters) Less(i, j int) bool { return h.Less2(h[i], h[j]) }
 func (h waiters) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].index, h[j].index = i, j

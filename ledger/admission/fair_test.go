@@ -14,7 +14,7 @@ func waitQueued(t *testing.T, q *fairQueue, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		q.mu.Lock()
-		got := len(q.waiting)
+		got := len(q.waiting[0]) + len(q.waiting[1])
 		q.mu.Unlock()
 		if got == n {
 			return
@@ -32,7 +32,7 @@ func waitQueued(t *testing.T, q *fairQueue, n int) {
 func TestFairQueueServesALightClientFirst(t *testing.T) {
 	q := newFairQueue(1)
 	ctx := context.Background()
-	if err := q.acquire(ctx, "busy"); err != nil {
+	if err := q.acquire(ctx, client{id: "busy"}); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
@@ -42,14 +42,14 @@ func TestFairQueueServesALightClientFirst(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := q.acquire(ctx, id); err != nil {
+			if err := q.acquire(ctx, client{id: id}); err != nil {
 				t.Error(err)
 				return
 			}
 			mu.Lock()
 			order = append(order, fmt.Sprintf("%s%d", id, k))
 			mu.Unlock()
-			q.release(id)
+			q.release(client{id: id})
 		}()
 	}
 	for k := range 8 {
@@ -58,7 +58,7 @@ func TestFairQueueServesALightClientFirst(t *testing.T) {
 	}
 	start("light", 0)
 	waitQueued(t, q, 9)
-	q.release("busy")
+	q.release(client{id: "busy"})
 	wg.Wait()
 	if order[0] != "light0" {
 		t.Fatalf("served %v: the light client's request should come first", order)
@@ -78,12 +78,13 @@ func TestFairQueueServesALightClientFirst(t *testing.T) {
 func TestFairQueueAlternates(t *testing.T) {
 	q := newFairQueue(1)
 	ctx := context.Background()
-	if err := q.acquire(ctx, "hold"); err != nil {
+	if err := q.acquire(ctx, client{id: "hold"}); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
 	var order []string
 	var wg sync.WaitGroup
+	started := 0
 	for k := range 6 {
 		for _, id := range []string{"a", "b"} {
 			if id == "b" && k < 3 {
@@ -92,22 +93,20 @@ func TestFairQueueAlternates(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := q.acquire(ctx, id); err != nil {
+				if err := q.acquire(ctx, client{id: id}); err != nil {
 					t.Error(err)
 					return
 				}
 				mu.Lock()
 				order = append(order, id)
 				mu.Unlock()
-				q.release(id)
+				q.release(client{id: id})
 			}()
-			q.mu.Lock()
-			n := len(q.waiting)
-			q.mu.Unlock()
-			waitQueued(t, q, n+1)
+			started++
+			waitQueued(t, q, started)
 		}
 	}
-	q.release("hold")
+	q.release(client{id: "hold"})
 	wg.Wait()
 	// a's tags are 0..5, b's 0..2 after the 3rd a (v was 0): a0 b0 a1 b1 a2 b2 …
 	got := fmt.Sprint(order)
@@ -120,20 +119,20 @@ func TestFairQueueAlternates(t *testing.T) {
 // and a core handed to it as it gives up is passed on.
 func TestFairQueueCancel(t *testing.T) {
 	q := newFairQueue(1)
-	if err := q.acquire(context.Background(), "x"); err != nil {
+	if err := q.acquire(context.Background(), client{id: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- q.acquire(ctx, "y") }()
+	go func() { done <- q.acquire(ctx, client{id: "y"}) }()
 	waitQueued(t, q, 1)
 	cancel()
 	if err := <-done; err != context.Canceled {
 		t.Fatalf("acquire after cancel: %v", err)
 	}
-	q.release("x")
-	if len(q.waiting) != 0 || len(q.flows) != 0 || q.free != 1 {
-		t.Fatalf("after cancel: %d waiting, %d flows, %d free", len(q.waiting), len(q.flows), q.free)
+	q.release(client{id: "x"})
+	if len(q.waiting[0])+len(q.waiting[1]) != 0 || len(q.flows) != 0 || q.free != 1 {
+		t.Fatalf("after cancel: %d waiting, %d flows, %d free", len(q.waiting[0])+len(q.waiting[1]), len(q.flows), q.free)
 	}
 }
 
@@ -142,25 +141,23 @@ func TestFairQueueCancel(t *testing.T) {
 func TestFairQueueConcurrent(t *testing.T) {
 	const cores = 3
 	q := newFairQueue(cores)
-	var held, most atomic.Int64
+	var held, most, anonHeld, anonMost atomic.Int64
 	var wg sync.WaitGroup
 	for c := range 40 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			id := fmt.Sprint(c % 7)
+			id := client{id: fmt.Sprint(c % 7), anon: c%7 >= 3}
 			for k := range 200 {
 				ctx, cancel := context.WithCancel(context.Background())
 				if k%5 == 0 {
 					go cancel()
 				}
 				if q.acquire(ctx, id) == nil {
-					n := held.Add(1)
-					for {
-						m := most.Load()
-						if n <= m || most.CompareAndSwap(m, n) {
-							break
-						}
+					raise(&most, held.Add(1))
+					if id.anon {
+						raise(&anonMost, anonHeld.Add(1))
+						anonHeld.Add(-1)
 					}
 					held.Add(-1)
 					q.release(id)
@@ -173,7 +170,72 @@ func TestFairQueueConcurrent(t *testing.T) {
 	if most.Load() > cores {
 		t.Fatalf("%d cores held at once, want at most %d", most.Load(), cores)
 	}
-	if len(q.waiting) != 0 || len(q.flows) != 0 || q.free != cores {
-		t.Fatalf("after all: %d waiting, %d flows, %d free", len(q.waiting), len(q.flows), q.free)
+	if anonMost.Load() > cores-1 {
+		t.Fatalf("%d cores held by anonymous clients at once, want at most %d", anonMost.Load(), cores-1)
+	}
+	if len(q.waiting[0])+len(q.waiting[1]) != 0 || len(q.flows) != 0 || q.free != cores {
+		t.Fatalf("after all: %d waiting, %d flows, %d free", len(q.waiting[0])+len(q.waiting[1]), len(q.flows), q.free)
+	}
+}
+
+func raise(m *atomic.Int64, n int64) {
+	for {
+		old := m.Load()
+		if n <= old || m.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// TestFairQueueAnonymousCap: with two cores, anonymous clients together
+// hold one, however many of their requests wait; a known client's request
+// takes the other at once, and the anonymous ones are served one at a time.
+func TestFairQueueAnonymousCap(t *testing.T) {
+	q := newFairQueue(2)
+	ctx := context.Background()
+	a := client{id: "a/1", anon: true}
+	if err := q.acquire(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 10)
+	for k := range 3 {
+		go func() {
+			c := client{id: fmt.Sprint("a/", 2+k), anon: true}
+			if q.acquire(ctx, c) == nil {
+				got <- c.id
+			}
+		}()
+	}
+	waitQueued(t, q, 3)
+	q.mu.Lock()
+	free := q.free
+	q.mu.Unlock()
+	if free != 1 {
+		t.Fatalf("%d cores free with one anonymous request served and three waiting, want 1 (kept spare)", free)
+	}
+	// A relay's request takes the spare core at once.
+	if err := q.acquire(ctx, client{id: "r/relay"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-got:
+		t.Fatalf("%s served while an anonymous request holds the anonymous core", id)
+	default:
+	}
+	q.release(client{id: "r/relay"})
+	q.release(a)
+	first := <-got
+	select {
+	case id := <-got:
+		t.Fatalf("%s served beside %s: anonymous requests past their cap", id, first)
+	case <-time.After(20 * time.Millisecond):
+	}
+	q.release(client{id: first, anon: true})
+	second := <-got
+	q.release(client{id: second, anon: true})
+	third := <-got
+	q.release(client{id: third, anon: true})
+	if q.free != 2 || q.anonRun != 0 || len(q.flows) != 0 {
+		t.Fatalf("after all: %d free, %d anonymous running, %d flows", q.free, q.anonRun, len(q.flows))
 	}
 }

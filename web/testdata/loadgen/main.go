@@ -28,7 +28,12 @@ func main() {
 	file := flag.String("bodies", "", "file of request bodies, one per line")
 	n := flag.Int("n", 1000, "requests to send")
 	c := flag.Int("c", 8, "concurrent connections")
+	auth := flag.String("auth", "", "Authorization header (a relay key: Bearer lrk_…)")
 	flag.Parse()
+	header := ""
+	if *auth != "" {
+		header = "Authorization: " + *auth + "\r\n"
+	}
 	u, err := url.Parse(*target)
 	if err != nil {
 		fail(err)
@@ -42,7 +47,7 @@ func main() {
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
 		body := sc.Bytes()
-		r := fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", u.RequestURI(), u.Host, len(body))
+		r := fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\n%sContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", u.RequestURI(), u.Host, header, len(body))
 		reqs = append(reqs, append(r, body...))
 	}
 	if len(reqs) == 0 {
