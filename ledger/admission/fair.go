@@ -51,7 +51,7 @@ type fairQueue struct {
 	anonRun int // cores held by anonymous clients
 	v       uint64
 	seq     uint64
-	flows   map[string]*flow
+	flows   map[string]flow
 	waiting [2]waiters // [0] known clients, [1] anonymous ones
 }
 
@@ -70,7 +70,7 @@ type waiter struct {
 }
 
 func newFairQueue(cores int) *fairQueue {
-	return &fairQueue{free: cores, anonCap: max(1, cores-1), flows: make(map[string]*flow)}
+	return &fairQueue{free: cores, anonCap: max(1, cores-1), flows: make(map[string]flow)}
 }
 
 func class(anon bool) int {
@@ -84,13 +84,20 @@ func class(anon bool) int {
 func (q *fairQueue) acquire(ctx context.Context, c client) error {
 	q.mu.Lock()
 	f := q.flows[c.id]
-	if f == nil {
-		f = &flow{}
-		q.flows[c.id] = f
-	}
 	f.refs++
 	start := max(q.v, f.finish)
 	f.finish = start + 1
+	q.flows[c.id] = f
+	if q.free > 0 && len(q.waiting[0]) == 0 && len(q.waiting[1]) == 0 && (!c.anon || q.anonRun < q.anonCap) {
+		// Nobody waits: served at once, without a waiter.
+		q.free--
+		if c.anon {
+			q.anonRun++
+		}
+		q.v = max(q.v, start)
+		q.mu.Unlock()
+		return nil
+	}
 	q.seq++
 	w := &waiter{start: start, seq: q.seq, anon: c.anon, ready: make(chan struct{})}
 	heap.Push(&q.waiting[class(c.anon)], w)
@@ -158,6 +165,8 @@ func (q *fairQueue) done(id string) {
 	f := q.flows[id]
 	if f.refs--; f.refs == 0 {
 		delete(q.flows, id)
+	} else {
+		q.flows[id] = f
 	}
 }
 
