@@ -183,7 +183,10 @@ func FuzzParseRelayKeys(f *testing.F) {
 			if !validRelayName(k.Name) || k.Limit.PerSecond < 0 || k.Limit.Burst < 0 || k.InFlight < 0 {
 				t.Fatalf("invalid key %+v", *k)
 			}
-			fmt.Fprintf(&again, "%s sha256:%x rate=%v", k.Name, k.Hash, k.Limit.PerSecond)
+			fmt.Fprintf(&again, "%s sha256:%x", k.Name, k.Hash)
+			if k.Limit.PerSecond > 0 || k.NoRate {
+				fmt.Fprintf(&again, " rate=%v", k.Limit.PerSecond)
+			}
 			if k.Limit.Burst > 0 {
 				fmt.Fprintf(&again, " burst=%d", k.Limit.Burst)
 			}
