@@ -456,8 +456,8 @@ func (a *Anchorer) anchor(ctx context.Context, msg []byte, digest [lanchor.Diges
 	tx.Serialize(&raw)
 	txid := tx.TxHash().String()
 	err = pgx.BeginFunc(ctx, a.db, func(dbtx pgx.Tx) error {
-		var now int64
-		if err := dbtx.QueryRow(ctx, `select pg_advisory_xact_lock($1), coalesce(max(id), 0) from ledger_anchors`, anchorLock).Scan(nil, &now); err != nil {
+		now, err := lockNewest(ctx, dbtx)
+		if err != nil {
 			return err
 		}
 		if now != newest {
@@ -611,4 +611,18 @@ func (a *Anchorer) List(ctx context.Context) ([]lanchor.Anchor, error) {
 		x.Root = base64.StdEncoding.EncodeToString(c.Root[:])
 		return x, nil
 	})
+}
+
+// lockNewest takes the anchors' advisory lock for dbtx and returns the id of
+// the newest anchor. The lock is a statement of its own: the newest anchor
+// must be read by a statement that starts once the lock is held, so that it
+// sees what another process committed while this one waited (a statement's
+// snapshot is taken before it waits for the lock).
+func lockNewest(ctx context.Context, dbtx pgx.Tx) (int64, error) {
+	if _, err := dbtx.Exec(ctx, `select pg_advisory_xact_lock($1)`, anchorLock); err != nil {
+		return 0, err
+	}
+	var newest int64
+	err := dbtx.QueryRow(ctx, `select coalesce(max(id), 0) from ledger_anchors`).Scan(&newest)
+	return newest, err
 }

@@ -1,0 +1,4 @@
+package anchor
+
+// LockNewest is lockNewest, for the external tests.
+var LockNewest = lockNewest
