@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gtank/ristretto255"
 	"golang.org/x/mod/sumdb/note"
@@ -263,10 +264,20 @@ The exit status is 0 when everything checks, 1 otherwise.`, args, stderr, func(f
 	if err := writeState(state, lg.latest); err != nil {
 		return sayf("couldn't save the checkpoint to %s (%s).", state, rootCause(err))
 	}
-	revealed := size == 1 || lg.leaves[1].Leaf != nil
-	if !revealed {
+	// Whether the ballots must be public follows from the poll's own
+	// definition and the clock (this machine's, or the server's when it
+	// says the poll closed), not from what the server chose to send.
+	if fp.p.HiddenTally && time.Now().Before(fp.p.Closes) && fp.view.State != "closed" {
+		if fp.view.Counts != nil {
+			return sayf("poll %q hides its tally until %s, yet the server publishes counts %v it does not let anyone recount: do not trust them.", id, fp.p.Closes.Format("2006-01-02 15:04:05 UTC"), fp.view.Counts)
+		}
 		fmt.Fprintln(stdout, "the tally is hidden until the close: the log checks; recount after", fp.p.Closes.Format("2006-01-02 15:04:05 UTC"))
 		return nil
+	}
+	for _, lv := range lg.leaves[1:] {
+		if lv.Leaf == nil {
+			return sayf("poll %q's ballots must be public now, but the server withholds ballot %d (its hash only): the tally cannot be recounted; do not trust it.", id, lv.Index)
+		}
 	}
 	l, err := auditLedger(ctx, api, &wallet.LedgerState{}, strings.TrimSpace(g.ledgerKey))
 	if err != nil {
