@@ -167,20 +167,7 @@ func NewRequest(option int, ring []uint64, p *ringverify.Proof) *Request {
 // ErrPlan, or are ringverify errors (ringverify.Code says which), or are
 // internal errors from v's Members.
 func CheckBallot(v *ringverify.Verifier, p *Poll, h Hash, b *Ballot) error {
-	switch {
-	case b.PollHash != h:
-		return errorf(ErrWrongPoll, "the ballot is for another poll (its poll hash differs)")
-	case b.Option < 0 || b.Option >= len(p.Options):
-		return errorf(ErrOption, fmt.Sprintf("option must be 0 to %d for this poll", len(p.Options)-1))
-	case len(b.Ring) < p.MinRing:
-		return errorf(ErrRingTooSmall, fmt.Sprintf("this poll takes rings of at least %d members; make the ring larger", p.MinRing))
-	}
-	for _, i := range b.Ring {
-		if i >= p.Electorate {
-			return errorf(ErrElectorate, fmt.Sprintf("ring member %d is not in this poll's electorate, the ledger's first %d entries: draw the ring from them", i, p.Electorate))
-		}
-	}
-	proof, err := ringverify.ParseProof(b.Proof, len(b.Ring))
+	proof, err := checkShape(p, h, b)
 	if err != nil {
 		return err
 	}
@@ -192,6 +179,31 @@ func CheckBallot(v *ringverify.Verifier, p *Poll, h Hash, b *Ballot) error {
 		return errorf(ErrPlan, fmt.Sprintf("licenses of plan %q may not vote in this poll (eligible: %v)", ring.Plan(), p.Plans))
 	}
 	return v.VerifyRing(ring, p.Scope(), 0, Message(h, b.Option), proof)
+}
+
+// CheckBallotShape runs the checks of CheckBallot that need no lookup: the
+// poll hash, the option, the ring size, the electorate, the proof's
+// encoding. A server runs it before anything that costs a query.
+func CheckBallotShape(p *Poll, h Hash, b *Ballot) error {
+	_, err := checkShape(p, h, b)
+	return err
+}
+
+func checkShape(p *Poll, h Hash, b *Ballot) (*ringverify.Proof, error) {
+	switch {
+	case b.PollHash != h:
+		return nil, errorf(ErrWrongPoll, "the ballot is for another poll (its poll hash differs)")
+	case b.Option < 0 || b.Option >= len(p.Options):
+		return nil, errorf(ErrOption, fmt.Sprintf("option must be 0 to %d for this poll", len(p.Options)-1))
+	case len(b.Ring) < p.MinRing:
+		return nil, errorf(ErrRingTooSmall, fmt.Sprintf("this poll takes rings of at least %d members; make the ring larger", p.MinRing))
+	}
+	for _, i := range b.Ring {
+		if i >= p.Electorate {
+			return nil, errorf(ErrElectorate, fmt.Sprintf("ring member %d is not in this poll's electorate, the ledger's first %d entries: draw the ring from them", i, p.Electorate))
+		}
+	}
+	return ringverify.ParseProof(b.Proof, len(b.Ring))
 }
 
 // NewVerifier returns a ringverify.Verifier for ballots: rings of

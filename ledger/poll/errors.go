@@ -52,6 +52,9 @@ var (
 	ErrClosed = &Error{code: "poll_closed"}
 	// ErrAlreadyVoted: the ballot's tag is already in the poll's log.
 	ErrAlreadyVoted = &Error{code: "already_voted"}
+	// ErrBackdated: in a recount, a ballot checked against fewer ledger
+	// entries than a ballot logged before it.
+	ErrBackdated = &Error{code: "ballot_backdated"}
 	// ErrLedgerSize: a ballot checked against more ledger entries than the
 	// verifier has.
 	ErrLedgerSize = &Error{code: "ledger_size"}

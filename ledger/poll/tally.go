@@ -15,6 +15,7 @@ type Recount struct {
 	v      *ringverify.Verifier
 	tags   map[[ringverify.ElementSize]byte]int64
 	counts []int64
+	size   uint64 // the largest LedgerSize counted so far
 }
 
 // NewRecount starts a recount of poll p with v (see CheckBallot for what
@@ -27,15 +28,23 @@ func NewRecount(p *Poll, v *ringverify.Verifier) (*Recount, error) {
 	return &Recount{p: p, h: h, v: v, tags: map[[ringverify.ElementSize]byte]int64{}, counts: make([]int64, len(p.Options))}, nil
 }
 
-// Add checks the ballot at log index and counts it. A second ballot with
-// a tag already counted is refused with ErrAlreadyVoted.
+// Add checks the ballot at log index and counts it, ballots in log order.
+// A second ballot with a tag already counted is refused with
+// ErrAlreadyVoted; a ballot checked against a smaller ledger than one
+// logged before it with ErrBackdated: the ledger only grows, so a server
+// that logs a ballot as checked before a revocation it already knew of is
+// caught.
 func (r *Recount) Add(index int64, b *Ballot) error {
 	if first, ok := r.tags[b.Tag()]; ok {
 		return errorf(ErrAlreadyVoted, fmt.Sprintf("the ballot at %d has the tag of the ballot at %d: one license voted twice", index, first))
 	}
+	if b.LedgerSize < r.size {
+		return errorf(ErrBackdated, fmt.Sprintf("the ballot at %d says it was checked against the ledger's first %d entries, after a ballot checked against %d: the server backdated it", index, b.LedgerSize, r.size))
+	}
 	if err := CheckBallot(r.v, r.p, r.h, b); err != nil {
 		return err
 	}
+	r.size = b.LedgerSize
 	r.tags[b.Tag()] = index
 	r.counts[b.Option]++
 	return nil

@@ -220,14 +220,23 @@ func (s *Store) Cast(ctx context.Context, id string, req *poll.Request, now time
 		}
 	}
 	b := req.Ballot(st.Hash, size)
-	if err := poll.CheckBallot(s.v, p, st.Hash, b); err != nil {
-		return nil, err
-	}
-	leaf, err := b.MarshalBinary()
-	if err != nil {
+	if err := poll.CheckBallotShape(p, st.Hash, b); err != nil {
 		return nil, err
 	}
 	tag := b.Tag()
+	// A tag already in the log is refused before the costly check: anyone
+	// can copy one from the public log and post it with junk. (Checked
+	// again under the poll's lock below.)
+	var used bool
+	if err := s.db.QueryRow(ctx, `select exists (select 1 from poll_leaves where poll_id = $1 and tag = $2)`, id, tag[:]).Scan(&used); err != nil {
+		return nil, fmt.Errorf("pgpoll: couldn't look up the tag: %w", err)
+	}
+	if used {
+		return nil, alreadyVoted()
+	}
+	if err := poll.CheckBallot(s.v, p, st.Hash, b); err != nil {
+		return nil, err
+	}
 	var rc *Receipt
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		// The poll's row lock orders its appends. The size is read after it,
@@ -247,6 +256,23 @@ func (s *Store) Cast(ctx context.Context, id string, req *poll.Request, now time
 		if used {
 			return alreadyVoted()
 		}
+		// Ballots are logged with ledger sizes that never decrease (a
+		// recount refuses a smaller one as backdated): one checked against
+		// a smaller ledger than the last logged, because its check ran
+		// alongside, is logged at the last one's size once its members are
+		// checked again against the index, which has grown since.
+		if last, err := s.lastLedgerSize(ctx, tx, id, n); err != nil {
+			return err
+		} else if last > b.LedgerSize {
+			if _, err := s.v.Resolve(b.Ring, p.Opens); err != nil {
+				return err
+			}
+			b.LedgerSize = last
+		}
+		leaf, err := b.MarshalBinary()
+		if err != nil {
+			return err
+		}
 		rc, err = s.appendLeaf(ctx, tx, id, n, leaf, tag[:], b.Option)
 		return err
 	})
@@ -254,6 +280,23 @@ func (s *Store) Cast(ctx context.Context, id string, req *poll.Request, now time
 		return nil, err
 	}
 	return rc, nil
+}
+
+// lastLedgerSize is the ledger size of the last ballot of poll id, whose
+// log has n leaves (leaf 0 is the definition); 0 for none.
+func (s *Store) lastLedgerSize(ctx context.Context, tx pgx.Tx, id string, n int64) (uint64, error) {
+	if n < 2 {
+		return 0, nil
+	}
+	var leaf []byte
+	if err := tx.QueryRow(ctx, `select leaf from poll_leaves where poll_id = $1 and idx = $2`, id, n-1).Scan(&leaf); err != nil {
+		return 0, fmt.Errorf("pgpoll: couldn't read the last ballot of poll %s: %w", id, err)
+	}
+	last, err := poll.ParseBallot(leaf)
+	if err != nil {
+		return 0, fmt.Errorf("pgpoll: the last ballot of poll %s does not decode: %w", id, err)
+	}
+	return last.LedgerSize, nil
 }
 
 func alreadyVoted() error {
