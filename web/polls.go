@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/licensed/licensed/ledger/admission"
 	"github.com/licensed/licensed/ledger/poll"
 	"github.com/licensed/licensed/ledger/poll/pgpoll"
 	"github.com/licensed/licensed/ringverify"
@@ -147,7 +148,19 @@ func (s *Server) castBallot(c echo.Context) error {
 	if err != nil {
 		return pollRefusal(err)
 	}
-	rc, err := d.Store.Cast(r.Context(), c.Param("id"), req, d.now())
+	var rc *pgpoll.Receipt
+	cast := func() { rc, err = d.Store.Cast(r.Context(), c.Param("id"), req, d.now()) }
+	if s.deps.Admission != nil {
+		// A ballot is a ring verification: it waits for a core in the
+		// admissions' fair queue, as an anonymous client, so ballots cannot
+		// take the cores admissions share (nor all of them).
+		ctx := admission.WithClient(r.Context(), "a/"+s.anonymousID(c), true)
+		if qerr := s.deps.Admission.OnCore(ctx, cast); qerr != nil {
+			return qerr
+		}
+	} else {
+		cast()
+	}
 	if err != nil {
 		return pollRefusal(err)
 	}

@@ -50,9 +50,7 @@ func (s *Server) rateLimiter(name string, rl RateLimit) echo.MiddlewareFunc {
 	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
 		Store: store,
 		IdentifierExtractor: func(c echo.Context) (string, error) {
-			m := hmac.New(sha256.New, s.clientKey[:])
-			m.Write([]byte(clientNet(c.RealIP())))
-			return hex.EncodeToString(m.Sum(nil)[:16]), nil
+			return s.anonymousID(c), nil
 		},
 		DenyHandler: func(c echo.Context, _ string, _ error) error {
 			s.rateLimited.WithLabelValues(name).Inc()
@@ -63,6 +61,14 @@ func (s *Server) rateLimiter(name string, rl RateLimit) echo.MiddlewareFunc {
 			return Errorf(http.StatusForbidden, "forbidden", "The client could not be identified.")
 		},
 	})
+}
+
+// anonymousID names an anonymous client in memory: the HMAC, under a key
+// made at start, of its address (IPv6: its /64).
+func (s *Server) anonymousID(c echo.Context) string {
+	m := hmac.New(sha256.New, s.clientKey[:])
+	m.Write([]byte(clientNet(c.RealIP())))
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // clientNet is what identifies an anonymous client: its IPv4 address, or
@@ -377,9 +383,7 @@ func (g *admitGate) relayLimit(k *RelayKey) RateLimit {
 func (g *admitGate) identify(c echo.Context) (string, *RelayKey, error) {
 	auth := c.Request().Header.Get(echo.HeaderAuthorization)
 	if auth == "" {
-		m := hmac.New(sha256.New, g.s.clientKey[:])
-		m.Write([]byte(clientNet(c.RealIP())))
-		return "a/" + hex.EncodeToString(m.Sum(nil)[:16]), nil, nil
+		return "a/" + g.s.anonymousID(c), nil, nil
 	}
 	c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="admission"`)
 	scheme, key, ok := strings.Cut(auth, " ")

@@ -199,3 +199,19 @@ func (h *waiters) Pop() any {
 	*h = old[:len(old)-1]
 	return w
 }
+
+// OnCore runs fn once a verifying core is free for ctx's client (see
+// WithClient), in the same fair queue as admissions and within the same
+// cap for anonymous clients; it returns ctx's error if ctx ends first.
+// Other costly ring verifications of the server (package web: the ballots
+// of polls) run through it, so that they cannot take the cores the
+// admissions share.
+func (s *Service) OnCore(ctx context.Context, fn func()) error {
+	c := clientOf(ctx)
+	if err := s.cores.acquire(ctx, c); err != nil {
+		return err
+	}
+	defer s.cores.release(c)
+	fn()
+	return nil
+}

@@ -239,3 +239,25 @@ func TestFairQueueAnonymousCap(t *testing.T) {
 		t.Fatalf("after all: %d free, %d anonymous running, %d flows", q.free, q.anonRun, len(q.flows))
 	}
 }
+
+// TestOnCoreSharesTheQueue: work run through Service.OnCore (the ballots
+// of polls) waits in the admissions' queue: with two cores and the
+// anonymous one taken, an anonymous caller waits (here until its context
+// ends) while a known one runs at once.
+func TestOnCoreSharesTheQueue(t *testing.T) {
+	s := &Service{cores: newFairQueue(2)}
+	anon := WithClient(context.Background(), "a/1", true)
+	holding, release := make(chan struct{}), make(chan struct{})
+	go s.OnCore(anon, func() { close(holding); <-release })
+	<-holding
+	ctx, cancel := context.WithTimeout(WithClient(context.Background(), "a/2", true), 50*time.Millisecond)
+	defer cancel()
+	ran := false
+	if err := s.OnCore(ctx, func() { ran = true }); err != context.DeadlineExceeded || ran {
+		t.Fatalf("a second anonymous caller past the cap: ran %v, err %v; want it to wait", ran, err)
+	}
+	if err := s.OnCore(WithClient(context.Background(), "r/relay", false), func() { ran = true }); err != nil || !ran {
+		t.Fatalf("a known caller with a core free: ran %v, err %v", ran, err)
+	}
+	close(release)
+}
