@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,6 +61,12 @@ func (f *anchorFlags) verify(ctx context.Context, server string, v note.Verifier
 	list, err := fetchAnchors(ctx, server)
 	if err != nil {
 		return err
+	}
+	// --anchors asks that the history be anchored: a listing with no
+	// confirmed anchor (empty, or pending or replaced for ever) proves
+	// nothing of the kind.
+	if !slices.ContainsFunc(list.Anchors, func(a anchor.Anchor) bool { return a.State == anchor.StateConfirmed }) {
+		return fmt.Errorf("anchor: the server lists %d anchors and none is confirmed in Bitcoin: nothing anchors this ledger's history yet (a new deployment's first anchor confirms within its --anchor-interval and a few blocks)", len(list.Anchors))
 	}
 	chain, err := btcdchain.Dial(*f.host, *f.user, pass, cert)
 	if err != nil {
