@@ -320,6 +320,10 @@ type admitClient struct {
 
 const admitClientKey = "admit_client"
 
+// maxAdmitClients bounds the clients the admission gate keeps in memory;
+// past it new anonymous clients share one (a variable for tests).
+var maxAdmitClients = 100_000
+
 func newAdmitGate(s *Server, anon RateLimit, limits AdmitLimits) *admitGate {
 	return &admitGate{s: s, anon: anon, limits: limits, clients: make(map[string]*admitClient)}
 }
@@ -350,6 +354,12 @@ func (g *admitGate) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		g.mu.Lock()
 		g.sweep(now)
 		cl := g.clients[id]
+		if cl == nil && relay == nil && len(g.clients) >= maxAdmitClients {
+			// Memory is bounded: past maxAdmitClients, new anonymous
+			// clients (a flood from a large address block) share one.
+			id = "a/overflow"
+			cl = g.clients[id]
+		}
 		if cl == nil {
 			if relay != nil {
 				cl = newClient(relay.Name, g.relayLimit(relay), cmp.Or(relay.InFlight, g.limits.RelayInFlight))

@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/licensed/licensed/internal/admissiontest"
+	"github.com/licensed/licensed/internal/pgtest"
 )
 
 func TestRateLimit(t *testing.T) {
@@ -228,6 +231,31 @@ func TestRelayKeyRateZero(t *testing.T) {
 			if cl.lim == nil || float64(cl.lim.Limit()) != DefaultRelayRate {
 				t.Fatalf("a line without limits: %+v, want the default relay rate", rl)
 			}
+		}
+	}
+}
+
+// TestAdmitClientsBounded: past maxAdmitClients, new anonymous clients
+// share one client's limits, so a flood from many addresses cannot grow
+// the gate's memory without bound (nor get a fresh bucket per address).
+func TestAdmitClientsBounded(t *testing.T) {
+	old := maxAdmitClients
+	maxAdmitClients = 2
+	t.Cleanup(func() { maxAdmitClients = old })
+	f := admissiontest.New(t, pgtest.Pool(t), 0)
+	url, _ := admitServer(t, f, Config{TrustProxy: true, AdmitLimit: RateLimit{PerSecond: 0.001, Burst: 1}})
+	for i, tc := range []struct {
+		from string
+		want int
+	}{
+		{"192.0.2.1", 400}, // its own bucket: through the gate, then malformed
+		{"192.0.2.2", 400},
+		{"192.0.2.3", 400}, // the shared overflow client's one token
+		{"192.0.2.4", 429}, // the same shared client, out of tokens
+		{"192.0.2.1", 429}, // still its own bucket
+	} {
+		if status, _, _ := postAs(t, url+"/v1/admit", tc.from, "", []byte(`{}`)); status != tc.want {
+			t.Fatalf("request %d from %s: %d, want %d", i, tc.from, status, tc.want)
 		}
 	}
 }
