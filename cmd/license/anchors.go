@@ -38,8 +38,10 @@ func defineAnchorFlags(fs *flag.FlagSet) *anchorFlags {
 
 // verifyAnchors is ledger verify --anchors, after the ledger verified at
 // cur: it checks each confirmed anchor of <server>/ledger/anchors with
-// anchor.Verify and stops at the first that fails.
-func (f *anchorFlags) verify(ctx context.Context, server string, v note.Verifier, c *tlogclient.Client, cur ledger.Checkpoint, stdout io.Writer) error {
+// anchor.Verify and stops at the first that fails. seenFile (none if "")
+// keeps the confirmed anchors of earlier runs: one the server no longer
+// lists fails.
+func (f *anchorFlags) verify(ctx context.Context, server string, v note.Verifier, c *tlogclient.Client, cur ledger.Checkpoint, seenFile string, stdout io.Writer) error {
 	if *f.host == "" {
 		return usageError("--anchors needs a Bitcoin node: give --btcd-rpc-host (and --btcd-rpc-user, --btcd-rpc-pass-file)")
 	}
@@ -61,6 +63,15 @@ func (f *anchorFlags) verify(ctx context.Context, server string, v note.Verifier
 	list, err := fetchAnchors(ctx, server)
 	if err != nil {
 		return err
+	}
+	seen, err := readSeenAnchors(seenFile)
+	if err != nil {
+		return err
+	}
+	for _, s := range seen {
+		if !slices.ContainsFunc(list.Anchors, func(a anchor.Anchor) bool { return a.TxID == s.txid }) {
+			return fmt.Errorf("anchor: the server no longer lists the anchor of size %d in tx %s, which it listed as confirmed before (kept in %s): it hides an anchor of its history", s.size, s.txid, seenFile)
+		}
 	}
 	// --anchors asks that the history be anchored: a listing with no
 	// confirmed anchor (empty, or pending or replaced for ever) proves
@@ -85,8 +96,59 @@ func (f *anchorFlags) verify(ctx context.Context, server string, v note.Verifier
 		checked++
 		fmt.Fprintf(stdout, "anchor of size %d in block %d (tx %s): ok, the ledger extends it\n", a.Size, *a.BlockHeight, a.TxID)
 	}
+	for _, a := range list.Anchors {
+		if a.State == anchor.StateConfirmed && !slices.ContainsFunc(seen, func(s seenAnchor) bool { return s.txid == a.TxID }) {
+			seen = append(seen, seenAnchor{a.TxID, a.Size})
+		}
+	}
+	if err := writeSeenAnchors(seenFile, seen); err != nil {
+		return fmt.Errorf("couldn't save the anchors seen to %s: %w", seenFile, err)
+	}
 	fmt.Fprintf(stdout, "ok: %d confirmed Bitcoin anchors checked\n", checked)
 	return nil
+}
+
+// seenAnchor is a confirmed anchor an earlier run checked: a line
+// "<txid> <size>" of the anchors file beside the state file.
+type seenAnchor struct {
+	txid string
+	size int64
+}
+
+func readSeenAnchors(path string) ([]seenAnchor, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the anchors seen before: %w", err)
+	}
+	var out []seenAnchor
+	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if line == "" {
+			continue
+		}
+		var s seenAnchor
+		if n, err := fmt.Sscanf(line, "%64s %d", &s.txid, &s.size); n != 2 || err != nil || len(s.txid) != 64 {
+			return nil, fmt.Errorf("%s line %d is not \"<txid> <size>\": delete the file to start again", path, i+1)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func writeSeenAnchors(path string, seen []seenAnchor) error {
+	if path == "" {
+		return nil
+	}
+	var b strings.Builder
+	for _, s := range seen {
+		fmt.Fprintf(&b, "%s %d\n", s.txid, s.size)
+	}
+	return writeState(path, []byte(b.String()))
 }
 
 // fetchAnchors reads and parses <server>/ledger/anchors.

@@ -71,9 +71,18 @@ func TestLedgerVerifyAnchors(t *testing.T) {
 	os.WriteFile(pass, []byte(node.Pass()+"\n"), 0o600)
 	btcd := []string{"--anchors", "--btcd-rpc-host", node.Host(), "--btcd-rpc-user", node.User(), "--btcd-rpc-pass-file", pass}
 
-	code, out := verify(t, server, vkey, filepath.Join(t.TempDir(), "s1"), btcd...)
+	s1 := filepath.Join(t.TempDir(), "s1")
+	code, out := verify(t, server, vkey, s1, btcd...)
 	if code != 0 || !strings.Contains(out, "anchor of size 4 in block") || !strings.Contains(out, "ok: 1 confirmed Bitcoin anchors checked") {
 		t.Fatalf("grown ledger: exit %d\n%s", code, out)
+	}
+	// The anchor checked is kept beside the state; a second run that still
+	// finds it listed passes.
+	if b, err := os.ReadFile(s1 + ".anchors"); err != nil || !strings.HasSuffix(string(b), " 4\n") {
+		t.Fatalf("anchors kept: %q, %v", b, err)
+	}
+	if code, out = verify(t, server, vkey, s1, btcd...); code != 0 {
+		t.Fatalf("second run: exit %d\n%s", code, out)
 	}
 
 	// The operator rewrites the ledger (same key, other entries, larger)

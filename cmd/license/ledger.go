@@ -98,7 +98,7 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *anchors.on {
 		cur := ledger.Checkpoint{Origin: v.Name(), Size: res.Size, Root: res.Root}
-		if err := anchors.verify(ctx, *server, v, c, cur, stdout); err != nil {
+		if err := anchors.verify(ctx, *server, v, c, cur, *state+".anchors", stdout); err != nil {
 			fmt.Fprintf(stdout, "FAILED: %v\n", err)
 			return err
 		}
