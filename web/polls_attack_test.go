@@ -15,12 +15,8 @@ import (
 	"time"
 
 	"github.com/gtank/ristretto255"
-	"golang.org/x/mod/sumdb/note"
 
-	"github.com/licensed/licensed/internal/pgtest"
-	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/poll"
-	"github.com/licensed/licensed/ledger/poll/pgpoll"
 	"github.com/licensed/licensed/ringverify"
 )
 
@@ -29,26 +25,8 @@ import (
 // hostile bodies and queries give 4xx, never 5xx.
 func TestPollsHostileClients(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.Pool(t)
 	opens := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	day := opens.Truncate(24 * time.Hour)
-	ix := ledger.NewIndex()
-	var entries [][]byte
-	for i := range uint64(20) {
-		e := &ledger.LicenseEntry{Plan: "pro", NotBefore: day, NotAfter: day.AddDate(0, 0, 30), ViewTag: 1, Sealed: []byte("s")}
-		copy(e.P[:], ristretto255.NewIdentityElement().ScalarBaseMult(pollSecret(i)).Bytes())
-		b, _ := e.MarshalBinary()
-		entries = append(entries, b)
-	}
-	if err := ix.Append(0, entries); err != nil {
-		t.Fatal(err)
-	}
-	skey, _, _ := note.GenerateKey(rand.Reader, "example.test/ledger")
-	signer, _ := note.NewSigner(skey)
-	store, err := pgpoll.New(db, signer, ix)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, store := testPollStore(t, opens)
 	deps := Deps{DB: db, Polls: &PollDeps{Store: store, Now: func() time.Time { return opens.Add(time.Hour) }}, Pages: &Pages{}}
 	ts := httptest.NewServer(New(Config{}, deps, slog.New(slog.DiscardHandler)).Handler())
 	defer ts.Close()

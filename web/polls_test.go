@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gtank/ristretto255"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/licensed/licensed/internal/paytest"
@@ -31,14 +32,12 @@ func pollSecret(i uint64) *ristretto255.Scalar {
 	return ringverify.HashToScalar("test", binary.BigEndian.AppendUint64(nil, i))
 }
 
-// TestPolls runs the polls' API and page on a real store: 16 licenses vote,
-// a double vote is refused with 409, a ballot after the close with 403,
-// an oversized or malformed body with a 4xx and a code; the tally is hidden
-// until the close when the poll says so; the page lists open polls.
-func TestPolls(t *testing.T) {
-	ctx := context.Background()
+// testPollStore returns a poll store on a fresh database whose ledger holds
+// 20 pro licenses, valid for 30 days from opens's day, of the keys
+// pollSecret(0…19).
+func testPollStore(t *testing.T, opens time.Time) (*pgxpool.Pool, *pgpoll.Store) {
+	t.Helper()
 	db := pgtest.Pool(t)
-	opens := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	day := opens.Truncate(24 * time.Hour)
 	ix := ledger.NewIndex()
 	var entries [][]byte
@@ -57,6 +56,17 @@ func TestPolls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return db, store
+}
+
+// TestPolls runs the polls' API and page on a real store: 16 licenses vote,
+// a double vote is refused with 409, a ballot after the close with 403,
+// an oversized or malformed body with a 4xx and a code; the tally is hidden
+// until the close when the poll says so; the page lists open polls.
+func TestPolls(t *testing.T) {
+	ctx := context.Background()
+	opens := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	db, store := testPollStore(t, opens)
 	var now atomic.Int64
 	now.Store(opens.Add(time.Hour).Unix())
 	deps := Deps{DB: db, Polls: &PollDeps{Store: store, Now: func() time.Time { return time.Unix(now.Load(), 0) }},
