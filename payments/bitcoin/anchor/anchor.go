@@ -489,15 +489,23 @@ func (a *Anchorer) anchor(ctx context.Context, msg []byte, digest [lanchor.Diges
 			// Stored: the next step broadcasts it again.
 			return fmt.Errorf("anchor: couldn't broadcast anchor tx %s (will retry): %w", txid, err)
 		}
-		// Refused: it never existed.
-		if _, derr := a.db.Exec(ctx, `delete from ledger_anchor_coins where txid = $1;`, txid); derr != nil {
-			return derr
-		}
-		if _, derr := a.db.Exec(ctx, `delete from ledger_anchors where txid = $1`, txid); derr != nil {
-			return derr
-		}
-		if _, derr := a.db.Exec(ctx, `update ledger_anchor_coins set spent_by = null where spent_by = $1`, txid); derr != nil {
-			return derr
+		// Refused: it never existed. Undone in one transaction, so that a
+		// crash halfway leaves neither a coin spent by a missing anchor
+		// nor an anchor without its change.
+		derr := pgx.BeginFunc(ctx, a.db, func(dbtx pgx.Tx) error {
+			for _, q := range []string{
+				`delete from ledger_anchor_coins where txid = $1`,
+				`delete from ledger_anchors where txid = $1`,
+				`update ledger_anchor_coins set spent_by = null where spent_by = $1`,
+			} {
+				if _, err := dbtx.Exec(ctx, q, txid); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if derr != nil {
+			return fmt.Errorf("anchor: couldn't undo the refused anchor tx %s: %w", txid, derr)
 		}
 		return fmt.Errorf("anchor: btcd refused the anchor transaction: %w", err)
 	}
