@@ -78,3 +78,7 @@ func fromRingverify(err error) error {
 	}
 	return wrapError(code, err.Error(), err)
 }
+
+// NewRefusal returns a refusal with code and sentence msg, for callers that
+// refuse on admission's behalf (package web's limits).
+func NewRefusal(code, msg string) error { return newError(code, msg) }

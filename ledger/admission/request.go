@@ -163,3 +163,25 @@ func kindOf(t string) string {
 	}
 	return "of another type"
 }
+
+// RegistrationBatch is the body of POST /v1/tags/register.
+type RegistrationBatch struct {
+	Registrations []json.RawMessage `json:"registrations"`
+}
+
+// DecodeRegistrations decodes the body of a registration batch: up to
+// MaxRegistrations requests, each left undecoded (decode each with
+// DecodeRequest). Errors have code "malformed" or "batch_too_large".
+func DecodeRegistrations(b []byte) ([]json.RawMessage, error) {
+	var batch RegistrationBatch
+	if err := decodeStrict(b, &batch); err != nil {
+		return nil, err
+	}
+	if batch.Registrations == nil {
+		return nil, errMalformed("the batch has no \"registrations\" array")
+	}
+	if len(batch.Registrations) > MaxRegistrations {
+		return nil, newError("batch_too_large", fmt.Sprintf("a batch holds at most %d registrations, this one has %d: split it", MaxRegistrations, len(batch.Registrations)))
+	}
+	return batch.Registrations, nil
+}

@@ -74,6 +74,10 @@ type Service struct {
 	// interleave on the same cores, and cost preemptions and cache misses),
 	// and shares them fairly between clients.
 	cores *fairQueue
+	// asRegistered verifies held registrations (see verifyAsRegistered);
+	// regCount counts Register's outcomes.
+	asRegistered *ringverify.Verifier
+	regCount     sync.Map
 }
 
 // New returns a Service checking proofs against lic and recording tags in
@@ -116,7 +120,11 @@ func New(lic Licenses, tags TagStore, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admission: %w", err)
 	}
-	s := &Service{cfg: cfg, lic: lic, tags: tags, v: v, cores: newFairQueue(cfg.Workers)}
+	asReg, err := ringverify.NewVerifier(ringverify.VerifierConfig{Members: activeMembers{lic}, MinRingSize: cfg.MinRingSize, MaxRingSize: cfg.MaxRingSize})
+	if err != nil {
+		return nil, fmt.Errorf("admission: %w", err)
+	}
+	s := &Service{cfg: cfg, lic: lic, tags: tags, v: v, asRegistered: asReg, cores: newFairQueue(cfg.Workers)}
 	s.min, s.max = v.RingSizeBounds()
 	return s, nil
 }
@@ -175,19 +183,19 @@ func (s *Service) Admit(ctx context.Context, r *Request) (*Result, error) {
 	if err := s.cores.acquire(ctx, client); err != nil {
 		return nil, err
 	}
-	c, err := s.check(r, s.cfg.Now())
+	c, err := s.check(r, s.cfg.Now(), false)
 	s.cores.release(client)
 	if err != nil {
 		s.outcome(err)
 		return nil, err
 	}
-	admitted, err := s.tags.Record(ctx, []Use{c.use})
+	errs, err := s.record(ctx, client, []Use{c.use}, nil)
 	if err != nil {
 		return nil, err
 	}
-	if !admitted[0] {
-		s.outcome(ErrTagUsed)
-		return nil, ErrTagUsed
+	if errs[0] != nil {
+		s.outcome(errs[0])
+		return nil, errs[0]
 	}
 	s.outcome(nil)
 	return &c.result, nil
@@ -220,7 +228,7 @@ func (s *Service) AdmitBatch(ctx context.Context, reqs []*Request) ([]Result, er
 				if ctx.Err() != nil || s.cores.acquire(ctx, client) != nil {
 					continue // the caller is gone: answered below
 				}
-				c, err := s.check(reqs[i], now)
+				c, err := s.check(reqs[i], now, false)
 				s.cores.release(client)
 				if err != nil {
 					if Code(err) == "" {
@@ -246,15 +254,15 @@ func (s *Service) AdmitBatch(ctx context.Context, reqs []*Request) ([]Result, er
 		}
 	}
 	if len(uses) > 0 {
-		admitted, err := s.tags.Record(ctx, uses)
+		errs, err := s.record(ctx, client, uses, nil)
 		if err != nil {
 			return nil, err
 		}
 		for k, i := range at {
-			if admitted[k] {
+			if errs[k] == nil {
 				results[i] = checks[i].result
 			} else {
-				results[i] = refusal(ErrTagUsed)
+				results[i] = refusal(errs[k])
 			}
 		}
 	}
@@ -295,9 +303,71 @@ func (s *Service) outcome(err error) {
 	s.cfg.Log.Debug("admission", "outcome", code)
 }
 
-// check runs every check but the tag, in the documented order.
-func (s *Service) check(r *Request, now time.Time) (*checked, error) {
+// check runs every check but the tag, in the documented order; a
+// registration's (skipPoW) skips the proof of work, which its relay
+// checked.
+func (s *Service) check(r *Request, now time.Time, skipPoW bool) (*checked, error) {
 	// 1. Shape.
+	p, err := s.shape(r)
+	if err != nil {
+		return nil, err
+	}
+	free := r.Free()
+
+	// 2. Scope.
+	day, err := s.currentDay(r.Scope, now)
+	if err != nil {
+		return nil, err
+	}
+	c := &checked{use: Use{Scope: r.Scope, Day: day, Counter: r.Counter, Free: free, MsgHash: sha256.Sum256(r.Message)}}
+
+	// 3. Proof of work: a hash, before anything that costs a lookup or a
+	// verification, so that a request without the work costs the server
+	// about what it cost the client to send.
+	if free {
+		if err := s.checkPoW(r, nil, s.cfg.FreeDifficulty, now); err != nil {
+			return nil, err
+		}
+		end := day.AddDate(0, 0, 1)
+		c.result = Result{Admitted: true, Plan: FreePlan, ValidUntil: &end}
+		return c, nil
+	}
+	if s.cfg.PoWDifficulty > 0 && !skipPoW {
+		if err := s.checkPoW(r, r.Tag, s.cfg.PoWDifficulty, now); err != nil {
+			return nil, err
+		}
+	}
+
+	// 4. Ring size and distinct indices, then 5. the members, each looked
+	// up once: the Verifier keeps them for step 7.
+	ring, err := s.v.Resolve(r.Ring, now)
+	if err != nil {
+		return nil, s.ringRefusal(err, len(r.Ring))
+	}
+	plan, validUntil := ring.Plan(), ring.NotAfter().UTC()
+
+	// 6. Counter.
+	quota, ok := s.cfg.Quota(plan)
+	if !ok {
+		return nil, newError(ErrPlanUnknown.code, fmt.Sprintf("the ring's plan %q is not offered by this server: pick the ring from GET /v1/licenses/valid", plan))
+	}
+	if r.Counter >= quota {
+		return nil, newError(ErrCounterOverQuota.code, fmt.Sprintf("counter %d is not below the daily quota %d of plan %q: this license has no uses left in this scope", r.Counter, quota, plan))
+	}
+
+	// 7. Signature.
+	s.verifications.Add(1)
+	if err := s.v.VerifyRing(ring, r.Scope, r.Counter, r.Message, p); err != nil {
+		return nil, s.ringRefusal(err, len(r.Ring))
+	}
+	c.use.Tag, c.use.Request = [TagSize]byte(r.Tag), r
+	c.result = Result{Admitted: true, Plan: plan, ValidUntil: &validUntil}
+	return c, nil
+}
+
+// shape is check's step 1: the request's fields and their sizes, and the
+// proof decoded canonically (nil for the free tier).
+func (s *Service) shape(r *Request) (*ringverify.Proof, error) {
 	var p *ringverify.Proof
 	free := r.Free()
 	switch {
@@ -328,56 +398,7 @@ func (s *Service) check(r *Request, now time.Time) (*checked, error) {
 			return nil, fromRingverify(err)
 		}
 	}
-
-	// 2. Scope.
-	day, err := s.currentDay(r.Scope, now)
-	if err != nil {
-		return nil, err
-	}
-	c := &checked{use: Use{Scope: r.Scope, Day: day, Counter: r.Counter, Free: free, MsgHash: sha256.Sum256(r.Message)}}
-
-	// 3. Proof of work: a hash, before anything that costs a lookup or a
-	// verification, so that a request without the work costs the server
-	// about what it cost the client to send.
-	if free {
-		if err := s.checkPoW(r, nil, s.cfg.FreeDifficulty, now); err != nil {
-			return nil, err
-		}
-		end := day.AddDate(0, 0, 1)
-		c.result = Result{Admitted: true, Plan: FreePlan, ValidUntil: &end}
-		return c, nil
-	}
-	if s.cfg.PoWDifficulty > 0 {
-		if err := s.checkPoW(r, r.Tag, s.cfg.PoWDifficulty, now); err != nil {
-			return nil, err
-		}
-	}
-
-	// 4. Ring size and distinct indices, then 5. the members, each looked
-	// up once: the Verifier keeps them for step 7.
-	ring, err := s.v.Resolve(r.Ring, now)
-	if err != nil {
-		return nil, s.ringRefusal(err, len(r.Ring))
-	}
-	plan, validUntil := ring.Plan(), ring.NotAfter().UTC()
-
-	// 6. Counter.
-	quota, ok := s.cfg.Quota(plan)
-	if !ok {
-		return nil, newError(ErrPlanUnknown.code, fmt.Sprintf("the ring's plan %q is not offered by this server: pick the ring from GET /v1/licenses/valid", plan))
-	}
-	if r.Counter >= quota {
-		return nil, newError(ErrCounterOverQuota.code, fmt.Sprintf("counter %d is not below the daily quota %d of plan %q: this license has no uses left in this scope", r.Counter, quota, plan))
-	}
-
-	// 7. Signature.
-	s.verifications.Add(1)
-	if err := s.v.VerifyRing(ring, r.Scope, r.Counter, r.Message, p); err != nil {
-		return nil, s.ringRefusal(err, len(r.Ring))
-	}
-	c.use.Tag = [TagSize]byte(r.Tag)
-	c.result = Result{Admitted: true, Plan: plan, ValidUntil: &validUntil}
-	return c, nil
+	return p, nil
 }
 
 // currentDay returns the day of scope if it is current at now.

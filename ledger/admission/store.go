@@ -16,6 +16,13 @@ type Use struct {
 	Tag     [TagSize]byte
 	Free    bool
 	MsgHash [32]byte
+	// Proof is set on a registration (Service.Register): the proof a
+	// relay verified, EncodeProof's bytes, kept by a Registry until the
+	// use is verified here. nil on a use this Service verified.
+	Proof []byte
+	// Request is the request that made the use (nil when read back from a
+	// store): what a relay's registry client sends the server.
+	Request *Request
 }
 
 // A TagStore records uses. Record reports for each use whether it is

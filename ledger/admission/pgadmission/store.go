@@ -10,31 +10,24 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/licensed/licensed/internal/groupcommit"
 	"github.com/licensed/licensed/ledger/admission"
 )
 
-// PostgresTags is the admission.TagStore of the server, in tables admission_tags and
-// admission_free (migration 030). Concurrent calls to Record are merged into
-// one statement pair per database round trip (group commit), so the cost per
-// admission falls as the load rises.
+// PostgresTags is the admission.TagStore of the server, and its
+// admission.Registry, in tables admission_tags and admission_free
+// (migrations 005 and 016). Concurrent calls to Record and Claim are
+// merged into one statement pair per database round trip (package
+// internal/groupcommit), so the cost per admission falls as the load rises.
 type PostgresTags struct {
 	// Linger is how long a round trip waits for more uses to join it when
-	// fewer than 8 are pending and the previous round trip had just ended
-	// with uses waiting (default 0: never).
+	// fewer than 8 calls are pending and the previous round trip had just
+	// ended with uses waiting (default 0: never). Set it before first use.
 	Linger time.Duration
 
-	db *pgxpool.Pool
-
-	mu       sync.Mutex
-	pending  []*recordCall
-	flushing bool
-}
-
-type recordCall struct {
-	uses     []admission.Use
-	admitted []bool
-	err      error
-	done     chan struct{}
+	db    *pgxpool.Pool
+	once  sync.Once
+	group groupcommit.Group[admission.Use, admission.Claim]
 }
 
 // maxFlush bounds the uses merged into one round trip; with fewer than
@@ -47,90 +40,84 @@ const (
 // NewPostgresTags returns the store on db.
 func NewPostgresTags(db *pgxpool.Pool) *PostgresTags { return &PostgresTags{db: db} }
 
-// Record implements admission.TagStore. Each call joins the next round trip; the
-// caller whose call finds no round trip in progress runs rounds until none is
-// pending. ctx bounds only the wait: a round, once sent, completes.
+// Record implements admission.TagStore. Each call joins the next round trip
+// (see Claim). ctx bounds only the wait: a round, once sent, completes.
 func (s *PostgresTags) Record(ctx context.Context, uses []admission.Use) ([]bool, error) {
-	if len(uses) == 0 {
-		return nil, nil
+	claims, err := s.Claim(ctx, uses)
+	if err != nil {
+		return nil, err
 	}
-	c := &recordCall{uses: uses, done: make(chan struct{})}
-	s.mu.Lock()
-	s.pending = append(s.pending, c)
-	lead := !s.flushing
-	if lead {
-		s.flushing = true
+	admitted := make([]bool, len(claims))
+	for i, c := range claims {
+		admitted[i] = c.Admitted
 	}
-	s.mu.Unlock()
-	if lead {
-		go s.flushLoop()
-	}
-	select {
-	case <-c.done:
-		return c.admitted, c.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return admitted, nil
 }
 
-func (s *PostgresTags) flushLoop() {
-	for round := 0; ; round++ {
-		// Under load (uses arrived while the last round trip ran), linger
-		// a little while few wait, so that one statement carries several:
-		// the database's cost per admission falls, for at most Linger more
-		// latency. The first round never waits, so a lone use is not
-		// delayed.
-		if s.Linger > 0 && round > 0 {
-			s.mu.Lock()
-			few := len(s.pending) < lingerBelow
-			s.mu.Unlock()
-			if few {
-				time.Sleep(s.Linger)
-			}
+// Claim implements admission.Registry: Record, saying for each use not
+// admitted what its key holds. Each call joins the next round trip; ctx
+// bounds only the wait.
+func (s *PostgresTags) Claim(ctx context.Context, uses []admission.Use) ([]admission.Claim, error) {
+	s.once.Do(func() {
+		s.group = groupcommit.Group[admission.Use, admission.Claim]{
+			Do: s.record, Max: maxFlush, Linger: s.Linger, LingerBelow: lingerBelow,
 		}
-		s.mu.Lock()
-		var calls []*recordCall
-		n := 0
-		for len(s.pending) > 0 && (n == 0 || n+len(s.pending[0].uses) <= maxFlush) {
-			n += len(s.pending[0].uses)
-			calls = append(calls, s.pending[0])
-			s.pending = s.pending[1:]
-		}
-		if len(calls) == 0 {
-			s.flushing = false
-			s.pending = nil
-			s.mu.Unlock()
-			return
-		}
-		s.mu.Unlock()
-		var all []admission.Use
-		for _, c := range calls {
-			all = append(all, c.uses...)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		admitted, err := s.record(ctx, all)
-		cancel()
-		off := 0
-		for _, c := range calls {
-			if err != nil {
-				c.err = err
-			} else {
-				c.admitted = admitted[off : off+len(c.uses)]
-			}
-			off += len(c.uses)
-			close(c.done)
-		}
-	}
+	})
+	return s.group.Submit(ctx, uses)
 }
 
-// record inserts every use (first wins: ON CONFLICT DO NOTHING) and
-// compares the message hash stored under each key with the use's, in one
-// statement (normally one round trip).
-func (s *PostgresTags) record(ctx context.Context, uses []admission.Use) ([]bool, error) {
+// Held implements admission.Registry.
+func (s *PostgresTags) Held(ctx context.Context, u admission.Use) (admission.Use, bool, error) {
+	h := u
+	var hash []byte
+	err := s.db.QueryRow(ctx, `select msg_hash, proof from admission_tags where scope = $1 and counter = $2 and tag = $3`,
+		u.Scope, int64(u.Counter), u.Tag[:]).Scan(&hash, &h.Proof)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return admission.Use{}, false, nil
+	}
+	if err != nil {
+		return admission.Use{}, false, fmt.Errorf("admission: couldn't read a tag back: %w", err)
+	}
+	h.MsgHash, h.Request = [32]byte(hash), nil
+	return h, true, nil
+}
+
+// Confirm implements admission.Registry.
+func (s *PostgresTags) Confirm(ctx context.Context, held admission.Use) error {
+	_, err := s.db.Exec(ctx, `update admission_tags set proof = null
+		where scope = $1 and counter = $2 and tag = $3 and msg_hash = $4 and proof is not null`,
+		held.Scope, int64(held.Counter), held.Tag[:], held.MsgHash[:])
+	if err != nil {
+		return fmt.Errorf("admission: couldn't confirm a registration: %w", err)
+	}
+	return nil
+}
+
+// Replace implements admission.Registry: one UPDATE whose condition Postgres
+// re-checks on the row's newest version after waiting for a concurrent
+// writer, so of concurrent replacements at most one matches.
+func (s *PostgresTags) Replace(ctx context.Context, held, u admission.Use) (bool, error) {
+	tag, err := s.db.Exec(ctx, `update admission_tags set msg_hash = $5, proof = $6
+		where scope = $1 and counter = $2 and tag = $3 and msg_hash = $4 and proof is not null`,
+		held.Scope, int64(held.Counter), held.Tag[:], held.MsgHash[:], u.MsgHash[:], u.Proof)
+	if err != nil {
+		return false, fmt.Errorf("admission: couldn't replace a registration: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+var _ admission.Registry = (*PostgresTags)(nil)
+
+// record inserts every use (first wins: ON CONFLICT DO NOTHING, with its
+// proof if it is a registration) and compares the message hash stored under
+// each key with the use's, in one statement (normally one round trip). For a
+// conflict it returns what the key holds.
+func (s *PostgresTags) record(ctx context.Context, uses []admission.Use) ([]admission.Claim, error) {
 	var (
 		tScope, fScope []string
 		tCounter       []int64
 		tTag, tHash    [][]byte
+		tProof         [][]byte
 		tDay, fDay     []time.Time
 		fHash          [][]byte
 		tIdx, fIdx     []int
@@ -142,59 +129,80 @@ func (s *PostgresTags) record(ctx context.Context, uses []admission.Use) ([]bool
 			continue
 		}
 		tScope, tCounter, tTag, tHash, tDay, tIdx = append(tScope, u.Scope), append(tCounter, int64(u.Counter)), append(tTag, u.Tag[:]), append(tHash, u.MsgHash[:]), append(tDay, u.Day), append(tIdx, i)
+		tProof = append(tProof, u.Proof)
 	}
-	admitted := make([]bool, len(uses))
+	claims := make([]admission.Claim, len(uses))
+	// decide sets claims[j] from what its key holds.
+	decide := func(j int, hash, proof []byte) {
+		if string(hash) == string(uses[j].MsgHash[:]) {
+			claims[j].Admitted = true
+			return
+		}
+		h := uses[j]
+		h.MsgHash, h.Proof, h.Request = [32]byte(hash), proof, nil
+		claims[j].Held = h
+	}
+	// readBack reads what the key of uses[j] holds and decides it.
+	readBack := func(j int) error {
+		h, ok, err := s.Held(ctx, uses[j])
+		if err == nil && !ok {
+			err = errors.New("the row vanished")
+		}
+		if err != nil {
+			return fmt.Errorf("admission: couldn't read a tag back: %w", err)
+		}
+		decide(j, h.MsgHash[:], h.Proof)
+		return nil
+	}
 	if len(tIdx) == 1 && len(fIdx) == 0 {
 		// One use alone (a light load): a plain insert, cheaper for the
 		// database than the general statement below.
 		u := &uses[0]
 		var inserted bool
-		err := s.db.QueryRow(ctx, `insert into admission_tags (scope, counter, tag, msg_hash, day)
-			values ($1, $2, $3, $4, $5) on conflict do nothing returning true`,
-			u.Scope, int64(u.Counter), u.Tag[:], u.MsgHash[:], u.Day).Scan(&inserted)
+		err := s.db.QueryRow(ctx, `insert into admission_tags (scope, counter, tag, msg_hash, day, proof)
+			values ($1, $2, $3, $4, $5, $6) on conflict do nothing returning true`,
+			u.Scope, int64(u.Counter), u.Tag[:], u.MsgHash[:], u.Day, u.Proof).Scan(&inserted)
 		switch {
 		case err == nil:
-			admitted[0] = true
-			return admitted, nil
+			claims[0].Admitted = true
+			return claims, nil
 		case !errors.Is(err, pgx.ErrNoRows):
 			return nil, fmt.Errorf("admission: couldn't record a tag: %w", err)
 		}
-		var h []byte
-		err = s.db.QueryRow(ctx, `select msg_hash from admission_tags where scope = $1 and counter = $2 and tag = $3`,
-			u.Scope, int64(u.Counter), u.Tag[:]).Scan(&h)
-		if err != nil {
-			return nil, fmt.Errorf("admission: couldn't read a tag back: %w", err)
+		if err := readBack(0); err != nil {
+			return nil, err
 		}
-		admitted[0] = string(h) == string(u.MsgHash[:])
-		return admitted, nil
+		return claims, nil
 	}
 	if len(tIdx) > 0 {
 		// One statement inserts what is new and returns, for every use, the
 		// hash stored under its key: the one it inserted, or the one already
-		// there (visible in the statement's snapshot). A row committed by
-		// another process after the snapshot but before the insert is
-		// neither: its hash comes back NULL and is read again below.
+		// there (visible in the statement's snapshot), with that one's
+		// proof when it conflicts. A row committed by another process after
+		// the snapshot but before the insert is neither: its hash comes
+		// back NULL and is read again below.
 		rows, err := s.db.Query(ctx, `with input as (
-				select * from unnest($1::text[], $2::bigint[], $3::bytea[], $4::bytea[], $5::date[])
-					with ordinality as t(scope, counter, tag, msg_hash, day, i)),
+				select * from unnest($1::text[], $2::bigint[], $3::bytea[], $4::bytea[], $5::date[], $6::bytea[])
+					with ordinality as t(scope, counter, tag, msg_hash, day, proof, i)),
 			ins as (
-				insert into admission_tags (scope, counter, tag, msg_hash, day)
-				select scope, counter, tag, msg_hash, day from input
+				insert into admission_tags (scope, counter, tag, msg_hash, day, proof)
+				select scope, counter, tag, msg_hash, day, proof from input
 				on conflict do nothing
 				returning scope, counter, tag, msg_hash)
-			select input.i, coalesce(ins.msg_hash, a.msg_hash)
+			select input.i, coalesce(ins.msg_hash, a.msg_hash),
+				case when ins.msg_hash is null and a.msg_hash <> input.msg_hash then a.proof end
 			from input
 			left join ins on ins.scope = input.scope and ins.counter = input.counter and ins.tag = input.tag
 			left join admission_tags a on a.scope = input.scope and a.counter = input.counter and a.tag = input.tag`,
-			tScope, tCounter, tTag, tHash, tDay)
+			tScope, tCounter, tTag, tHash, tDay, tProof)
 		if err != nil {
 			return nil, fmt.Errorf("admission: couldn't record tags: %w", err)
 		}
 		var again []int
 		for rows.Next() {
 			var i int64
-			var h []byte
-			if err := rows.Scan(&i, &h); err != nil {
+			var h, proof []byte
+			if err := rows.Scan(&i, &h, &proof); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("admission: couldn't record tags: %w", err)
 			}
@@ -203,20 +211,15 @@ func (s *PostgresTags) record(ctx context.Context, uses []admission.Use) ([]bool
 				again = append(again, j)
 				continue
 			}
-			admitted[j] = string(h) == string(uses[j].MsgHash[:])
+			decide(j, h, proof)
 		}
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("admission: couldn't record tags: %w", err)
 		}
 		for _, j := range again {
-			u := &uses[j]
-			var h []byte
-			err := s.db.QueryRow(ctx, `select msg_hash from admission_tags where scope = $1 and counter = $2 and tag = $3`,
-				u.Scope, int64(u.Counter), u.Tag[:]).Scan(&h)
-			if err != nil {
-				return nil, fmt.Errorf("admission: couldn't read a tag back: %w", err)
+			if err := readBack(j); err != nil {
+				return nil, err
 			}
-			admitted[j] = string(h) == string(u.MsgHash[:])
 		}
 	}
 	if len(fIdx) > 0 {
@@ -228,10 +231,10 @@ func (s *PostgresTags) record(ctx context.Context, uses []admission.Use) ([]bool
 			return nil, fmt.Errorf("admission: couldn't record free uses: %w", err)
 		}
 		for _, j := range fIdx {
-			admitted[j] = true
+			claims[j].Admitted = true
 		}
 	}
-	return admitted, nil
+	return claims, nil
 }
 
 // Prune implements admission.TagStore.
