@@ -82,7 +82,9 @@ func (s *Server) routes() {
 		limit := s.admitGate.middleware
 		e.POST("/v1/admit", s.admit, limit)
 		e.POST("/v1/admit/batch", s.admitBatch, limit)
+		e.POST("/v1/tags/register", s.registerTags, limit)
 		s.registerAdmissionMetrics()
+		s.registerRegistryMetrics()
 	}
 
 	// Webhooks: Stripe, authenticated by its signature. The global

@@ -65,7 +65,9 @@ type Deps struct {
 	// only; see bitcoin.go).
 	BitcoinDev *BitcoinDev
 	// Admission serves POST /v1/admit, /v1/admit/batch and GET
-	// /v1/licenses/valid (see admit.go); nil leaves them out.
+	// /v1/licenses/valid (see admit.go), and POST /v1/tags/register
+	// (registry.go; 404 registry_disabled unless its tag store is an
+	// admission.Registry); nil leaves them out.
 	Admission *admission.Service
 	// Pages serves the storefront, invoice pages, ledger explorer and
 	// operator dashboard (see pages.go); nil leaves them out.

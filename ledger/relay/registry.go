@@ -1,0 +1,142 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/licensed/licensed/internal/groupcommit"
+	"github.com/licensed/licensed/ledger/admission"
+)
+
+// RegistryTags is the admission.TagStore of a relay that verifies locally
+// but keeps the network's quota: it registers every tag its Local verifier
+// admits with the server's tag registry (POST /v1/tags/register), where the
+// first registration of a (scope, counter, tag) wins across every relay and
+// server, the same message again is the same success, and another message
+// is refused (tag_used). It needs the Client's relay key.
+//
+// Registrations made at once by concurrent Admit calls travel together, at
+// most MaxBatch to a request: a relay under load sends one request per
+// round trip, not one per block. A refusal of the whole request for load
+// (429 rate_limited, too_many_in_flight, batch_over_limit; 503 overloaded)
+// refuses each of its blocks with that code, which the relay may retry
+// later; a failure to reach the server is an error (the block is neither
+// admitted nor refused). Free-tier uses are not registered: a free message
+// is admitted again wherever it is replayed.
+type RegistryTags struct {
+	c *Client
+	// MaxBatch bounds the registrations of one request (default 256; the
+	// server takes at most admission.MaxRegistrations, and a body of at
+	// most its body limit, 1 MiB by default, about 900 at ring 16).
+	MaxBatch int
+	// Linger is how long a request waits for more registrations when few
+	// are pending and the previous request ended with some waiting
+	// (default 0: never).
+	Linger time.Duration
+
+	once  sync.Once
+	group groupcommit.Group[admission.Use, error]
+}
+
+// NewRegistryTags returns the registry client over c, whose Key must be
+// set.
+func NewRegistryTags(c *Client) *RegistryTags { return &RegistryTags{c: c} }
+
+// NewNetworkLocal returns a Local verifier over m that registers its tags
+// with m's server (RegistryTags over m's Client): proofs are verified on the
+// relay, and each license keeps one quota across the network.
+func NewNetworkLocal(m *Mirror, cfg admission.Config) (*Local, error) {
+	if m.c.Key == "" {
+		return nil, errors.New("relay: registering tags needs the Client's relay key (Client.Key)")
+	}
+	return admission.New(m, NewRegistryTags(m.c), cfg)
+}
+
+// Record implements admission.TagStore.
+func (r *RegistryTags) Record(ctx context.Context, uses []admission.Use) ([]bool, error) {
+	verdicts, err := r.RecordVerdicts(ctx, uses)
+	if err != nil {
+		return nil, err
+	}
+	admitted := make([]bool, len(verdicts))
+	for i, v := range verdicts {
+		admitted[i] = v == nil
+	}
+	return admitted, nil
+}
+
+// RecordVerdicts implements admission.VerdictStore.
+func (r *RegistryTags) RecordVerdicts(ctx context.Context, uses []admission.Use) ([]error, error) {
+	r.once.Do(func() {
+		r.group = groupcommit.Group[admission.Use, error]{Do: r.register, Max: r.MaxBatch, Linger: r.Linger, LingerBelow: 8}
+		if r.group.Max <= 0 {
+			r.group.Max = 256
+		}
+	})
+	out := make([]error, len(uses))
+	var send []admission.Use
+	var at []int
+	for i, u := range uses {
+		if u.Free {
+			continue
+		}
+		if u.Request == nil {
+			return nil, errors.New("relay: a use to register has no request")
+		}
+		send = append(send, u)
+		at = append(at, i)
+	}
+	verdicts, err := r.group.Submit(ctx, send)
+	if err != nil {
+		return nil, err
+	}
+	for k, i := range at {
+		out[i] = verdicts[k]
+	}
+	return out, nil
+}
+
+// register sends one request of registrations.
+func (r *RegistryTags) register(ctx context.Context, uses []admission.Use) ([]error, error) {
+	reqs := make([]*admission.Request, len(uses))
+	for i := range uses {
+		q := *uses[i].Request
+		q.PoW = nil // the relay checked it; the registry does not
+		reqs[i] = &q
+	}
+	var out admission.BatchResults
+	err := r.c.send(ctx, http.MethodPost, "/v1/tags/register", true, map[string]any{"registrations": reqs}, &out)
+	verdicts := make([]error, len(uses))
+	var e *Error
+	if errors.As(err, &e) && (e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable) {
+		for i := range verdicts {
+			verdicts[i] = admission.NewRefusal(e.Code, e.Message)
+		}
+		return verdicts, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(out.Results) != len(uses) {
+		return nil, fmt.Errorf("relay: %d results for %d registrations", len(out.Results), len(uses))
+	}
+	for i, res := range out.Results {
+		switch {
+		case res.Admitted:
+		case res.Code == admission.ErrTagUsed.Code():
+			verdicts[i] = admission.ErrTagUsed
+		default:
+			verdicts[i] = admission.NewRefusal(res.Code, res.Message)
+		}
+	}
+	return verdicts, nil
+}
+
+// Prune implements admission.TagStore: the server prunes its registry.
+func (r *RegistryTags) Prune(context.Context, time.Time) (int64, error) { return 0, nil }
+
+var _ admission.VerdictStore = (*RegistryTags)(nil)

@@ -1,0 +1,107 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/licensed/licensed/ledger/admission"
+)
+
+// registrationsPerToken is how many registrations cost one token of the
+// relay key's admission bucket: a registration is a row written, not a
+// signature verified. A conflict verified to decide a registration costs a
+// whole token (see charge).
+const registrationsPerToken = 64
+
+// registerTags is POST /v1/tags/register {"registrations": [...]}: a relay
+// that verified proofs against its mirror registers their tags, so that
+// each license keeps one quota across the network (package
+// ledger/admission, "The tag registry"). Relay keys only. 200 {"results":
+// [...]}, one per registration, in order: {"admitted": true} or a refusal.
+func (s *Server) registerTags(c echo.Context) error {
+	if !s.deps.Admission.TakesRegistrations() {
+		return Errorf(http.StatusNotFound, "registry_disabled", "This server keeps no tag registry (its admission records tags in memory): ask the server to admit each proof (POST /v1/admit).")
+	}
+	cl, _ := c.Get(admitClientKey).(*admitClient)
+	if cl == nil || cl.relay == "" {
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="admission"`)
+		return Errorf(http.StatusUnauthorized, "relay_key_required", "Registering tags needs a relay key (\"Authorization: Bearer "+RelayKeyPrefix+"…\"): ask the operator for one (licensed relay-key new).")
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	raws, err := admission.DecodeRegistrations(body)
+	if err != nil {
+		return err
+	}
+	// The batch costs a token per registrationsPerToken registrations (one
+	// was taken at the door), before anything is written.
+	release, err := s.admitGate.acquire(c, (len(raws)+registrationsPerToken-1)/registrationsPerToken)
+	if err != nil {
+		return err
+	}
+	defer release()
+	reqs := make([]*admission.Request, len(raws))
+	results := make([]admission.Result, len(raws))
+	for i, raw := range raws {
+		r, err := admission.DecodeRequest(raw)
+		if err != nil {
+			var ae *admission.Error
+			if errors.As(err, &ae) {
+				results[i] = admission.Result{Code: ae.Code(), Message: ae.Error()}
+			}
+			continue
+		}
+		reqs[i] = r
+	}
+	got, err := s.deps.Admission.Register(c.Request().Context(), reqs, func() error { return s.admitGate.charge(cl) })
+	if err != nil {
+		return err
+	}
+	for i := range got {
+		if reqs[i] == nil && results[i].Code != "" {
+			got[i] = results[i]
+		}
+	}
+	return c.JSON(http.StatusOK, admission.BatchResults{Results: got})
+}
+
+// charge takes the token of one verification from cl now, or refuses it
+// (rate_limited, for that registration alone: the relay retries it later).
+func (g *admitGate) charge(cl *admitClient) error {
+	if cl.lim == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !cl.lim.AllowN(time.Now(), 1) {
+		g.s.rateLimited.WithLabelValues("register").Inc()
+		return admission.NewRefusal("rate_limited", fmt.Sprintf("deciding this registration's conflict needs a signature verified, and this relay key may have %g per second: send it again later", float64(cl.lim.Limit())))
+	}
+	return nil
+}
+
+// registerRegistryMetrics exports the registry's outcomes.
+func (s *Server) registerRegistryMetrics() {
+	s.reg.MustRegister(&registryCollector{svc: s.deps.Admission, desc: prometheus.NewDesc(
+		"licensed_registry_outcomes_total", "Tag registrations by outcome code (registered or the refusal's code).", []string{"outcome"}, nil)})
+}
+
+type registryCollector struct {
+	svc  *admission.Service
+	desc *prometheus.Desc
+}
+
+func (r *registryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- r.desc }
+
+func (r *registryCollector) Collect(ch chan<- prometheus.Metric) {
+	for code, n := range r.svc.Registrations() {
+		ch <- prometheus.MustNewConstMetric(r.desc, prometheus.CounterValue, float64(n), code)
+	}
+}
