@@ -216,3 +216,35 @@ func StartCluster(tb testing.TB, fsync bool) *pgcluster.Cluster {
 	tb.Cleanup(func() { c.Stop() })
 	return c
 }
+
+// DurablePool starts a private cluster with fsync on (as production runs)
+// and returns a pool of at most 16 connections on a migrated database
+// there, closed when the test ends: for benchmarks whose figure depends on
+// the cost of a durable commit.
+func DurablePool(tb testing.TB) *pgxpool.Pool {
+	tb.Helper()
+	ctx := context.Background()
+	c := StartCluster(tb, true)
+	if err := c.EnsureDatabase(ctx, "bench"); err != nil {
+		tb.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, c.URL("bench"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, _, err := migrations.Up(ctx, conn); err != nil {
+		tb.Fatal(err)
+	}
+	conn.Close(ctx)
+	cfg, err := pgxpool.ParseConfig(c.URL("bench"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.MaxConns = 16
+	db, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(db.Close)
+	return db
+}

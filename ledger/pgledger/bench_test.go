@@ -10,40 +10,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
 	"github.com/licensed/licensed/ledger/pgledger"
-	"github.com/licensed/licensed/migrations"
 )
-
-// durableLedger starts a private cluster with fsync on and returns a pool on
-// a migrated database there.
-func durableLedger(b *testing.B) *pgxpool.Pool {
-	b.Helper()
-	ctx := context.Background()
-	c := pgtest.StartCluster(b, true)
-	if err := c.EnsureDatabase(ctx, "bench"); err != nil {
-		b.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, c.URL("bench"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, _, err := migrations.Up(ctx, conn); err != nil {
-		b.Fatal(err)
-	}
-	conn.Close(ctx)
-	cfg, _ := pgxpool.ParseConfig(c.URL("bench"))
-	cfg.MaxConns = 16
-	db, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(db.Close)
-	return db
-}
 
 // BenchmarkSustainedAppend measures the ledger's sustained throughput with
 // fsync on: eight producers enqueue b.N license entries in transactions of
@@ -60,7 +31,7 @@ func BenchmarkSustainedAppend(b *testing.B) {
 func benchmarkSustainedAppend(b *testing.B, batch bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	db := durableLedger(b)
+	db := pgtest.DurablePool(b)
 	_, signer, _ := testKeys(b)
 	l := pgledger.New(db, pgledger.Config{Signer: signer})
 	// Entries are made before the clock starts: minting is issuer's cost.
@@ -140,7 +111,7 @@ func benchmarkSustainedAppend(b *testing.B, batch bool) {
 func BenchmarkAckLatency(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	db := durableLedger(b)
+	db := pgtest.DurablePool(b)
 	_, signer, _ := testKeys(b)
 	const period = time.Second
 	l := pgledger.New(db, pgledger.Config{Signer: signer, Period: period})
@@ -187,7 +158,7 @@ func BenchmarkAckLatency(b *testing.B) {
 //	go test ./ledger -run '^$' -bench SequencerDrain -benchtime 100000x
 func BenchmarkSequencerDrain(b *testing.B) {
 	ctx := context.Background()
-	db := durableLedger(b)
+	db := pgtest.DurablePool(b)
 	_, signer, _ := testKeys(b)
 	l := pgledger.New(db, pgledger.Config{Signer: signer})
 	for lo := 0; lo < b.N; lo += 5000 {
