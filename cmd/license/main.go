@@ -6,6 +6,7 @@
 //	license prove --scope S --message HEX  a ring proof for a relay
 //	license admit PROOF.json             send a proof to the admission endpoint
 //	license ledger verify --server URL   audit the public ledger from outside
+//	license relay --network N            a relay's admission: verify here, register tags with the server
 //	license vote --poll ID --option N    vote in a poll, anonymously
 //	license poll verify ID               recount a poll from its public log
 //
@@ -44,6 +45,7 @@ var program = cli.Program{
 		cli.Verb("prove", "make a ring proof: 'license prove --scope S --message HEX [--ring 16]'", runProve),
 		cli.Verb("admit", "send a proof to the server's admission endpoint: 'license admit PROOF.json'", runAdmit),
 		cli.Verb("ledger", "audit the public ledger: 'license ledger verify --server URL'", cli.NoInput(runLedger)),
+		cli.Verb("relay", "run a relay's admission: verify locally, one network-wide quota: 'license relay --network N'", runRelay),
 		cli.Verb("vote", "vote in a poll, anonymously: 'license vote --poll ID --option N'", runVote),
 		cli.Verb("poll", "recount a poll from its public log: 'license poll verify ID [--receipt FILE]'", runPoll),
 	},

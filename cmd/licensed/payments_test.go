@@ -43,6 +43,13 @@ func startServe(t *testing.T, dbURL, dataDir, plansFile, stripeURL string) *serv
 	cmd := exec.Command(binary(t), "serve", "--database-url", dbURL, "--data-dir", dataDir, "--addr", "127.0.0.1:0",
 		"--migrate", "--plans-file", plansFile, "--stripe-api-url", stripeURL, "--log-format", "json", "--order-rate", "0")
 	cmd.Env = append(os.Environ(), "STRIPE_SECRET_KEY=sk_test_123", "STRIPE_WEBHOOK_SECRET="+stormWebhookSecret)
+	return startServeCmd(t, cmd)
+}
+
+// startServeCmd starts cmd, a `licensed serve` with --log-format json, and
+// waits until it listens.
+func startServeCmd(t *testing.T, cmd *exec.Cmd) *serveProc {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/licensed/licensed/internal/admissiontest"
+	"github.com/licensed/licensed/internal/pgtest"
+	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/web"
+)
+
+var (
+	licenseBinOnce sync.Once
+	licenseBin     string
+	licenseBinErr  error
+)
+
+// licenseBinary builds cmd/license once per test binary: the relay.
+func licenseBinary(t *testing.T) string {
+	t.Helper()
+	licenseBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "license-bin-")
+		if err != nil {
+			licenseBinErr = err
+			return
+		}
+		licenseBin = filepath.Join(dir, "license")
+		if out, err := exec.Command("go", "build", "-o", licenseBin, "../license").CombinedOutput(); err != nil {
+			licenseBinErr = fmt.Errorf("go build ../license: %v\n%s", err, out)
+		}
+	})
+	if licenseBinErr != nil {
+		t.Fatal(licenseBinErr)
+	}
+	return licenseBin
+}
+
+var relayListening = regexp.MustCompile(`^listening on (http://\S+)$`)
+
+// startRelay runs `license relay` against server with the relay key, and
+// returns its URL once it listens.
+func startRelay(t *testing.T, server, ledgerKey, key string, sync time.Duration) string {
+	t.Helper()
+	cmd := exec.Command(licenseBinary(t), "relay", "--server", server, "--ledger-key", ledgerKey, "--network", admissiontest.Network,
+		"--listen", "127.0.0.1:0", "--sync", sync.String())
+	cmd.Env = append(os.Environ(), "LICENSE_RELAY_KEY="+key)
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := relayListening.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+		close(found)
+	}()
+	select {
+	case u, ok := <-found:
+		if !ok {
+			cmd.Wait()
+			t.Fatalf("license relay exited at start: %s", logs.String())
+		}
+		return u
+	case <-time.After(60 * time.Second):
+		t.Fatal("license relay did not listen within 60 s")
+	}
+	return ""
+}
+
+// relayAdmit posts r to a relay's POST /admit and returns the status and
+// the answer's code.
+func relayAdmit(t *testing.T, url string, r *admission.Request) (int, string) {
+	t.Helper()
+	b, _ := json.Marshal(r)
+	resp, err := http.Post(url+"/admit", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Error(err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	var res admission.Result
+	json.NewDecoder(resp.Body).Decode(&res)
+	return resp.StatusCode, res.Code
+}
+
+// TestNetworkOfRelays runs the documented deployment at small scale: two
+// `licensed serve` replicas on one Postgres (one of them sequences) and
+// four `license relay` processes verifying proofs locally against their
+// mirrors and registering tags with the servers (two relays each). 50
+// concurrent uses of one tag, spread over the four relays, admit exactly
+// one message; the same block at every relay is admitted at each.
+func TestNetworkOfRelays(t *testing.T) {
+	ctx := context.Background()
+	dbURL := pgtest.URL(t)
+	db, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	f := admissiontest.New(t, db, 30)
+	f.StopSequencer() // the servers sequence from here on
+	dir := t.TempDir()
+	plans := filepath.Join(dir, "plans.toml")
+	os.WriteFile(plans, []byte(fmt.Sprintf("[[plan]]\nid = %q\nname = \"Basic\"\nprice = 500\ncurrency = \"usd\"\nduration_days = 30\ndaily_quota = %d\n",
+		admissiontest.Basic, admissiontest.BasicQuota)), 0o600)
+	os.WriteFile(filepath.Join(dir, "ledger.key"), []byte(f.SignerKey+"\n"), 0o600)
+	var keys [4]string
+	var lines []string
+	for i := range keys {
+		key, line, err := web.NewRelayKey(fmt.Sprint("relay-", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = key
+		lines = append(lines, line)
+	}
+	keysFile := filepath.Join(dir, "relay-keys")
+	os.WriteFile(keysFile, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+
+	var servers [2]*serveProc
+	for i := range servers {
+		servers[i] = startServeCmd(t, exec.Command(binary(t), "serve", "--database-url", dbURL, "--data-dir", dir, "--addr", "127.0.0.1:0",
+			"--plans-file", plans, "--ledger-origin", admissiontest.Origin, "--network", admissiontest.Network,
+			"--relay-keys-file", keysFile, "--log-format", "json", "--metrics-addr", "off"))
+	}
+	const syncPeriod = 500 * time.Millisecond
+	var relays [4]string
+	for i := range relays {
+		relays[i] = startRelay(t, servers[i%2].url, f.VerifierKey, keys[i], syncPeriod)
+	}
+
+	c := f.Customers[0]
+	ring, pi := f.Ring(t, c, 16)
+	scope := admissiontest.Scope(time.Now())
+	same := f.Prove(t, c, ring, pi, scope, 0, []byte("one block, four relays"))
+	for i, u := range relays {
+		if status, code := relayAdmit(t, u, same); status != 200 {
+			t.Fatalf("relay %d, the same block: %d %s", i, status, code)
+		}
+	}
+	reqs := make([]*admission.Request, 50)
+	for i := range reqs {
+		reqs[i] = f.Prove(t, c, ring, pi, scope, 1, []byte(fmt.Sprint("block ", i)))
+	}
+	statuses := make([]int, len(reqs))
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		wg.Go(func() {
+			var code string
+			statuses[i], code = relayAdmit(t, relays[i%4], r)
+			if statuses[i] != 200 && code != "tag_used" {
+				t.Errorf("use %d at relay %d: %d %s", i, i%4, statuses[i], code)
+			}
+		})
+	}
+	wg.Wait()
+	admitted := 0
+	for _, s := range statuses {
+		if s == 200 {
+			admitted++
+		}
+	}
+	if admitted != 1 {
+		t.Fatalf("%d of 50 concurrent uses of one tag over 4 relays were admitted, want exactly 1", admitted)
+	}
+}
