@@ -123,6 +123,41 @@
 // would close that, but would leave today's new licenses out of the list,
 // so their owners' rings would stand out until midnight; it is not done.
 //
+// # The tag registry
+//
+// A relay that verifies proofs itself (package ledger/relay) keeps the
+// network's quota by registering each tag it admits with the server
+// (Service.Register, served as POST /v1/tags/register to relay keys). The
+// registry's rules are step 8's: the first (scope, counter, tag) recorded
+// wins across every relay and server process, the same message again is the
+// same success, another message is refused (tag_used). What differs is the
+// cost on the honest path: a registration is checked for shape, current
+// scope, and ring size and distinct indices (no lookup, no verification),
+// then written with its proof (EncodeProof: message, ring indices,
+// signature; about 0.7 KiB at ring 16), all of a batch in one round trip.
+//
+// Nothing is verified unless a use conflicts with what its key holds: then
+// the new use must pass every admission check (steps 4 to 7; a use Admit
+// verified already has), and the held one, if nobody verified it yet, is
+// verified too, as its signer made it (its signature over ring members of
+// one plan valid on its scope's day, whatever their state now). A held
+// registration that verifies is marked verified, so it is never verified
+// again, and the new use is refused tag_used; one that does not is replaced
+// by the new use (a compare-and-swap on the row: of concurrent
+// replacements one wins, the others see the winner). So a relay cannot burn
+// another license's tag: a tag is unknown until its owner's proof is
+// published, and a registration that races it with another message and no
+// valid signature never wins. Each verification a conflict costs is
+// announced to Register's charge first (package web takes a token of the
+// relay key's rate), so a relay sending forged conflicts pays for them.
+//
+// Several conflicts decided at the same moment may each verify the same
+// held registration before one marks it verified. A held registration
+// whose ring names a license the server's index does not hold yet (minted
+// less than a second earlier and seen by the relay's mirror first) fails
+// and is replaced: only its owner, signing a second message with the same
+// tag in that second, could profit.
+//
 // # Answers
 //
 // Success is {"admitted": true, "plan": P, "valid_until": T} where T is the
