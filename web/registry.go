@@ -16,7 +16,7 @@ import (
 // relay key's admission bucket: a registration is a row written, not a
 // signature verified. A conflict verified to decide a registration costs a
 // whole token (see charge).
-const registrationsPerToken = 64
+const registrationsPerToken = 16
 
 // registerTags is POST /v1/tags/register {"registrations": [...]}: a relay
 // that verified proofs against its mirror registers their tags, so that

@@ -38,8 +38,17 @@ func TestRegistryRelays(t *testing.T) {
 	url2, svc2 := admitServer(t, f, cfg)
 
 	var locals []*relay.Local
+	var registerCalls atomic.Int32 // requests of the third relay to /v1/tags/register
 	for i := range 3 {
 		c := &relay.Client{URL: []string{url1, url2}[i%2], Key: key}
+		if i == 2 {
+			c.HTTP = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if r.URL.Path == "/v1/tags/register" {
+					registerCalls.Add(1)
+				}
+				return http.DefaultTransport.RoundTrip(r)
+			})}
+		}
 		m, err := relay.NewMirror(c, f.VerifierKey)
 		if err != nil {
 			t.Fatal(err)
@@ -47,7 +56,17 @@ func TestRegistryRelays(t *testing.T) {
 		if err := m.Sync(ctx); err != nil {
 			t.Fatal(err)
 		}
-		l, err := relay.NewNetworkLocal(m, admission.Config{Network: admissiontest.Network, Quota: admissiontest.Quota})
+		acfg := admission.Config{Network: admissiontest.Network, Quota: admissiontest.Quota}
+		var l *relay.Local
+		if i < 2 {
+			l, err = relay.NewNetworkLocal(m, acfg)
+		} else {
+			// The third relay's requests hold about two registrations
+			// each: a round of many is split over several requests.
+			reg := relay.NewRegistryTags(c)
+			reg.MaxBody = 2500
+			l, err = admission.New(m, reg, acfg)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,6 +125,28 @@ func TestRegistryRelays(t *testing.T) {
 		t.Fatalf("%d registrations succeeded, want 4 (the same block 3 times, then one of 30)", n)
 	}
 
+	// A batch of three blocks at the third relay is one round, split into
+	// requests under its 2500-byte MaxBody.
+	c1 := f.Customers[1]
+	ring1, pi1 := f.Ring(t, c1, 16)
+	var batch []*admission.Request
+	for j := range uint32(3) {
+		batch = append(batch, f.Prove(t, c1, ring1, pi1, scope, j, []byte(fmt.Sprint("batched ", j))))
+	}
+	before := registerCalls.Load()
+	results, err := locals[2].AdmitBatch(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j, r := range results {
+		if !r.Admitted {
+			t.Fatalf("batched block %d: %+v", j, r)
+		}
+	}
+	if n := registerCalls.Load() - before; n < 2 || n > 3 {
+		t.Fatalf("three registrations of about 1 KB took %d requests under a 2500-byte body bound, want 2 or 3", n)
+	}
+
 	// Without a key, or with a body that is not a batch: clear refusals.
 	body := `{"registrations": []}`
 	resp, err := http.Post(url1+"/v1/tags/register", "application/json", strings.NewReader(body))
@@ -132,3 +173,7 @@ func TestRegistryRelays(t *testing.T) {
 		}
 	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

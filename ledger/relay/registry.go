@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,10 +30,13 @@ import (
 // is admitted again wherever it is replayed.
 type RegistryTags struct {
 	c *Client
-	// MaxBatch bounds the registrations of one request (default 256; the
-	// server takes at most admission.MaxRegistrations, and a body of at
-	// most its body limit, 1 MiB by default, about 900 at ring 16).
+	// MaxBatch bounds the registrations of one round (default 256; the
+	// server takes at most admission.MaxRegistrations per request).
 	MaxBatch int
+	// MaxBody bounds the body of one request (default 1 MiB − 1 KiB, under
+	// the server's default body limit): a round whose registrations do not
+	// fit is sent as several requests.
+	MaxBody int
 	// Linger is how long a request waits for more registrations when few
 	// are pending and the previous request ended with some waiting
 	// (default 0: never).
@@ -100,17 +104,53 @@ func (r *RegistryTags) RecordVerdicts(ctx context.Context, uses []admission.Use)
 	return out, nil
 }
 
-// register sends one request of registrations.
+// register sends one round of registrations, in as many requests as
+// MaxBody asks.
 func (r *RegistryTags) register(ctx context.Context, uses []admission.Use) ([]error, error) {
-	reqs := make([]*admission.Request, len(uses))
+	limit := r.MaxBody
+	if limit <= 0 {
+		limit = 1<<20 - 1<<10
+	}
+	verdicts := make([]error, 0, len(uses))
+	body := []byte(`{"registrations":[`)
+	first := 0
+	flush := func(upto int) error {
+		v, err := r.send(ctx, append(body, "]}"...), upto-first)
+		if err != nil {
+			return err
+		}
+		verdicts = append(verdicts, v...)
+		body, first = body[:len(`{"registrations":[`)], upto
+		return nil
+	}
 	for i := range uses {
 		q := *uses[i].Request
 		q.PoW = nil // the relay checked it; the registry does not
-		reqs[i] = &q
+		b, err := json.Marshal(&q)
+		if err != nil {
+			return nil, err
+		}
+		if i > first && len(body)+1+len(b)+2 > limit {
+			if err := flush(i); err != nil {
+				return nil, err
+			}
+		}
+		if i > first {
+			body = append(body, ',')
+		}
+		body = append(body, b...)
 	}
+	if err := flush(len(uses)); err != nil {
+		return nil, err
+	}
+	return verdicts, nil
+}
+
+// send posts one request of n registrations.
+func (r *RegistryTags) send(ctx context.Context, body []byte, n int) ([]error, error) {
 	var out admission.BatchResults
-	err := r.c.send(ctx, http.MethodPost, "/v1/tags/register", true, map[string]any{"registrations": reqs}, &out)
-	verdicts := make([]error, len(uses))
+	err := r.c.send(ctx, http.MethodPost, "/v1/tags/register", true, json.RawMessage(body), &out)
+	verdicts := make([]error, n)
 	var e *Error
 	if errors.As(err, &e) && (e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable) {
 		for i := range verdicts {
@@ -121,8 +161,8 @@ func (r *RegistryTags) register(ctx context.Context, uses []admission.Use) ([]er
 	if err != nil {
 		return nil, err
 	}
-	if len(out.Results) != len(uses) {
-		return nil, fmt.Errorf("relay: %d results for %d registrations", len(out.Results), len(uses))
+	if len(out.Results) != n {
+		return nil, fmt.Errorf("relay: %d results for %d registrations", len(out.Results), n)
 	}
 	for i, res := range out.Results {
 		switch {
