@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/tlog"
@@ -87,7 +88,30 @@ func (s *Store) Page(ctx context.Context, id string, start int64, limit int, rev
 	if err != nil {
 		return nil, fmt.Errorf("pgpoll: couldn't read poll %s: %w", id, err)
 	}
-	r := &txHashes{ctx: ctx, tx: tx, id: id}
+	// One query for every hash the page's proofs need (not one per proof,
+	// which made a page of 1,000 cost 1,000 queries): the hashes a proof
+	// reads depend on positions only, so a first pass with a reader that
+	// only records them collects the set.
+	var need []int64
+	record := tlog.HashReaderFunc(func(ix []int64) ([]tlog.Hash, error) {
+		need = append(need, ix...)
+		return make([]tlog.Hash, len(ix)), nil
+	})
+	for i := range pg.Ballots {
+		if _, err := tlog.ProveRecord(size, pg.Ballots[i].Index, record); err != nil {
+			return nil, fmt.Errorf("pgpoll: couldn't prove leaf %d of poll %s: %w", pg.Ballots[i].Index, id, err)
+		}
+	}
+	slices.Sort(need)
+	need = slices.Compact(need)
+	r := &txHashes{ctx: ctx, tx: tx, id: id, new: make(map[int64]tlog.Hash, len(need))}
+	hashes, err := r.ReadHashes(need)
+	if err != nil {
+		return nil, fmt.Errorf("pgpoll: couldn't read poll %s's hashes: %w", id, err)
+	}
+	for i, x := range need {
+		r.new[x] = hashes[i]
+	}
 	for i := range pg.Ballots {
 		proof, err := tlog.ProveRecord(size, pg.Ballots[i].Index, r)
 		if err != nil {
