@@ -6,4 +6,6 @@
 -- already has and every block carries) until then. NULL: the use was
 -- verified by this server (POST /v1/admit, or a conflict decided). Rows
 -- are pruned with their day, as before.
-alter table admission_tags add column proof bytea check (proof is null or length(proof) <= 40000);
+-- At most admission.MaxProofSize bytes: a 1024-byte message and a ring of
+-- 1024 members.
+alter table admission_tags add column proof bytea check (proof is null or length(proof) <= 42020);

@@ -12,11 +12,15 @@ import (
 	"github.com/licensed/licensed/ledger/admission"
 )
 
-// registrationsPerToken is how many registrations cost one token of the
-// relay key's admission bucket: a registration is a row written, not a
-// signature verified. A conflict verified to decide a registration costs a
-// whole token (see charge).
-const registrationsPerToken = 16
+// registrationBytesPerToken is how many bytes of registrations cost one
+// token of the relay key's admission bucket: about 4 registrations at ring
+// 16 (about 1 KiB of JSON each), fewer of larger rings. A registration is a
+// row written, not a signature verified, but the rows of every relay share
+// one database: at the default relay rate (5000 tokens/s) one key may
+// write about 20,000 rows a second, what one 2-core Postgres takes
+// (BenchmarkRegistryTags). A conflict that verifies a registration's proof
+// costs a whole token (see charge).
+const registrationBytesPerToken = 4 << 10
 
 // registerTags is POST /v1/tags/register {"registrations": [...]}: a relay
 // that verified proofs against its mirror registers their tags, so that
@@ -40,9 +44,9 @@ func (s *Server) registerTags(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// The batch costs a token per registrationsPerToken registrations (one
-	// was taken at the door), before anything is written.
-	release, err := s.admitGate.acquire(c, (len(raws)+registrationsPerToken-1)/registrationsPerToken)
+	// The batch costs a token per registrationBytesPerToken bytes (one was
+	// taken at the door), before anything is written.
+	release, err := s.admitGate.acquire(c, (len(body)+registrationBytesPerToken-1)/registrationBytesPerToken)
 	if err != nil {
 		return err
 	}

@@ -39,9 +39,9 @@ with the server's tag registry, so that each license keeps one daily quota
 across the whole network. The server verifies nothing on the honest path.
 
 It serves POST /admit (the JSON of the server's POST /v1/admit; 200
-{"admitted": true, ...}, 409 tag_used, 429 when the server's registry asks
-to slow down, 400 for other refusals, 502 when the server cannot be
-reached) and GET /healthz. The relay key comes from --relay-key-file or
+{"admitted": true, ...}, 409 tag_used, 429 or 503 with Retry-After when
+the server's registry asks to slow down or to try again, 400 for other
+refusals, 502 when the server cannot be reached) and GET /healthz. The relay key comes from --relay-key-file or
 `+envRelayKey+`; it is never printed. --memory keeps tags in this process
 instead (no key needed, but a license then gets its quota once per relay).
 It prints "listening on http://ADDR" once ready, and runs until
@@ -123,9 +123,12 @@ interrupted.`, args, stderr, func(fs *flag.FlagSet) {
 		switch code := admission.Code(err); {
 		case code == "tag_used":
 			writeRelayJSON(w, http.StatusConflict, admission.Result{Code: code, Message: err.Error()})
-		case code == "rate_limited" || code == "too_many_in_flight" || code == "batch_over_limit" || code == "overloaded":
+		case code == "rate_limited" || code == "too_many_in_flight" || code == "batch_over_limit":
 			w.Header().Set("Retry-After", "1")
 			writeRelayJSON(w, http.StatusTooManyRequests, admission.Result{Code: code, Message: err.Error()})
+		case code == "overloaded" || code == "index_behind":
+			w.Header().Set("Retry-After", "1")
+			writeRelayJSON(w, http.StatusServiceUnavailable, admission.Result{Code: code, Message: err.Error()})
 		case code != "":
 			writeRelayJSON(w, http.StatusBadRequest, admission.Result{Code: code, Message: err.Error()})
 		case errors.As(err, &re):

@@ -139,24 +139,33 @@
 // Nothing is verified unless a use conflicts with what its key holds: then
 // the new use must pass every admission check (steps 4 to 7; a use Admit
 // verified already has), and the held one, if nobody verified it yet, is
-// verified too, as its signer made it (its signature over ring members of
-// one plan valid on its scope's day, whatever their state now). A held
-// registration that verifies is marked verified, so it is never verified
-// again, and the new use is refused tag_used; one that does not is replaced
-// by the new use (a compare-and-swap on the row: of concurrent
-// replacements one wins, the others see the winner). So a relay cannot burn
-// another license's tag: a tag is unknown until its owner's proof is
+// verified too, as its signer made it: its signature over ring members of
+// one plan whose validity overlaps the span its scope was current (the
+// scope's day widened by the clock skew on both sides), whatever their
+// state now. A held registration that verifies is marked verified, so it is
+// never verified again, and the new use is refused tag_used; one that does
+// not is replaced by the new use (a compare-and-swap on the row: of
+// concurrent replacements one wins, the others see the winner). A use of
+// the same message under another, unverified proof is verified too and the
+// held use marked verified, so that a forged proof of an admitted message
+// cannot lose to its owner's second message later. So a relay cannot burn
+// another license's tag (a tag is unknown until its owner's proof is
 // published, and a registration that races it with another message and no
-// valid signature never wins. Each verification a conflict costs is
-// announced to Register's charge first (package web takes a token of the
-// relay key's rate), so a relay sending forged conflicts pays for them.
+// valid signature never wins), nor open a second use of one.
 //
-// Several conflicts decided at the same moment may each verify the same
-// held registration before one marks it verified. A held registration
-// whose ring names a license the server's index does not hold yet (minted
-// less than a second earlier and seen by the relay's mirror first) fails
-// and is replaced: only its owner, signing a second message with the same
-// tag in that second, could profit.
+// The new use's verification is announced to Register's charge first
+// (package web takes a token of the relay key's rate), so a relay sending
+// forged conflicts pays for them; the held use's is the server's, so that
+// a forger does not spend its victim's tokens. Each held registration is
+// verified about once (several conflicts decided at the same moment may
+// each verify it before one marks it verified).
+//
+// A registration naming a ledger index past this server's license index is
+// refused index_behind (send it again in a second), so every stored
+// registration names only licenses some server process knew when it was
+// written; a conflict decided by a process whose index lags behind that
+// (member_unknown past its index) is refused index_behind as well, never
+// taken for a forgery.
 //
 // # Answers
 //

@@ -46,10 +46,26 @@ type Claim struct {
 	// Admitted: the use is the first of its key, or a repeat of the held
 	// use's message.
 	Admitted bool
-	// Held is what the key holds when not Admitted: its MsgHash, and its
-	// Proof (nil when verified).
+	// Unconfirmed, with Admitted: the key holds the same message under a
+	// proof nobody verified that differs from the use's (Held.Proof). The
+	// Service verifies the use's proof and marks the held use verified, so
+	// that a forged proof of an admitted message cannot later be replaced
+	// by a second message.
+	Unconfirmed bool
+	// Held is what the key holds when not Admitted or when Unconfirmed:
+	// its MsgHash, and its Proof (nil when verified).
 	Held Use
 }
+
+// MaxProofSize is the largest EncodeProof encoding: a 1024-byte message
+// and a ring of 1024 members.
+const MaxProofSize = 2 + MaxMessageSize + 2 + 8*ringverify.MaxRingSize + 32 + 32*ringverify.MaxRingSize
+
+// ErrIndexBehind refuses, for now, a registration or a conflict that names
+// a ledger index this server's license index does not hold yet (another
+// process, or the relay's mirror, saw it first): it is a retry, not a
+// verdict. Send it again in a second.
+var ErrIndexBehind = newError("index_behind", "a ring member is not in this server's license index yet: send it again in a second")
 
 // A VerdictStore is a TagStore that refuses each use with a reason of its
 // own: nil (admitted), ErrTagUsed, or another *Error (a relay's
@@ -196,14 +212,29 @@ func (s *Service) checkRegistration(r *Request, now time.Time) (Use, error) {
 	if n := len(r.Ring); n < s.min || n > s.max {
 		return Use{}, wrapError(ringverify.ErrRingBounds.Code(), fmt.Sprintf("the ring has %d members; this server accepts %d to %d", n, s.min, s.max), ringverify.ErrRingBounds)
 	}
+	size, sized := s.indexSize()
 	seen := make(map[uint64]struct{}, len(r.Ring))
 	for pos, i := range r.Ring {
 		if _, dup := seen[i]; dup {
 			return Use{}, newError("ring_duplicate_member", fmt.Sprintf("ledger index %d appears twice in the ring (position %d): every member must be distinct", i, pos))
 		}
 		seen[i] = struct{}{}
+		// Every stored registration names only indices this server held
+		// when it was written, so a member a later conflict cannot find is
+		// an index that lags, never one that does not exist (see resolve).
+		if sized && i >= size {
+			return Use{}, ErrIndexBehind
+		}
 	}
 	return Use{Scope: r.Scope, Day: day, Counter: r.Counter, Tag: [TagSize]byte(r.Tag), MsgHash: sha256.Sum256(r.Message), Proof: EncodeProof(r), Request: r}, nil
+}
+
+// indexSize returns the size of the license index, when Licenses tells it.
+func (s *Service) indexSize() (uint64, bool) {
+	if z, ok := s.lic.(interface{ Size() uint64 }); ok {
+		return z.Size(), true
+	}
+	return 0, false
 }
 
 // record records uses and decides each: nil (admitted), ErrTagUsed or
@@ -220,10 +251,13 @@ func (s *Service) record(ctx context.Context, client client, uses []Use, charge 
 			return nil, err
 		}
 		for i, c := range claims {
-			if c.Admitted {
-				continue
+			switch {
+			case c.Admitted && c.Unconfirmed:
+				errs[i], err = s.confirm(ctx, st, client, uses[i], c.Held, charge)
+			case !c.Admitted:
+				errs[i], err = s.resolve(ctx, st, client, uses[i], c.Held, charge)
 			}
-			if errs[i], err = s.resolve(ctx, st, client, uses[i], c.Held, charge); err != nil {
+			if err != nil {
 				return nil, err
 			}
 		}
@@ -243,47 +277,92 @@ func (s *Service) record(ctx context.Context, client client, uses []Use, charge 
 	return errs, nil
 }
 
+// confirm decides a use of the same message as the held one, whose
+// different proof nobody verified: the use's proof is verified (free when
+// this Service verified it already) and the held use marked verified. Left
+// unverified, a forged proof of an admitted message would lose to the
+// license holder's second message later, and both would be admitted.
+func (s *Service) confirm(ctx context.Context, st Registry, client client, u, held Use, charge func() error) (error, error) {
+	if u.Proof != nil {
+		if refused, err := s.verifyNew(ctx, client, u, charge); refused != nil || err != nil {
+			return refused, err
+		}
+	}
+	if err := st.Confirm(ctx, held); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+// verifyNew runs every admission check but the proof of work (its relay
+// checked it) on a registration, charged. It returns the refusal, or an
+// internal error.
+func (s *Service) verifyNew(ctx context.Context, client client, u Use, charge func() error) (error, error) {
+	r, err := DecodeProof(u, u.Proof)
+	if err != nil {
+		return err, nil
+	}
+	err = s.verifyCharged(ctx, client, charge, func() error {
+		_, err := s.check(r, s.cfg.Now(), true)
+		return err
+	})
+	if err == nil {
+		return nil, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	var ce chargeError
+	if Code(err) == "" && !errors.As(err, &ce) {
+		return nil, err
+	}
+	return err, nil
+}
+
 // resolve decides a use that conflicts with what its key holds: the use
 // wins only if its proof verifies and the held one's does not. A held use
 // that verifies is marked verified, so that no conflict verifies it again.
+// The held use's verification is the server's cost, not charged to the
+// caller: a forger's registration must not spend its victim's tokens.
 func (s *Service) resolve(ctx context.Context, st Registry, client client, u, held Use, charge func() error) (error, error) {
 	if u.Proof != nil {
 		// A registration: it must pass every check an admission passes
 		// (members valid and active now, counter within quota, signature).
-		r, err := DecodeProof(u, u.Proof)
-		if err != nil {
-			return err, nil
-		}
-		if err := s.verifyCharged(ctx, client, charge, func() error {
-			_, err := s.check(r, s.cfg.Now(), true)
-			return err
-		}); err != nil {
-			var ce chargeError
-			if Code(err) == "" && ctx.Err() == nil && !errors.As(err, &ce) {
-				return nil, err
-			}
-			return err, nil
+		if refused, err := s.verifyNew(ctx, client, u, charge); refused != nil || err != nil {
+			return refused, err
 		}
 		u.Proof = nil
 	}
 	for range 4 {
 		if held.MsgHash == u.MsgHash {
+			if held.Proof != nil {
+				if err := st.Confirm(ctx, held); err != nil {
+					return nil, err
+				}
+			}
 			return nil, nil
 		}
 		if held.Proof == nil {
 			return ErrTagUsed, nil
 		}
-		hr, err := DecodeProof(held, held.Proof)
 		valid := false
+		hr, err := DecodeProof(held, held.Proof)
 		if err == nil {
 			// The held registration is judged as its signer made it: by its
-			// signature over ring members of one plan valid on its scope's
-			// day, whatever their state now (a license revoked since still
-			// signed it).
-			err = s.verifyCharged(ctx, client, charge, func() error { return s.verifyAsRegistered(hr, held.Day) })
-			var ce chargeError
-			if errors.As(err, &ce) || ctx.Err() != nil {
-				return err, nil
+			// signature over ring members of one plan valid at some moment
+			// its scope was current, whatever their state now (a license
+			// revoked since still signed it).
+			err = s.verifyCharged(ctx, client, nil, func() error { return s.verifyAsRegistered(hr, held.Day) })
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if errors.Is(err, ringverify.ErrUnknownMember) && s.namesUnknown(hr.Ring) {
+				// Written by a process whose index held the member: this
+				// one's lags. Judge it when it does not.
+				return ErrIndexBehind, nil
+			}
+			if err != nil && Code(err) == "" && ringverify.Code(err) == "" {
+				return nil, err // not a verdict on the proof
 			}
 			valid = err == nil
 		}
@@ -312,6 +391,21 @@ func (s *Service) resolve(ctx context.Context, st Registry, client client, u, he
 	return nil, errors.New("admission: a tag kept changing while a conflict was decided")
 }
 
+// namesUnknown reports whether ring names an index past this server's
+// license index.
+func (s *Service) namesUnknown(ring []uint64) bool {
+	size, ok := s.indexSize()
+	if !ok {
+		return false
+	}
+	for _, i := range ring {
+		if i >= size {
+			return true
+		}
+	}
+	return false
+}
+
 // chargeError is charge's refusal of a verification.
 type chargeError struct{ error }
 
@@ -333,13 +427,22 @@ func (s *Service) verifyCharged(ctx context.Context, client client, charge func(
 }
 
 // verifyAsRegistered verifies r's signature over its ring with every member
-// counted active and the ring resolved at noon of its scope's day.
+// counted active and valid if its validity overlaps the time its scope's
+// day was current: the day, widened by the clock skew on both sides. A
+// relay checked the members at some moment in that span, so a license that
+// expired at midnight still counts for a registration of tomorrow's scope
+// made at 23:55.
 func (s *Service) verifyAsRegistered(r *Request, day time.Time) error {
 	p, err := s.shape(r)
 	if err != nil {
 		return err
 	}
-	ring, err := s.asRegistered.Resolve(r.Ring, day.Add(12*time.Hour))
+	lo, hi := day.Add(-s.cfg.ClockSkew), day.Add(24*time.Hour+s.cfg.ClockSkew)
+	v, err := ringverify.NewVerifier(ringverify.VerifierConfig{Members: activeMembers{s.lic, lo, hi}, MinRingSize: s.min, MaxRingSize: s.max})
+	if err != nil {
+		return err
+	}
+	ring, err := v.Resolve(r.Ring, lo)
 	if err != nil {
 		return err
 	}
@@ -347,17 +450,24 @@ func (s *Service) verifyAsRegistered(r *Request, day time.Time) error {
 		return ErrCounterOverQuota
 	}
 	s.verifications.Add(1)
-	return s.asRegistered.VerifyRing(ring, r.Scope, r.Counter, r.Message, p)
+	return v.VerifyRing(ring, r.Scope, r.Counter, r.Message, p)
 }
 
-// activeMembers reports every member of lic as active: how a held
-// registration is judged (see verifyAsRegistered).
-type activeMembers struct{ lic Licenses }
+// activeMembers reports every member of lic as active, and one whose
+// validity overlaps [lo, hi) as valid from lo to hi: how a held registration
+// is judged (see verifyAsRegistered).
+type activeMembers struct {
+	lic    Licenses
+	lo, hi time.Time
+}
 
 func (a activeMembers) Member(i uint64) (ringverify.Member, error) {
 	m, err := a.lic.Member(i)
 	if err == nil {
 		m.State = ringverify.Active
+		if m.NotBefore.Before(a.hi) && m.NotAfter.After(a.lo) {
+			m.NotBefore, m.NotAfter = a.lo, a.hi
+		}
 	}
 	return m, err
 }

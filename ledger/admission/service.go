@@ -74,10 +74,8 @@ type Service struct {
 	// interleave on the same cores, and cost preemptions and cache misses),
 	// and shares them fairly between clients.
 	cores *fairQueue
-	// asRegistered verifies held registrations (see verifyAsRegistered);
 	// regCount counts Register's outcomes.
-	asRegistered *ringverify.Verifier
-	regCount     sync.Map
+	regCount sync.Map
 }
 
 // New returns a Service checking proofs against lic and recording tags in
@@ -120,11 +118,7 @@ func New(lic Licenses, tags TagStore, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admission: %w", err)
 	}
-	asReg, err := ringverify.NewVerifier(ringverify.VerifierConfig{Members: activeMembers{lic}, MinRingSize: cfg.MinRingSize, MaxRingSize: cfg.MaxRingSize})
-	if err != nil {
-		return nil, fmt.Errorf("admission: %w", err)
-	}
-	s := &Service{cfg: cfg, lic: lic, tags: tags, v: v, asRegistered: asReg, cores: newFairQueue(cfg.Workers)}
+	s := &Service{cfg: cfg, lic: lic, tags: tags, v: v, cores: newFairQueue(cfg.Workers)}
 	s.min, s.max = v.RingSizeBounds()
 	return s, nil
 }

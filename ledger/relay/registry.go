@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,9 +24,11 @@ import (
 // Registrations made at once by concurrent Admit calls travel together, at
 // most MaxBatch to a request: a relay under load sends one request per
 // round trip, not one per block. A refusal of the whole request for load
-// (429 rate_limited, too_many_in_flight, batch_over_limit; 503 overloaded)
-// refuses each of its blocks with that code, which the relay may retry
-// later; a failure to reach the server is an error (the block is neither
+// (429 rate_limited, too_many_in_flight, batch_over_limit; 503 overloaded;
+// a proxy's bare 429 or 503 as rate_limited or overloaded) refuses each of
+// its blocks with that code, which the relay may retry later, as it may
+// index_behind (the server's index has not caught up with a ring member
+// yet); a failure to reach the server is an error (the block is neither
 // admitted nor refused). Free-tier uses are not registered: a free message
 // is admitted again wherever it is replayed.
 type RegistryTags struct {
@@ -153,8 +156,18 @@ func (r *RegistryTags) send(ctx context.Context, body []byte, n int) ([]error, e
 	verdicts := make([]error, n)
 	var e *Error
 	if errors.As(err, &e) && (e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable) {
+		// Load: every block of the request may be sent again later. A
+		// proxy's answer without the server's JSON is named by its status.
+		code := e.Code
+		switch {
+		case !strings.HasPrefix(code, "http_"):
+		case e.Status == http.StatusTooManyRequests:
+			code = "rate_limited"
+		default:
+			code = "overloaded"
+		}
 		for i := range verdicts {
-			verdicts[i] = admission.NewRefusal(e.Code, e.Message)
+			verdicts[i] = admission.NewRefusal(code, e.Message)
 		}
 		return verdicts, nil
 	}

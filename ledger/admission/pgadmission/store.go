@@ -1,6 +1,7 @@
 package pgadmission
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -132,15 +133,18 @@ func (s *PostgresTags) record(ctx context.Context, uses []admission.Use) ([]admi
 		tProof = append(tProof, u.Proof)
 	}
 	claims := make([]admission.Claim, len(uses))
-	// decide sets claims[j] from what its key holds.
-	decide := func(j int, hash, proof []byte) {
-		if string(hash) == string(uses[j].MsgHash[:]) {
+	// decide sets claims[j] from what its key holds: the message hash, and
+	// the proof when it is not verified (nil: verified). differs is
+	// whether that proof is not the use's own.
+	decide := func(j int, hash, proof []byte, differs bool) {
+		same := string(hash) == string(uses[j].MsgHash[:])
+		if same && (proof == nil || !differs) {
 			claims[j].Admitted = true
 			return
 		}
 		h := uses[j]
 		h.MsgHash, h.Proof, h.Request = [32]byte(hash), proof, nil
-		claims[j].Held = h
+		claims[j].Admitted, claims[j].Unconfirmed, claims[j].Held = same, same, h
 	}
 	// readBack reads what the key of uses[j] holds and decides it.
 	readBack := func(j int) error {
@@ -151,7 +155,7 @@ func (s *PostgresTags) record(ctx context.Context, uses []admission.Use) ([]admi
 		if err != nil {
 			return fmt.Errorf("admission: couldn't read a tag back: %w", err)
 		}
-		decide(j, h.MsgHash[:], h.Proof)
+		decide(j, h.MsgHash[:], h.Proof, !bytes.Equal(h.Proof, uses[j].Proof))
 		return nil
 	}
 	if len(tIdx) == 1 && len(fIdx) == 0 {
@@ -175,12 +179,14 @@ func (s *PostgresTags) record(ctx context.Context, uses []admission.Use) ([]admi
 		return claims, nil
 	}
 	if len(tIdx) > 0 {
-		// One statement inserts what is new and returns, for every use, the
-		// hash stored under its key: the one it inserted, or the one already
-		// there (visible in the statement's snapshot), with that one's
-		// proof when it conflicts. A row committed by another process after
-		// the snapshot but before the insert is neither: its hash comes
-		// back NULL and is read again below.
+		// One statement inserts what is new and returns, for every use, what
+		// its key holds: the row it inserted (itself, or another use of the
+		// same key in this statement), or the one already there (visible
+		// in the statement's snapshot): the hash, whether its proof is
+		// unverified and not the use's own, and then that proof. A row
+		// committed by another process after the snapshot but before the
+		// insert is neither: its hash comes back NULL and is read again
+		// below.
 		rows, err := s.db.Query(ctx, `with input as (
 				select * from unnest($1::text[], $2::bigint[], $3::bytea[], $4::bytea[], $5::date[], $6::bytea[])
 					with ordinality as t(scope, counter, tag, msg_hash, day, proof, i)),
@@ -188,12 +194,17 @@ func (s *PostgresTags) record(ctx context.Context, uses []admission.Use) ([]admi
 				insert into admission_tags (scope, counter, tag, msg_hash, day, proof)
 				select scope, counter, tag, msg_hash, day, proof from input
 				on conflict do nothing
-				returning scope, counter, tag, msg_hash)
-			select input.i, coalesce(ins.msg_hash, a.msg_hash),
-				case when ins.msg_hash is null and a.msg_hash <> input.msg_hash then a.proof end
-			from input
-			left join ins on ins.scope = input.scope and ins.counter = input.counter and ins.tag = input.tag
-			left join admission_tags a on a.scope = input.scope and a.counter = input.counter and a.tag = input.tag`,
+				returning scope, counter, tag, msg_hash, proof),
+			held as (
+				select input.i, input.msg_hash as want, input.proof as mine,
+					coalesce(ins.msg_hash, a.msg_hash) as msg_hash,
+					case when ins.msg_hash is not null then ins.proof else a.proof end as proof
+				from input
+				left join ins on ins.scope = input.scope and ins.counter = input.counter and ins.tag = input.tag
+				left join admission_tags a on a.scope = input.scope and a.counter = input.counter and a.tag = input.tag)
+			select i, msg_hash, proof is not null and proof is distinct from mine,
+				case when proof is not null and (msg_hash <> want or proof is distinct from mine) then proof end
+			from held`,
 			tScope, tCounter, tTag, tHash, tDay, tProof)
 		if err != nil {
 			return nil, fmt.Errorf("admission: couldn't record tags: %w", err)
@@ -202,7 +213,8 @@ func (s *PostgresTags) record(ctx context.Context, uses []admission.Use) ([]admi
 		for rows.Next() {
 			var i int64
 			var h, proof []byte
-			if err := rows.Scan(&i, &h, &proof); err != nil {
+			var differs bool
+			if err := rows.Scan(&i, &h, &differs, &proof); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("admission: couldn't record tags: %w", err)
 			}
@@ -211,7 +223,7 @@ func (s *PostgresTags) record(ctx context.Context, uses []admission.Use) ([]admi
 				again = append(again, j)
 				continue
 			}
-			decide(j, h, proof)
+			decide(j, h, proof, differs)
 		}
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("admission: couldn't record tags: %w", err)
