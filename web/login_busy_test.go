@@ -8,7 +8,7 @@ import (
 )
 
 // TestOpsLoginPasswordChecksBounded: while every bounded password check is
-// taken (a flood of guesses from many addresses), a login waits, then is
+// taken, the one reserved for clients with no failure too, a login waits, then is
 // answered 503 with Retry-After, not counted as a failure and without a
 // bcrypt compare; once a check is free, the right password logs in.
 func TestOpsLoginPasswordChecksBounded(t *testing.T) {
@@ -20,6 +20,7 @@ func TestOpsLoginPasswordChecksBounded(t *testing.T) {
 	for range cap(ops.compares) {
 		ops.compares <- struct{}{}
 	}
+	ops.fresh <- struct{}{}
 	c := s.client()
 	a := c.post("/ops/login", url.Values{"csrf": {c.csrf("/ops/login")}, "password": {opsPassword}})
 	if a.status != http.StatusServiceUnavailable || a.header.Get("Retry-After") == "" || !strings.Contains(a.body, "many passwords at once") {
@@ -34,6 +35,7 @@ func TestOpsLoginPasswordChecksBounded(t *testing.T) {
 	for range cap(ops.compares) {
 		<-ops.compares
 	}
+	<-ops.fresh
 	a = c.post("/ops/login", url.Values{"csrf": {c.csrf("/ops/login")}, "password": {opsPassword}})
 	if a.status != http.StatusSeeOther {
 		t.Fatalf("login once a check is free: %d, want 303", a.status)
