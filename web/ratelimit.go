@@ -28,6 +28,15 @@ import (
 // are kept in memory only: a client's address is never written to the
 // database or the logs, and even in memory it is keyed by an HMAC under a key
 // made fresh at every start, so a memory dump does not list addresses.
+//
+// The memory is bounded (see placeAnonymous): past 100,000 clients of their
+// own, a new client shares the limit of its network (IPv4 /24, IPv6 /48),
+// past 25,000 of those that of a wider one (IPv4 /16, IPv6 /32), and past
+// 25,000 of those one limit with every other such client. Clients idle long
+// enough for their limit to be full again are forgotten, once a second
+// while the table is full, so a flood from one large block of addresses
+// fills its own share and leaves a newcomer from elsewhere a limit of its
+// own or its network's.
 type RateLimit struct {
 	// PerSecond is the sustained rate; 0 disables the limit.
 	PerSecond float64
@@ -37,20 +46,26 @@ type RateLimit struct {
 
 // rateLimiter returns the middleware enforcing rl for one group of routes.
 func (s *Server) rateLimiter(name string, rl RateLimit) echo.MiddlewareFunc {
+	mw, _ := s.rateLimiterStore(name, rl)
+	return mw
+}
+
+// rateLimiterStore is rateLimiter, also returning the middleware's store
+// (nil without a limit).
+func (s *Server) rateLimiterStore(name string, rl RateLimit) (echo.MiddlewareFunc, *limiterStore) {
 	if rl.PerSecond <= 0 {
-		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }, nil
 	}
 	if rl.Burst <= 0 {
 		rl.Burst = int(math.Max(1, math.Ceil(rl.PerSecond)))
 	}
 	retryAfter := strconv.Itoa(int(math.Max(1, math.Ceil(1/rl.PerSecond))))
-	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-		Rate: rate.Limit(rl.PerSecond), Burst: rl.Burst, ExpiresIn: 3 * time.Minute,
-	})
+	store := newLimiterStore(s, rl)
 	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
 		Store: store,
 		IdentifierExtractor: func(c echo.Context) (string, error) {
-			return s.anonymousID(c), nil
+			// The store keys the address by its HMAC at once.
+			return c.RealIP(), nil
 		},
 		DenyHandler: func(c echo.Context, _ string, _ error) error {
 			s.rateLimited.WithLabelValues(name).Inc()
@@ -60,7 +75,7 @@ func (s *Server) rateLimiter(name string, rl RateLimit) echo.MiddlewareFunc {
 		ErrorHandler: func(c echo.Context, err error) error {
 			return Errorf(http.StatusForbidden, "forbidden", "The client could not be identified.")
 		},
-	})
+	}), store
 }
 
 // anonymousID names an anonymous client in memory: the HMAC, under a key
@@ -140,6 +155,78 @@ func (s *Server) placeAnonymous(ip string, own int, counts *[tiers]int, kept fun
 		}
 	}
 	return "overflow", tierOverflow
+}
+
+// limiterStore is the store of rateLimiter: a token bucket per anonymous
+// client, bounded like the admission gate's (see placeAnonymous).
+type limiterStore struct {
+	s     *Server
+	limit rate.Limit
+	burst int
+	idle  time.Duration // unseen this long, a bucket is full again
+
+	mu        sync.Mutex
+	clients   map[string]*limitedClient
+	counts    [tiers]int
+	lastSweep time.Time
+}
+
+type limitedClient struct {
+	lim  *rate.Limiter
+	seen time.Time
+	tier int
+}
+
+// maxLimitedClients bounds the clients each rateLimiter keeps under their
+// own address (a variable for tests).
+var maxLimitedClients = 100_000
+
+func newLimiterStore(s *Server, rl RateLimit) *limiterStore {
+	return &limiterStore{s: s, limit: rate.Limit(rl.PerSecond), burst: rl.Burst,
+		idle:    time.Duration(min(max(180, float64(rl.Burst)/rl.PerSecond), 86400) * float64(time.Second)),
+		clients: make(map[string]*limitedClient)}
+}
+
+// Allow takes a token from the bucket of the client at address ip.
+func (st *limiterStore) Allow(ip string) (bool, error) {
+	now := time.Now()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.sweep(now, time.Minute)
+	key := "0/" + st.s.netID(clientNet(ip))
+	cl := st.clients[key]
+	if cl == nil {
+		if st.counts[tierOwn] >= maxLimitedClients {
+			st.sweep(now, time.Second)
+		}
+		var tier int
+		key, tier = st.s.placeAnonymous(ip, maxLimitedClients, &st.counts, func(k string) bool { return st.clients[k] != nil })
+		if tier == tierOwn {
+			key = "0/" + key
+		}
+		if cl = st.clients[key]; cl == nil {
+			cl = &limitedClient{lim: rate.NewLimiter(st.limit, st.burst), tier: tier}
+			st.clients[key] = cl
+			st.counts[tier]++
+		}
+	}
+	cl.seen = now
+	return cl.lim.AllowN(now, 1), nil
+}
+
+// sweep forgets, at most once every, the clients whose buckets are full
+// again. st.mu is held.
+func (st *limiterStore) sweep(now time.Time, every time.Duration) {
+	if now.Sub(st.lastSweep) < every {
+		return
+	}
+	st.lastSweep = now
+	for key, cl := range st.clients {
+		if now.Sub(cl.seen) > st.idle {
+			delete(st.clients, key)
+			st.counts[cl.tier]--
+		}
+	}
 }
 
 // clientNet is what identifies an anonymous client: its IPv4 address, or

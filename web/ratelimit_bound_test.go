@@ -113,6 +113,55 @@ func TestAdmitGateForgetsIdleClients(t *testing.T) {
 	}
 }
 
+// TestRateLimiterBounded: the rate limits of orders and ballots keep their
+// clients bounded as the admission gate does: a flood of /64s from one /32
+// fills its own share, a newcomer from elsewhere still has a limit not
+// shared with the flood, and idle clients are forgotten.
+func TestRateLimiterBounded(t *testing.T) {
+	old := maxLimitedClients
+	maxLimitedClients = 40
+	t.Cleanup(func() { maxLimitedClients = old })
+	s := New(Config{TrustProxy: true}, Deps{}, slog.New(slog.DiscardHandler))
+	mw, store := s.rateLimiterStore("test", RateLimit{PerSecond: 0.001, Burst: 1})
+	post := floodRoute(t, s, mw)
+
+	const flood = 2000
+	for i := range flood {
+		post(attackerAddress(i))
+	}
+	store.mu.Lock()
+	kept := len(store.clients)
+	store.mu.Unlock()
+	if bound := maxLimitedClients + 2*(maxLimitedClients/4) + 1; kept > bound {
+		t.Fatalf("%d clients kept after a flood of %d, want at most %d", kept, flood, bound)
+	}
+	for _, from := range []string{"2001:db9:1:2::5", "192.0.2.7"} {
+		if code := post(from); code != http.StatusNoContent {
+			t.Fatalf("a newcomer at %s after the flood: %d, want 204", from, code)
+		}
+		if code := post(from); code != http.StatusTooManyRequests {
+			t.Fatalf("the newcomer at %s again: %d, want 429", from, code)
+		}
+	}
+	if code := post(attackerAddress(flood)); code != http.StatusTooManyRequests {
+		t.Fatalf("another /64 of the flood: %d, want 429 (the flood's shared limit)", code)
+	}
+	// Once every bucket is full again, the table empties.
+	store.mu.Lock()
+	for _, cl := range store.clients {
+		cl.seen = cl.seen.Add(-store.idle - time.Second)
+	}
+	store.lastSweep = time.Time{}
+	store.mu.Unlock()
+	post("198.51.100.1")
+	store.mu.Lock()
+	kept, counts := len(store.clients), store.counts
+	store.mu.Unlock()
+	if kept != 1 || counts != [tiers]int{tierOwn: 1} {
+		t.Fatalf("after the idle were forgotten: %d clients kept (%v), want the newcomer alone", kept, counts)
+	}
+}
+
 func TestWiderNet(t *testing.T) {
 	for _, tc := range []struct {
 		ip   string
