@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -8,19 +9,21 @@ import (
 )
 
 // TestOpsLoginPasswordChecksBounded: while every bounded password check is
-// taken, the one reserved for clients with no failure too, a login waits, then is
+// taken (a flood of guesses from many addresses), a login waits, then is
 // answered 503 with Retry-After, not counted as a failure and without a
 // bcrypt compare; once a check is free, the right password logs in.
 func TestOpsLoginPasswordChecksBounded(t *testing.T) {
 	s := newShop(t, shopOptions{})
 	ops := s.srv.deps.Pages.Ops
-	if cap(ops.compares) < 1 {
-		t.Fatalf("%d password checks at once", cap(ops.compares))
+	slots := ops.compares.free
+	if slots < 1 {
+		t.Fatalf("%d password checks at once", slots)
 	}
-	for range cap(ops.compares) {
-		ops.compares <- struct{}{}
+	for range slots {
+		if err := ops.compares.acquire(context.Background(), "busy"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	ops.fresh <- struct{}{}
 	c := s.client()
 	a := c.post("/ops/login", url.Values{"csrf": {c.csrf("/ops/login")}, "password": {opsPassword}})
 	if a.status != http.StatusServiceUnavailable || a.header.Get("Retry-After") == "" || !strings.Contains(a.body, "many passwords at once") {
@@ -32,10 +35,9 @@ func TestOpsLoginPasswordChecksBounded(t *testing.T) {
 	if counted != 0 {
 		t.Fatalf("a busy answer counted as a failed login (%d clients)", counted)
 	}
-	for range cap(ops.compares) {
-		<-ops.compares
+	for range slots {
+		ops.compares.release()
 	}
-	<-ops.fresh
 	a = c.post("/ops/login", url.Values{"csrf": {c.csrf("/ops/login")}, "password": {opsPassword}})
 	if a.status != http.StatusSeeOther {
 		t.Fatalf("login once a check is free: %d, want 303", a.status)

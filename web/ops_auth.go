@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"path"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,11 +55,14 @@ import (
 // The backoff is decided before a login queues for a password check, and a
 // password being checked counts as a failure until it is known not to be
 // one: a client has at most its free failures' worth of checks pending, and
-// a client past them one, so no client holds more check slots by sending
-// its guesses at once. One check slot is reserved for clients with no
-// recent failure and none pending: a flood of guesses from many addresses
-// that have each failed can fill the other slots, never that one, so the
-// operator logging in from an address of their own is checked at once.
+// a client past them one, so no client holds more checks by sending its
+// guesses at once. Waiting logins are checked fewest failures first: a
+// client with no recent failure goes before every guesser that has failed,
+// and one with a typo before every guesser that has failed twice, so a
+// flood from many addresses that have each failed delays the operator's
+// login by the checks already running, not by the queue. Logins with as
+// few failures are checked first come, first served: a guesser with a new
+// address for every guess still competes with the operator.
 type OpsConfig struct {
 	// PasswordHash is the bcrypt hash of the operator password.
 	PasswordHash string
@@ -86,14 +90,85 @@ const (
 type Ops struct {
 	cfg    OpsConfig
 	logins loginGuard
-	// compares and fresh bound the password checks running at once to
-	// half the processors (at least two): a bcrypt compare costs tens of
+	// compares bounds the password checks running at once to half the
+	// processors (at least one): a bcrypt compare costs tens of
 	// milliseconds of CPU, and a flood of guesses from many addresses must
-	// not take every core from admission and payments. fresh is one slot
-	// only a client with no recent failure may take (see OpsConfig), so
-	// that failing guessers cannot keep the operator from every slot.
-	compares chan struct{}
-	fresh    chan struct{}
+	// not take every core from admission and payments.
+	compares *checkSlots
+}
+
+// checkSlots is a semaphore whose waiters are served lowest rank first,
+// then first come. A waiter's rank is its client's, taken when a slot
+// frees: a login from a client that has failed meanwhile, or has more
+// logins waiting, falls behind.
+type checkSlots struct {
+	rank func(client string) int
+
+	mu      sync.Mutex
+	free    int
+	seq     uint64
+	waiters []*slotWaiter
+}
+
+type slotWaiter struct {
+	client  string
+	seq     uint64
+	granted bool
+	ready   chan struct{}
+}
+
+func newCheckSlots(n int, rank func(client string) int) *checkSlots {
+	return &checkSlots{free: n, rank: rank}
+}
+
+// acquire takes a slot for a login of client, waiting until ctx is done.
+func (cs *checkSlots) acquire(ctx context.Context, client string) error {
+	cs.mu.Lock()
+	if cs.free > 0 {
+		cs.free--
+		cs.mu.Unlock()
+		return nil
+	}
+	cs.seq++
+	w := &slotWaiter{client: client, seq: cs.seq, ready: make(chan struct{})}
+	cs.waiters = append(cs.waiters, w)
+	cs.mu.Unlock()
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+	}
+	cs.mu.Lock()
+	if w.granted { // meanwhile: hand the slot on
+		cs.mu.Unlock()
+		cs.release()
+		return ctx.Err()
+	}
+	cs.waiters = slices.DeleteFunc(cs.waiters, func(x *slotWaiter) bool { return x == w })
+	cs.mu.Unlock()
+	return ctx.Err()
+}
+
+// release frees a slot for the waiter of lowest rank, if any. It ranks
+// every waiter: they are bounded by the logins the guard lets through.
+func (cs *checkSlots) release() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if len(cs.waiters) == 0 {
+		cs.free++
+		return
+	}
+	best, bestRank := 0, cs.rank(cs.waiters[0].client)
+	for i, w := range cs.waiters[1:] {
+		r := cs.rank(w.client)
+		if r < bestRank || r == bestRank && w.seq < cs.waiters[best].seq {
+			best, bestRank = i+1, r
+		}
+	}
+	w := cs.waiters[best]
+	cs.waiters = slices.Delete(cs.waiters, best, best+1)
+	w.granted = true
+	close(w.ready)
 }
 
 // loginQueueWait is how long a login waits for a free password check
@@ -108,9 +183,18 @@ func NewOps(cfg OpsConfig) (*Ops, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
 	}
-	return &Ops{cfg: cfg, logins: loginGuard{clients: map[string]*failures{}},
-		compares: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2-1)),
-		fresh:    make(chan struct{}, 1)}, nil
+	o := &Ops{cfg: cfg, logins: loginGuard{clients: map[string]*failures{}}}
+	o.compares = newCheckSlots(max(1, runtime.GOMAXPROCS(0)/2), func(client string) int {
+		return o.logins.rank(client, o.now())
+	})
+	return o, nil
+}
+
+func (o *Ops) now() time.Time {
+	if o.cfg.Now != nil {
+		return o.cfg.Now()
+	}
+	return time.Now()
 }
 
 // errLoginBusy answers a login that found no free password check in
@@ -118,30 +202,19 @@ func NewOps(cfg OpsConfig) (*Ops, error) {
 var errLoginBusy = errors.New("web: every password check is busy")
 
 // checkPassword compares password with the operator's hash, in constant
-// time (bcrypt), once one of the bounded checks is free; it waits at most
-// loginQueueWait. A fresh client (no recent failure, none pending) may also
-// take the slot reserved for such clients. A password over 1024 bytes is
-// wrong without a check.
-func (o *Ops) checkPassword(ctx context.Context, password string, fresh bool) (ok bool, err error) {
+// time (bcrypt), once one of the bounded checks is free for a login of
+// client (fewest failures first, see checkSlots); it waits at most
+// loginQueueWait. A password over 1024 bytes is wrong without a check.
+func (o *Ops) checkPassword(ctx context.Context, password, client string) (ok bool, err error) {
 	if len(password) > 1024 {
 		return false, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, loginQueueWait)
 	defer cancel()
-	freshSlot := o.fresh
-	if !fresh {
-		freshSlot = nil // a nil channel is never ready
-	}
-	var slot chan struct{}
-	select {
-	case o.compares <- struct{}{}:
-		slot = o.compares
-	case freshSlot <- struct{}{}:
-		slot = o.fresh
-	case <-ctx.Done():
+	if o.compares.acquire(ctx, client) != nil {
 		return false, errLoginBusy
 	}
-	defer func() { <-slot }()
+	defer o.compares.release()
 	return bcrypt.CompareHashAndPassword([]byte(o.cfg.PasswordHash), []byte(password)) == nil, nil
 }
 
@@ -206,10 +279,9 @@ const loginBusy = time.Second
 
 // admit decides, before the login queues for a password check, whether
 // client may have a password checked now. If so it counts the check as
-// pending (end must follow) and reports whether the client is fresh: no
-// recent failure and nothing pending, so it may take the reserved check
-// slot. If not, it returns how long the client must wait, and whether that
-// is only for its own pending check (busy) rather than a backoff.
+// pending (end must follow). If not, it returns how long the client must
+// wait, and whether that is only for its own pending check (busy) rather
+// than a backoff.
 //
 // A pending check counts as a failure until it ends, so a client within
 // its free failures may have as many checks pending as it has free
@@ -218,7 +290,7 @@ const loginBusy = time.Second
 // typo or two) is never made to wait for the global backoff, whatever the
 // others did: a flood of wrong passwords from elsewhere cannot lock the
 // operator out.
-func (g *loginGuard) admit(client string, now time.Time) (fresh bool, wait time.Duration, busy bool) {
+func (g *loginGuard) admit(client string, now time.Time) (wait time.Duration, busy bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	f := g.clients[client]
@@ -228,10 +300,10 @@ func (g *loginGuard) admit(client string, now time.Time) (fresh bool, wait time.
 	}
 	if n+pending >= loginFreeFailures {
 		if pending > 0 {
-			return false, loginBusy, true
+			return loginBusy, true
 		}
 		if wait := max(f.wait(now, loginFreeFailures), g.global.wait(now, globalFreeFailures)); wait > 0 {
-			return false, wait, false
+			return wait, false
 		}
 	}
 	if f == nil {
@@ -240,7 +312,20 @@ func (g *loginGuard) admit(client string, now time.Time) (fresh bool, wait time.
 		g.clients[client] = f
 	}
 	f.pending++
-	return n+pending == 0, 0, false
+	return 0, false
+}
+
+// rank is the place of client's logins in the queue for a password check:
+// its recent failures and checks pending (its own among them). Lower goes
+// first.
+func (g *loginGuard) rank(client string, now time.Time) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f := g.clients[client]
+	if f == nil {
+		return 0
+	}
+	return f.recent(now) + f.pending
 }
 
 // check returns how long client must still wait before its next login
@@ -524,7 +609,7 @@ func (s *Server) opsLogin(c echo.Context) error {
 	}
 	logins := &s.deps.Pages.Ops.logins
 	// Refused here, a client in backoff never waits for a check slot.
-	fresh, wait, busy := logins.admit(client, now)
+	wait, busy := logins.admit(client, now)
 	if busy {
 		s.rateLimited.WithLabelValues("ops_login").Inc()
 		return again(http.StatusTooManyRequests, "A password from this client is already being checked: wait a second and try again.", wait)
@@ -534,7 +619,7 @@ func (s *Server) opsLogin(c echo.Context) error {
 		return again(http.StatusTooManyRequests, "Too many failed attempts: wait "+plural(strconv.Itoa(int(math.Ceil(wait.Seconds()))), "second")+" before trying again.", wait)
 	}
 	password := c.FormValue("password")
-	ok, err := s.deps.Pages.Ops.checkPassword(c.Request().Context(), password, fresh)
+	ok, err := s.deps.Pages.Ops.checkPassword(c.Request().Context(), password, client)
 	logins.end(client, now, err == nil && !ok, ok)
 	if err != nil {
 		s.rateLimited.WithLabelValues("ops_login_busy").Inc()
