@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,11 +15,14 @@ import (
 func TestOpsLoginPasswordChecksBounded(t *testing.T) {
 	s := newShop(t, shopOptions{})
 	ops := s.srv.deps.Pages.Ops
-	if cap(ops.compares) < 1 {
-		t.Fatalf("%d password checks at once", cap(ops.compares))
+	slots := ops.compares.free
+	if slots < 1 {
+		t.Fatalf("%d password checks at once", slots)
 	}
-	for range cap(ops.compares) {
-		ops.compares <- struct{}{}
+	for range slots {
+		if err := ops.compares.acquire(context.Background(), "busy"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	c := s.client()
 	a := c.post("/ops/login", url.Values{"csrf": {c.csrf("/ops/login")}, "password": {opsPassword}})
@@ -31,8 +35,8 @@ func TestOpsLoginPasswordChecksBounded(t *testing.T) {
 	if counted != 0 {
 		t.Fatalf("a busy answer counted as a failed login (%d clients)", counted)
 	}
-	for range cap(ops.compares) {
-		<-ops.compares
+	for range slots {
+		ops.compares.release()
 	}
 	a = c.post("/ops/login", url.Values{"csrf": {c.csrf("/ops/login")}, "password": {opsPassword}})
 	if a.status != http.StatusSeeOther {

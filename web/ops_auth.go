@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"path"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +51,18 @@ import (
 // failing on purpose. Every failed login is in the audit log (no address:
 // only that it failed). The counters are in memory, keyed like the other
 // rate limits by an HMAC of the client address under a key made at start.
+//
+// The backoff is decided before a login queues for a password check, and a
+// password being checked counts as a failure until it is known not to be
+// one: a client has at most its free failures' worth of checks pending, and
+// a client past them one, so no client holds more checks by sending its
+// guesses at once. Waiting logins are checked fewest failures first: a
+// client with no recent failure goes before every guesser that has failed,
+// and one with a typo before every guesser that has failed twice, so a
+// flood from many addresses that have each failed delays the operator's
+// login by the checks already running, not by the queue. Logins with as
+// few failures are checked first come, first served: a guesser with a new
+// address for every guess still competes with the operator.
 type OpsConfig struct {
 	// PasswordHash is the bcrypt hash of the operator password.
 	PasswordHash string
@@ -81,7 +94,81 @@ type Ops struct {
 	// processors (at least one): a bcrypt compare costs tens of
 	// milliseconds of CPU, and a flood of guesses from many addresses must
 	// not take every core from admission and payments.
-	compares chan struct{}
+	compares *checkSlots
+}
+
+// checkSlots is a semaphore whose waiters are served lowest rank first,
+// then first come. A waiter's rank is its client's, taken when a slot
+// frees: a login from a client that has failed meanwhile, or has more
+// logins waiting, falls behind.
+type checkSlots struct {
+	rank func(client string) int
+
+	mu      sync.Mutex
+	free    int
+	seq     uint64
+	waiters []*slotWaiter
+}
+
+type slotWaiter struct {
+	client  string
+	seq     uint64
+	granted bool
+	ready   chan struct{}
+}
+
+func newCheckSlots(n int, rank func(client string) int) *checkSlots {
+	return &checkSlots{free: n, rank: rank}
+}
+
+// acquire takes a slot for a login of client, waiting until ctx is done.
+func (cs *checkSlots) acquire(ctx context.Context, client string) error {
+	cs.mu.Lock()
+	if cs.free > 0 {
+		cs.free--
+		cs.mu.Unlock()
+		return nil
+	}
+	cs.seq++
+	w := &slotWaiter{client: client, seq: cs.seq, ready: make(chan struct{})}
+	cs.waiters = append(cs.waiters, w)
+	cs.mu.Unlock()
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+	}
+	cs.mu.Lock()
+	if w.granted { // meanwhile: hand the slot on
+		cs.mu.Unlock()
+		cs.release()
+		return ctx.Err()
+	}
+	cs.waiters = slices.DeleteFunc(cs.waiters, func(x *slotWaiter) bool { return x == w })
+	cs.mu.Unlock()
+	return ctx.Err()
+}
+
+// release frees a slot for the waiter of lowest rank, if any. It ranks
+// every waiter: they are bounded by the logins the guard lets through.
+func (cs *checkSlots) release() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if len(cs.waiters) == 0 {
+		cs.free++
+		return
+	}
+	best, bestRank := 0, cs.rank(cs.waiters[0].client)
+	for i, w := range cs.waiters[1:] {
+		r := cs.rank(w.client)
+		if r < bestRank || r == bestRank && w.seq < cs.waiters[best].seq {
+			best, bestRank = i+1, r
+		}
+	}
+	w := cs.waiters[best]
+	cs.waiters = slices.Delete(cs.waiters, best, best+1)
+	w.granted = true
+	close(w.ready)
 }
 
 // loginQueueWait is how long a login waits for a free password check
@@ -96,8 +183,18 @@ func NewOps(cfg OpsConfig) (*Ops, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
 	}
-	return &Ops{cfg: cfg, logins: loginGuard{clients: map[string]*failures{}},
-		compares: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}, nil
+	o := &Ops{cfg: cfg, logins: loginGuard{clients: map[string]*failures{}}}
+	o.compares = newCheckSlots(max(1, runtime.GOMAXPROCS(0)/2), func(client string) int {
+		return o.logins.rank(client, o.now())
+	})
+	return o, nil
+}
+
+func (o *Ops) now() time.Time {
+	if o.cfg.Now != nil {
+		return o.cfg.Now()
+	}
+	return time.Now()
 }
 
 // errLoginBusy answers a login that found no free password check in
@@ -105,20 +202,19 @@ func NewOps(cfg OpsConfig) (*Ops, error) {
 var errLoginBusy = errors.New("web: every password check is busy")
 
 // checkPassword compares password with the operator's hash, in constant
-// time (bcrypt), once one of the bounded checks is free; it waits at most
+// time (bcrypt), once one of the bounded checks is free for a login of
+// client (fewest failures first, see checkSlots); it waits at most
 // loginQueueWait. A password over 1024 bytes is wrong without a check.
-func (o *Ops) checkPassword(ctx context.Context, password string) (ok bool, err error) {
+func (o *Ops) checkPassword(ctx context.Context, password, client string) (ok bool, err error) {
 	if len(password) > 1024 {
 		return false, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, loginQueueWait)
 	defer cancel()
-	select {
-	case o.compares <- struct{}{}:
-	case <-ctx.Done():
+	if o.compares.acquire(ctx, client) != nil {
 		return false, errLoginBusy
 	}
-	defer func() { <-o.compares }()
+	defer o.compares.release()
 	return bcrypt.CompareHashAndPassword([]byte(o.cfg.PasswordHash), []byte(password)) == nil, nil
 }
 
@@ -140,7 +236,12 @@ type loginGuard struct {
 type failures struct {
 	n    int
 	last time.Time
+	// pending is the client's passwords admitted and not yet checked.
+	pending int
 }
+
+// maxLoginClients bounds the clients the guard keeps in memory.
+const maxLoginClients = 100_000
 
 // loginDelay is how long after the last failure the next attempt must wait
 // when there have been n failures and free are allowed without delay.
@@ -155,43 +256,127 @@ func loginDelay(n, free int) time.Duration {
 	return min(time.Duration(math.Pow(2, float64(k)))*time.Second, maxLoginDelay)
 }
 
-func (f *failures) wait(now time.Time, free int) time.Duration {
-	if f == nil || f.n == 0 {
+// recent returns the failures f remembers at now: none once
+// loginFailureMemory has passed since the last.
+func (f *failures) recent(now time.Time) int {
+	if f == nil || now.Sub(f.last) > loginFailureMemory {
 		return 0
 	}
-	if now.Sub(f.last) > loginFailureMemory {
-		return 0
-	}
-	return max(0, f.last.Add(loginDelay(f.n, free)).Sub(now))
+	return f.n
 }
 
-// check returns how long client must still wait before a login attempt.
-// A client within its free failures (none, or a typo or two) is never made
-// to wait, whatever the others did: a flood of wrong passwords from
-// elsewhere cannot lock the operator out. A client past them waits for its
-// own backoff and for the global one.
+func (f *failures) wait(now time.Time, free int) time.Duration {
+	n := f.recent(now)
+	if n == 0 {
+		return 0
+	}
+	return max(0, f.last.Add(loginDelay(n, free)).Sub(now))
+}
+
+// loginBusy is the wait answered to a client that already has as many
+// passwords being checked as it may.
+const loginBusy = time.Second
+
+// admit decides, before the login queues for a password check, whether
+// client may have a password checked now. If so it counts the check as
+// pending (end must follow). If not, it returns how long the client must
+// wait, and whether that is only for its own pending check (busy) rather
+// than a backoff.
+//
+// A pending check counts as a failure until it ends, so a client within
+// its free failures may have as many checks pending as it has free
+// failures left; a client past them may have one, once its backoff and
+// the global one are over. A client within its free failures (none, or a
+// typo or two) is never made to wait for the global backoff, whatever the
+// others did: a flood of wrong passwords from elsewhere cannot lock the
+// operator out.
+func (g *loginGuard) admit(client string, now time.Time) (wait time.Duration, busy bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f := g.clients[client]
+	n, pending := f.recent(now), 0
+	if f != nil {
+		pending = f.pending
+	}
+	if n+pending >= loginFreeFailures {
+		if pending > 0 {
+			return loginBusy, true
+		}
+		if wait := max(f.wait(now, loginFreeFailures), g.global.wait(now, globalFreeFailures)); wait > 0 {
+			return wait, false
+		}
+	}
+	if f == nil {
+		g.makeRoom(now)
+		f = &failures{}
+		g.clients[client] = f
+	}
+	f.pending++
+	return 0, false
+}
+
+// rank is the place of client's logins in the queue for a password check:
+// its recent failures and checks pending (its own among them). Lower goes
+// first.
+func (g *loginGuard) rank(client string, now time.Time) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f := g.clients[client]
+	if f == nil {
+		return 0
+	}
+	return f.recent(now) + f.pending
+}
+
+// check returns how long client must still wait before its next login
+// attempt, not counting checks pending.
 func (g *loginGuard) check(client string, now time.Time) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	f := g.clients[client]
-	if f == nil || f.n < loginFreeFailures || now.Sub(f.last) > loginFailureMemory {
-		// Within its own free failures (an operator's typo), a client
-		// is not slowed by what others do.
+	if f.recent(now) < loginFreeFailures {
 		return 0
 	}
 	return max(f.wait(now, loginFreeFailures), g.global.wait(now, globalFreeFailures))
 }
 
-func (g *loginGuard) fail(client string, now time.Time) {
+// end ends a check admit let through: a failure, a success (which forgets
+// the client's failures) or neither (no check was made).
+func (g *loginGuard) end(client string, now time.Time, failed, succeeded bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	f := g.clients[client]
-	if f == nil || now.Sub(f.last) > loginFailureMemory {
-		f = &failures{}
-		if len(g.clients) > 100000 { // bound the memory a flood can take
-			g.clients = map[string]*failures{}
+	if f != nil && f.pending > 0 {
+		f.pending--
+	}
+	switch {
+	case failed:
+		g.failLocked(client, now)
+	case succeeded:
+		g.succeedLocked(client)
+	default:
+		if f != nil && f.pending == 0 && f.recent(now) == 0 {
+			delete(g.clients, client)
 		}
+	}
+}
+
+// fail counts a failed login of client.
+func (g *loginGuard) fail(client string, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.failLocked(client, now)
+}
+
+func (g *loginGuard) failLocked(client string, now time.Time) {
+	f := g.clients[client]
+	if f == nil {
+		g.makeRoom(now)
+		f = &failures{}
 		g.clients[client] = f
+	}
+	if now.Sub(f.last) > loginFailureMemory {
+		f.n = 0
 	}
 	f.n++
 	f.last = now
@@ -202,10 +387,36 @@ func (g *loginGuard) fail(client string, now time.Time) {
 	g.global.last = now
 }
 
+// succeed forgets the failures of client.
 func (g *loginGuard) succeed(client string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	delete(g.clients, client)
+	g.succeedLocked(client)
+}
+
+func (g *loginGuard) succeedLocked(client string) {
+	if f := g.clients[client]; f != nil && f.pending > 0 {
+		f.n = 0
+	} else {
+		delete(g.clients, client)
+	}
+}
+
+// makeRoom bounds the memory a flood can take: at maxLoginClients it
+// forgets the clients with nothing pending whose failures are forgotten
+// anyway, and if that is not enough, every client. g.mu is held.
+func (g *loginGuard) makeRoom(now time.Time) {
+	if len(g.clients) < maxLoginClients {
+		return
+	}
+	for id, f := range g.clients {
+		if f.pending == 0 && f.recent(now) == 0 {
+			delete(g.clients, id)
+		}
+	}
+	if len(g.clients) >= maxLoginClients {
+		g.clients = map[string]*failures{}
+	}
 }
 
 // opsSession is the session of a logged-in operator.
@@ -396,30 +607,36 @@ func (s *Server) opsLogin(c echo.Context) error {
 	if crossSite(c.Request()) || err != nil || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.FormValue("csrf"))) != 1 {
 		return again(http.StatusForbidden, "The login form was stale: enter the password again.", 0)
 	}
-	if wait := s.deps.Pages.Ops.logins.check(client, now); wait > 0 {
+	logins := &s.deps.Pages.Ops.logins
+	// Refused here, a client in backoff never waits for a check slot.
+	wait, busy := logins.admit(client, now)
+	if busy {
+		s.rateLimited.WithLabelValues("ops_login").Inc()
+		return again(http.StatusTooManyRequests, "A password from this client is already being checked: wait a second and try again.", wait)
+	}
+	if wait > 0 {
 		s.rateLimited.WithLabelValues("ops_login").Inc()
 		return again(http.StatusTooManyRequests, "Too many failed attempts: wait "+plural(strconv.Itoa(int(math.Ceil(wait.Seconds()))), "second")+" before trying again.", wait)
 	}
 	password := c.FormValue("password")
-	ok, err := s.deps.Pages.Ops.checkPassword(c.Request().Context(), password)
+	ok, err := s.deps.Pages.Ops.checkPassword(c.Request().Context(), password, client)
+	logins.end(client, now, err == nil && !ok, ok)
 	if err != nil {
 		s.rateLimited.WithLabelValues("ops_login_busy").Inc()
 		return again(http.StatusServiceUnavailable, "The server is checking many passwords at once: try again in a few seconds.", 5*time.Second)
 	}
 	if !ok {
-		s.deps.Pages.Ops.logins.fail(client, now)
 		s.log.Warn("operator login failed")
 		if err := s.audit(c.Request().Context(), "", "login_failed", "", ""); err != nil {
 			return err
 		}
-		wait := s.deps.Pages.Ops.logins.check(client, now)
+		wait := logins.check(client, now)
 		msg := "Wrong password."
 		if wait > 0 {
 			msg = "Wrong password. Too many failed attempts: wait " + plural(strconv.Itoa(int(math.Ceil(wait.Seconds()))), "second") + " before trying again."
 		}
 		return again(http.StatusUnauthorized, msg, wait)
 	}
-	s.deps.Pages.Ops.logins.succeed(client)
 	token := randomToken()
 	ttl := s.deps.Pages.Ops.cfg.SessionTTL
 	ctx := c.Request().Context()

@@ -28,6 +28,15 @@ import (
 // are kept in memory only: a client's address is never written to the
 // database or the logs, and even in memory it is keyed by an HMAC under a key
 // made fresh at every start, so a memory dump does not list addresses.
+//
+// The memory is bounded (see placeAnonymous): past 100,000 clients of their
+// own, a new client shares the limit of its network (IPv4 /24, IPv6 /48),
+// past 25,000 of those that of a wider one (IPv4 /16, IPv6 /32), and past
+// 25,000 of those one limit with every other such client. Clients idle long
+// enough for their limit to be full again are forgotten, once a second
+// while the table is full, so a flood from one large block of addresses
+// fills its own share and leaves a newcomer from elsewhere a limit of its
+// own or its network's.
 type RateLimit struct {
 	// PerSecond is the sustained rate; 0 disables the limit.
 	PerSecond float64
@@ -37,20 +46,26 @@ type RateLimit struct {
 
 // rateLimiter returns the middleware enforcing rl for one group of routes.
 func (s *Server) rateLimiter(name string, rl RateLimit) echo.MiddlewareFunc {
+	mw, _ := s.rateLimiterStore(name, rl)
+	return mw
+}
+
+// rateLimiterStore is rateLimiter, also returning the middleware's store
+// (nil without a limit).
+func (s *Server) rateLimiterStore(name string, rl RateLimit) (echo.MiddlewareFunc, *limiterStore) {
 	if rl.PerSecond <= 0 {
-		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }, nil
 	}
 	if rl.Burst <= 0 {
 		rl.Burst = int(math.Max(1, math.Ceil(rl.PerSecond)))
 	}
 	retryAfter := strconv.Itoa(int(math.Max(1, math.Ceil(1/rl.PerSecond))))
-	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-		Rate: rate.Limit(rl.PerSecond), Burst: rl.Burst, ExpiresIn: 3 * time.Minute,
-	})
+	store := newLimiterStore(s, rl)
 	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
 		Store: store,
 		IdentifierExtractor: func(c echo.Context) (string, error) {
-			return s.anonymousID(c), nil
+			// The store keys the address by its HMAC at once.
+			return c.RealIP(), nil
 		},
 		DenyHandler: func(c echo.Context, _ string, _ error) error {
 			s.rateLimited.WithLabelValues(name).Inc()
@@ -60,15 +75,158 @@ func (s *Server) rateLimiter(name string, rl RateLimit) echo.MiddlewareFunc {
 		ErrorHandler: func(c echo.Context, err error) error {
 			return Errorf(http.StatusForbidden, "forbidden", "The client could not be identified.")
 		},
-	})
+	}), store
 }
 
 // anonymousID names an anonymous client in memory: the HMAC, under a key
 // made at start, of its address (IPv6: its /64).
 func (s *Server) anonymousID(c echo.Context) string {
+	return s.netID(clientNet(c.RealIP()))
+}
+
+// netID is the HMAC, under a key made at start, of a client's address or
+// network.
+func (s *Server) netID(net string) string {
 	m := hmac.New(sha256.New, s.clientKey[:])
-	m.Write([]byte(clientNet(c.RealIP())))
+	m.Write([]byte(net))
 	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// The tiers of anonymous clients kept in memory: each under its own
+// address (IPv6: /64), its network's, a wider network's, or all in one.
+const (
+	tierOwn = iota
+	tierNet
+	tierWide
+	tierOverflow
+	tiers
+)
+
+// tierCap is how many clients of tier are kept when own may be kept under
+// their own address.
+func tierCap(own, tier int) int {
+	switch tier {
+	case tierOwn:
+		return own
+	case tierOverflow:
+		return 1
+	}
+	return max(1, own/4)
+}
+
+// widerNet is the network of ip one tier (tierNet: IPv4 /24, IPv6 /48) or
+// two (tierWide: IPv4 /16, IPv6 /32) wider than clientNet's.
+func widerNet(ip string, tier int) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap().WithZone("")
+	bits := 48 - 16*(tier-tierNet) // IPv6 /48, /32
+	if a.Is4() {
+		bits = 24 - 8*(tier-tierNet) // IPv4 /24, /16
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
+
+// placeAnonymous returns the key (after the tier's prefix) and tier under
+// which a new anonymous client at ip is kept, when own clients may be kept
+// under their own address and counts are those kept per tier; kept
+// reports whether a key is kept already (and may be shared).
+//
+// Under the bound, the client gets its own key. Past it, it shares its
+// network's (IPv4 /24, IPv6 /48), past own/4 of those a wider network's
+// (IPv4 /16, IPv6 /32), and past own/4 of those one key with every client
+// there. So a flood from many /64s of one /32 fills the first two tiers
+// with its own networks, then shares one /32 key, while a newcomer from
+// another /32 still gets a key shared only with its own network.
+func (s *Server) placeAnonymous(ip string, own int, counts *[tiers]int, kept func(key string) bool) (key string, tier int) {
+	if counts[tierOwn] < own {
+		return s.netID(clientNet(ip)), tierOwn
+	}
+	for tier := tierNet; tier <= tierWide; tier++ {
+		key := strconv.Itoa(tier) + "/" + s.netID(widerNet(ip, tier))
+		if kept(key) || counts[tier] < tierCap(own, tier) {
+			return key, tier
+		}
+	}
+	return "overflow", tierOverflow
+}
+
+// limiterStore is the store of rateLimiter: a token bucket per anonymous
+// client, bounded like the admission gate's (see placeAnonymous).
+type limiterStore struct {
+	s     *Server
+	limit rate.Limit
+	burst int
+	idle  time.Duration // unseen this long, a bucket is full again
+
+	mu        sync.Mutex
+	clients   map[string]*limitedClient
+	counts    [tiers]int
+	lastSweep time.Time
+}
+
+type limitedClient struct {
+	lim  *rate.Limiter
+	seen time.Time
+	tier int
+}
+
+// maxLimitedClients bounds the clients each rateLimiter keeps under their
+// own address (a variable for tests).
+var maxLimitedClients = 100_000
+
+func newLimiterStore(s *Server, rl RateLimit) *limiterStore {
+	return &limiterStore{s: s, limit: rate.Limit(rl.PerSecond), burst: rl.Burst,
+		idle:    time.Duration(min(max(180, float64(rl.Burst)/rl.PerSecond), 86400) * float64(time.Second)),
+		clients: make(map[string]*limitedClient)}
+}
+
+// Allow takes a token from the bucket of the client at address ip.
+func (st *limiterStore) Allow(ip string) (bool, error) {
+	now := time.Now()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.sweep(now, time.Minute)
+	key := "0/" + st.s.netID(clientNet(ip))
+	cl := st.clients[key]
+	if cl == nil {
+		if st.counts[tierOwn] >= maxLimitedClients {
+			st.sweep(now, time.Second)
+		}
+		var tier int
+		key, tier = st.s.placeAnonymous(ip, maxLimitedClients, &st.counts, func(k string) bool { return st.clients[k] != nil })
+		if tier == tierOwn {
+			key = "0/" + key
+		}
+		if cl = st.clients[key]; cl == nil {
+			cl = &limitedClient{lim: rate.NewLimiter(st.limit, st.burst), tier: tier}
+			st.clients[key] = cl
+			st.counts[tier]++
+		}
+	}
+	cl.seen = now
+	return cl.lim.AllowN(now, 1), nil
+}
+
+// sweep forgets, at most once every, the clients whose buckets are full
+// again. st.mu is held.
+func (st *limiterStore) sweep(now time.Time, every time.Duration) {
+	if now.Sub(st.lastSweep) < every {
+		return
+	}
+	st.lastSweep = now
+	for key, cl := range st.clients {
+		if now.Sub(cl.seen) > st.idle {
+			delete(st.clients, key)
+			st.counts[cl.tier]--
+		}
+	}
 }
 
 // clientNet is what identifies an anonymous client: its IPv4 address, or
@@ -303,6 +461,7 @@ type admitGate struct {
 
 	mu        sync.Mutex
 	clients   map[string]*admitClient
+	counts    [tiers]int // anonymous clients kept, by tier
 	inFlight  int
 	lastSweep time.Time
 }
@@ -316,12 +475,14 @@ type admitClient struct {
 	inFlight int
 	seen     time.Time
 	idle     time.Duration // how long unseen until its bucket is full again
+	tier     int           // an anonymous client's tier (see placeAnonymous); relays: -1
 }
 
 const admitClientKey = "admit_client"
 
-// maxAdmitClients bounds the clients the admission gate keeps in memory;
-// past it new anonymous clients share one (a variable for tests).
+// maxAdmitClients bounds the anonymous clients the admission gate keeps
+// under their own address; past it new ones share their network's limits
+// (see placeAnonymous; a variable for tests).
 var maxAdmitClients = 100_000
 
 func newAdmitGate(s *Server, anon RateLimit, limits AdmitLimits) *admitGate {
@@ -352,12 +513,18 @@ func (g *admitGate) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		now := time.Now()
 		g.mu.Lock()
-		g.sweep(now)
+		g.sweep(now, time.Minute)
 		cl := g.clients[id]
-		if cl == nil && relay == nil && len(g.clients) >= maxAdmitClients {
-			// Memory is bounded: past maxAdmitClients, new anonymous
-			// clients (a flood from a large address block) share one.
-			id = "a/overflow"
+		tier := -1
+		if cl == nil && relay == nil {
+			// Memory is bounded: past maxAdmitClients, a new anonymous
+			// client shares its network's limits (see placeAnonymous),
+			// once the idle ones are forgotten.
+			if g.counts[tierOwn] >= maxAdmitClients {
+				g.sweep(now, time.Second)
+			}
+			id, tier = g.s.placeAnonymous(c.RealIP(), maxAdmitClients, &g.counts, func(k string) bool { return g.clients["a/"+k] != nil })
+			id = "a/" + id
 			cl = g.clients[id]
 		}
 		if cl == nil {
@@ -365,7 +532,9 @@ func (g *admitGate) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 				cl = newClient(relay.Name, g.relayLimit(relay), cmp.Or(relay.InFlight, g.limits.RelayInFlight))
 			} else {
 				cl = newClient("", g.anon, g.limits.InFlight)
+				g.counts[tier]++
 			}
+			cl.tier = tier
 			g.clients[id] = cl
 		}
 		cl.seen = now
@@ -479,16 +648,20 @@ func (g *admitGate) acquire(c echo.Context, n int) (release func(), err error) {
 	}, nil
 }
 
-// sweep forgets, once a minute, the clients with nothing in flight whose
-// buckets are full again: forgetting them loses nothing. g.mu is held.
-func (g *admitGate) sweep(now time.Time) {
-	if now.Sub(g.lastSweep) < time.Minute {
+// sweep forgets, at most once every, the clients with nothing in flight
+// whose buckets are full again: forgetting them loses nothing. g.mu is
+// held.
+func (g *admitGate) sweep(now time.Time, every time.Duration) {
+	if now.Sub(g.lastSweep) < every {
 		return
 	}
 	g.lastSweep = now
 	for id, cl := range g.clients {
 		if cl.inFlight == 0 && now.Sub(cl.seen) > cl.idle {
 			delete(g.clients, id)
+			if cl.tier >= 0 {
+				g.counts[cl.tier]--
+			}
 		}
 	}
 }

@@ -236,7 +236,7 @@ func TestRelayKeyRateZero(t *testing.T) {
 }
 
 // TestAdmitClientsBounded: past maxAdmitClients, new anonymous clients
-// share one client's limits, so a flood from many addresses cannot grow
+// share their network's limits, so a flood from many addresses cannot grow
 // the gate's memory without bound (nor get a fresh bucket per address).
 func TestAdmitClientsBounded(t *testing.T) {
 	old := maxAdmitClients
@@ -250,8 +250,8 @@ func TestAdmitClientsBounded(t *testing.T) {
 	}{
 		{"192.0.2.1", 400}, // its own bucket: through the gate, then malformed
 		{"192.0.2.2", 400},
-		{"192.0.2.3", 400}, // the shared overflow client's one token
-		{"192.0.2.4", 429}, // the same shared client, out of tokens
+		{"192.0.2.3", 400}, // the one token of 192.0.2.0/24, shared
+		{"192.0.2.4", 429}, // the same /24, out of tokens
 		{"192.0.2.1", 429}, // still its own bucket
 	} {
 		if status, _, _ := postAs(t, url+"/v1/admit", tc.from, "", []byte(`{}`)); status != tc.want {
