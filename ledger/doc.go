@@ -60,7 +60,15 @@
 // suspensions (license_suspensions, written by pgledger.Suspend and Unsuspend inside
 // the caller's transaction). Sync brings it to the latest checkpoint and the
 // current suspensions; Follow calls Sync every 500 ms, so every process is
-// current within about a second whichever process sequences.
+// current within about a second whichever process sequences. A relay's
+// mirror sets its suspensions from the suspension feed (SetSuspended).
+//
+// # The suspension feed
+//
+// Suspensions are published in a signed, append-only hash chain the
+// mirrors sync (suspension.go: SuspensionEntry, SuspensionCheckpoint,
+// SuspensionState.Extend), so that a relay verifying locally refuses what
+// the server refuses.
 //
 // # Storage
 //

@@ -26,8 +26,8 @@ import (
 // Sync (or Follow, which calls it periodically) brings it up to the latest
 // checkpoint and the current suspensions, in every process, whichever
 // process sequences. A relay's mirror (package ledger/relay) fills one with
-// Append from the public tiles instead, and has no suspensions. It is safe
-// for concurrent use.
+// Append from the public tiles instead, and its suspensions with
+// SetSuspended from the suspension feed. It is safe for concurrent use.
 type Index struct {
 	mu        sync.RWMutex
 	keys      [][KeySize]byte
@@ -249,17 +249,24 @@ func (ix *Index) Sync(ctx context.Context, s Store) error {
 	if err != nil {
 		return err
 	}
-	m := make(map[uint64]bool, len(sus))
-	for _, i := range sus {
+	ix.SetSuspended(sus)
+	return nil
+}
+
+// SetSuspended makes indices the set of suspended licenses (a relay's
+// mirror sets what the suspension feed says; the server's Sync reads its
+// database).
+func (ix *Index) SetSuspended(indices []uint64) {
+	m := make(map[uint64]bool, len(indices))
+	for _, i := range indices {
 		m[i] = true
 	}
 	ix.mu.Lock()
+	defer ix.mu.Unlock()
 	if !maps.Equal(ix.suspended, m) {
 		ix.suspended = m
 		ix.version++
 	}
-	ix.mu.Unlock()
-	return nil
 }
 
 // Follow calls Sync every period (default 500 ms) until ctx is done, so the

@@ -49,6 +49,7 @@
 //	| `lic/v1/ring-position` | (license tool) | seed | SHA-512(…)[:8]: the signer's position | cmd/license (ring.go) |
 //	| `lic/v1/poll` | (poll) | definition | SHA-256: the poll hash | package ledger/poll |
 //	| `lic/v1/ballot` | (poll) | poll hash ‖ u8(option) | SHA-256: the message a ballot signs | package ledger/poll |
+//	| `lic/v1/suspensions` | (ledger) | head(n) ‖ entry n (17 bytes) | SHA-256: head(n+1) of the suspension feed | package ledger (suspension.go) |
 //	| `lic/v1/wallet-seed` | (walletsig) | u8(kind) ‖ u8(len addr) ‖ addr ‖ r ‖ s | Argon2id input: wallet-derived account seed | package issuer/walletsig |
 //
 // The rows from viewtag to viewkey are used by package issuer (license

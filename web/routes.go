@@ -34,6 +34,8 @@ func (s *Server) routes() {
 		e.GET("/ledger/key", s.ledgerKey)
 		e.GET("/ledger/anchors", s.ledgerAnchors)
 		e.GET("/ledger/tile/*", s.ledgerTile)
+		e.GET("/ledger/suspensions/checkpoint", s.suspensionCheckpoint)
+		e.GET("/ledger/suspensions/tile/*", s.suspensionTile)
 		e.GET("/v1/ledger/entries", s.ledgerEntries)
 		e.GET("/v1/ledger/proof/inclusion", s.ledgerInclusion)
 		e.GET("/v1/ledger/proof/consistency", s.ledgerConsistency)

@@ -189,6 +189,16 @@ func New(t testing.TB, db *pgxpool.Pool, decoys int) *Ledger {
 	if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return pgledger.Suspend(ctx, tx, f.Special["suspended"]) }); err != nil {
 		t.Fatal(err)
 	}
+	// Relays' mirrors learn it from the suspension feed: wait for the
+	// sequencer to publish it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, n, err := lg.Store().LatestSuspensions(ctx); err == nil && n >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("admissiontest: the sequencer did not publish the suspension within 10 s")
+		}
+	}
 	if err := f.Index.Sync(ctx, lg.Store()); err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,30 @@
 // The log tables are append-only: triggers refuse UPDATE, DELETE and
 // TRUNCATE.
 //
+// # The suspension feed
+//
+// Suspend and Unsuspend change license_suspensions in the caller's
+// transaction and, when they change it, queue the change in
+// suspension_changes, taking no lock (payments transactions hold order rows
+// and must not wait on the feed). Before every ledger round the sequencer
+// runs a feed round (FeedRound): one transaction under the same advisory
+// lock that takes the committed changes in id order, appends them to
+// suspension_feed with their chain heads and writes the signed checkpoint
+// of the new size (package ledger, suspension.go). The changes of one
+// license are in causal order by id (an Unsuspend only finds a committed
+// suspension, and draws its id after it), so the feed replays to the table;
+// TestSuspensionFeedConcurrent checks it under concurrent suspensions and
+// lifts. The feed and its checkpoints are append-only like the log.
+//
+// # Replicas
+//
+// Store's reads of the log (Latest, ReadEntries, ReadHashes, ReadTile,
+// Checkpoints, LatestSuspensions, SuspensionEntries) read rows that never
+// change once committed, under checkpoints that only grow: a Postgres
+// replica that lags serves an older, consistent view, so they may go to
+// one. Suspended, the sequencer and everything that writes must use the
+// primary.
+//
 // # Privacy
 //
 // The ledger stores the least that works. A ref (the caller's idempotency

@@ -1,6 +1,8 @@
 package pgledger
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -179,12 +182,17 @@ func EnqueueBatch(ctx context.Context, tx pgx.Tx, refs []string, es []ledger.Ent
 
 // Suspend suspends the license at index (an open dispute) in the caller's
 // transaction. Suspending twice is a no-op. Every process's Index sees it
-// within about a second.
+// within about a second, and the sequencer publishes it in the suspension
+// feed (see FeedRound) within about a second of its commit.
 func Suspend(ctx context.Context, tx pgx.Tx, index uint64) error {
 	if index > 1<<62 {
 		return fmt.Errorf("ledger: index %d out of range", index)
 	}
-	_, err := tx.Exec(ctx, `insert into license_suspensions (ledger_index, since) values ($1, now()) on conflict do nothing`, int64(index))
+	// One statement: the suspension, and its change for the feed when it
+	// is new (the sequencer publishes it; no lock is taken here).
+	_, err := tx.Exec(ctx, `with s as (
+			insert into license_suspensions (ledger_index, since) values ($1, now()) on conflict do nothing returning ledger_index)
+		insert into suspension_changes (ledger_index, suspended) select ledger_index, true from s`, int64(index))
 	if err != nil {
 		return fmt.Errorf("ledger: couldn't suspend: %w", err)
 	}
@@ -196,7 +204,9 @@ func Unsuspend(ctx context.Context, tx pgx.Tx, index uint64) error {
 	if index > 1<<62 {
 		return fmt.Errorf("ledger: index %d out of range", index)
 	}
-	_, err := tx.Exec(ctx, `delete from license_suspensions where ledger_index = $1`, int64(index))
+	_, err := tx.Exec(ctx, `with d as (
+			delete from license_suspensions where ledger_index = $1 returning ledger_index)
+		insert into suspension_changes (ledger_index, suspended) select ledger_index, false from d`, int64(index))
 	if err != nil {
 		return fmt.Errorf("ledger: couldn't lift the suspension: %w", err)
 	}
@@ -330,6 +340,9 @@ func (l *Ledger) RunSequencer(ctx context.Context) error {
 	}
 	for {
 		start := time.Now()
+		if _, err := l.feedRound(ctx, conn); err != nil && ctx.Err() == nil {
+			l.cfg.Log.Error("ledger: suspension feed round failed; retrying", "err", err)
+		}
 		n, err := l.round(ctx, conn)
 		switch {
 		case ctx.Err() != nil:
@@ -376,6 +389,14 @@ func (l *Ledger) startLog(ctx context.Context, conn *pgx.Conn) error {
 	}
 	if err != nil {
 		return fmt.Errorf("ledger: couldn't write the checkpoint of size 0: %w", err)
+	}
+	feed, err := ledger.SignSuspensionCheckpoint(ledger.SuspensionCheckpoint{Origin: ledger.SuspensionOrigin(l.cfg.Signer.Name())}, l.cfg.Signer)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, `insert into suspension_checkpoints (size, head, note)
+		select 0, $1, $2 where not exists (select 1 from suspension_checkpoints)`, make([]byte, 32), feed); err != nil {
+		return fmt.Errorf("ledger: couldn't write the suspension feed's checkpoint of size 0: %w", err)
 	}
 	return nil
 }
@@ -587,4 +608,113 @@ func shuffle(b []pendingRow) {
 		k := j.Int64()
 		b[i], b[k] = b[k], b[i]
 	}
+}
+
+// maxFeedRound bounds the changes one feed round publishes.
+const maxFeedRound = 10000
+
+// FeedRound publishes the committed suspension changes in the suspension
+// feed now, on a connection of its own, and returns how many it published
+// (0, or ErrLocked if another sequencer is in a round). Tests and tools use
+// it; RunSequencer runs one before every ledger round.
+func (l *Ledger) FeedRound(ctx context.Context) (int, error) {
+	if l.cfg.Signer == nil {
+		return 0, errors.New("ledger: the sequencer needs a signer")
+	}
+	conn, err := l.db.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	return l.feedRound(ctx, conn.Conn())
+}
+
+// feedRound is one suspension feed round: one transaction holding the
+// round lock that takes the queued changes in id order, appends them to the
+// feed with their chain heads, and writes the signed checkpoint of the new
+// size. A change that does not alter the state (a license suspended twice
+// over, which Suspend does not queue, or a lift of a license the feed does
+// not hold suspended) is still published: the feed records decisions.
+func (l *Ledger) feedRound(ctx context.Context, conn *pgx.Conn) (int, error) {
+	var pending bool
+	if err := conn.QueryRow(ctx, `select exists (select 1 from suspension_changes)`).Scan(&pending); err != nil {
+		return 0, fmt.Errorf("ledger: couldn't look for suspension changes: %w", err)
+	}
+	if !pending {
+		return 0, nil
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: couldn't begin a feed round: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	var locked bool
+	if err := tx.QueryRow(ctx, `select pg_try_advisory_xact_lock($1)`, lockKey).Scan(&locked); err != nil {
+		return 0, fmt.Errorf("ledger: couldn't take the round lock: %w", err)
+	}
+	if !locked {
+		return 0, ErrLocked
+	}
+	rows, err := tx.Query(ctx, `delete from suspension_changes where id in
+		(select id from suspension_changes order by id limit $1) returning id, ledger_index, suspended, at`, maxFeedRound)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: couldn't take suspension changes: %w", err)
+	}
+	type change struct {
+		id  int64
+		e   ledger.SuspensionEntry
+		idx int64
+	}
+	var changes []change
+	for rows.Next() {
+		var c change
+		if err := rows.Scan(&c.id, &c.idx, &c.e.Suspended, &c.e.Time); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("ledger: couldn't take suspension changes: %w", err)
+		}
+		c.e.Index = uint64(c.idx)
+		changes = append(changes, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("ledger: couldn't take suspension changes: %w", err)
+	}
+	if len(changes) == 0 {
+		return 0, nil
+	}
+	// DELETE … RETURNING gives no order: publish in id order.
+	slices.SortFunc(changes, func(a, b change) int { return cmp.Compare(a.id, b.id) })
+	var size int64
+	var head []byte
+	err = tx.QueryRow(ctx, `select size, head from suspension_checkpoints order by size desc limit 1`).Scan(&size, &head)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		size, head = 0, make([]byte, 32)
+	case err != nil:
+		return 0, fmt.Errorf("ledger: couldn't read the suspension feed's checkpoint: %w", err)
+	}
+	h := [32]byte(head)
+	seqs := make([]int64, len(changes))
+	entries := make([][]byte, len(changes))
+	heads := make([][]byte, len(changes))
+	for i, c := range changes {
+		b := c.e.MarshalBinary()
+		h = ledger.NextSuspensionHead(h, b)
+		seqs[i], entries[i], heads[i] = size+int64(i), b, bytes.Clone(h[:])
+	}
+	if _, err := tx.Exec(ctx, `insert into suspension_feed (seq, entry, head) select * from unnest($1::bigint[], $2::bytea[], $3::bytea[])`, seqs, entries, heads); err != nil {
+		return 0, fmt.Errorf("ledger: couldn't append to the suspension feed: %w", err)
+	}
+	cp := ledger.SuspensionCheckpoint{Origin: ledger.SuspensionOrigin(l.cfg.Signer.Name()), Size: size + int64(len(changes)), Head: h}
+	signed, err := ledger.SignSuspensionCheckpoint(cp, l.cfg.Signer)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, `insert into suspension_checkpoints (size, head, note) values ($1, $2, $3)`, cp.Size, h[:], signed); err != nil {
+		return 0, fmt.Errorf("ledger: couldn't write the suspension feed's checkpoint: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("ledger: couldn't commit a feed round: %w", err)
+	}
+	return len(changes), nil
 }

@@ -251,3 +251,35 @@ func conflict(what string, err error) error {
 	}
 	return fmt.Errorf("ledger: couldn't write the round's %s: %w", what, err)
 }
+
+// LatestSuspensions returns the suspension feed's latest signed checkpoint
+// and its size (ledger.ErrNotFound before the sequencer first ran).
+func (s *Store) LatestSuspensions(ctx context.Context) (note []byte, size int64, err error) {
+	err = s.db.QueryRow(ctx, `select note, size from suspension_checkpoints order by size desc limit 1`).Scan(&note, &size)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, 0, ledger.NotFound("the suspension feed has no checkpoint yet: its sequencer has not started")
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("ledger: couldn't read the suspension feed's checkpoint: %w", err)
+	}
+	return note, size, nil
+}
+
+// SuspensionEntries returns entries [from, to) of the suspension feed,
+// concatenated; fewer if the feed is shorter.
+func (s *Store) SuspensionEntries(ctx context.Context, from, to int64) ([]byte, error) {
+	rows, err := s.db.Query(ctx, `select entry from suspension_feed where seq >= $1 and seq < $2 order by seq`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: couldn't read the suspension feed: %w", err)
+	}
+	var out []byte
+	var e []byte
+	_, err = pgx.ForEachRow(rows, []any{&e}, func() error {
+		out = append(out, e...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: couldn't read the suspension feed: %w", err)
+	}
+	return out, nil
+}

@@ -2,8 +2,10 @@
 // either asks the server to admit each data block (Client.Admit,
 // Client.AdmitBatch), or verifies proofs itself (Local) against a Mirror of
 // the ledger, which it keeps in sync from the server's C2SP tiles under a
-// checkpoint it audits with package ledger/tlogclient: signed by the pinned
-// ledger key, and consistent with every checkpoint the mirror saw before.
+// checkpoint it audits with package ledger/tlogclient (signed by the pinned
+// ledger key, and consistent with every checkpoint the mirror saw before),
+// and from the server's signed suspension feed, registering the tags it
+// admits with the server's tag registry (NewNetworkLocal).
 // The mirror is a ledger.Index, the server's own index type, filled from
 // the public tiles. Verifying locally needs no call to the server per block,
 // and tells the server nothing about the relay's traffic.
@@ -15,8 +17,8 @@
 //	_ = m.Sync(ctx)                             // then keep it current:
 //	go m.Follow(ctx, time.Minute, logger)
 //	quotas, _ := c.Quotas(ctx)
-//	local, _ := relay.NewLocal(m, admission.Config{Network: "main", Quota: relay.QuotaFunc(quotas)})
-//	res, err = local.Admit(ctx, req)
+//	local, _ := relay.NewNetworkLocal(m, admission.Config{Network: "main", Quota: relay.QuotaFunc(quotas)})
+//	res, err = local.Admit(ctx, req)            // verified here, the tag registered network-wide
 //
 // # Relay keys
 //
@@ -32,28 +34,25 @@
 // (out of tokens), too_many_in_flight, batch_over_limit (split the batch),
 // and 503 overloaded (the server as a whole is full).
 //
-// # What a local relay does not see
+// # What a local relay sees
 //
 // A Local relay runs exactly the checks of package ledger/admission, in the
-// same order, against what the public ledger says. The ledger holds
-// licenses and revocations, not suspensions: the server suspends a license
-// in its own database (an open card dispute, a Bitcoin payment a reorg took
-// back) and lifts the suspension or revokes the license later. So a local
-// relay:
+// same order, against what its Mirror last synced: the ledger's licenses
+// and revocations, and the server's suspension feed (an open card dispute
+// or a Bitcoin payment a reorg took back suspends a license; the feed is
+// signed by the ledger's key and append-only, see package ledger). So it
+// refuses a ring with a suspended member (member_suspended), and its Valid
+// list leaves suspended licenses out, as the server's does, from the first
+// Sync after the server's sequencer published the suspension (about a
+// second after the dispute or the reorg was recorded). Between two Syncs it
+// is only as current as the last: a license minted, revoked, suspended or
+// lifted since is not seen yet; Follow's period bounds that.
 //
-//   - admits rings with suspended members, which the server refuses
-//     (member_suspended), for as long as the suspension lasts: until the
-//     license is revoked (a lost dispute appends a revoke entry, which the
-//     next Sync applies) or the suspension is lifted. Mirror.Valid lists
-//     suspended licenses too. A relay that must refuse them asks the server
-//     instead (Client.Admit, Client.AdmitBatch);
-//   - is only as current as its last Sync: a license minted or revoked
-//     since is unknown or still active to it;
-//   - keeps its tags in memory, for one relay process: they are lost at
-//     restart, and two relays do not share them.
-//
-// There is no protocol for a relay to learn suspensions: they are not in
-// the ledger, and only the server's own admission sees them.
+// Tags: NewLocal keeps them in this relay process's memory, lost at restart
+// and not shared with other relays, so a license gets its daily quota once
+// per relay. NewNetworkLocal (RegistryTags) registers every admitted tag
+// with the server's tag registry instead, which keeps one quota across the
+// whole network: the first registration of a tag wins everywhere.
 package relay
 
 import (

@@ -24,21 +24,22 @@ var ErrFork = tlogclient.ErrFork
 
 // Mirror is a relay's copy of the license ledger's index (a ledger.Index):
 // every license's key, plan and validity, and the revocations, read with
-// package tlogclient from the public tiles under checkpoints it audits. It
+// package tlogclient from the public tiles under checkpoints it audits, and
+// the suspensions, read from the server's signed suspension feed. It
 // implements admission.Licenses, so a Local verifier checks rings against
-// it. It knows no suspensions: they are the server's state, not ledger
-// entries, so a suspended license is valid here (see the package
-// documentation). It is safe for concurrent use; Sync may run while proofs
-// are verified.
+// it exactly as the server's admission does. It is safe for concurrent use;
+// Sync may run while proofs are verified.
 type Mirror struct {
-	c     *Client
-	log   *tlogclient.Client // keeps the hash tiles it verified
-	index *ledger.Index
+	c        *Client
+	log      *tlogclient.Client // keeps the hash tiles it verified
+	verifier note.Verifier
+	index    *ledger.Index
 
 	syncMu sync.Mutex // one Sync at a time
 
-	mu sync.RWMutex
-	cp ledger.Checkpoint // last verified and applied
+	mu   sync.RWMutex
+	cp   ledger.Checkpoint       // last verified and applied
+	feed *ledger.SuspensionState // likewise
 }
 
 // NewMirror returns an empty mirror of c's ledger, whose checkpoints must
@@ -48,7 +49,7 @@ func NewMirror(c *Client, vkey string) (*Mirror, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: bad ledger verifier key: %w", err)
 	}
-	return &Mirror{c: c, log: &tlogclient.Client{Server: c.URL, Verifier: v, HTTP: c.HTTP}, index: ledger.NewIndex()}, nil
+	return &Mirror{c: c, log: &tlogclient.Client{Server: c.URL, Verifier: v, HTTP: c.HTTP}, verifier: v, index: ledger.NewIndex(), feed: ledger.NewSuspensionState()}, nil
 }
 
 // Checkpoint returns the last checkpoint the mirror verified and applied.
@@ -61,9 +62,11 @@ func (m *Mirror) Checkpoint() ledger.Checkpoint {
 // Sync fetches the server's latest checkpoint, checks its signature and its
 // consistency with the last one (ErrFork if it is not an extension), then
 // fetches the new entries in C2SP entry bundles, checks each against the
-// tree (the hash tiles are proven up to the signed root), and applies them.
-// On any error the mirror stays as it was; a status other than 200 from the
-// server is an *Error.
+// tree (the hash tiles are proven up to the signed root); it fetches the
+// suspension feed's checkpoint (signed by the same key) and its new
+// entries, checks they extend the feed it holds up to the signed head
+// (ErrFork if not), and applies both. On any error the mirror stays as it
+// was; a status other than 200 from the server is an *Error.
 func (m *Mirror) Sync(ctx context.Context) error {
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
@@ -85,22 +88,31 @@ func (m *Mirror) sync(ctx context.Context) error {
 	if err := m.log.Consistent(ctx, old, cp); err != nil {
 		return err
 	}
-	if cp.Size == old.Size {
-		return nil
-	}
 	var entries [][]byte
-	for b, err := range m.log.Entries(ctx, cp, old.Size, cp.Size) {
-		if err != nil {
-			return err
+	if cp.Size > old.Size {
+		for b, err := range m.log.Entries(ctx, cp, old.Size, cp.Size) {
+			if err != nil {
+				return err
+			}
+			entries = append(entries, b.Entries...)
 		}
-		entries = append(entries, b.Entries...)
+	}
+	m.mu.RLock()
+	feed := m.feed
+	m.mu.RUnlock()
+	next, err := m.fetchFeed(ctx, feed)
+	if err != nil {
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.index.Append(uint64(old.Size), entries); err != nil {
-		return fmt.Errorf("relay: %w", err)
+	if len(entries) > 0 {
+		if err := m.index.Append(uint64(old.Size), entries); err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
 	}
-	m.cp = cp
+	m.cp, m.feed = cp, next
+	m.index.SetSuspended(next.Indices())
 	return nil
 }
 
@@ -128,14 +140,14 @@ func (m *Mirror) Follow(ctx context.Context, period time.Duration, log *slog.Log
 	}
 }
 
-// Member implements ringverify.Members. A suspended license is Active
-// here: the mirror does not know suspensions.
+// Member implements ringverify.Members: a license suspended in the feed
+// the mirror last synced is Suspended.
 func (m *Mirror) Member(index uint64) (ringverify.Member, error) {
 	return m.index.Member(index)
 }
 
 // Valid implements admission.Licenses: the indices of the licenses of plan
-// valid at at and not revoked, sorted (suspended ones included).
+// valid at at, neither revoked nor suspended, sorted.
 func (m *Mirror) Valid(plan string, at time.Time) []uint64 {
 	return m.index.Valid(plan, at)
 }

@@ -265,19 +265,37 @@ func TestMirrorAudit(t *testing.T) {
 	})
 }
 
-// TestMirrorSuspensions pins the limit the package documents: a suspension
-// is the server's state, not a ledger entry, so the mirror (and a Local
-// relay) still sees a suspended license as active, where the server's index
-// refuses it; a revocation, a ledger entry, it sees.
+// TestMirrorSuspensions: the mirror follows the server's suspension feed:
+// a suspended license is Suspended and out of the valid list after one
+// Sync, active again after its suspension is lifted, as in the server's own
+// index; a revocation (a ledger entry) as before. A feed tile changed on the
+// way, or a feed rewritten, stops the sync.
 func TestMirrorSuspensions(t *testing.T) {
 	ctx := context.Background()
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	signer, vkey := keys(t, "relay.test/ledger")
 	l := newLog(t, signer, vkey)
-	idx := l.appendLicenses(t, 2, "basic", today)
-	if err := pgx.BeginFunc(ctx, l.db, func(tx pgx.Tx) error { return pgledger.Suspend(ctx, tx, idx[0]) }); err != nil {
-		t.Fatal(err)
+	idx := l.appendLicenses(t, 3, "basic", today)
+	feedSize := func() int64 {
+		_, n, err := l.lg.Store().LatestSuspensions(ctx)
+		if err != nil {
+			return -1
+		}
+		return n
 	}
+	suspend := func(f func(context.Context, pgx.Tx, uint64) error, i uint64) {
+		t.Helper()
+		before := feedSize()
+		if err := pgx.BeginFunc(ctx, l.db, func(tx pgx.Tx) error { return f(ctx, tx, i) }); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); feedSize() == before; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the sequencer did not publish the change in the feed within 10 s")
+			}
+		}
+	}
+	suspend(pgledger.Suspend, idx[0])
 	if _, err := l.lg.Append(ctx, &ledger.RevokeEntry{Target: idx[1], Reason: ledger.RevokeRefund}); err != nil {
 		t.Fatal(err)
 	}
@@ -289,17 +307,68 @@ func TestMirrorSuspensions(t *testing.T) {
 	if err := m.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := index.Member(idx[0]); s.State != ringverify.Suspended {
-		t.Fatalf("the server's index has the suspended license as %v", s.State)
+	for _, i := range idx {
+		got, _ := m.Member(i)
+		want, _ := index.Member(i)
+		if got.State != want.State {
+			t.Fatalf("license %d: the mirror has it %v, the server's index %v", i, got.State, want.State)
+		}
 	}
-	if s, _ := m.Member(idx[0]); s.State != ringverify.Active {
-		t.Fatalf("the mirror has the suspended license as %v; if it now sees suspensions, update the package documentation and the README", s.State)
+	if s, _ := m.Member(idx[0]); s.State != ringverify.Suspended {
+		t.Fatalf("the mirror has the suspended license as %v", s.State)
 	}
 	if s, _ := m.Member(idx[1]); s.State != ringverify.Revoked {
 		t.Fatalf("the mirror has the revoked license as %v", s.State)
 	}
-	if v := m.Valid("basic", today); !equal(v, idx[:1]) {
-		t.Fatalf("the mirror's valid list is %v, want the suspended license %d alone", v, idx[0])
+	if v := m.Valid("basic", today); !equal(v, idx[2:]) {
+		t.Fatalf("the mirror's valid list is %v, want %v", v, idx[2:])
+	}
+	if n, sus := m.Suspensions(); n != 1 || !equal(sus, idx[:1]) {
+		t.Fatalf("the mirror's feed: size %d, %v", n, sus)
+	}
+
+	// A tile changed on the way: the sync fails and the mirror keeps its
+	// state; the lift reaches it through the real server.
+	suspend(pgledger.Unsuspend, idx[0])
+	suspend(pgledger.Suspend, idx[2])
+	tampered := newProxy(t, l.url, func(path string, body []byte) []byte {
+		if strings.HasPrefix(path, "/ledger/suspensions/tile/") && len(body) > 0 {
+			body = append([]byte(nil), body...)
+			body[len(body)-1] ^= 1
+		}
+		return body
+	})
+	mt, _ := relay.NewMirror(&relay.Client{URL: tampered}, vkey)
+	if err := mt.Sync(ctx); err == nil {
+		t.Fatal("a changed feed tile passed")
+	}
+	if err := m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := m.Member(idx[0]); s.State != ringverify.Active {
+		t.Fatalf("after the lift the mirror has the license as %v", s.State)
+	}
+	if v := m.Valid("basic", today); len(v) != 1 || v[0] != idx[0] {
+		t.Fatalf("after the lift and a new suspension, valid %v, want [%d]", v, idx[0])
+	}
+
+	// A server that shows another feed history of the same size (signed
+	// with the ledger's key, as a compromised server could): a fork.
+	forged := newProxy(t, l.url, func(path string, body []byte) []byte {
+		if path == "/ledger/suspensions/checkpoint" {
+			b, _ := ledger.SignSuspensionCheckpoint(ledger.SuspensionCheckpoint{Origin: ledger.SuspensionOrigin(signer.Name()), Size: 3}, signer)
+			return b
+		}
+		return body
+	})
+	c := &relay.Client{URL: l.url}
+	mf, _ := relay.NewMirror(c, vkey)
+	if err := mf.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.URL = forged
+	if err := mf.Sync(ctx); !errors.Is(err, relay.ErrFork) {
+		t.Fatalf("a rewritten feed of the same size: %v, want ErrFork", err)
 	}
 }
 
