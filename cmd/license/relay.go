@@ -41,7 +41,8 @@ across the whole network. The server verifies nothing on the honest path.
 It serves POST /admit (the JSON of the server's POST /v1/admit; 200
 {"admitted": true, ...}, 409 tag_used, 429 or 503 with Retry-After when
 the server's registry asks to slow down or to try again, 400 for other
-refusals, 502 when the server cannot be reached) and GET /healthz. The relay key comes from --relay-key-file or
+refusals, 502 when the server cannot be reached) and GET /healthz ({"ledger_size": N, "suspensions_size": M}: what
+the mirror last synced). The relay key comes from --relay-key-file or
 `+envRelayKey+`; it is never printed. --memory keeps tags in this process
 instead (no key needed, but a license then gets its quota once per relay).
 It prints "listening on http://ADDR" once ready, and runs until
@@ -139,7 +140,8 @@ interrupted.`, args, stderr, func(fs *flag.FlagSet) {
 		}
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeRelayJSON(w, http.StatusOK, map[string]any{"ledger_size": m.Checkpoint().Size})
+		feed, _ := m.Suspensions()
+		writeRelayJSON(w, http.StatusOK, map[string]any{"ledger_size": m.Checkpoint().Size, "suspensions_size": feed})
 	})
 	l, err := net.Listen("tcp", listen)
 	if err != nil {

@@ -16,11 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/licensed/licensed/internal/admissiontest"
 	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger/admission"
+	"github.com/licensed/licensed/ledger/pgledger"
 	"github.com/licensed/licensed/web"
 )
 
@@ -113,7 +115,9 @@ func relayAdmit(t *testing.T, url string, r *admission.Request) (int, string) {
 // four `license relay` processes verifying proofs locally against their
 // mirrors and registering tags with the servers (two relays each). 50
 // concurrent uses of one tag, spread over the four relays, admit exactly
-// one message; the same block at every relay is admitted at each.
+// one message; the same block at every relay is admitted at each; a
+// license suspended in the database is refused by every relay within one
+// sync of the feed publishing it.
 func TestNetworkOfRelays(t *testing.T) {
 	ctx := context.Background()
 	dbURL := pgtest.URL(t)
@@ -188,4 +192,63 @@ func TestNetworkOfRelays(t *testing.T) {
 	if admitted != 1 {
 		t.Fatalf("%d of 50 concurrent uses of one tag over 4 relays were admitted, want exactly 1", admitted)
 	}
+
+	// Suspend the second customer's license (as a dispute does, in the
+	// database): once the sequencer publishes it, every relay refuses it
+	// after its next sync.
+	c2 := f.Customers[1]
+	ring2, pi2 := f.Ring(t, c2, 16)
+	before := f.Prove(t, c2, ring2, pi2, scope, 0, []byte("before the dispute"))
+	if status, code := relayAdmit(t, relays[0], before); status != 200 {
+		t.Fatalf("before the suspension: %d %s", status, code)
+	}
+	_, size0, err := f.Ledger.Store().LatestSuspensions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return pgledger.Suspend(ctx, tx, c2.License.Index) }); err != nil {
+		t.Fatal(err)
+	}
+	var published time.Time
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, n, err := f.Ledger.Store().LatestSuspensions(ctx); err == nil && n > size0 {
+			published = time.Now()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the servers' sequencer did not publish the suspension within 10 s")
+		}
+	}
+	for i, u := range relays {
+		for relayFeedSize(t, u) <= size0 {
+			// One sync period, plus the sync's own time and the feed's 5 s
+			// cache, which a relay talking to the server directly does not
+			// meet.
+			if time.Since(published) > syncPeriod+2*time.Second {
+				t.Fatalf("relay %d had not synced the suspension %v after it was published (sync every %v)", i, time.Since(published), syncPeriod)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		r := f.Prove(t, c2, ring2, pi2, scope, 1, []byte(fmt.Sprint("during the dispute at relay ", i)))
+		if status, code := relayAdmit(t, u, r); status != 400 || code != "member_suspended" {
+			t.Fatalf("relay %d, a ring with the suspended license: %d %s, want 400 member_suspended", i, status, code)
+		}
+	}
+}
+
+// relayFeedSize returns the suspension feed size a relay's mirror synced.
+func relayFeedSize(t *testing.T, url string) int64 {
+	t.Helper()
+	resp, err := http.Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Suspensions int64 `json:"suspensions_size"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Suspensions
 }
