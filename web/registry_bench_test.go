@@ -1,10 +1,17 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -12,10 +19,12 @@ import (
 	"time"
 
 	"github.com/licensed/licensed/internal/admissiontest"
+	"github.com/licensed/licensed/internal/launch/relayproc"
 	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger/admission"
 	"github.com/licensed/licensed/ledger/admission/pgadmission"
 	"github.com/licensed/licensed/ledger/relay"
+	"github.com/licensed/licensed/ringverify"
 )
 
 // BenchmarkRegistryRelay measures what a relay that verifies locally and
@@ -118,4 +127,146 @@ func BenchmarkRegistryRelay(b *testing.B) {
 	b.ReportMetric(n/localT.Seconds(), "local_proofs/s")
 	b.ReportMetric(n/networkT.Seconds(), "network_proofs/s")
 	b.ReportMetric(localT.Seconds()/networkT.Seconds(), "ratio")
+}
+
+// BenchmarkRegistryRelayCPU measures a relay core's admission capacity:
+// the CPU time a `license relay` process spends per proof it admits
+// (verify against its mirror, then register the tag with the server), as
+// /proc counts it, against the same program keeping tags in memory
+// (--memory), and against ringverify's verification alone on one
+// goroutine in this process. The server and Postgres run beside them but
+// are not counted: their cost per registration is BenchmarkRegistryTags'.
+// Each pass sends 2048 distinct proofs at ring 16 to the relay's POST
+// /admit from 32 goroutines. It reports verify_us/proof,
+// memory_relay_us/proof, network_relay_us/proof, network_vs_verify =
+// verify / network (goal ≥ 0.9) and network_vs_memory = memory / network
+// (what registering costs a relay core).
+//
+//	go test ./web -run '^$' -bench RegistryRelayCPU -benchtime 3x -count 3
+func BenchmarkRegistryRelayCPU(b *testing.B) {
+	ctx := context.Background()
+	f := admissiontest.New(b, pgtest.Pool(b), 40)
+	f.StopSequencer()
+	const quotaN = 1 << 20
+	quota := func(plan string) (uint32, bool) { return quotaN, plan == admissiontest.Basic }
+	svc, err := admission.New(f.Index, pgadmission.NewPostgresTags(f.DB), admission.Config{Network: admissiontest.Network, Quota: quota})
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, line, err := NewRelayKey("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, err := ParseRelayKeys([]byte(line + " rate=0\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := New(Config{Admit: AdmitLimits{Keys: keys}}, Deps{DB: f.DB, Admission: svc, Ledger: &LedgerDeps{Store: f.Ledger.Store(), VerifierKey: f.VerifierKey}}, slog.New(slog.DiscardHandler))
+	// The relays read the plans' quotas from GET /v1/plans, which a server
+	// without payments does not serve: answer it here, pass the rest on.
+	backend := httptest.NewServer(s.Handler())
+	b.Cleanup(backend.Close)
+	target, _ := url.Parse(backend.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/plans" {
+			fmt.Fprintf(w, `{"plans": [{"id": %q, "daily_quota": %d}]}`, admissiontest.Basic, quotaN)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	b.Cleanup(front.Close)
+	bin, err := relayproc.Build(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	relays := map[string]*relayproc.Relay{}
+	for name, k := range map[string]string{"memory": "", "network": key} {
+		r, err := relayproc.Start(bin, relayproc.Config{Server: front.URL, LedgerKey: f.VerifierKey, Network: admissiontest.Network, Key: k, Sync: time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(r.Stop)
+		relays[name] = r
+	}
+
+	scope := admissiontest.Scope(time.Now())
+	reqs := make([]*admission.Request, 2048)
+	bodies := make([][]byte, len(reqs))
+	var wg sync.WaitGroup
+	for w := range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := w; i < len(reqs); i += runtime.GOMAXPROCS(0) {
+				c := f.Customers[i%2]
+				ring, pi := f.Ring(b, c, 16)
+				reqs[i] = f.Prove(b, c, ring, pi, scope, uint32(i/2), []byte(fmt.Sprintf("bench block %d", i)))
+				bodies[i], _ = json.Marshal(reqs[i])
+			}
+		})
+	}
+	wg.Wait()
+	v, err := ringverify.NewVerifier(ringverify.VerifierConfig{Members: f.Index})
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	// pass admits every proof once through the relay and returns the
+	// relay's CPU time for it.
+	pass := func(r *relayproc.Relay) time.Duration {
+		cpu0, err := r.CPU()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() {
+				for i := int(next.Add(1)) - 1; i < len(bodies); i = int(next.Add(1)) - 1 {
+					resp, err := client.Post(r.URL+"/admit", "application/json", bytes.NewReader(bodies[i]))
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						b.Errorf("proof %d: status %d (relay logs: %s)", i, resp.StatusCode, r.Logs())
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		cpu1, _ := r.CPU()
+		return cpu1 - cpu0
+	}
+	var verifyT, memT, netT time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		if _, err := f.DB.Exec(ctx, `delete from admission_tags`); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		now := time.Now()
+		for _, r := range reqs {
+			p, err := ringverify.ParseProof(append(bytes.Clone(r.Tag), r.Signature...), len(r.Ring))
+			if err == nil {
+				_, err = v.Verify(r.Ring, r.Scope, r.Counter, r.Message, p, now)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		verifyT += time.Since(start)
+		memT += pass(relays["memory"])
+		netT += pass(relays["network"])
+	}
+	n := float64(b.N * len(reqs))
+	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / n }
+	b.ReportMetric(us(verifyT), "verify_us/proof")
+	b.ReportMetric(us(memT), "memory_relay_us/proof")
+	b.ReportMetric(us(netT), "network_relay_us/proof")
+	b.ReportMetric(us(verifyT)/us(netT), "network_vs_verify")
+	b.ReportMetric(us(memT)/us(netT), "network_vs_memory")
 }

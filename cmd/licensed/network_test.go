@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/licensed/licensed/internal/admissiontest"
+	"github.com/licensed/licensed/internal/launch/relayproc"
 	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger/admission"
 	"github.com/licensed/licensed/ledger/pgledger"
@@ -32,8 +31,9 @@ var (
 	licenseBinErr  error
 )
 
-// licenseBinary builds cmd/license once per test binary: the relay.
-func licenseBinary(t *testing.T) string {
+// startRelay runs `license relay` (built once per test binary) against
+// server with the relay key, and returns its URL once it listens.
+func startRelay(t *testing.T, server, ledgerKey, key string, sync time.Duration) string {
 	t.Helper()
 	licenseBinOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "license-bin-")
@@ -41,57 +41,17 @@ func licenseBinary(t *testing.T) string {
 			licenseBinErr = err
 			return
 		}
-		licenseBin = filepath.Join(dir, "license")
-		if out, err := exec.Command("go", "build", "-o", licenseBin, "../license").CombinedOutput(); err != nil {
-			licenseBinErr = fmt.Errorf("go build ../license: %v\n%s", err, out)
-		}
+		licenseBin, licenseBinErr = relayproc.Build(dir)
 	})
 	if licenseBinErr != nil {
 		t.Fatal(licenseBinErr)
 	}
-	return licenseBin
-}
-
-var relayListening = regexp.MustCompile(`^listening on (http://\S+)$`)
-
-// startRelay runs `license relay` against server with the relay key, and
-// returns its URL once it listens.
-func startRelay(t *testing.T, server, ledgerKey, key string, sync time.Duration) string {
-	t.Helper()
-	cmd := exec.Command(licenseBinary(t), "relay", "--server", server, "--ledger-key", ledgerKey, "--network", admissiontest.Network,
-		"--listen", "127.0.0.1:0", "--sync", sync.String())
-	cmd.Env = append(os.Environ(), "LICENSE_RELAY_KEY="+key)
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	stdout, err := cmd.StdoutPipe()
+	r, err := relayproc.Start(licenseBin, relayproc.Config{Server: server, LedgerKey: ledgerKey, Network: admissiontest.Network, Key: key, Sync: sync})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := relayListening.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-		close(found)
-	}()
-	select {
-	case u, ok := <-found:
-		if !ok {
-			cmd.Wait()
-			t.Fatalf("license relay exited at start: %s", logs.String())
-		}
-		return u
-	case <-time.After(60 * time.Second):
-		t.Fatal("license relay did not listen within 60 s")
-	}
-	return ""
+	t.Cleanup(r.Stop)
+	return r.URL
 }
 
 // relayAdmit posts r to a relay's POST /admit and returns the status and
