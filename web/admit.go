@@ -97,31 +97,46 @@ func (s *Server) admitBatchBody(c echo.Context, body []byte) error {
 		return err
 	}
 	defer release()
-	reqs := make([]*admission.Request, len(raws))
-	results := make([]admission.Result, len(raws))
+	reqs, refused := decodeEach(raws)
+	got, err := s.deps.Admission.AdmitBatch(c.Request().Context(), reqs)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, admission.BatchResults{Results: refused.keep(got)})
+}
+
+// decodeEach decodes the requests of a batch; one that does not decode is
+// nil in reqs (AdmitBatch and Register answer it malformed) and its
+// decoder's refusal is kept in refused.
+func decodeEach(raws []json.RawMessage) (reqs []*admission.Request, refused decodeRefusals) {
+	reqs = make([]*admission.Request, len(raws))
+	refused = make(decodeRefusals, len(raws))
 	for i, raw := range raws {
 		r, err := admission.DecodeRequest(raw)
 		if err != nil {
 			var ae *admission.Error
 			if errors.As(err, &ae) {
-				results[i] = admission.Result{Code: ae.Code(), Message: ae.Error()}
+				refused[i] = admission.Result{Code: ae.Code(), Message: ae.Error()}
 			}
 			continue
 		}
 		reqs[i] = r
 	}
-	// Decode failures stay nil in reqs and are answered by AdmitBatch as
-	// malformed; keep the decoder's more precise sentence.
-	got, err := s.deps.Admission.AdmitBatch(c.Request().Context(), reqs)
-	if err != nil {
-		return err
-	}
+	return reqs, refused
+}
+
+// decodeRefusals are the decoder's refusals of a batch, by position.
+type decodeRefusals []admission.Result
+
+// keep puts the decoder's more precise sentences in place of the
+// "malformed" answers to the requests it refused.
+func (d decodeRefusals) keep(got []admission.Result) []admission.Result {
 	for i := range got {
-		if reqs[i] == nil && results[i].Code != "" {
-			got[i] = results[i]
+		if d[i].Code != "" {
+			got[i] = d[i]
 		}
 	}
-	return c.JSON(http.StatusOK, admission.BatchResults{Results: got})
+	return got
 }
 
 type validList struct {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -51,29 +50,12 @@ func (s *Server) registerTags(c echo.Context) error {
 		return err
 	}
 	defer release()
-	reqs := make([]*admission.Request, len(raws))
-	results := make([]admission.Result, len(raws))
-	for i, raw := range raws {
-		r, err := admission.DecodeRequest(raw)
-		if err != nil {
-			var ae *admission.Error
-			if errors.As(err, &ae) {
-				results[i] = admission.Result{Code: ae.Code(), Message: ae.Error()}
-			}
-			continue
-		}
-		reqs[i] = r
-	}
+	reqs, refused := decodeEach(raws)
 	got, err := s.deps.Admission.Register(c.Request().Context(), reqs, func() error { return s.admitGate.charge(cl) })
 	if err != nil {
 		return err
 	}
-	for i := range got {
-		if reqs[i] == nil && results[i].Code != "" {
-			got[i] = results[i]
-		}
-	}
-	return c.JSON(http.StatusOK, admission.BatchResults{Results: got})
+	return c.JSON(http.StatusOK, admission.BatchResults{Results: refused.keep(got)})
 }
 
 // charge takes the token of one verification from cl now, or refuses it

@@ -27,6 +27,55 @@ import (
 	"github.com/licensed/licensed/ringverify"
 )
 
+// registryBench is the setup of the registry benchmarks: the fixture's
+// ledger (its sequencer stopped), a server admitting with Postgres tags
+// and one relay key without limits, the plans' quota raised, and 2048
+// distinct proofs at ring 16 (two customers, counters 0…1023).
+type registryBench struct {
+	f     *admissiontest.Ledger
+	quota func(string) (uint32, bool)
+	key   string
+	s     *Server
+	reqs  []*admission.Request
+}
+
+const benchQuota = 1 << 20
+
+func newRegistryBench(b *testing.B) *registryBench {
+	b.Helper()
+	f := admissiontest.New(b, pgtest.Pool(b), 40)
+	f.StopSequencer()
+	rb := &registryBench{f: f, quota: func(plan string) (uint32, bool) { return benchQuota, plan == admissiontest.Basic }}
+	svc, err := admission.New(f.Index, pgadmission.NewPostgresTags(f.DB), admission.Config{Network: admissiontest.Network, Quota: rb.quota})
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, line, err := NewRelayKey("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, err := ParseRelayKeys([]byte(line + " rate=0\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rb.key = key
+	rb.s = New(Config{Admit: AdmitLimits{Keys: keys}}, Deps{DB: f.DB, Admission: svc, Ledger: &LedgerDeps{Store: f.Ledger.Store(), VerifierKey: f.VerifierKey}}, slog.New(slog.DiscardHandler))
+	scope := admissiontest.Scope(time.Now())
+	rb.reqs = make([]*admission.Request, 2048)
+	var wg sync.WaitGroup
+	for w := range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := w; i < len(rb.reqs); i += runtime.GOMAXPROCS(0) {
+				c := f.Customers[i%2]
+				ring, pi := f.Ring(b, c, 16)
+				rb.reqs[i] = f.Prove(b, c, ring, pi, scope, uint32(i/2), []byte(fmt.Sprintf("bench block %d", i)))
+			}
+		})
+	}
+	wg.Wait()
+	return rb
+}
+
 // BenchmarkRegistryRelay measures what a relay that verifies locally and
 // registers its tags with the server (relay.NewNetworkLocal) admits per
 // second, against the same relay keeping its tags in memory
@@ -41,22 +90,8 @@ import (
 //	go test ./web -run '^$' -bench RegistryRelay -benchtime 5x -count 3
 func BenchmarkRegistryRelay(b *testing.B) {
 	ctx := context.Background()
-	f := admissiontest.New(b, pgtest.Pool(b), 40)
-	f.StopSequencer()
-	quota := func(plan string) (uint32, bool) { return 1 << 20, plan == admissiontest.Basic }
-	svc, err := admission.New(f.Index, pgadmission.NewPostgresTags(f.DB), admission.Config{Network: admissiontest.Network, Quota: quota})
-	if err != nil {
-		b.Fatal(err)
-	}
-	key, line, err := NewRelayKey("bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	keys, err := ParseRelayKeys([]byte(line + " rate=0\n"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := New(Config{Admit: AdmitLimits{Keys: keys}}, Deps{DB: f.DB, Admission: svc, Ledger: &LedgerDeps{Store: f.Ledger.Store(), VerifierKey: f.VerifierKey}}, slog.New(slog.DiscardHandler))
+	rb := newRegistryBench(b)
+	f, s, key, reqs := rb.f, rb.s, rb.key, rb.reqs
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -72,21 +107,7 @@ func BenchmarkRegistryRelay(b *testing.B) {
 	if err := m.Sync(ctx); err != nil {
 		b.Fatal(err)
 	}
-	cfg := admission.Config{Network: admissiontest.Network, Quota: quota}
-
-	scope := admissiontest.Scope(time.Now())
-	reqs := make([]*admission.Request, 2048)
-	var wg sync.WaitGroup
-	for w := range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			for i := w; i < len(reqs); i += runtime.GOMAXPROCS(0) {
-				c := f.Customers[i%2]
-				ring, pi := f.Ring(b, c, 16)
-				reqs[i] = f.Prove(b, c, ring, pi, scope, uint32(i/2), []byte(fmt.Sprintf("bench block %d", i)))
-			}
-		})
-	}
-	wg.Wait()
+	cfg := admission.Config{Network: admissiontest.Network, Quota: rb.quota}
 	// pass admits every proof once through local from 64 goroutines.
 	pass := func(local *relay.Local) time.Duration {
 		var next atomic.Int64
@@ -145,23 +166,8 @@ func BenchmarkRegistryRelay(b *testing.B) {
 //	go test ./web -run '^$' -bench RegistryRelayCPU -benchtime 3x -count 3
 func BenchmarkRegistryRelayCPU(b *testing.B) {
 	ctx := context.Background()
-	f := admissiontest.New(b, pgtest.Pool(b), 40)
-	f.StopSequencer()
-	const quotaN = 1 << 20
-	quota := func(plan string) (uint32, bool) { return quotaN, plan == admissiontest.Basic }
-	svc, err := admission.New(f.Index, pgadmission.NewPostgresTags(f.DB), admission.Config{Network: admissiontest.Network, Quota: quota})
-	if err != nil {
-		b.Fatal(err)
-	}
-	key, line, err := NewRelayKey("bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	keys, err := ParseRelayKeys([]byte(line + " rate=0\n"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := New(Config{Admit: AdmitLimits{Keys: keys}}, Deps{DB: f.DB, Admission: svc, Ledger: &LedgerDeps{Store: f.Ledger.Store(), VerifierKey: f.VerifierKey}}, slog.New(slog.DiscardHandler))
+	rb := newRegistryBench(b)
+	f, s, key, reqs := rb.f, rb.s, rb.key, rb.reqs
 	// The relays read the plans' quotas from GET /v1/plans, which a server
 	// without payments does not serve: answer it here, pass the rest on.
 	backend := httptest.NewServer(s.Handler())
@@ -170,7 +176,7 @@ func BenchmarkRegistryRelayCPU(b *testing.B) {
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/plans" {
-			fmt.Fprintf(w, `{"plans": [{"id": %q, "daily_quota": %d}]}`, admissiontest.Basic, quotaN)
+			fmt.Fprintf(w, `{"plans": [{"id": %q, "daily_quota": %d}]}`, admissiontest.Basic, benchQuota)
 			return
 		}
 		proxy.ServeHTTP(w, r)
@@ -190,21 +196,10 @@ func BenchmarkRegistryRelayCPU(b *testing.B) {
 		relays[name] = r
 	}
 
-	scope := admissiontest.Scope(time.Now())
-	reqs := make([]*admission.Request, 2048)
 	bodies := make([][]byte, len(reqs))
-	var wg sync.WaitGroup
-	for w := range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			for i := w; i < len(reqs); i += runtime.GOMAXPROCS(0) {
-				c := f.Customers[i%2]
-				ring, pi := f.Ring(b, c, 16)
-				reqs[i] = f.Prove(b, c, ring, pi, scope, uint32(i/2), []byte(fmt.Sprintf("bench block %d", i)))
-				bodies[i], _ = json.Marshal(reqs[i])
-			}
-		})
+	for i, r := range reqs {
+		bodies[i], _ = json.Marshal(r)
 	}
-	wg.Wait()
 	v, err := ringverify.NewVerifier(ringverify.VerifierConfig{Members: f.Index})
 	if err != nil {
 		b.Fatal(err)

@@ -438,26 +438,39 @@ func (l *Ledger) round(ctx context.Context, conn *pgx.Conn) (int, error) {
 	return n, err
 }
 
-func (l *Ledger) roundOnce(ctx context.Context, conn *pgx.Conn, checkKeys bool) (int, error) {
+// beginRound begins a round's transaction on conn, holding the round lock,
+// if the queue table (ledger_pending or suspension_changes) has rows; tx is
+// nil when it has none, and the error ErrLocked when another sequencer is
+// in a round.
+func beginRound(ctx context.Context, conn *pgx.Conn, queue string) (pgx.Tx, error) {
 	var pending bool
-	if err := conn.QueryRow(ctx, `select exists (select 1 from ledger_pending)`).Scan(&pending); err != nil {
-		return 0, fmt.Errorf("ledger: couldn't look for pending entries: %w", err)
+	if err := conn.QueryRow(ctx, `select exists (select 1 from `+queue+`)`).Scan(&pending); err != nil {
+		return nil, fmt.Errorf("ledger: couldn't look at %s: %w", queue, err)
 	}
 	if !pending {
-		return 0, nil
+		return nil, nil
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("ledger: couldn't begin a round: %w", err)
+		return nil, fmt.Errorf("ledger: couldn't begin a round: %w", err)
+	}
+	var locked bool
+	if err := tx.QueryRow(ctx, `select pg_try_advisory_xact_lock($1)`, lockKey).Scan(&locked); err != nil || !locked {
+		tx.Rollback(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("ledger: couldn't take the round lock: %w", err)
+		}
+		return nil, ErrLocked
+	}
+	return tx, nil
+}
+
+func (l *Ledger) roundOnce(ctx context.Context, conn *pgx.Conn, checkKeys bool) (int, error) {
+	tx, err := beginRound(ctx, conn, "ledger_pending")
+	if tx == nil {
+		return 0, err
 	}
 	defer tx.Rollback(context.Background())
-	var locked bool
-	if err := tx.QueryRow(ctx, `select pg_try_advisory_xact_lock($1)`, lockKey).Scan(&locked); err != nil {
-		return 0, fmt.Errorf("ledger: couldn't take the round lock: %w", err)
-	}
-	if !locked {
-		return 0, ErrLocked
-	}
 	// Take (and delete) the oldest pending entries in one statement; if the
 	// round fails they come back with the rollback.
 	rows, err := tx.Query(ctx, `delete from ledger_pending where seq in
@@ -632,29 +645,13 @@ func (l *Ledger) FeedRound(ctx context.Context) (int, error) {
 // feedRound is one suspension feed round: one transaction holding the
 // round lock that takes the queued changes in id order, appends them to the
 // feed with their chain heads, and writes the signed checkpoint of the new
-// size. A change that does not alter the state (a license suspended twice
-// over, which Suspend does not queue, or a lift of a license the feed does
-// not hold suspended) is still published: the feed records decisions.
+// size.
 func (l *Ledger) feedRound(ctx context.Context, conn *pgx.Conn) (int, error) {
-	var pending bool
-	if err := conn.QueryRow(ctx, `select exists (select 1 from suspension_changes)`).Scan(&pending); err != nil {
-		return 0, fmt.Errorf("ledger: couldn't look for suspension changes: %w", err)
-	}
-	if !pending {
-		return 0, nil
-	}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("ledger: couldn't begin a feed round: %w", err)
+	tx, err := beginRound(ctx, conn, "suspension_changes")
+	if tx == nil {
+		return 0, err
 	}
 	defer tx.Rollback(context.Background())
-	var locked bool
-	if err := tx.QueryRow(ctx, `select pg_try_advisory_xact_lock($1)`, lockKey).Scan(&locked); err != nil {
-		return 0, fmt.Errorf("ledger: couldn't take the round lock: %w", err)
-	}
-	if !locked {
-		return 0, ErrLocked
-	}
 	rows, err := tx.Query(ctx, `delete from suspension_changes where id in
 		(select id from suspension_changes order by id limit $1) returning id, ledger_index, suspended, at`, maxFeedRound)
 	if err != nil {
