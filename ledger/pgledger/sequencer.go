@@ -405,7 +405,10 @@ func (l *Ledger) startLog(ctx context.Context, conn *pgx.Conn) error {
 // lock for its transaction only. It returns the number of entries sequenced,
 // 0 when none were pending, or ErrLocked if another sequencer is in a
 // round. Tests and tools use it; servers use RunSequencer.
-func (l *Ledger) Round(ctx context.Context) (int, error) {
+func (l *Ledger) Round(ctx context.Context) (int, error) { return l.roundNow(ctx, l.round) }
+
+// roundNow runs round on a connection of its own.
+func (l *Ledger) roundNow(ctx context.Context, round func(context.Context, *pgx.Conn) (int, error)) (int, error) {
 	if l.cfg.Signer == nil {
 		return 0, errors.New("ledger: the sequencer needs a signer")
 	}
@@ -414,7 +417,7 @@ func (l *Ledger) Round(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer conn.Release()
-	return l.round(ctx, conn.Conn())
+	return round(ctx, conn.Conn())
 }
 
 type pendingRow struct {
@@ -630,17 +633,7 @@ const maxFeedRound = 10000
 // feed now, on a connection of its own, and returns how many it published
 // (0, or ErrLocked if another sequencer is in a round). Tests and tools use
 // it; RunSequencer runs one before every ledger round.
-func (l *Ledger) FeedRound(ctx context.Context) (int, error) {
-	if l.cfg.Signer == nil {
-		return 0, errors.New("ledger: the sequencer needs a signer")
-	}
-	conn, err := l.db.Acquire(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Release()
-	return l.feedRound(ctx, conn.Conn())
-}
+func (l *Ledger) FeedRound(ctx context.Context) (int, error) { return l.roundNow(ctx, l.feedRound) }
 
 // feedRound is one suspension feed round: one transaction holding the
 // round lock that takes the queued changes in id order, appends them to the
