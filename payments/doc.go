@@ -93,7 +93,19 @@
 // applied there. After the retention, RunRetention erases the link (not
 // while held, nor while the license is suspended); a later refund or
 // dispute can then no longer find the license, which stays valid: it is
-// logged as an exception for operators. Reconciliation (package reconcile,
+// logged as an exception for operators.
+//
+// A Bitcoin order that leaves settled after its license was minted (a reorg,
+// replacement or double spend took its payment back) keeps its held link,
+// whatever the retention, until it settles again (and its payments are
+// buried) or its license is revoked: the link is what lets the license be
+// restored, or an operator revoke it (RevokeByOperator refuses once the link
+// is gone). Forgetting it instead would leave a license for an unpaid order
+// that nobody could revoke. So the link is not silently kept forever: such
+// an order is a minted_not_settled exception for the operator (package
+// reconcile: at once when the order is back at new, expired or invalid,
+// after a day when it stays processing), and the operator's revoke ends
+// both the exception and, at the next retention run, the link. Reconciliation (package reconcile,
 // Reconciler.Rounds) compares, per round,
 // the orders minted in it with its license entries, which stays checkable
 // after the links are gone while any single entry hides among its round.

@@ -21,13 +21,18 @@ type Books struct {
 	// before it is an exception (default 5 min; the sequencer commits a
 	// round at least every second).
 	MintGrace time.Duration
+	// UnsettledGrace is how long a minted order may stay processing (a
+	// reorg took its Bitcoin payment back and it waits to confirm again)
+	// before it is minted_not_settled (default 24 h). An order back at new,
+	// expired or invalid is one at once.
+	UnsettledGrace time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
 
 // NewBooks returns the books kept in db.
 func NewBooks(db *pgxpool.Pool) *Books {
-	return &Books{db: db, MintGrace: 5 * time.Minute, Now: time.Now}
+	return &Books{db: db, MintGrace: 5 * time.Minute, UnsettledGrace: 24 * time.Hour, Now: time.Now}
 }
 
 // DB returns the database the books are read from.
@@ -207,7 +212,7 @@ type Kind string
 const (
 	// From the database alone.
 	PaidNotMinted     Kind = "paid_not_minted"    // settled, but no license entry after MintGrace
-	MintedNotSettled  Kind = "minted_not_settled" // a license entry for an order that is not settled
+	MintedNotSettled  Kind = "minted_not_settled" // a license entry, active or suspended, for an order that left settled (see Queues)
 	RefundedValid     Kind = "refunded_but_valid" // refunded or dispute lost, license not revoked
 	DisputedValid     Kind = "disputed_but_valid" // dispute open, license neither suspended nor revoked
 	RevokeUnreachable Kind = "revoke_unreachable" // revoked after the link was erased: the entry stays valid
@@ -236,6 +241,14 @@ var QueueKinds = []Kind{PaidNotMinted, MintedNotSettled, RefundedValid, Disputed
 
 // Queues returns the exceptions the database alone shows, for orders
 // created in [from, to) (zero bounds: all).
+//
+// minted_not_settled is a license, active or suspended, whose order is no
+// longer settled: back at new, expired or invalid, or processing for longer
+// than UnsettledGrace. Only a Bitcoin order gets there (a reorg, a
+// replacement or a double spend took its payment back). Its order → entry
+// link is held until the order settles again or the license is revoked
+// (payments.Service.ForgetLinks), since revoking it needs the ledger index;
+// an operator's revoke (Revoke) ends both the exception and the link.
 func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, error) {
 	if to.IsZero() {
 		to = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -243,11 +256,12 @@ func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, er
 	now := b.Now()
 	grace := b.MintGrace
 	rows, err := b.db.Query(ctx, `select o.id, o.state, o.flags, coalesce(o.license_state, ''), coalesce(o.mint_round, 0),
-		o.refunded, coalesce(o.dispute, ''), o.settled_at, l.order_id is not null
+		o.refunded, coalesce(o.dispute, ''), o.settled_at, o.updated_at, l.order_id is not null
 		from orders o left join order_links l on l.order_id = o.id
 		where o.created_at >= $1 and o.created_at < $2 and (
 			(o.state = 'settled' and o.mint_round is null and o.settled_at < $3)
-			or (o.mint_round is not null and o.state not in ('settled', 'processing'))
+			or (o.mint_round is not null and o.license_state in ('active', 'suspended')
+				and (o.state not in ('settled', 'processing') or (o.state = 'processing' and o.updated_at < $8)))
 			or ((o.refunded or o.dispute = 'lost') and o.license_state in ('active', 'suspended'))
 			or (o.dispute = 'open' and o.license_state = 'active')
 			or (o.license_state = 'revoked' and o.mint_round is not null and l.order_id is null)
@@ -255,7 +269,8 @@ func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, er
 			or (o.flags & $5 <> 0)
 			or (o.flags & $6 <> 0 and o.flags & $7 = 0 and o.state <> 'settled'))
 		order by o.created_at, o.id`, from, to, now.Add(-grace),
-		int(payments.FlagPaidPartial), int(payments.FlagPaidOver), int(payments.FlagPaidLate), int(payments.FlagMarked))
+		int(payments.FlagPaidPartial), int(payments.FlagPaidOver), int(payments.FlagPaidLate), int(payments.FlagMarked),
+		now.Add(-b.UnsettledGrace))
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: couldn't read orders: %w", err)
 	}
@@ -268,7 +283,8 @@ func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, er
 		var round int64
 		var refunded, linked bool
 		var settled *time.Time
-		if err := rows.Scan(&id, &state, &flags, &license, &round, &refunded, &dispute, &settled, &linked); err != nil {
+		var updated time.Time
+		if err := rows.Scan(&id, &state, &flags, &license, &round, &refunded, &dispute, &settled, &updated, &linked); err != nil {
 			return nil, err
 		}
 		add := func(k Kind, detail string) {
@@ -277,10 +293,16 @@ func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, er
 		if state == payments.StateSettled && round == 0 && settled != nil && now.Sub(*settled) > grace {
 			add(PaidNotMinted, fmt.Sprintf("settled at %s, no license entry yet", settled.UTC().Format(time.RFC3339)))
 		}
-		if round != 0 && state != payments.StateSettled && state != payments.StateProcessing {
-			add(MintedNotSettled, fmt.Sprintf("license entry in round %d, order %s", round, state))
-		}
 		revokable := license == string(payments.LicenseActive) || license == string(payments.LicenseSuspended)
+		if round != 0 && revokable && (state != payments.StateSettled && state != payments.StateProcessing ||
+			state == payments.StateProcessing && now.Sub(updated) > b.UnsettledGrace) {
+			held := "its link to the entry is gone: the license cannot be revoked"
+			if linked {
+				held = "its link to the entry is held until the order settles again or an operator revokes the license"
+			}
+			add(MintedNotSettled, fmt.Sprintf("license entry in round %d (license %s), order %s since %s: %s",
+				round, license, state, updated.UTC().Format(time.RFC3339), held))
+		}
 		if (refunded || dispute == "lost") && revokable {
 			add(RefundedValid, "refunded or dispute lost, license "+license)
 		}
