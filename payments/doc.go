@@ -90,8 +90,11 @@
 // until its payments are buried (bitcoin.Config.ReorgDepth confirmations,
 // ReleaseLinks), so a reorg within that depth suspends the license in the
 // index. A refund or dispute that arrived while the entry was pending is
-// applied there. After the retention, RunRetention erases the link (not
-// while held, nor while the license is suspended); a later refund or
+// applied there. A transaction that changes several orders (the round's
+// OnSequenced, the Bitcoin watcher's block) locks them all first, in id
+// order, with LockOrders, so two such transactions never deadlock. After
+// the retention, RunRetention erases the link (not while held, nor while
+// the license is suspended); a later refund or
 // dispute can then no longer find the license, which stays valid: it is
 // logged as an exception for operators.
 //

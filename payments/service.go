@@ -430,20 +430,16 @@ func (s *Service) revoke(ctx context.Context, tx pgx.Tx, o *Order, reason string
 // now.
 func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq []pgledger.Sequenced) error {
 	now := s.cfg.Now()
-	// Lock the round's orders in id order first, the order the Bitcoin
-	// watcher locks them in too: taken in ledger order, two transactions
-	// each holding one row could wait for the other until Postgres aborts
-	// one of them as a deadlock.
+	// Taken in ledger order, the round's orders could deadlock with the
+	// Bitcoin watcher's (see LockOrders).
 	var ids []string
 	for _, e := range seq {
 		if id, ok := strings.CutPrefix(e.Ref, "mint:"); ok {
 			ids = append(ids, id)
 		}
 	}
-	if len(ids) > 0 {
-		if _, err := tx.Exec(ctx, `select id from orders where id = any($1) order by id for update`, ids); err != nil {
-			return fmt.Errorf("payments: couldn't lock the round's orders: %w", err)
-		}
+	if err := LockOrders(ctx, tx, ids); err != nil {
+		return err
 	}
 	for _, e := range seq {
 		id, ok := strings.CutPrefix(e.Ref, "mint:")
@@ -488,6 +484,25 @@ func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq [
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// LockOrders locks the rows of the orders ids (those that exist) until tx
+// ends, in one statement and in id order. A transaction that changes several
+// orders takes their locks through it before it changes any (the
+// sequencer's round in OnSequenced, the Bitcoin watcher for the invoices of
+// a block): two transactions that took rows in different orders could each
+// hold a row the other waits for, until Postgres aborts one of them as a
+// deadlock (SQLSTATE 40P01) and the block or round is retried. Locking one
+// order's row again later in the same transaction (Transition) is free.
+func LockOrders(ctx context.Context, tx pgx.Tx, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	// The rows are locked as the sorted result is produced, so in id order.
+	if _, err := tx.Exec(ctx, `select id from orders where id = any($1) order by id for update`, ids); err != nil {
+		return fmt.Errorf("payments: couldn't lock %d orders: %w", len(ids), err)
 	}
 	return nil
 }
