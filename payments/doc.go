@@ -69,6 +69,14 @@
 // order of ours, are acknowledged and ignored. Event ids are forgotten after
 // 30 days (Stripe retries for 3).
 //
+// A correctly signed event that does not decode as its type says (or is not
+// an event) is refused with ErrWebhookUnreadable (HTTP 400) and changes
+// nothing. Stripe retries it for up to three days, so it is recorded once
+// per event, not per delivery: UnreadableEventKey names it (its event id,
+// or a hash of the body when it has none) and package web adds each retry
+// to that event's one webhook_failures row (count, last seen), which
+// reconcile shows as one webhook_failed exception.
+//
 // An event changes an order only when it is the order's own payment: the
 // card order's stored Checkout Session, its amount_total and currency, the
 // key's mode; charges and disputes through the PaymentIntent such a session

@@ -349,16 +349,35 @@ type WebhookFailure struct {
 	// Alone keeps the failure in a row of its own: a correctly signed event
 	// that failed to apply, which only the operator can clear.
 	Alone bool
+	// Event, for a correctly signed event that does not decode
+	// (payments.UnreadableEventKey), names the event: every delivery of it
+	// (Stripe retries a 400 for days) counts in its one row.
+	Event string
 }
 
 // RecordWebhookFailure notes a failed webhook delivery and returns how many
 // of its kind its row now counts (1 for the first in the hour, and for a
 // failure Alone). Refusals add one to the row of their source, reason and
 // hour (an upsert, safe under any concurrency), so a flood of forged
-// deliveries is one exception with its count. Nothing of the delivery is
-// kept but when, the status, the code and the reason.
+// deliveries is one exception with its count. A failure naming its Event
+// adds one to that event's row: Stripe's retries of one unreadable event are
+// one exception with its count and the time of the last. Nothing of the
+// delivery is kept but when, the status, the code, the reason, and the
+// Event when given.
 func (b *Books) RecordWebhookFailure(ctx context.Context, f WebhookFailure) (count int64, err error) {
 	now := b.Now().UTC()
+	if f.Event != "" {
+		err = b.db.QueryRow(ctx, `insert into webhook_failures (at, last_at, source, status, code, reason, event_id, count)
+			values ($1, $1, $2, $3, $4, $5, $6, 1)
+			on conflict (source, event_id) where event_id is not null do update
+				set count = webhook_failures.count + 1, last_at = greatest(webhook_failures.last_at, excluded.last_at),
+					status = excluded.status, code = excluded.code, reason = excluded.reason
+			returning count`, now, f.Source, f.Status, f.Code, f.Reason, f.Event).Scan(&count)
+		if err != nil {
+			return 0, fmt.Errorf("reconcile: couldn't record a webhook failure: %w", err)
+		}
+		return count, nil
+	}
 	var hour *time.Time
 	if !f.Alone {
 		h := now.Truncate(time.Hour)
@@ -378,7 +397,7 @@ func (b *Books) RecordWebhookFailure(ctx context.Context, f WebhookFailure) (cou
 // webhookFailures are the webhook_failed exceptions of [from, to): one per
 // row, with its count.
 func (b *Books) webhookFailures(ctx context.Context, from, to time.Time) ([]Exception, error) {
-	rows, err := b.db.Query(ctx, `select at, last_at, source, status, code, reason, hour is not null, count
+	rows, err := b.db.Query(ctx, `select at, last_at, source, status, code, reason, hour is not null, count, coalesce(event_id, '')
 		from webhook_failures where at >= $1 and at < $2 order by at, id`, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: couldn't read the webhook failures: %w", err)
@@ -387,11 +406,11 @@ func (b *Books) webhookFailures(ctx context.Context, from, to time.Time) ([]Exce
 	var out []Exception
 	for rows.Next() {
 		var at, last time.Time
-		var source, code, reason string
+		var source, code, reason, event string
 		var status int
 		var counted bool
 		var n int64
-		if err := rows.Scan(&at, &last, &source, &status, &code, &reason, &counted, &n); err != nil {
+		if err := rows.Scan(&at, &last, &source, &status, &code, &reason, &counted, &n, &event); err != nil {
 			return nil, err
 		}
 		why := ""
@@ -400,7 +419,16 @@ func (b *Books) webhookFailures(ctx context.Context, from, to time.Time) ([]Exce
 		}
 		first := at.UTC().Format(time.RFC3339)
 		var detail string
+		ref := source
 		switch {
+		case event != "": // a verified event that does not decode, each delivery counted
+			ref = event
+			if n == 1 {
+				detail = fmt.Sprintf("%s event %s refused once at %s: HTTP %d %s%s", source, event, first, status, code, why)
+			} else {
+				detail = fmt.Sprintf("%s event %s refused %s between %s and %s: HTTP %d %s%s", source, event, times(n),
+					first, last.UTC().Format(time.RFC3339), status, code, why)
+			}
 		case !counted: // a verified event that failed to apply
 			detail = fmt.Sprintf("%s webhook refused at %s: HTTP %d %s%s", source, first, status, code, why)
 		case n == 1:
@@ -409,7 +437,7 @@ func (b *Books) webhookFailures(ctx context.Context, from, to time.Time) ([]Exce
 			detail = fmt.Sprintf("%s webhook refused %s between %s and %s: HTTP %d %s%s", source, times(n),
 				first, last.UTC().Format(time.RFC3339), status, code, why)
 		}
-		out = append(out, Exception{Kind: WebhookFailed, Ref: source, Detail: detail})
+		out = append(out, Exception{Kind: WebhookFailed, Ref: ref, Detail: detail})
 	}
 	return out, rows.Err()
 }
