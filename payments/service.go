@@ -417,7 +417,18 @@ func (s *Service) revoke(ctx context.Context, tx pgx.Tx, o *Order, reason string
 			return err
 		}
 	}
-	_, err = s.cfg.Minter.RevokeLicense(ctx, tx, RevokeRef(o.ID), idx, reason)
+	return s.enqueueRevoke(ctx, tx, o.ID, idx, reason)
+}
+
+// enqueueRevoke enqueues the revoke entry of order id's license at index and
+// records that it did: once the retention erases the link, this is what
+// tells a license revoked on the ledger from one revoked too late
+// (revoke_unreachable).
+func (s *Service) enqueueRevoke(ctx context.Context, tx pgx.Tx, id string, index uint64, reason string) error {
+	if _, err := s.cfg.Minter.RevokeLicense(ctx, tx, RevokeRef(id), index, reason); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `update orders set revoke_enqueued = true where id = $1`, id)
 	return err
 }
 
@@ -476,7 +487,7 @@ func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq [
 			if dispute == "lost" {
 				reason = "dispute_lost"
 			}
-			if _, err := s.cfg.Minter.RevokeLicense(ctx, tx, RevokeRef(id), e.Index, reason); err != nil {
+			if err := s.enqueueRevoke(ctx, tx, id, e.Index, reason); err != nil {
 				return err
 			}
 		case LicenseSuspended:

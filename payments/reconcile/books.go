@@ -215,7 +215,7 @@ const (
 	MintedNotSettled  Kind = "minted_not_settled" // a license entry, active or suspended, for an order that left settled (see Queues)
 	RefundedValid     Kind = "refunded_but_valid" // refunded or dispute lost, license not revoked
 	DisputedValid     Kind = "disputed_but_valid" // dispute open, license neither suspended nor revoked
-	RevokeUnreachable Kind = "revoke_unreachable" // revoked after the link was erased: the entry stays valid
+	RevokeUnreachable Kind = "revoke_unreachable" // revoked after the link was erased (no revoke entry enqueued): the entry stays valid
 	BTCPartial        Kind = "btc_partial"        // a Bitcoin invoice paid less than its amount
 	BTCOver           Kind = "btc_over"           // paid more than its amount
 	BTCLate           Kind = "btc_late"           // paid after it expired, not settled by hand
@@ -256,7 +256,7 @@ func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, er
 	now := b.Now()
 	grace := b.MintGrace
 	rows, err := b.db.Query(ctx, `select o.id, o.state, o.flags, coalesce(o.license_state, ''), coalesce(o.mint_round, 0),
-		o.refunded, coalesce(o.dispute, ''), o.settled_at, o.updated_at, l.order_id is not null
+		o.refunded, coalesce(o.dispute, ''), o.settled_at, o.updated_at, l.order_id is not null, o.revoke_enqueued
 		from orders o left join order_links l on l.order_id = o.id
 		where o.created_at >= $1 and o.created_at < $2 and (
 			(o.state = 'settled' and o.mint_round is null and o.settled_at < $3)
@@ -264,7 +264,7 @@ func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, er
 				and (o.state not in ('settled', 'processing') or (o.state = 'processing' and o.updated_at < $8)))
 			or ((o.refunded or o.dispute = 'lost') and o.license_state in ('active', 'suspended'))
 			or (o.dispute = 'open' and o.license_state = 'active')
-			or (o.license_state = 'revoked' and o.mint_round is not null and l.order_id is null)
+			or (o.license_state = 'revoked' and o.mint_round is not null and l.order_id is null and not o.revoke_enqueued)
 			or (o.flags & $4 <> 0 and o.state <> 'settled')
 			or (o.flags & $5 <> 0)
 			or (o.flags & $6 <> 0 and o.flags & $7 = 0 and o.state <> 'settled'))
@@ -281,10 +281,10 @@ func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, er
 		var state payments.State
 		var flags payments.Flags
 		var round int64
-		var refunded, linked bool
+		var refunded, linked, revokeEnqueued bool
 		var settled *time.Time
 		var updated time.Time
-		if err := rows.Scan(&id, &state, &flags, &license, &round, &refunded, &dispute, &settled, &updated, &linked); err != nil {
+		if err := rows.Scan(&id, &state, &flags, &license, &round, &refunded, &dispute, &settled, &updated, &linked, &revokeEnqueued); err != nil {
 			return nil, err
 		}
 		add := func(k Kind, detail string) {
@@ -309,7 +309,9 @@ func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, er
 		if dispute == "open" && license == string(payments.LicenseActive) {
 			add(DisputedValid, "dispute open, license active")
 		}
-		if license == string(payments.LicenseRevoked) && round != 0 && !linked {
+		// Revoked on the ledger (its revoke entry enqueued while the link
+		// existed), a license needs its link no more: the retention erases it.
+		if license == string(payments.LicenseRevoked) && round != 0 && !linked && !revokeEnqueued {
 			add(RevokeUnreachable, "revoked after the order → entry link was erased: the entry stays valid on the ledger")
 		}
 		if flags&payments.FlagPaidPartial != 0 && state != payments.StateSettled {

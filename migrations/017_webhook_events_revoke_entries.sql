@@ -9,3 +9,12 @@
 -- counted refusals of anyone's junk still keep none, nor the body.
 alter table webhook_failures add column event_id text;
 create unique index webhook_failures_event on webhook_failures (source, event_id) where event_id is not null;
+
+-- Whether a revoke entry was enqueued for the order's license (payments
+-- sets it in the transaction that enqueues it). A revoked license whose
+-- link the retention then erases was revoked on the ledger; only one revoked
+-- without its link (revoke_enqueued false) is revoke_unreachable. Licenses
+-- revoked while their link still exists had their entry enqueued then.
+alter table orders add column revoke_enqueued boolean not null default false;
+update orders o set revoke_enqueued = true
+    where o.license_state = 'revoked' and exists (select 1 from order_links l where l.order_id = o.id);
