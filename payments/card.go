@@ -218,13 +218,13 @@ func verifyWebhook(payload []byte, sigHeader, secret string) (stripe.Event, erro
 			return ev, ErrWebhookSignature
 		}
 		// Signed (the signature is checked first), but not an event.
-		return ev, ErrWebhookUnreadable
+		return ev, unreadable(ev.ID, payload)
 	}
 	if ev.APIVersion != stripe.APIVersion {
 		return ev, ErrWebhookAPIVersion
 	}
 	if ev.ID == "" || ev.Type == "" || ev.Data == nil || len(ev.Data.Raw) == 0 {
-		return ev, ErrWebhookUnreadable
+		return ev, unreadable(ev.ID, payload)
 	}
 	return ev, nil
 }
@@ -341,7 +341,7 @@ func (s *Service) applyStripe(ctx context.Context, tx pgx.Tx, ev stripe.Event) e
 		"checkout.session.async_payment_failed", "checkout.session.expired":
 		var sess stripe.CheckoutSession
 		if err := json.Unmarshal(ev.Data.Raw, &sess); err != nil {
-			return ErrWebhookUnreadable
+			return unreadable(ev.ID, nil)
 		}
 		paying := ev.Type == "checkout.session.completed" || ev.Type == "checkout.session.async_payment_succeeded"
 		id := sess.ClientReferenceID
@@ -416,7 +416,7 @@ func (s *Service) applyStripe(ctx context.Context, tx pgx.Tx, ev stripe.Event) e
 	case "charge.refunded":
 		var ch stripe.Charge
 		if err := json.Unmarshal(ev.Data.Raw, &ch); err != nil {
-			return ErrWebhookUnreadable
+			return unreadable(ev.ID, nil)
 		}
 		pi := ""
 		if ch.PaymentIntent != nil {
@@ -448,7 +448,7 @@ func (s *Service) applyStripe(ctx context.Context, tx pgx.Tx, ev stripe.Event) e
 	case "charge.dispute.created", "charge.dispute.closed", "charge.dispute.updated":
 		var d stripe.Dispute
 		if err := json.Unmarshal(ev.Data.Raw, &d); err != nil {
-			return ErrWebhookUnreadable
+			return unreadable(ev.ID, nil)
 		}
 		pi := ""
 		if d.PaymentIntent != nil {

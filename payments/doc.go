@@ -69,6 +69,14 @@
 // order of ours, are acknowledged and ignored. Event ids are forgotten after
 // 30 days (Stripe retries for 3).
 //
+// A correctly signed event that does not decode as its type says (or is not
+// an event) is refused with ErrWebhookUnreadable (HTTP 400) and changes
+// nothing. Stripe retries it for up to three days, so it is recorded once
+// per event, not per delivery: UnreadableEventKey names it (its event id,
+// or a hash of the body when it has none) and package web adds each retry
+// to that event's one webhook_failures row (count, last seen), which
+// reconcile shows as one webhook_failed exception.
+//
 // An event changes an order only when it is the order's own payment: the
 // card order's stored Checkout Session, its amount_total and currency, the
 // key's mode; charges and disputes through the PaymentIntent such a session
@@ -90,10 +98,25 @@
 // until its payments are buried (bitcoin.Config.ReorgDepth confirmations,
 // ReleaseLinks), so a reorg within that depth suspends the license in the
 // index. A refund or dispute that arrived while the entry was pending is
-// applied there. After the retention, RunRetention erases the link (not
-// while held, nor while the license is suspended); a later refund or
+// applied there. A transaction that changes several orders (the round's
+// OnSequenced, the Bitcoin watcher's block) locks them all first, in id
+// order, with LockOrders, so two such transactions never deadlock. After
+// the retention, RunRetention erases the link (not while held, nor while
+// the license is suspended); a later refund or
 // dispute can then no longer find the license, which stays valid: it is
-// logged as an exception for operators. Reconciliation (package reconcile,
+// logged as an exception for operators.
+//
+// A Bitcoin order that leaves settled after its license was minted (a reorg,
+// replacement or double spend took its payment back) keeps its held link,
+// whatever the retention, until it settles again (and its payments are
+// buried) or its license is revoked: the link is what lets the license be
+// restored, or an operator revoke it (RevokeByOperator refuses once the link
+// is gone). Forgetting it instead would leave a license for an unpaid order
+// that nobody could revoke. So the link is not silently kept forever: such
+// an order is a minted_not_settled exception for the operator (package
+// reconcile: at once when the order is back at new, expired or invalid,
+// after a day when it stays processing), and the operator's revoke ends
+// both the exception and, at the next retention run, the link. Reconciliation (package reconcile,
 // Reconciler.Rounds) compares, per round,
 // the orders minted in it with its license entries, which stays checkable
 // after the links are gone while any single entry hides among its round.

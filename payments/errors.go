@@ -1,5 +1,12 @@
 package payments
 
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+)
+
 // Error is an error a client can fix. Code is stable and machine readable
 // (the HTTP API sends it), Message is a sentence that says what to change.
 type Error struct {
@@ -35,6 +42,46 @@ var (
 	ErrWebhookMalformed  = &Error{"webhook_malformed", "The webhook body is not a Stripe event this server can read."}
 	// ErrWebhookUnreadable is a correctly signed event whose object does not
 	// decode as its type says: Stripe sent it, so it is the operator's to
-	// look at (package web keeps it as an exception of its own).
+	// look at (package web keeps it as an exception of its own, one per
+	// event however often Stripe retries it: see UnreadableEventKey).
 	ErrWebhookUnreadable = &Error{"webhook_unreadable", "The event is correctly signed, but it is not a Stripe event, or its object is not what its type says; it is kept for the operator."}
 )
+
+// UnreadableEventKey returns the key that names, across Stripe's retries,
+// the event of an ErrWebhookUnreadable that HandleStripe returned: the
+// event's id, or, for a signed body that carries none (or one longer than
+// 255 bytes), "sha256:" and the
+// hex of the first 16 bytes of the body's SHA-256 (a retry sends the same
+// body). It returns "" for any other error. Stripe retries a 400 for up to
+// three days; the key lets each retry count on the event's one record.
+func UnreadableEventKey(err error) string {
+	var u *unreadableEvent
+	if errors.As(err, &u) {
+		return u.key
+	}
+	return ""
+}
+
+// unreadableEvent is ErrWebhookUnreadable for one event.
+type unreadableEvent struct{ key string }
+
+func (u *unreadableEvent) Error() string { return ErrWebhookUnreadable.Error() }
+func (u *unreadableEvent) Unwrap() error { return ErrWebhookUnreadable }
+
+// unreadable returns ErrWebhookUnreadable for the signed body payload, whose
+// event id is id if it could be decoded.
+func unreadable(id string, payload []byte) error {
+	if id == "" {
+		var ev struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(payload, &ev) == nil {
+			id = ev.ID
+		}
+	}
+	if id == "" || len(id) > 255 {
+		sum := sha256.Sum256(payload)
+		id = "sha256:" + hex.EncodeToString(sum[:16])
+	}
+	return &unreadableEvent{key: id}
+}

@@ -417,7 +417,18 @@ func (s *Service) revoke(ctx context.Context, tx pgx.Tx, o *Order, reason string
 			return err
 		}
 	}
-	_, err = s.cfg.Minter.RevokeLicense(ctx, tx, RevokeRef(o.ID), idx, reason)
+	return s.enqueueRevoke(ctx, tx, o.ID, idx, reason)
+}
+
+// enqueueRevoke enqueues the revoke entry of order id's license at index and
+// records that it did: once the retention erases the link, this is what
+// tells a license revoked on the ledger from one revoked too late
+// (revoke_unreachable).
+func (s *Service) enqueueRevoke(ctx context.Context, tx pgx.Tx, id string, index uint64, reason string) error {
+	if _, err := s.cfg.Minter.RevokeLicense(ctx, tx, RevokeRef(id), index, reason); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `update orders set revoke_enqueued = true where id = $1`, id)
 	return err
 }
 
@@ -430,20 +441,16 @@ func (s *Service) revoke(ctx context.Context, tx pgx.Tx, o *Order, reason string
 // now.
 func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq []pgledger.Sequenced) error {
 	now := s.cfg.Now()
-	// Lock the round's orders in id order first, the order the Bitcoin
-	// watcher locks them in too: taken in ledger order, two transactions
-	// each holding one row could wait for the other until Postgres aborts
-	// one of them as a deadlock.
+	// Taken in ledger order, the round's orders could deadlock with the
+	// Bitcoin watcher's (see LockOrders).
 	var ids []string
 	for _, e := range seq {
 		if id, ok := strings.CutPrefix(e.Ref, "mint:"); ok {
 			ids = append(ids, id)
 		}
 	}
-	if len(ids) > 0 {
-		if _, err := tx.Exec(ctx, `select id from orders where id = any($1) order by id for update`, ids); err != nil {
-			return fmt.Errorf("payments: couldn't lock the round's orders: %w", err)
-		}
+	if err := LockOrders(ctx, tx, ids); err != nil {
+		return err
 	}
 	for _, e := range seq {
 		id, ok := strings.CutPrefix(e.Ref, "mint:")
@@ -480,7 +487,7 @@ func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq [
 			if dispute == "lost" {
 				reason = "dispute_lost"
 			}
-			if _, err := s.cfg.Minter.RevokeLicense(ctx, tx, RevokeRef(id), e.Index, reason); err != nil {
+			if err := s.enqueueRevoke(ctx, tx, id, e.Index, reason); err != nil {
 				return err
 			}
 		case LicenseSuspended:
@@ -488,6 +495,25 @@ func (s *Service) OnSequenced(ctx context.Context, tx pgx.Tx, round int64, seq [
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// LockOrders locks the rows of the orders ids (those that exist) until tx
+// ends, in one statement and in id order. A transaction that changes several
+// orders takes their locks through it before it changes any (the
+// sequencer's round in OnSequenced, the Bitcoin watcher for the invoices of
+// a block): two transactions that took rows in different orders could each
+// hold a row the other waits for, until Postgres aborts one of them as a
+// deadlock (SQLSTATE 40P01) and the block or round is retried. Locking one
+// order's row again later in the same transaction (Transition) is free.
+func LockOrders(ctx context.Context, tx pgx.Tx, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	// The rows are locked as the sorted result is produced, so in id order.
+	if _, err := tx.Exec(ctx, `select id from orders where id = any($1) order by id for update`, ids); err != nil {
+		return fmt.Errorf("payments: couldn't lock %d orders: %w", len(ids), err)
 	}
 	return nil
 }

@@ -92,3 +92,42 @@ func BenchmarkVerifyWebhook(b *testing.B) {
 		}
 	}
 }
+
+// TestUnreadableEventKey: a signed event that does not decode names itself
+// by its id, so that package web counts Stripe's retries of it in one row;
+// a body without a readable id by a hash of the body, the same for every
+// retry.
+func TestUnreadableEventKey(t *testing.T) {
+	now := time.Now()
+	hello := []byte("hello")
+	numericID := []byte(`{"id":7,"object":"event","api_version":"2023-10-16"}`)
+	noID := bytes.Replace(fakestripe.CheckoutSessionEvent("evt_1", "checkout.session.completed", fakestripe.Checkout{SessionID: "cs_1", OrderID: newOrderID(), Amount: 500, Currency: "usd", Paid: true}),
+		[]byte(`"evt_1"`), []byte(`""`), 1)
+	for _, tt := range []struct {
+		name    string
+		payload []byte
+		want    string
+	}{
+		{"not JSON", hello, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e"},
+		{"id not a string", numericID, ""},
+		{"empty id", noID, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := verifyWebhook(tt.payload, fakestripe.SignEvent(tt.payload, testSecret, now), testSecret)
+			if !errors.Is(err, ErrWebhookUnreadable) {
+				t.Fatalf("err = %v, want %v", err, ErrWebhookUnreadable)
+			}
+			key := UnreadableEventKey(err)
+			if !strings.HasPrefix(key, "sha256:") || len(key) != len("sha256:")+32 || tt.want != "" && key != tt.want {
+				t.Fatalf("key %q, want a sha256: key %s", key, tt.want)
+			}
+			_, again := verifyWebhook(tt.payload, fakestripe.SignEvent(tt.payload, testSecret, now.Add(time.Minute)), testSecret)
+			if UnreadableEventKey(again) != key {
+				t.Fatalf("a retry's key %q, want %q", UnreadableEventKey(again), key)
+			}
+		})
+	}
+	if k := UnreadableEventKey(ErrWebhookSignature); k != "" {
+		t.Fatalf("key %q for a refused signature", k)
+	}
+}

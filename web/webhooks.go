@@ -42,9 +42,10 @@ func (s *Server) stripeWebhook(c echo.Context) error {
 // (unsigned, bad signature, stale, too large, another API version,
 // malformed, another method) adds one to the row of its reason and hour,
 // and is logged, without its body, when that count reaches 1, 10, 100….
-// A delivery that passed verification and failed to apply (a 5xx, or an
-// object that does not decode as its type says) is logged and kept as an
-// exception of its own.
+// A delivery that passed verification and failed to apply (a 5xx) is
+// logged and kept as an exception of its own. A signed event that does not
+// decode as its type says is one exception per event: Stripe's retries add
+// to its count (payments.UnreadableEventKey), logged at 1, 10, 100….
 func (s *Server) webhookFailures() echo.MiddlewareFunc {
 	failures := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "licensed_webhook_failures_total",
@@ -65,6 +66,9 @@ func (s *Server) webhookFailures() echo.MiddlewareFunc {
 			// hour (another API version too: one setting to fix, however
 			// many events it refused).
 			f.Alone = e.Status >= 500 || e.Code == payments.ErrWebhookUnreadable.Code()
+			// Stripe retries a 400 for days: an unreadable event's deliveries
+			// count in its one row.
+			f.Event = payments.UnreadableEventKey(err)
 			failures.WithLabelValues(f.Source, f.Reason).Inc()
 			count := int64(1)
 			if books != nil {
@@ -77,7 +81,13 @@ func (s *Server) webhookFailures() echo.MiddlewareFunc {
 				}
 				count = n
 			}
-			if f.Alone || isPowerOfTen(count) {
+			switch {
+			case f.Event != "":
+				if isPowerOfTen(count) {
+					s.log.Warn("webhook event refused", "source", f.Source, "reason", f.Reason,
+						"status", f.Status, "code", f.Code, "event_id", f.Event, "deliveries", count)
+				}
+			case f.Alone || isPowerOfTen(count):
 				s.log.Warn("webhook delivery refused", "source", f.Source, "reason", f.Reason,
 					"status", f.Status, "code", f.Code, "count_this_hour", count)
 			}

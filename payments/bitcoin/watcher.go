@@ -844,10 +844,12 @@ func (w *watch) releaseBuried(ctx context.Context, tx pgx.Tx, tip int32) error {
 // moves it through the payments service (which mints on settled).
 func (w *watch) evaluate(ctx context.Context, tx pgx.Tx, ids []string, tip int32, reason string) error {
 	now := w.b.cfg.Now()
-	// In id order, as OnSequenced locks a round's orders: one order for
-	// all keeps two transactions from each holding a row the other wants.
-	ids = slices.Clone(ids)
-	slices.Sort(ids)
+	// All of them first, as the sequencer's round does (see
+	// payments.LockOrders): one block's invoices, taken one by one, could
+	// deadlock with a round minting some of them.
+	if err := payments.LockOrders(ctx, tx, ids); err != nil {
+		return err
+	}
 	for _, id := range ids {
 		var amount int64
 		var expires time.Time

@@ -21,13 +21,18 @@ type Books struct {
 	// before it is an exception (default 5 min; the sequencer commits a
 	// round at least every second).
 	MintGrace time.Duration
+	// UnsettledGrace is how long a minted order may stay processing (a
+	// reorg took its Bitcoin payment back and it waits to confirm again)
+	// before it is minted_not_settled (default 24 h). An order back at new,
+	// expired or invalid is one at once.
+	UnsettledGrace time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
 
 // NewBooks returns the books kept in db.
 func NewBooks(db *pgxpool.Pool) *Books {
-	return &Books{db: db, MintGrace: 5 * time.Minute, Now: time.Now}
+	return &Books{db: db, MintGrace: 5 * time.Minute, UnsettledGrace: 24 * time.Hour, Now: time.Now}
 }
 
 // DB returns the database the books are read from.
@@ -207,10 +212,10 @@ type Kind string
 const (
 	// From the database alone.
 	PaidNotMinted     Kind = "paid_not_minted"    // settled, but no license entry after MintGrace
-	MintedNotSettled  Kind = "minted_not_settled" // a license entry for an order that is not settled
+	MintedNotSettled  Kind = "minted_not_settled" // a license entry, active or suspended, for an order that left settled (see Queues)
 	RefundedValid     Kind = "refunded_but_valid" // refunded or dispute lost, license not revoked
 	DisputedValid     Kind = "disputed_but_valid" // dispute open, license neither suspended nor revoked
-	RevokeUnreachable Kind = "revoke_unreachable" // revoked after the link was erased: the entry stays valid
+	RevokeUnreachable Kind = "revoke_unreachable" // revoked after the link was erased (no revoke entry enqueued): the entry stays valid
 	BTCPartial        Kind = "btc_partial"        // a Bitcoin invoice paid less than its amount
 	BTCOver           Kind = "btc_over"           // paid more than its amount
 	BTCLate           Kind = "btc_late"           // paid after it expired, not settled by hand
@@ -236,6 +241,14 @@ var QueueKinds = []Kind{PaidNotMinted, MintedNotSettled, RefundedValid, Disputed
 
 // Queues returns the exceptions the database alone shows, for orders
 // created in [from, to) (zero bounds: all).
+//
+// minted_not_settled is a license, active or suspended, whose order is no
+// longer settled: back at new, expired or invalid, or processing for longer
+// than UnsettledGrace. Only a Bitcoin order gets there (a reorg, a
+// replacement or a double spend took its payment back). Its order → entry
+// link is held until the order settles again or the license is revoked
+// (payments.Service.ForgetLinks), since revoking it needs the ledger index;
+// an operator's revoke (Revoke) ends both the exception and the link.
 func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, error) {
 	if to.IsZero() {
 		to = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -243,19 +256,21 @@ func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, er
 	now := b.Now()
 	grace := b.MintGrace
 	rows, err := b.db.Query(ctx, `select o.id, o.state, o.flags, coalesce(o.license_state, ''), coalesce(o.mint_round, 0),
-		o.refunded, coalesce(o.dispute, ''), o.settled_at, l.order_id is not null
+		o.refunded, coalesce(o.dispute, ''), o.settled_at, o.updated_at, l.order_id is not null, o.revoke_enqueued
 		from orders o left join order_links l on l.order_id = o.id
 		where o.created_at >= $1 and o.created_at < $2 and (
 			(o.state = 'settled' and o.mint_round is null and o.settled_at < $3)
-			or (o.mint_round is not null and o.state not in ('settled', 'processing'))
+			or (o.mint_round is not null and o.license_state in ('active', 'suspended')
+				and (o.state not in ('settled', 'processing') or (o.state = 'processing' and o.updated_at < $8)))
 			or ((o.refunded or o.dispute = 'lost') and o.license_state in ('active', 'suspended'))
 			or (o.dispute = 'open' and o.license_state = 'active')
-			or (o.license_state = 'revoked' and o.mint_round is not null and l.order_id is null)
+			or (o.license_state = 'revoked' and o.mint_round is not null and l.order_id is null and not o.revoke_enqueued)
 			or (o.flags & $4 <> 0 and o.state <> 'settled')
 			or (o.flags & $5 <> 0)
 			or (o.flags & $6 <> 0 and o.flags & $7 = 0 and o.state <> 'settled'))
 		order by o.created_at, o.id`, from, to, now.Add(-grace),
-		int(payments.FlagPaidPartial), int(payments.FlagPaidOver), int(payments.FlagPaidLate), int(payments.FlagMarked))
+		int(payments.FlagPaidPartial), int(payments.FlagPaidOver), int(payments.FlagPaidLate), int(payments.FlagMarked),
+		now.Add(-b.UnsettledGrace))
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: couldn't read orders: %w", err)
 	}
@@ -266,9 +281,10 @@ func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, er
 		var state payments.State
 		var flags payments.Flags
 		var round int64
-		var refunded, linked bool
+		var refunded, linked, revokeEnqueued bool
 		var settled *time.Time
-		if err := rows.Scan(&id, &state, &flags, &license, &round, &refunded, &dispute, &settled, &linked); err != nil {
+		var updated time.Time
+		if err := rows.Scan(&id, &state, &flags, &license, &round, &refunded, &dispute, &settled, &updated, &linked, &revokeEnqueued); err != nil {
 			return nil, err
 		}
 		add := func(k Kind, detail string) {
@@ -277,17 +293,25 @@ func (b *Books) Queues(ctx context.Context, from, to time.Time) ([]Exception, er
 		if state == payments.StateSettled && round == 0 && settled != nil && now.Sub(*settled) > grace {
 			add(PaidNotMinted, fmt.Sprintf("settled at %s, no license entry yet", settled.UTC().Format(time.RFC3339)))
 		}
-		if round != 0 && state != payments.StateSettled && state != payments.StateProcessing {
-			add(MintedNotSettled, fmt.Sprintf("license entry in round %d, order %s", round, state))
-		}
 		revokable := license == string(payments.LicenseActive) || license == string(payments.LicenseSuspended)
+		if round != 0 && revokable && (state != payments.StateSettled && state != payments.StateProcessing ||
+			state == payments.StateProcessing && now.Sub(updated) > b.UnsettledGrace) {
+			held := "its link to the entry is gone: the license cannot be revoked"
+			if linked {
+				held = "its link to the entry is held until the order settles again or an operator revokes the license"
+			}
+			add(MintedNotSettled, fmt.Sprintf("license entry in round %d (license %s), order %s since %s: %s",
+				round, license, state, updated.UTC().Format(time.RFC3339), held))
+		}
 		if (refunded || dispute == "lost") && revokable {
 			add(RefundedValid, "refunded or dispute lost, license "+license)
 		}
 		if dispute == "open" && license == string(payments.LicenseActive) {
 			add(DisputedValid, "dispute open, license active")
 		}
-		if license == string(payments.LicenseRevoked) && round != 0 && !linked {
+		// Revoked on the ledger (its revoke entry enqueued while the link
+		// existed), a license needs its link no more: the retention erases it.
+		if license == string(payments.LicenseRevoked) && round != 0 && !linked && !revokeEnqueued {
 			add(RevokeUnreachable, "revoked after the order → entry link was erased: the entry stays valid on the ledger")
 		}
 		if flags&payments.FlagPaidPartial != 0 && state != payments.StateSettled {
@@ -327,16 +351,35 @@ type WebhookFailure struct {
 	// Alone keeps the failure in a row of its own: a correctly signed event
 	// that failed to apply, which only the operator can clear.
 	Alone bool
+	// Event, for a correctly signed event that does not decode
+	// (payments.UnreadableEventKey), names the event: every delivery of it
+	// (Stripe retries a 400 for days) counts in its one row.
+	Event string
 }
 
 // RecordWebhookFailure notes a failed webhook delivery and returns how many
 // of its kind its row now counts (1 for the first in the hour, and for a
 // failure Alone). Refusals add one to the row of their source, reason and
 // hour (an upsert, safe under any concurrency), so a flood of forged
-// deliveries is one exception with its count. Nothing of the delivery is
-// kept but when, the status, the code and the reason.
+// deliveries is one exception with its count. A failure naming its Event
+// adds one to that event's row: Stripe's retries of one unreadable event are
+// one exception with its count and the time of the last. Nothing of the
+// delivery is kept but when, the status, the code, the reason, and the
+// Event when given.
 func (b *Books) RecordWebhookFailure(ctx context.Context, f WebhookFailure) (count int64, err error) {
 	now := b.Now().UTC()
+	if f.Event != "" {
+		err = b.db.QueryRow(ctx, `insert into webhook_failures (at, last_at, source, status, code, reason, event_id, count)
+			values ($1, $1, $2, $3, $4, $5, $6, 1)
+			on conflict (source, event_id) where event_id is not null do update
+				set count = webhook_failures.count + 1, last_at = greatest(webhook_failures.last_at, excluded.last_at),
+					status = excluded.status, code = excluded.code, reason = excluded.reason
+			returning count`, now, f.Source, f.Status, f.Code, f.Reason, f.Event).Scan(&count)
+		if err != nil {
+			return 0, fmt.Errorf("reconcile: couldn't record a webhook failure: %w", err)
+		}
+		return count, nil
+	}
 	var hour *time.Time
 	if !f.Alone {
 		h := now.Truncate(time.Hour)
@@ -356,7 +399,7 @@ func (b *Books) RecordWebhookFailure(ctx context.Context, f WebhookFailure) (cou
 // webhookFailures are the webhook_failed exceptions of [from, to): one per
 // row, with its count.
 func (b *Books) webhookFailures(ctx context.Context, from, to time.Time) ([]Exception, error) {
-	rows, err := b.db.Query(ctx, `select at, last_at, source, status, code, reason, hour is not null, count
+	rows, err := b.db.Query(ctx, `select at, last_at, source, status, code, reason, hour is not null, count, coalesce(event_id, '')
 		from webhook_failures where at >= $1 and at < $2 order by at, id`, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: couldn't read the webhook failures: %w", err)
@@ -365,11 +408,11 @@ func (b *Books) webhookFailures(ctx context.Context, from, to time.Time) ([]Exce
 	var out []Exception
 	for rows.Next() {
 		var at, last time.Time
-		var source, code, reason string
+		var source, code, reason, event string
 		var status int
 		var counted bool
 		var n int64
-		if err := rows.Scan(&at, &last, &source, &status, &code, &reason, &counted, &n); err != nil {
+		if err := rows.Scan(&at, &last, &source, &status, &code, &reason, &counted, &n, &event); err != nil {
 			return nil, err
 		}
 		why := ""
@@ -378,7 +421,16 @@ func (b *Books) webhookFailures(ctx context.Context, from, to time.Time) ([]Exce
 		}
 		first := at.UTC().Format(time.RFC3339)
 		var detail string
+		ref := source
 		switch {
+		case event != "": // a verified event that does not decode, each delivery counted
+			ref = event
+			if n == 1 {
+				detail = fmt.Sprintf("%s event %s refused once at %s: HTTP %d %s%s", source, event, first, status, code, why)
+			} else {
+				detail = fmt.Sprintf("%s event %s refused %s between %s and %s: HTTP %d %s%s", source, event, times(n),
+					first, last.UTC().Format(time.RFC3339), status, code, why)
+			}
 		case !counted: // a verified event that failed to apply
 			detail = fmt.Sprintf("%s webhook refused at %s: HTTP %d %s%s", source, first, status, code, why)
 		case n == 1:
@@ -387,7 +439,7 @@ func (b *Books) webhookFailures(ctx context.Context, from, to time.Time) ([]Exce
 			detail = fmt.Sprintf("%s webhook refused %s between %s and %s: HTTP %d %s%s", source, times(n),
 				first, last.UTC().Format(time.RFC3339), status, code, why)
 		}
-		out = append(out, Exception{Kind: WebhookFailed, Ref: source, Detail: detail})
+		out = append(out, Exception{Kind: WebhookFailed, Ref: ref, Detail: detail})
 	}
 	return out, rows.Err()
 }

@@ -86,7 +86,8 @@ func TestQueues(t *testing.T) {
 		flags                   payments.Flags
 		round                   int64
 		refunded, linked        bool
-		settledAgo              time.Duration
+		revokeEnqueued          bool
+		settledAgo, updatedAgo  time.Duration
 	}
 	for _, tt := range []struct {
 		name string
@@ -98,6 +99,9 @@ func TestQueues(t *testing.T) {
 		{"settled and minted", order{state: "settled", license: "active", round: 1, settledAgo: time.Hour}, nil},
 		{"minted but expired", order{state: "expired", license: "active", round: 2}, []reconcile.Kind{reconcile.MintedNotSettled}},
 		{"minted, confirming again after a reorg", order{state: "processing", license: "suspended", round: 2, linked: true}, nil},
+		{"minted, processing past the grace", order{state: "processing", license: "suspended", round: 2, linked: true, updatedAgo: 25 * time.Hour}, []reconcile.Kind{reconcile.MintedNotSettled}},
+		{"minted, back at new after a double spend", order{state: "new", license: "suspended", round: 2, linked: true}, []reconcile.Kind{reconcile.MintedNotSettled}},
+		{"minted but expired, revoked by an operator", order{state: "expired", license: "revoked", round: 2, linked: true}, nil},
 		{"reorged after the link was erased", order{state: "processing", license: "suspended", round: 2}, []reconcile.Kind{reconcile.SuspendUnenforced}},
 		{"refunded, still active", order{state: "settled", license: "active", refunded: true, round: 3, settledAgo: time.Hour}, []reconcile.Kind{reconcile.RefundedValid}},
 		{"dispute lost, suspended", order{state: "settled", license: "suspended", dispute: "lost", round: 3, linked: true, settledAgo: time.Hour}, []reconcile.Kind{reconcile.RefundedValid}},
@@ -106,6 +110,7 @@ func TestQueues(t *testing.T) {
 		{"dispute open, suspended", order{state: "settled", license: "suspended", dispute: "open", round: 3, linked: true, settledAgo: time.Hour}, nil},
 		{"dispute open after the link was erased", order{state: "settled", license: "suspended", dispute: "open", round: 3, settledAgo: time.Hour}, []reconcile.Kind{reconcile.SuspendUnenforced}},
 		{"revoked after the link was erased", order{state: "settled", license: "revoked", refunded: true, round: 4, settledAgo: time.Hour}, []reconcile.Kind{reconcile.RevokeUnreachable}},
+		{"revoked, then its link erased by the retention", order{state: "settled", license: "revoked", refunded: true, round: 4, settledAgo: time.Hour, revokeEnqueued: true}, nil},
 		{"partly paid", order{state: "new", flags: payments.FlagPaidPartial}, []reconcile.Kind{reconcile.BTCPartial}},
 		{"partly paid, expired", order{state: "expired", flags: payments.FlagPaidPartial}, []reconcile.Kind{reconcile.BTCPartial}},
 		{"partly paid, then the rest", order{state: "settled", license: "active", flags: payments.FlagPaidPartial, round: 5, settledAgo: time.Hour}, nil},
@@ -133,9 +138,9 @@ func TestQueues(t *testing.T) {
 				at := time.Now().Add(-o.settledAgo)
 				settled = &at
 			}
-			e.exec(`insert into orders (id, plan, method, amount, currency, state, flags, license_state, mint_round, refunded, dispute, settled_at)
-				values ($1, 'basic-30d', 'btc', 500, 'usd', $2, $3, $4, $5, $6, $7, $8)`,
-				id, o.state, o.flags, license, round, o.refunded, dispute, settled)
+			e.exec(`insert into orders (id, plan, method, amount, currency, state, flags, license_state, mint_round, refunded, dispute, settled_at, updated_at, revoke_enqueued)
+				values ($1, 'basic-30d', 'btc', 500, 'usd', $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+				id, o.state, o.flags, license, round, o.refunded, dispute, settled, time.Now().Add(-o.updatedAgo), o.revokeEnqueued)
 			if o.linked {
 				e.exec(`insert into order_links (order_id, ledger_index, forget_after) values ($1, (select coalesce(max(ledger_index), 0) + 1 from order_links), now() + interval '1 day')`, id)
 			}
