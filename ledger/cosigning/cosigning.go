@@ -90,7 +90,19 @@ type Cosigner struct {
 
 	mu     sync.Mutex
 	latest ledger.StoredCheckpoint
+
+	// served keeps Served's answer for servedFor: every request for the
+	// checkpoint in that window shares one read of the database.
+	servedMu   sync.Mutex
+	servedAt   time.Time
+	servedNote []byte
+	servedOK   bool
 }
+
+// servedFor is how long Served reuses its answer. /ledger/checkpoint is
+// cached 5 s by clients and proxies anyway; a second here bounds what a
+// crowd of readers costs the database to one query a second per process.
+const servedFor = time.Second
 
 // Results of a submission, as Status counts them.
 const (
@@ -472,6 +484,19 @@ func (c *Cosigner) lastCosigned(ctx context.Context, v *witness.Verifier) (int64
 // satisfy the policy's quorum, its note followed by the cosignature lines.
 // ok is false when no checkpoint has such cosignatures yet.
 func (c *Cosigner) Served(ctx context.Context) (note []byte, ok bool, err error) {
+	c.servedMu.Lock()
+	defer c.servedMu.Unlock()
+	if !c.servedAt.IsZero() && time.Since(c.servedAt) < servedFor {
+		return bytes.Clone(c.servedNote), c.servedOK, nil
+	}
+	note, ok, err = c.served(ctx)
+	if err == nil {
+		c.servedAt, c.servedNote, c.servedOK = time.Now(), note, ok
+	}
+	return bytes.Clone(note), ok, err
+}
+
+func (c *Cosigner) served(ctx context.Context) (note []byte, ok bool, err error) {
 	p := c.cfg.Policy
 	if !p.RequiresCosignatures() {
 		cp, err := c.store.Latest(ctx)
