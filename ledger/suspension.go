@@ -219,3 +219,32 @@ func (st *SuspensionState) Indices() []uint64 {
 	}
 	return out
 }
+
+// CheckSuspensionFeed replays a whole feed: entries (concatenated, from the
+// first) and every checkpoint it had (signed notes, by size). It returns
+// the state at the last checkpoint and one sentence per problem: a note
+// that does not verify, a size the entries do not reach, a head the chain
+// does not lead to, entries past the last checkpoint.
+func CheckSuspensionFeed(notes [][]byte, entries []byte, v note.Verifier) (*SuspensionState, []string) {
+	var problems []string
+	st := NewSuspensionState()
+	for _, msg := range notes {
+		cp, err := OpenSuspensionCheckpoint(msg, v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("a suspension feed checkpoint does not verify: %v", err))
+			continue
+		}
+		from, to := st.Size*SuspensionEntrySize, cp.Size*SuspensionEntrySize
+		if cp.Size < st.Size || to > int64(len(entries)) {
+			problems = append(problems, fmt.Sprintf("suspension feed checkpoint of size %d: the feed holds %d entries", cp.Size, len(entries)/SuspensionEntrySize))
+			continue
+		}
+		if err := st.Extend(cp, entries[from:to]); err != nil {
+			problems = append(problems, fmt.Sprintf("suspension feed checkpoint of size %d does not match the entries: %v", cp.Size, err))
+		}
+	}
+	if int64(len(entries)) != st.Size*SuspensionEntrySize {
+		problems = append(problems, fmt.Sprintf("the suspension feed holds %d entries, its last good checkpoint %d", len(entries)/SuspensionEntrySize, st.Size))
+	}
+	return st, problems
+}

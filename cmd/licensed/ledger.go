@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -98,14 +99,27 @@ func runLedgerFsck(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	defer db.Close()
 	start := time.Now()
-	rep, err := ledger.Fsck(ctx, pgledger.NewStore(db), v)
+	store := pgledger.NewStore(db)
+	rep, err := ledger.Fsck(ctx, store, v)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "checked %d entries, %d stored hashes, %d tiles, %d checkpoints (%d consistency proofs), %d rounds in %v\n",
 		rep.Entries, rep.Hashes, rep.Tiles, rep.Checkpoints, rep.ConsistencyProofs, rep.Rounds, time.Since(start).Round(time.Millisecond))
+	// The suspension feed: every checkpoint against the chain of entries.
+	notes, err := store.SuspensionCheckpoints(ctx)
+	if err != nil {
+		return err
+	}
+	entries, err := store.SuspensionEntries(ctx, 0, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	feed, feedProblems := ledger.CheckSuspensionFeed(notes, entries, v)
+	fmt.Fprintf(stdout, "checked the suspension feed: %d entries, %d checkpoints, %d licenses suspended\n", len(entries)/ledger.SuspensionEntrySize, len(notes), len(feed.Suspended))
+	rep.Problems = append(rep.Problems, feedProblems...)
 	if rep.OK() {
-		fmt.Fprintln(stdout, "ok: every tile and root matches the entries")
+		fmt.Fprintln(stdout, "ok: every tile and root matches the entries, and the suspension feed its checkpoints")
 		return nil
 	}
 	for _, p := range rep.Problems {

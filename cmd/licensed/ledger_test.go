@@ -61,12 +61,14 @@ func TestLedgerFsck(t *testing.T) {
 		tamper string
 		want   string // in the output
 	}{
-		{"sound", "", "ok: every tile and root matches the entries"},
+		{"sound", "", "ok: every tile and root matches the entries, and the suspension feed its checkpoints"},
 		{"entry row", `update ledger_entries set data = set_byte(data, length(data) - 1, get_byte(data, length(data) - 1) # 1) where idx = 7`, "does not match the entries"},
 		{"tile row", `update ledger_tiles set data = set_byte(data, 0, get_byte(data, 0) # 1) where level = 0 and n = 0 and width = 256`, "tile tile/0/000 does not match the entries"},
 		{"checkpoint row", `update ledger_checkpoints set note = convert_to(replace(convert_from(note, 'UTF8'), E'\n265\n', E'\n264\n'), 'UTF8') where size = 265 and position('\x0a3236350a'::bytea in note) > 0`, "checkpoint of size 265"},
 		{"hash row", `update ledger_hashes set hash = sha256(hash) where id = 3`, "stored hash 3"},
 		{"deleted entry", `delete from ledger_entries where idx = 267`, "entries from 267 on are missing"},
+		{"suspension feed entry", `update suspension_feed set entry = set_byte(entry, 8, get_byte(entry, 8) # 1) where seq = 1`, "suspension feed checkpoint of size 2 does not match the entries"},
+		{"suspension feed checkpoint", `delete from suspension_feed where seq = 2`, "suspension feed checkpoint of size 3: the feed holds 2 entries"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,6 +88,19 @@ func TestLedgerFsck(t *testing.T) {
 					})
 				}
 				if _, err := l.Round(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The suspension feed: one change per feed round, so that it has
+			// checkpoints of sizes 1, 2 and 3.
+			for _, c := range []struct {
+				f func(context.Context, pgx.Tx, uint64) error
+				i uint64
+			}{{pgledger.Suspend, 3}, {pgledger.Suspend, 9}, {pgledger.Unsuspend, 3}} {
+				if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return c.f(ctx, tx, c.i) }); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := l.FeedRound(ctx); err != nil {
 					t.Fatal(err)
 				}
 			}

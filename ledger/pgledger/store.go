@@ -283,3 +283,17 @@ func (s *Store) SuspensionEntries(ctx context.Context, from, to int64) ([]byte, 
 	}
 	return out, nil
 }
+
+// SuspensionCheckpoints returns every signed checkpoint of the suspension
+// feed, by size (for fsck).
+func (s *Store) SuspensionCheckpoints(ctx context.Context) ([][]byte, error) {
+	rows, err := s.db.Query(ctx, `select note from suspension_checkpoints order by size`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: couldn't read the suspension feed's checkpoints: %w", err)
+	}
+	notes, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return nil, fmt.Errorf("ledger: couldn't read the suspension feed's checkpoints: %w", err)
+	}
+	return notes, nil
+}
