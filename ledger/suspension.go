@@ -18,9 +18,17 @@ import (
 // card dispute, a Bitcoin payment a reorg took back) and every suspension it
 // lifted, in the order it decided them. Relays' mirrors sync it as they
 // sync the ledger, so that a relay verifying locally refuses exactly the
-// members the server refuses (member_suspended). It reveals nothing the
-// server does not reveal already by refusing: which ledger indices are
-// suspended, and from about when.
+// members the server refuses (member_suspended). It publishes which ledger
+// indices were suspended and when each suspension was lifted, to the
+// second, and keeps that history, as the ledger keeps revocations (a
+// suspension lifted in the transaction that made it is withdrawn
+// unpublished). Admission shows anyone only the current state, by refusing.
+//
+// Its checkpoint is not tied to the ledger's witnessed checkpoint: a mirror
+// that has never synced can be served an older signed feed checkpoint (by
+// a cache, a lagging replica or a server showing different feeds to
+// different relays), which it cannot tell from the newest. Once it has
+// synced, a smaller or different one is refused as a fork.
 //
 // An entry is SuspensionEntrySize bytes:
 //
@@ -61,14 +69,15 @@ type SuspensionEntry struct {
 	Time      time.Time
 }
 
-// MarshalBinary encodes e.
+// MarshalBinary encodes e; a time before 1970 is written as 1970, one past
+// 2^62 seconds as 2^62, so that every entry it writes parses.
 func (e SuspensionEntry) MarshalBinary() []byte {
 	b := make([]byte, SuspensionEntrySize)
 	if e.Suspended {
 		b[0] = 1
 	}
 	binary.BigEndian.PutUint64(b[1:], e.Index)
-	binary.BigEndian.PutUint64(b[9:], uint64(e.Time.Unix()))
+	binary.BigEndian.PutUint64(b[9:], uint64(min(max(e.Time.Unix(), 0), 1<<62)))
 	return b
 }
 

@@ -2,11 +2,13 @@
 -- append-only record of suspensions and their lifting, which relays'
 -- mirrors sync.
 --
--- pgledger.Suspend and Unsuspend queue a change here in the caller's
--- transaction, without a lock (payments transactions lock order rows and
+-- Every insert into and delete from license_suspensions queues a change here
+-- in the same transaction (a trigger: whoever writes the table, pgledger's
+-- Suspend and Unsuspend, an older process during a rolling deploy, or an
+-- operator's SQL), without a lock (payments transactions lock order rows and
 -- must not wait on the feed); the sequencer (one process) moves the
 -- committed changes into the feed in id order. A change's id is drawn
--- when its row is inserted, and an Unsuspend only finds a committed
+-- when its row is inserted, and a delete only finds a committed
 -- suspension, so the changes of one license are in causal order by id.
 create table suspension_changes (
     id           bigserial primary key,
@@ -14,6 +16,32 @@ create table suspension_changes (
     suspended    boolean not null,
     at           timestamptz not null default now()
 );
+
+create function suspension_change() returns trigger language plpgsql as $$
+begin
+    if coalesce(new.ledger_index, old.ledger_index) < 0 then
+        return null;
+    end if;
+    if tg_op = 'INSERT' then
+        insert into suspension_changes (ledger_index, suspended) values (new.ledger_index, true);
+        return null;
+    end if;
+    -- A suspension lifted in the transaction that made it was never in a
+    -- committed state: withdraw its queued change instead of publishing a
+    -- suspension and a lift nobody could have been refused by.
+    delete from suspension_changes
+        where ledger_index = old.ledger_index and suspended
+            and xmin::text::bigint = txid_current() % 4294967296;
+    if not found then
+        insert into suspension_changes (ledger_index, suspended) values (old.ledger_index, false);
+    end if;
+    return null;
+end $$;
+
+create trigger license_suspensions_feed after insert or delete on license_suspensions
+    for each row execute function suspension_change();
+create trigger license_suspensions_no_update before update or truncate on license_suspensions
+    for each statement execute function ledger_append_only();
 
 -- The feed: entry seq (17 bytes) and the chain head after it.
 create table suspension_feed (

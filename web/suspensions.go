@@ -54,6 +54,9 @@ func (s *Server) suspensionTile(c echo.Context) error {
 	if !ok {
 		return Errorf(http.StatusBadRequest, "bad_tile_path", "A suspension feed tile is /ledger/suspensions/tile/<N> or /ledger/suspensions/tile/<N>.p/<W>, N a decimal without leading zeros and 1 ≤ W ≤ 255.")
 	}
+	if n >= 1<<40 { // beyond any feed: 256 × 2^40 entries
+		return Errorf(http.StatusNotFound, "not_found", "The suspension feed does not hold this tile's entries yet.")
+	}
 	from := n * ledger.SuspensionTileSize
 	data, err := f.SuspensionEntries(c.Request().Context(), from, from+w)
 	if err != nil {
@@ -70,7 +73,7 @@ func (s *Server) suspensionTile(c echo.Context) error {
 func parseFeedTile(p string) (n, w int64, ok bool) {
 	num := func(s string) (int64, bool) {
 		v, err := strconv.ParseInt(s, 10, 64)
-		return v, err == nil && v >= 0 && strconv.FormatInt(v, 10) == s && v < 1<<40
+		return v, err == nil && v >= 0 && strconv.FormatInt(v, 10) == s
 	}
 	head, width, partial := strings.Cut(p, ".p/")
 	if n, ok = num(head); !ok {

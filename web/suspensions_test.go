@@ -10,7 +10,7 @@ func TestParseFeedTile(t *testing.T) {
 	for p, want := range map[string]string{
 		"0": "0 256", "7": "7 256", "3.p/1": "3 1", "3.p/255": "3 255",
 		"": "bad", "00": "bad", "-1": "bad", "3.p/0": "bad", "3.p/256": "bad", "3.p/01": "bad",
-		"x001": "bad", "1/2": "bad", "3.p/": "bad", "99999999999999": "bad",
+		"x001": "bad", "1/2": "bad", "3.p/": "bad", "99999999999999": "99999999999999 256", "99999999999999999999": "bad",
 	} {
 		n, w, ok := parseFeedTile(p)
 		got := "bad"

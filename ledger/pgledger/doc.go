@@ -44,13 +44,18 @@
 // # The suspension feed
 //
 // Suspend and Unsuspend change license_suspensions in the caller's
-// transaction and, when they change it, queue the change in
+// transaction, and a trigger on that table queues each change in
 // suspension_changes, taking no lock (payments transactions hold order rows
-// and must not wait on the feed). Before every ledger round the sequencer
-// runs a feed round (FeedRound): one transaction under the same advisory
-// lock that takes the committed changes in id order, appends them to
-// suspension_feed with their chain heads and writes the signed checkpoint
-// of the new size (package ledger, suspension.go). The changes of one
+// and must not wait on the feed); a suspension lifted in the transaction
+// that made it withdraws its queued change. Every ledger round publishes
+// the committed changes in its own transaction, after OnSequenced (so a
+// license suspended as it is minted, or revoked as its suspension is
+// lifted, reaches mirrors in one piece), and after each ledger round the
+// sequencer runs a feed round (FeedRound) when no entry is pending: one
+// transaction under the same advisory lock that takes the committed
+// changes in id order, appends them to suspension_feed with their chain
+// heads and writes the signed checkpoint of the new size (package ledger,
+// suspension.go). The changes of one
 // license are in causal order by id (an Unsuspend only finds a committed
 // suspension, and draws its id after it), so the feed replays to the table;
 // TestSuspensionFeedConcurrent checks it under concurrent suspensions and
@@ -62,7 +67,8 @@
 // Checkpoints, LatestSuspensions, SuspensionEntries) read rows that never
 // change once committed, under checkpoints that only grow: a Postgres
 // replica that lags serves an older, consistent view, so they may go to
-// one. Suspended, the sequencer and everything that writes must use the
+// one (a client that saw a newer checkpoint elsewhere takes an older one
+// for a rollback: serve each client's checkpoints from one place). Suspended, the sequencer and everything that writes must use the
 // primary.
 //
 // # Privacy

@@ -188,11 +188,9 @@ func Suspend(ctx context.Context, tx pgx.Tx, index uint64) error {
 	if index > 1<<62 {
 		return fmt.Errorf("ledger: index %d out of range", index)
 	}
-	// One statement: the suspension, and its change for the feed when it
-	// is new (the sequencer publishes it; no lock is taken here).
-	_, err := tx.Exec(ctx, `with s as (
-			insert into license_suspensions (ledger_index, since) values ($1, now()) on conflict do nothing returning ledger_index)
-		insert into suspension_changes (ledger_index, suspended) select ledger_index, true from s`, int64(index))
+	// A trigger queues the change for the feed when the row is new (the
+	// sequencer publishes it; no lock is taken here).
+	_, err := tx.Exec(ctx, `insert into license_suspensions (ledger_index, since) values ($1, now()) on conflict do nothing`, int64(index))
 	if err != nil {
 		return fmt.Errorf("ledger: couldn't suspend: %w", err)
 	}
@@ -204,9 +202,7 @@ func Unsuspend(ctx context.Context, tx pgx.Tx, index uint64) error {
 	if index > 1<<62 {
 		return fmt.Errorf("ledger: index %d out of range", index)
 	}
-	_, err := tx.Exec(ctx, `with d as (
-			delete from license_suspensions where ledger_index = $1 returning ledger_index)
-		insert into suspension_changes (ledger_index, suspended) select ledger_index, false from d`, int64(index))
+	_, err := tx.Exec(ctx, `delete from license_suspensions where ledger_index = $1`, int64(index))
 	if err != nil {
 		return fmt.Errorf("ledger: couldn't lift the suspension: %w", err)
 	}
@@ -340,10 +336,10 @@ func (l *Ledger) RunSequencer(ctx context.Context) error {
 	}
 	for {
 		start := time.Now()
-		if _, err := l.feedRound(ctx, conn); err != nil && ctx.Err() == nil {
-			l.cfg.Log.Error("ledger: suspension feed round failed; retrying", "err", err)
-		}
 		n, err := l.round(ctx, conn)
+		if _, ferr := l.feedRound(ctx, conn); ferr != nil && ctx.Err() == nil {
+			l.cfg.Log.Error("ledger: suspension feed round failed; retrying", "err", ferr)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -549,6 +545,14 @@ func (l *Ledger) roundOnce(ctx context.Context, conn *pgx.Conn, checkKeys bool) 
 			return 0, fmt.Errorf("ledger: OnSequenced refused round %d: %w", rec.Round, err)
 		}
 	}
+	// The suspension changes committed so far, and those OnSequenced made
+	// (a license suspended as it is minted), are published with the
+	// round: a mirror never sees the round's entries without them (a
+	// license revoked and its suspension lifted in one transaction, or one
+	// minted suspended).
+	if _, err := l.publishFeed(ctx, tx); err != nil {
+		return 0, err
+	}
 	if _, err := tx.Exec(ctx, `select pg_notify('ledger_round', $1)`, fmt.Sprint(rec.First+int64(len(batch)))); err != nil {
 		return 0, err
 	}
@@ -635,18 +639,46 @@ const maxFeedRound = 10000
 // it; RunSequencer runs one before every ledger round.
 func (l *Ledger) FeedRound(ctx context.Context) (int, error) { return l.roundNow(ctx, l.feedRound) }
 
-// feedRound is one suspension feed round: one transaction holding the
-// round lock that takes the queued changes in id order, appends them to the
-// feed with their chain heads, and writes the signed checkpoint of the new
-// size.
+// feedRound is one suspension feed round between ledger rounds: one
+// transaction holding the round lock that publishes the queued changes
+// (publishFeed). It waits while ledger entries are pending: the next ledger
+// round publishes the changes with them, so that a license's revoke entry
+// and the lift of its suspension, made in one transaction, are never
+// published apart.
 func (l *Ledger) feedRound(ctx context.Context, conn *pgx.Conn) (int, error) {
 	tx, err := beginRound(ctx, conn, "suspension_changes")
 	if tx == nil {
 		return 0, err
 	}
 	defer tx.Rollback(context.Background())
+	var ledgerPending bool
+	if err := tx.QueryRow(ctx, `select exists (select 1 from ledger_pending)`).Scan(&ledgerPending); err != nil {
+		return 0, fmt.Errorf("ledger: couldn't look for pending entries: %w", err)
+	}
+	if ledgerPending {
+		return 0, nil
+	}
+	n, err := l.publishFeed(ctx, tx)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("ledger: couldn't commit a feed round: %w", err)
+	}
+	return n, nil
+}
+
+// publishFeed takes the queued suspension changes in tx (which holds the
+// round lock) in id order, appends them to the feed with their chain heads,
+// and writes the signed checkpoint of the new size.
+func (l *Ledger) publishFeed(ctx context.Context, tx pgx.Tx) (int, error) {
+	// Times are clamped to whole seconds from 1970 to the end of year 9999
+	// (a time outside, such as '-infinity' from a hand-made row, would make
+	// an entry no reader accepts, or fail every round).
 	rows, err := tx.Query(ctx, `delete from suspension_changes where id in
-		(select id from suspension_changes order by id limit $1) returning id, ledger_index, suspended, at`, maxFeedRound)
+		(select id from suspension_changes order by id limit $1)
+		returning id, ledger_index, suspended,
+			to_timestamp(greatest(0, least(coalesce(extract(epoch from at), 0), 253402300799))::bigint)`, maxFeedRound)
 	if err != nil {
 		return 0, fmt.Errorf("ledger: couldn't take suspension changes: %w", err)
 	}
@@ -689,6 +721,9 @@ func (l *Ledger) feedRound(ctx context.Context, conn *pgx.Conn) (int, error) {
 	heads := make([][]byte, len(changes))
 	for i, c := range changes {
 		b := c.e.MarshalBinary()
+		if _, err := ledger.ParseSuspensionEntry(b); err != nil {
+			return 0, fmt.Errorf("ledger: suspension change %d would make an unreadable entry: %w", c.id, err)
+		}
 		h = ledger.NextSuspensionHead(h, b)
 		seqs[i], entries[i], heads[i] = size+int64(i), b, bytes.Clone(h[:])
 	}
@@ -702,9 +737,6 @@ func (l *Ledger) feedRound(ctx context.Context, conn *pgx.Conn) (int, error) {
 	}
 	if _, err := tx.Exec(ctx, `insert into suspension_checkpoints (size, head, note) values ($1, $2, $3)`, cp.Size, h[:], signed); err != nil {
 		return 0, fmt.Errorf("ledger: couldn't write the suspension feed's checkpoint: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("ledger: couldn't commit a feed round: %w", err)
 	}
 	return len(changes), nil
 }

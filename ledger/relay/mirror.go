@@ -65,8 +65,10 @@ func (m *Mirror) Checkpoint() ledger.Checkpoint {
 // tree (the hash tiles are proven up to the signed root); it fetches the
 // suspension feed's checkpoint (signed by the same key) and its new
 // entries, checks they extend the feed it holds up to the signed head
-// (ErrFork if not), and applies both. On any error the mirror stays as it
-// was; a status other than 200 from the server is an *Error.
+// (ErrFork if not), and applies both. If the ledger fails, the mirror
+// stays as it was; if only the feed fails, the verified ledger entries are
+// applied (revocations must not wait for the feed) and the feed's error is
+// returned. A status other than 200 from the server is an *Error.
 func (m *Mirror) Sync(ctx context.Context) error {
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
@@ -100,18 +102,21 @@ func (m *Mirror) sync(ctx context.Context) error {
 	m.mu.RLock()
 	feed := m.feed
 	m.mu.RUnlock()
-	next, err := m.fetchFeed(ctx, feed)
-	if err != nil {
-		return err
-	}
+	next, feedErr := m.fetchFeed(ctx, feed)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// The verified ledger entries are applied even when the feed failed:
+	// a feed the mirror cannot read must not hold back revocations.
 	if len(entries) > 0 {
 		if err := m.index.Append(uint64(old.Size), entries); err != nil {
 			return fmt.Errorf("relay: %w", err)
 		}
 	}
-	m.cp, m.feed = cp, next
+	m.cp = cp
+	if feedErr != nil {
+		return feedErr
+	}
+	m.feed = next
 	m.index.SetSuspended(next.Indices())
 	return nil
 }
