@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/licensed/licensed/internal/pgtest"
 	"github.com/licensed/licensed/ledger"
@@ -156,20 +157,7 @@ func TestReviewDisputeLostWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A mirror syncing now: the ledger as it is, the feed as it is.
-	mirror := ledger.NewIndex()
-	cp, err := l.Store().Latest(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := l.Store().ReadEntries(ctx, 0, int(cp.Size))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mirror.Append(0, raw); err != nil {
-		t.Fatal(err)
-	}
-	st, _ := readFeed(t, l.Store(), verifier)
-	mirror.SetSuspended(st.Indices())
+	mirror := mirrorNow(t, l, verifier)
 	// (The server's own index lifts the suspension at once and sees the
 	// revoke at the next ledger round, about a second later: a gap that
 	// predates the feed, left as it was.)
@@ -208,20 +196,7 @@ func TestReviewSuspendedAtMint(t *testing.T) {
 	if _, err := l.Round(ctx); err != nil { // RunSequencer: the ledger round; the feed round comes a Period later
 		t.Fatal(err)
 	}
-	mirror := ledger.NewIndex()
-	cp, err := l.Store().Latest(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := l.Store().ReadEntries(ctx, 0, int(cp.Size))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mirror.Append(0, raw); err != nil {
-		t.Fatal(err)
-	}
-	st, _ := readFeed(t, l.Store(), verifier)
-	mirror.SetSuspended(st.Indices())
+	mirror := mirrorNow(t, l, verifier)
 	server := ledger.NewIndex()
 	if err := server.Sync(ctx, l.Store()); err != nil {
 		t.Fatal(err)
@@ -260,4 +235,26 @@ func TestReviewFeedStuckRow(t *testing.T) {
 	if !st.Suspended[6] {
 		t.Fatalf("after three feed rounds the suspension of license 6 is not published: %v", st.Suspended)
 	}
+}
+
+// mirrorNow is what a mirror syncing now holds: the ledger as it is, then
+// the feed as it is.
+func mirrorNow(t *testing.T, l *pgledger.Ledger, verifier note.Verifier) *ledger.Index {
+	t.Helper()
+	ctx := context.Background()
+	mirror := ledger.NewIndex()
+	cp, err := l.Store().Latest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := l.Store().ReadEntries(ctx, 0, int(cp.Size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mirror.Append(0, raw); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := readFeed(t, l.Store(), verifier)
+	mirror.SetSuspended(st.Indices())
+	return mirror
 }
