@@ -39,17 +39,17 @@ func (s *Server) registerTags(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	raws, err := admission.DecodeRegistrations(body)
-	if err != nil {
-		return err
-	}
 	// The batch costs a token per registrationBytesPerToken bytes (one was
-	// taken at the door), before anything is written.
+	// taken at the door), before it is decoded or anything is written.
 	release, err := s.admitGate.acquire(c, (len(body)+registrationBytesPerToken-1)/registrationBytesPerToken)
 	if err != nil {
 		return err
 	}
 	defer release()
+	raws, err := admission.DecodeRegistrations(body)
+	if err != nil {
+		return err
+	}
 	reqs, refused := decodeEach(raws)
 	got, err := s.deps.Admission.Register(c.Request().Context(), reqs, func() error { return s.admitGate.charge(cl) })
 	if err != nil {

@@ -96,3 +96,33 @@ func TestAttackRegistrationFloodBudget(t *testing.T) {
 		t.Errorf("a ring-1024 registration (%d bytes) costs %d tokens", len(bb), tokens)
 	}
 }
+
+// TestRegistrationChargedBeforeDecoding: a registration body is charged by
+// its size before it is decoded, so a relay key cannot make the server
+// parse megabytes of JSON beyond its tokens: a 20 KiB body from a key with
+// a burst of 2 is refused 429 unread, not 400 after decoding.
+func TestRegistrationChargedBeforeDecoding(t *testing.T) {
+	f := admissiontest.New(t, pgtest.Pool(t), 20)
+	key, line, err := NewRelayKey("small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := ParseRelayKeys([]byte(line + " rate=1 burst=2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _ := admitServer(t, f, Config{Admit: AdmitLimits{RelayInFlight: 256, Keys: keys}})
+	body := `{"registrations": [` + strings.Repeat(`"junk", `, 20<<10/8) + `"junk"]}`
+	req, _ := http.NewRequest("POST", url+"/v1/tags/register", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e struct{ Code string }
+	json.NewDecoder(resp.Body).Decode(&e)
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a 20 KiB body beyond the key's tokens: %d %s, want 429 before decoding", resp.StatusCode, e.Code)
+	}
+}
