@@ -115,12 +115,16 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 // send is do, with the relay key when withKey.
 func (c *Client) send(ctx context.Context, method, path string, withKey bool, body any, out any) error {
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	switch b := body.(type) {
+	case nil:
+	case json.RawMessage: // encoded already (RegistryTags): not again
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(body)
 		if err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.URL, "/")+path, rd)
 	if err != nil {
