@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/licensed/licensed/ringverify"
@@ -176,25 +175,14 @@ func (s *Service) Register(ctx context.Context, reqs []*Request, charge func() e
 		if !results[i].Admitted {
 			code = results[i].Code
 		}
-		v, ok := s.regCount.Load(code)
-		if !ok {
-			v, _ = s.regCount.LoadOrStore(code, new(atomic.Int64))
-		}
-		v.(*atomic.Int64).Add(1)
+		countCode(&s.regCount, code)
 	}
 	return results, nil
 }
 
 // Registrations returns how many registrations ended with each code
 // ("registered" for success) since the Service started.
-func (s *Service) Registrations() map[string]int64 {
-	out := make(map[string]int64)
-	s.regCount.Range(func(k, v any) bool {
-		out[k.(string)] = v.(*atomic.Int64).Load()
-		return true
-	})
-	return out
-}
+func (s *Service) Registrations() map[string]int64 { return codeCounts(&s.regCount) }
 
 // checkRegistration runs the checks of a registration that cost neither a
 // lookup nor a verification: shape, scope, ring size and distinct indices.
@@ -298,11 +286,14 @@ func (s *Service) confirm(ctx context.Context, st Registry, client client, u, he
 // checked it) on a registration, charged. It returns the refusal, or an
 // internal error.
 func (s *Service) verifyNew(ctx context.Context, client client, u Use, charge func() error) (error, error) {
-	r, err := DecodeProof(u, u.Proof)
-	if err != nil {
-		return err, nil
+	r := u.Request // the registration's own request, when this call made the use
+	if r == nil {
+		var err error
+		if r, err = DecodeProof(u, u.Proof); err != nil {
+			return err, nil
+		}
 	}
-	err = s.verifyCharged(ctx, client, charge, func() error {
+	err := s.verifyCharged(ctx, client, charge, func() error {
 		_, err := s.check(r, s.cfg.Now(), true)
 		return err
 	})

@@ -140,9 +140,21 @@ func (s *Service) Scope(t time.Time) string {
 
 // Outcomes returns how many decisions ended with each code ("admitted" for
 // success) since the Service started. Package web exports them as metrics.
-func (s *Service) Outcomes() map[string]int64 {
+func (s *Service) Outcomes() map[string]int64 { return codeCounts(&s.count) }
+
+// countCode adds one to code's counter in m (code → *atomic.Int64).
+func countCode(m *sync.Map, code string) {
+	v, ok := m.Load(code)
+	if !ok {
+		v, _ = m.LoadOrStore(code, new(atomic.Int64))
+	}
+	v.(*atomic.Int64).Add(1)
+}
+
+// codeCounts returns the counters of m.
+func codeCounts(m *sync.Map) map[string]int64 {
 	out := make(map[string]int64)
-	s.count.Range(func(k, v any) bool {
+	m.Range(func(k, v any) bool {
 		out[k.(string)] = v.(*atomic.Int64).Load()
 		return true
 	})
@@ -289,11 +301,7 @@ func (s *Service) outcome(err error) {
 			s.cfg.Log.Error("admission failed", "err", err)
 		}
 	}
-	v, ok := s.count.Load(code)
-	if !ok {
-		v, _ = s.count.LoadOrStore(code, new(atomic.Int64))
-	}
-	v.(*atomic.Int64).Add(1)
+	countCode(&s.count, code)
 	s.cfg.Log.Debug("admission", "outcome", code)
 }
 
