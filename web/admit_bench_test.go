@@ -67,30 +67,15 @@ import (
 // generator's connections for the HTTP figures (default 16).
 func BenchmarkAdmission(b *testing.B) {
 	ctx := context.Background()
-	f := admissiontest.New(b, pgtest.Pool(b), 40)
-	f.StopSequencer()
-	quota := func(plan string) (uint32, bool) { return 1 << 20, plan == admissiontest.Basic }
-	tags := pgadmission.NewPostgresTags(f.DB)
-	tags.Linger = 3 * time.Millisecond // as licensed serve runs by default
-	if d, err := time.ParseDuration(os.Getenv("ADMIT_LINGER")); err == nil {
-		tags.Linger = d
-	}
-	svc, err := admission.New(f.Index, tags, admission.Config{Network: admissiontest.Network, Quota: quota})
-	if err != nil {
-		b.Fatal(err)
-	}
 	// The load generator is a relay with a key and no limits (rate=0,
 	// and no in-flight bound here): relays have keys, and a known client may verify on
 	// every core (anonymous ones together on all but one).
-	relayKey, line, err := NewRelayKey("bench")
-	if err != nil {
-		b.Fatal(err)
+	linger := 3 * time.Millisecond // as licensed serve runs by default
+	if d, err := time.ParseDuration(os.Getenv("ADMIT_LINGER")); err == nil {
+		linger = d
 	}
-	keys, err := ParseRelayKeys([]byte(line + " rate=0\n"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := New(Config{Admit: AdmitLimits{Keys: keys}}, Deps{DB: f.DB, Admission: svc}, slog.New(slog.DiscardHandler))
+	rb := newRegistryBench(b, linger)
+	f, svc, relayKey, s, reqs := rb.f, rb.svc, rb.key, rb.s, rb.reqs
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -101,22 +86,6 @@ func BenchmarkAdmission(b *testing.B) {
 	b.Cleanup(func() { stop(); <-done })
 	url := "http://" + l.Addr().String()
 
-	// 2048 distinct proofs, signed on all cores.
-	scope := admissiontest.Scope(time.Now())
-	reqs := make([]*admission.Request, 2048)
-	var wg sync.WaitGroup
-	for w := range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(reqs); i += runtime.GOMAXPROCS(0) {
-				c := f.Customers[i%2]
-				ring, pi := f.Ring(b, c, 16)
-				reqs[i] = f.Prove(b, c, ring, pi, scope, uint32(i/2), []byte(fmt.Sprintf("bench block %d", i)))
-			}
-		}()
-	}
-	wg.Wait()
 	proofs := make([]*ringverify.Proof, len(reqs))
 	wire := make([][]byte, len(reqs))
 	for i, r := range reqs {

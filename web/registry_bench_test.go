@@ -27,13 +27,15 @@ import (
 	"github.com/licensed/licensed/ringverify"
 )
 
-// registryBench is the setup of the registry benchmarks: the fixture's
-// ledger (its sequencer stopped), a server admitting with Postgres tags
-// and one relay key without limits, the plans' quota raised, and 2048
-// distinct proofs at ring 16 (two customers, counters 0…1023).
+// registryBench is the setup of the admission and registry benchmarks: the
+// fixture's ledger (its sequencer stopped), a server admitting with
+// Postgres tags (lingering linger) and one relay key without limits, the
+// plans' quota raised, and 2048 distinct proofs at ring 16 (two customers,
+// counters 0…1023).
 type registryBench struct {
 	f     *admissiontest.Ledger
 	quota func(string) (uint32, bool)
+	svc   *admission.Service
 	key   string
 	s     *Server
 	reqs  []*admission.Request
@@ -41,15 +43,18 @@ type registryBench struct {
 
 const benchQuota = 1 << 20
 
-func newRegistryBench(b *testing.B) *registryBench {
+func newRegistryBench(b *testing.B, linger time.Duration) *registryBench {
 	b.Helper()
 	f := admissiontest.New(b, pgtest.Pool(b), 40)
 	f.StopSequencer()
 	rb := &registryBench{f: f, quota: func(plan string) (uint32, bool) { return benchQuota, plan == admissiontest.Basic }}
-	svc, err := admission.New(f.Index, pgadmission.NewPostgresTags(f.DB), admission.Config{Network: admissiontest.Network, Quota: rb.quota})
+	tags := pgadmission.NewPostgresTags(f.DB)
+	tags.Linger = linger
+	svc, err := admission.New(f.Index, tags, admission.Config{Network: admissiontest.Network, Quota: rb.quota})
 	if err != nil {
 		b.Fatal(err)
 	}
+	rb.svc = svc
 	key, line, err := NewRelayKey("bench")
 	if err != nil {
 		b.Fatal(err)
@@ -90,7 +95,7 @@ func newRegistryBench(b *testing.B) *registryBench {
 //	go test ./web -run '^$' -bench RegistryRelay -benchtime 5x -count 3
 func BenchmarkRegistryRelay(b *testing.B) {
 	ctx := context.Background()
-	rb := newRegistryBench(b)
+	rb := newRegistryBench(b, 0)
 	f, s, key, reqs := rb.f, rb.s, rb.key, rb.reqs
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -166,7 +171,7 @@ func BenchmarkRegistryRelay(b *testing.B) {
 //	go test ./web -run '^$' -bench RegistryRelayCPU -benchtime 3x -count 3
 func BenchmarkRegistryRelayCPU(b *testing.B) {
 	ctx := context.Background()
-	rb := newRegistryBench(b)
+	rb := newRegistryBench(b, 0)
 	f, s, key, reqs := rb.f, rb.s, rb.key, rb.reqs
 	// The relays read the plans' quotas from GET /v1/plans, which a server
 	// without payments does not serve: answer it here, pass the rest on.
