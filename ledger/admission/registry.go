@@ -210,12 +210,22 @@ func (s *Service) checkRegistration(r *Request, now time.Time) (Use, error) {
 		// Every stored registration names only indices this server held
 		// when it was written, so a member a later conflict cannot find is
 		// an index that lags, never one that does not exist (see resolve).
-		if sized && i >= size {
+		switch {
+		case !sized || i < size:
+		case i-size < indexLag:
 			return Use{}, ErrIndexBehind
+		default:
+			return Use{}, wrapError(ringverify.ErrUnknownMember.Code(), fmt.Sprintf("ledger index %d (ring position %d) is far past the ledger's %d entries: pick the ring from GET /v1/licenses/valid", i, pos, size), ringverify.ErrUnknownMember)
 		}
 	}
 	return Use{Scope: r.Scope, Day: day, Counter: r.Counter, Tag: [TagSize]byte(r.Tag), MsgHash: sha256.Sum256(r.Message), Proof: EncodeProof(r), Request: r}, nil
 }
+
+// indexLag is how far past this server's license index a ring member may
+// be and still be a license another process or a relay's mirror saw first
+// (index_behind, a retry): more than a sequencer round holds (100,000) is
+// no license at all (member_unknown).
+const indexLag = 100_000
 
 // indexSize returns the size of the license index, when Licenses tells it.
 func (s *Service) indexSize() (uint64, bool) {

@@ -285,3 +285,28 @@ func TestRegistryRandomTagsAreCheap(t *testing.T) {
 		t.Fatalf("%d verifications", svc.Verifications())
 	}
 }
+
+// TestRegistryIndexPastTheLedger: a ring member just past this server's
+// index is a retry (index_behind: another process may know it); one far
+// past any round is refused for good (member_unknown), so a relay does not
+// retry it for ever. Neither is written.
+func TestRegistryIndexPastTheLedger(t *testing.T) {
+	rf := newRegistryFixture(t)
+	f, svc := rf.f, rf.svcs[0]
+	c := f.Customers[0]
+	ring, pi := f.Ring(t, c, 16)
+	r := f.Prove(t, c, ring, pi, admissiontest.Scope(time.Now()), 0, []byte("block"))
+	size := f.Index.Size()
+	for k, want := range map[uint64]string{size + 3: "index_behind", size + 1<<40: "member_unknown"} {
+		q := *r
+		q.Ring = append([]uint64(nil), r.Ring...)
+		q.Ring[(pi+1)%len(q.Ring)] = k
+		if res := register(t, svc, &q); res.Code != want {
+			t.Fatalf("ring member %d with an index of %d: %+v, want %s", k, size, res, want)
+		}
+	}
+	var n int
+	if err := rf.db.QueryRow(context.Background(), `select count(*) from admission_tags`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d rows written (%v)", n, err)
+	}
+}
